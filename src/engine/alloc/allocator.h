@@ -1,0 +1,78 @@
+// allocator.h — free space: which byte ranges of the data region are in use.
+//
+// In memory, free space is a set of extents (metaslab-style: the region is cut into slabs,
+// each with its own extent tree, so allocation is fast and large pools do not need one giant
+// tree). On disk, changes are recorded in a space map (space_map.h), never derived by scanning
+// the object tree, so import time does not grow with the data written.
+//
+// Copy-on-write safety:
+//   - free_deferred(range, txg): the range was referenced by state that is (or may be) on disk.
+//     It becomes allocatable only after txg + kDeferTxgs has been synced, so the uberblocks kept
+//     in the ring (which may still be imported after a crash) never see their blocks reused.
+//   - free_now(range): the range was allocated in the txg now being built and never made
+//     reachable from a synced uberblock: reusable at once.
+// Reserve: allocations that do not pass use_reserve fail with ENOSPC while free space is below
+// the reserve, so commits, deletes and log writes still work on a full pool.
+// Thread-safe.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "zvfs/status.h"
+
+namespace zvfs::alloc {
+
+inline constexpr uint64_t kDeferTxgs = 2;
+inline constexpr uint64_t kUnit = 4096;
+
+struct Range {
+  uint64_t off = 0;
+  uint64_t len = 0;
+};
+
+// A change recorded in the space map.
+struct SpaceRecord {
+  enum class Kind : uint8_t { kAlloc = 1, kFree = 2 };
+  Kind kind = Kind::kAlloc;
+  uint64_t off = 0;
+  uint64_t len = 0;
+  uint64_t txg = 0;  // for frees: the txg that freed it (deferral is rebuilt from this at load)
+};
+
+struct AllocStats {
+  uint64_t region_bytes = 0, allocated_bytes = 0, free_bytes = 0, deferred_bytes = 0;
+  uint64_t reserve_bytes = 0;
+};
+
+class Allocator {
+ public:
+  // Manages [start, end), both multiples of kUnit; `reserve_bytes` kept back for use_reserve.
+  Allocator(uint64_t start, uint64_t end, uint64_t reserve_bytes);
+  ~Allocator();
+
+  Result<uint64_t> alloc(uint64_t len, bool use_reserve = false);  // len multiple of kUnit
+  void free_now(uint64_t off, uint64_t len);
+  void free_deferred(uint64_t off, uint64_t len, uint64_t txg);
+  // txg is durable: ranges freed in txgs <= txg - kDeferTxgs become allocatable.
+  void txg_synced(uint64_t txg);
+
+  // Changes since the last call, for the space map of the txg being synced.
+  std::vector<SpaceRecord> take_pending();
+  // Rebuild at import: mark a range allocated / apply a recorded change. `synced_txg` is the
+  // txg of the imported uberblock (frees newer than synced_txg - kDeferTxgs stay deferred).
+  void load_record(const SpaceRecord& r, uint64_t synced_txg);
+  // Every allocated range, sorted (for condensing the space map and for checks).
+  std::vector<Range> allocated_ranges() const;
+  bool is_allocated(uint64_t off, uint64_t len) const;
+
+  AllocStats stats() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace zvfs::alloc

@@ -1,0 +1,69 @@
+// client.h — the client side of the ZVFS protocol, as used by libzvfs.so (and the CLI, tests).
+//
+// One process-wide session with the daemon, opened lazily on first use. Safe for the preload
+// library: no exceptions; no heap allocation on the data path (read/write/sync/stat); the
+// session's own descriptors are >= 3 (never 0-2) and close-on-exec; after fork() the child
+// gets a fresh session on its next call (the parent's is never touched by the child).
+// Thread-safe: every thread may have a request in flight at once.
+//
+// Handles. attach() registers an open Linux fd with the daemon (the fd itself travels by
+// SCM_RIGHTS; the daemon reads the binding from it, so authorization comes from the kernel).
+// A handle names one open file description (OFD) within this process; dup'd fds share the
+// handle (the caller keeps its own reference counts and calls detach() once, at the last close).
+// The client remembers, per handle, one fd of this process that refers to the OFD (set by attach
+// and updated by set_fd when that fd is closed or replaced). It uses that fd to re-open the
+// handle transparently after a daemon restart or in a forked child. If the daemon died while a
+// handle had writes not yet synced, that handle's next sync() fails with EIO, once.
+//
+// Every function returns >= 0 on success, -errno on failure (EIO when the daemon cannot be
+// reached within the configured wait, ZVFS_TIMEOUT_MS; EBADF for an unknown handle).
+// Requests larger than the shared-memory buffers are split transparently; a single pwrite
+// of 1 GiB works.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zvfs::ipc {
+
+struct AttachInfo {
+  bool zvfs = false;     // false: a plain Linux file, pass through (handle is -1)
+  uint64_t size = 0;     // logical size (when zvfs)
+  uint64_t blob_id = 0;  // for logs and tests
+};
+
+struct BlobStatInfo {
+  uint64_t size = 0;
+  uint64_t allocated_bytes = 0;
+};
+
+// `created`: the caller's open() had O_CREAT and may have created the file; an unbound, empty
+// regular file opened this way is bound to a new blob. Returns handle >= 0, or -1 with
+// info->zvfs == false for a plain file, or -errno.
+int attach(int fd, int open_flags, AttachInfo* info);
+int detach(int handle);
+int set_fd(int handle, int fd);
+
+ssize_t pread(int handle, void* buf, size_t len, uint64_t off);
+ssize_t pwrite(int handle, const void* buf, size_t len, uint64_t off);
+// O_APPEND: the daemon picks the offset atomically. *end_out = offset after the write.
+ssize_t append(int handle, const void* buf, size_t len, uint64_t* end_out);
+int truncate(int handle, uint64_t size);
+// mode as fallocate(2): 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, FALLOC_FL_ZERO_RANGE.
+int fallocate(int handle, int mode, uint64_t off, uint64_t len);
+int sync(int handle, bool datasync);
+int stat(int handle, BlobStatInfo* out);
+// whence: SEEK_DATA or SEEK_HOLE. Returns 0 and *result, or -ENXIO.
+int seek(int handle, uint64_t off, int whence, uint64_t* result);
+
+// After the caller unlinked or renamed over a name: `opath_fd` is an O_PATH fd the caller opened
+// on the victim before the operation. If it was a ZVFS file whose last link is gone, the blob is
+// freed once the last handle on it (in any process) is closed.
+int release_if_unlinked(int opath_fd);
+
+// True once a session has been established in this process (for tests and diagnostics).
+bool connected();
+
+}  // namespace zvfs::ipc
