@@ -57,10 +57,10 @@ class Vdev {
 };
 
 struct FileVdevOptions {
-  bool create = false;       // create the file if missing (sparse, of `size` bytes)
-  uint64_t size = 0;         // size for creation; 0 = use the existing file/device size
-  bool direct = true;        // O_DIRECT (falls back with a clear error if the fs refuses it)
-  unsigned queue_depth = 64; // io_uring entries per ring
+  bool create = false;        // create the file if missing (sparse, of `size` bytes)
+  uint64_t size = 0;          // size for creation; 0 = use the existing file/device size
+  bool direct = true;         // O_DIRECT (falls back with a clear error if the fs refuses it)
+  unsigned queue_depth = 64;  // io_uring entries per ring
 };
 
 // A regular file or block device driven by io_uring, opened O_DIRECT.

@@ -1,0 +1,182 @@
+// ring_pool.cc — see ring_pool.h.
+#include "engine/vdev/ring_pool.h"
+
+#include <cerrno>
+#include <chrono>
+
+#include "common/log.h"
+
+namespace zvfs::vdev {
+namespace {
+constexpr uint64_t kFsyncTag = ~0ull;
+// After a fatal io_uring_enter error, how long to wait for requests still in the kernel.
+constexpr int kDrainWaitMsMax = 5000;
+}  // namespace
+
+int RingPool::create(int fd, unsigned depth, unsigned max_rings, std::unique_ptr<RingPool>* out) {
+  if (depth == 0) depth = 1;
+  if (max_rings == 0) max_rings = 1;
+  std::unique_ptr<RingPool> p(new RingPool(fd, depth, max_rings));
+  std::unique_ptr<Ring> first;
+  int rc = p->new_ring(&first);
+  if (rc != 0) return rc;
+  p->idle_.push_back(std::move(first));
+  p->live_ = 1;
+  *out = std::move(p);
+  return 0;
+}
+
+RingPool::~RingPool() {
+  for (auto& r : idle_) io_uring_queue_exit(&r->ring);
+}
+
+int RingPool::new_ring(std::unique_ptr<Ring>* out) {
+  auto r = std::make_unique<Ring>();
+  int rc = io_uring_queue_init(depth_, &r->ring, 0);
+  if (rc < 0) return rc;
+  int fds[1] = {fd_};
+  r->fixed = io_uring_register_files(&r->ring, fds, 1) == 0;
+  *out = std::move(r);
+  return 0;
+}
+
+int RingPool::acquire(std::unique_ptr<Ring>* out) {
+  std::unique_lock<std::mutex> g(mu_);
+  for (;;) {
+    if (!idle_.empty()) {
+      *out = std::move(idle_.back());
+      idle_.pop_back();
+      return 0;
+    }
+    if (live_ < max_) {
+      ++live_;
+      g.unlock();
+      int rc = new_ring(out);
+      if (rc == 0) return 0;
+      g.lock();
+      --live_;
+      if (live_ == 0) return rc;  // no ring at all can be made: report it
+      // Otherwise wait for one of the existing rings.
+    }
+    cv_.wait(g, [&] { return !idle_.empty() || live_ < max_; });
+  }
+}
+
+void RingPool::release(std::unique_ptr<Ring> r, bool broken) {
+  {
+    std::lock_guard<std::mutex> g(mu_);
+    if (broken) {
+      io_uring_queue_exit(&r->ring);
+      --live_;
+    } else {
+      idle_.push_back(std::move(r));
+    }
+  }
+  cv_.notify_one();
+}
+
+void RingPool::prep(Ring& r, io_uring_sqe* sqe, IoReq& q, uint64_t tag) {
+  int fd = r.fixed ? 0 : fd_;
+  if (q.op == IoReq::Op::kRead)
+    io_uring_prep_read(sqe, fd, q.buf, q.len, q.off);
+  else
+    io_uring_prep_write(sqe, fd, q.buf, q.len, q.off);
+  if (r.fixed) sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, tag);
+}
+
+bool RingPool::drive(Ring& r, std::span<IoReq> reqs) {
+  const size_t n = reqs.size();
+  size_t next = 0, done = 0;
+  while (done < n) {
+    while (next < n) {
+      io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
+      if (!sqe) break;
+      prep(r, sqe, reqs[next], next);
+      ++next;
+    }
+    // With everything queued, wait for all of it in the same system call.
+    unsigned wait_nr = next == n ? static_cast<unsigned>(next - done) : 1;
+    int rc = io_uring_submit_and_wait(&r.ring, wait_nr);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      LOG_ERROR("vdev", "io_uring_enter failed: %d; abandoning ring", rc);
+      // Requests already in the kernel still own their buffers: wait for them (bounded).
+      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDrainWaitMsMax);
+      while (done < next && std::chrono::steady_clock::now() < deadline) {
+        __kernel_timespec ts{0, 10 * 1000 * 1000};
+        io_uring_cqe* cqe = nullptr;
+        if (io_uring_wait_cqe_timeout(&r.ring, &cqe, &ts) == 0 && cqe) {
+          reqs[io_uring_cqe_get_data64(cqe)].result = cqe->res;
+          io_uring_cqe_seen(&r.ring, cqe);
+          ++done;
+        }
+      }
+      for (size_t i = 0; i < n; ++i)
+        if (reqs[i].result == 0) reqs[i].result = rc;
+      return false;
+    }
+    if (rc == -EAGAIN || rc == -EBUSY) {
+      io_uring_cqe* cqe = nullptr;
+      if (done < next) io_uring_wait_cqe(&r.ring, &cqe);
+    }
+    unsigned head, seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&r.ring, head, cqe) {
+      uint64_t tag = io_uring_cqe_get_data64(cqe);
+      if (tag < n) {
+        reqs[tag].result = cqe->res;
+        ++done;
+      }
+      ++seen;
+    }
+    io_uring_cq_advance(&r.ring, seen);
+  }
+  return true;
+}
+
+void RingPool::run(std::span<IoReq> reqs) {
+  if (reqs.empty()) return;
+  for (IoReq& q : reqs) q.result = 0;
+  std::unique_ptr<Ring> r;
+  int rc = acquire(&r);
+  if (rc != 0) {
+    for (IoReq& q : reqs) q.result = rc;
+    return;
+  }
+  bool usable = drive(*r, reqs);
+  release(std::move(r), !usable);
+}
+
+int RingPool::fdatasync() {
+  std::unique_ptr<Ring> r;
+  int rc = acquire(&r);
+  if (rc != 0) return rc;
+  io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
+  if (!sqe) {  // cannot happen on an idle ring; treat as a broken ring
+    release(std::move(r), true);
+    return -EIO;
+  }
+  io_uring_prep_fsync(sqe, r->fixed ? 0 : fd_, IORING_FSYNC_DATASYNC);
+  if (r->fixed) sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, kFsyncTag);
+  int res = 0;
+  bool got = false;
+  while (!got) {
+    rc = io_uring_submit_and_wait(&r->ring, 1);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      LOG_ERROR("vdev", "io_uring_enter (fsync) failed: %d; abandoning ring", rc);
+      release(std::move(r), true);
+      return rc;
+    }
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_peek_cqe(&r->ring, &cqe) == 0 && cqe) {
+      res = cqe->res;
+      io_uring_cqe_seen(&r->ring, cqe);
+      got = true;
+    }
+  }
+  release(std::move(r), false);
+  return res < 0 ? res : 0;
+}
+
+}  // namespace zvfs::vdev
