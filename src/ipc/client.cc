@@ -1,0 +1,676 @@
+// client.cc — the client side of the protocol (implements client.h).
+//
+// Owns: the process-wide session (control socket + mapped shared-memory region), the table of
+// handles (one per open file description attached through this process), reconnection and
+// re-attachment after a daemon restart or a fork, and the "unsynced writes were lost" report.
+//
+// State and locking:
+//   - g_lock (rwlock, writer-preferring) guards the session. Every request holds it shared for
+//     its whole round trip; replacing a dead or inherited session takes it exclusive, so a
+//     region is never unmapped under a thread that uses it.
+//   - Session::sock_mu serialises control-socket requests (one request/reply at a time).
+//   - Handle entries live in a fixed table mapped once (no heap). A handle remembers the
+//     session epoch it was attached in; a request on a handle from an older epoch first
+//     re-attaches it with the remembered fd (g_reattach_mu makes that happen once).
+//   - Data path: claim a free slot (CAS), fill it, publish, ring the doorbell (futex wake only
+//     if a daemon worker sleeps), spin briefly then sleep on the slot's state word.
+//
+// Daemon death: a sleeping waiter wakes every kLivenessPollMs and polls the socket for HUP.
+// The session is then marked dead and its epoch recorded in g_dead_epoch. Idempotent requests
+// are re-sent once on a new session; append is not (it fails with EIO). A handle that had
+// unsynced changes (dirty) when its session died gets `lost`: its next sync() returns EIO,
+// once. While the daemon is unreachable, requests fail with EIO after ZVFS_TIMEOUT_MS
+// (default 10000; 0 = wait forever).
+//
+// fork(): a pthread_atfork child handler drops the inherited session (unmaps the region and
+// closes the child's copies of the descriptors; the parent's connection is untouched) and
+// re-initialises the locks; handles re-attach lazily on the child's own session.
+#include "ipc/client.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cerrno>
+
+#include "ipc/client_diag.h"
+#include "ipc/doorbell.h"
+#include "ipc/protocol.h"
+#include "ipc/shm.h"
+#include "ipc/sock.h"
+
+namespace zvfs::ipc {
+namespace {
+
+constexpr int kMaxHandles = 1 << 16;
+constexpr int kLivenessPollMs = 50;
+constexpr uint64_t kReplySpinNs = 40 * 1000;  // client spin before sleeping on a reply
+constexpr int kDefaultTimeoutMs = 10000;
+
+struct HandleEntry {
+  std::atomic<uint32_t> used;
+  std::atomic<int> fd;
+  int open_flags;
+  std::atomic<uint64_t> epoch;  // session epoch of daemon_handle (0: never attached)
+  std::atomic<int32_t> daemon_handle;
+  std::atomic<uint64_t> write_gen;   // bumped by every acknowledged change
+  std::atomic<uint64_t> synced_gen;  // write_gen covered by the last successful sync
+  std::atomic<uint32_t> lost;        // had unsynced changes when its session died
+};
+
+struct Session {
+  int sock = -1;
+  Region region;
+  uint64_t epoch = 0;  // 0: no session
+  std::atomic<bool> dead{false};
+  pthread_mutex_t sock_mu = PTHREAD_MUTEX_INITIALIZER;
+  uint64_t next_req = 1;
+};
+
+pthread_rwlock_t g_lock;
+pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
+pthread_mutex_t g_reattach_mu = PTHREAD_MUTEX_INITIALIZER;
+pthread_once_t g_once = PTHREAD_ONCE_INIT;
+Session g_sess;
+std::atomic<uint64_t> g_epoch_counter{0};
+std::atomic<uint64_t> g_dead_epoch{0};  // newest session epoch seen to die
+std::atomic<bool> g_connected_once{false};
+HandleEntry* g_handles = nullptr;
+int g_timeout_ms = kDefaultTimeoutMs;
+// Size of one slot's data buffer in the current session (requests are split into such chunks).
+std::atomic<uint32_t> g_chunk_bytes{kDefaultSlotDataBytes};
+
+void init_rwlock() {
+  pthread_rwlockattr_t a;
+  pthread_rwlockattr_init(&a);
+  pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+  pthread_rwlock_init(&g_lock, &a);
+  pthread_rwlockattr_destroy(&a);
+}
+
+void teardown_session(Session* s) {
+  s->region.unmap();
+  if (s->sock >= 0) close(s->sock);
+  s->sock = -1;
+  s->epoch = 0;
+  s->dead.store(false);
+}
+
+void atfork_child() {
+  // Only this thread exists now; locks may have been held by threads that are gone.
+  init_rwlock();
+  pthread_mutex_init(&g_init_mu, nullptr);
+  pthread_mutex_init(&g_reattach_mu, nullptr);
+  pthread_mutex_init(&g_sess.sock_mu, nullptr);
+  teardown_session(&g_sess);  // the child's copies only; the parent keeps its session
+}
+
+void global_init() {
+  init_rwlock();
+  const char* t = getenv("ZVFS_TIMEOUT_MS");
+  if (t && *t) {
+    char* end = nullptr;
+    long v = strtol(t, &end, 10);
+    if (end && *end == '\0' && v >= 0 && v <= 86400000) g_timeout_ms = static_cast<int>(v);
+  }
+  void* p = mmap(nullptr, sizeof(HandleEntry) * kMaxHandles, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p != MAP_FAILED) g_handles = static_cast<HandleEntry*>(p);  // zero pages: all unused
+  pthread_atfork(nullptr, nullptr, atfork_child);
+}
+
+bool ensure_init() {
+  pthread_once(&g_once, global_init);
+  return g_handles != nullptr;
+}
+
+uint64_t deadline_from_now() {
+  if (g_timeout_ms == 0) return UINT64_MAX;
+  return now_ns() + static_cast<uint64_t>(g_timeout_ms) * 1000000ull;
+}
+
+void mark_dead(Session* s) {
+  if (!s->dead.exchange(true)) {
+    uint64_t e = s->epoch;
+    uint64_t cur = g_dead_epoch.load();
+    while (cur < e && !g_dead_epoch.compare_exchange_weak(cur, e)) {
+    }
+  }
+}
+
+bool peer_hung_up(int sock) {
+  pollfd p{sock, POLLRDHUP, 0};
+  int r = poll(&p, 1, 0);
+  return r > 0 && (p.revents & (POLLHUP | POLLERR | POLLRDHUP | POLLNVAL)) != 0;
+}
+
+// One control-socket round trip. Caller holds g_lock shared. Returns the reply status or -errno.
+int sock_call(Session* s, Op op, const void* body, uint32_t body_len, int pass_fd, void* rep_body,
+              size_t rep_cap, size_t* rep_len) {
+  alignas(8) uint8_t out[sizeof(MsgHeader) + 64];
+  alignas(8) uint8_t in[sizeof(MsgHeader) + 64];
+  pthread_mutex_lock(&s->sock_mu);
+  uint64_t id = s->next_req++;
+  size_t n = encode_message(static_cast<uint16_t>(op), id, 0, body, body_len, out, sizeof(out));
+  int r = n ? sock_send(s->sock, out, n, pass_fd) : -EINVAL;
+  size_t got = 0;
+  int rfd = -1;
+  if (r == 0) r = sock_recv(s->sock, in, sizeof(in), &got, &rfd, g_timeout_ms ? 60000 : -1);
+  pthread_mutex_unlock(&s->sock_mu);
+  if (rfd >= 0) close(rfd);
+  if (r < 0 || got == 0) {
+    mark_dead(s);
+    return -EIO;
+  }
+  MsgHeader h;
+  if (got < sizeof(h)) return -EPROTO;
+  memcpy(&h, in, sizeof(h));
+  if (h.magic != kMagic || h.opcode != (static_cast<uint16_t>(op) | kReplyBit) ||
+      h.request_id != id || got != sizeof(h) + h.payload_len)
+    return -EPROTO;
+  if (rep_len) *rep_len = h.payload_len;
+  if (rep_body) memcpy(rep_body, in + sizeof(h), h.payload_len < rep_cap ? h.payload_len : rep_cap);
+  return h.status;
+}
+
+// Connects and performs the handshake. Caller holds g_lock exclusive.
+int connect_session(Session* s) {
+  int sock = sock_connect(default_socket_path());
+  if (sock < 0) return sock;
+  alignas(8) uint8_t out[sizeof(MsgHeader) + sizeof(HelloReq)];
+  alignas(8) uint8_t in[sizeof(MsgHeader) + sizeof(HelloRep)];
+  HelloReq req;
+  req.pid = static_cast<uint32_t>(getpid());
+  size_t n =
+      encode_message(static_cast<uint16_t>(Op::kHello), 0, 0, &req, sizeof(req), out, sizeof(out));
+  int r = sock_send(sock, out, n, -1);
+  size_t got = 0;
+  int memfd = -1;
+  if (r == 0) r = sock_recv(sock, in, sizeof(in), &got, &memfd, 5000);
+  MsgHeader h;
+  HelloRep rep;
+  if (r == 0 && got == sizeof(in)) {
+    memcpy(&h, in, sizeof(h));
+    memcpy(&rep, in + sizeof(h), sizeof(rep));
+    if (h.status < 0)
+      r = h.status;
+    else if (h.opcode != (static_cast<uint16_t>(Op::kHello) | kReplyBit) || memfd < 0)
+      r = -EPROTO;
+    else
+      r = s->region.attach(memfd, rep.slot_count, rep.slot_data_bytes, rep.region_bytes);
+  } else if (r == 0) {
+    r = got >= sizeof(h) && reinterpret_cast<MsgHeader*>(in)->status < 0
+            ? reinterpret_cast<MsgHeader*>(in)->status
+            : -EPROTO;
+  }
+  if (memfd >= 0) close(memfd);
+  if (r < 0) {
+    close(sock);
+    return r;
+  }
+  s->sock = sock;
+  s->epoch = g_epoch_counter.fetch_add(1) + 1;
+  s->dead.store(false);
+  s->next_req = 1;
+  g_chunk_bytes.store(rep.slot_data_bytes);
+  g_connected_once.store(true);
+  return 0;
+}
+
+// Returns with g_lock held shared and a live session, or -EIO after the deadline.
+int acquire_session(uint64_t deadline) {
+  for (;;) {
+    pthread_rwlock_rdlock(&g_lock);
+    if (g_sess.epoch != 0 && !g_sess.dead.load(std::memory_order_acquire)) return 0;
+    pthread_rwlock_unlock(&g_lock);
+    pthread_rwlock_wrlock(&g_lock);
+    int r = 0;
+    if (g_sess.epoch == 0 || g_sess.dead.load()) {
+      if (g_sess.dead.load()) teardown_session(&g_sess);
+      r = connect_session(&g_sess);
+    }
+    pthread_rwlock_unlock(&g_lock);
+    if (r == -EPROTONOSUPPORT) return -EPROTONOSUPPORT;
+    if (r == 0) continue;
+    if (now_ns() >= deadline) return -EIO;
+    struct timespec ts {
+      0, 20 * 1000 * 1000
+    };
+    nanosleep(&ts, nullptr);
+  }
+}
+
+void release_session() {
+  pthread_rwlock_unlock(&g_lock);
+}
+
+HandleEntry* entry(int handle) {
+  if (handle < 0 || handle >= kMaxHandles || !g_handles) return nullptr;
+  HandleEntry* e = &g_handles[handle];
+  return e->used.load(std::memory_order_acquire) == 1 ? e : nullptr;
+}
+
+// Attaches e->fd in the current session. Caller holds g_lock shared.
+int attach_in_session(HandleEntry* e, bool created, AttachInfo* info) {
+  AttachReq req;
+  req.open_flags = e->open_flags;
+  req.created = created ? 1 : 0;
+  AttachRep rep;
+  size_t len = 0;
+  int r = sock_call(&g_sess, Op::kAttach, &req, sizeof(req), e->fd.load(), &rep, sizeof(rep), &len);
+  if (r < 0) return r;
+  if (len != sizeof(rep)) return -EPROTO;
+  if (info) {
+    info->zvfs = rep.zvfs != 0;
+    info->size = rep.size;
+    info->blob_id = rep.blob_id;
+  }
+  if (!rep.zvfs) return 0;
+  e->daemon_handle.store(rep.handle);
+  e->epoch.store(g_sess.epoch, std::memory_order_release);
+  return 1;
+}
+
+// Makes sure e is attached in the current session. Caller holds g_lock shared.
+int ensure_attached(HandleEntry* e) {
+  if (e->epoch.load(std::memory_order_acquire) == g_sess.epoch) return 0;
+  pthread_mutex_lock(&g_reattach_mu);
+  int r = 0;
+  uint64_t old = e->epoch.load();
+  if (old != g_sess.epoch) {
+    uint64_t w = e->write_gen.load();
+    if (old <= g_dead_epoch.load() && e->synced_gen.load() != w) {
+      e->lost.store(1);
+      e->synced_gen.store(w);
+    }
+    r = attach_in_session(e, false, nullptr);
+    if (r == 0) r = -EIO;  // no longer a ZVFS file (binding gone): nothing to reach
+  }
+  pthread_mutex_unlock(&g_reattach_mu);
+  return r < 0 ? r : 0;
+}
+
+thread_local uint32_t t_slot_hint = 0;
+
+// Claims a free slot; returns its index, or -EIO if the session died while waiting.
+int claim_slot(Session* s) {
+  Region& rg = s->region;
+  uint32_t n = rg.slot_count();
+  RegionHeader* h = rg.header();
+  for (;;) {
+    for (uint32_t k = 0; k < n; ++k) {
+      uint32_t i = (t_slot_hint + k) % n;
+      uint32_t expect = kFree;
+      if (rg.slot(i)->state.load(std::memory_order_relaxed) == kFree &&
+          rg.slot(i)->state.compare_exchange_strong(expect, kClaimed, std::memory_order_acquire)) {
+        t_slot_hint = i;
+        return static_cast<int>(i);
+      }
+    }
+    uint32_t seq = h->free_seq.load();
+    h->free_waiters.fetch_add(1);
+    bool any = false;
+    for (uint32_t i = 0; i < n && !any; ++i) any = rg.slot(i)->state.load() == kFree;
+    if (!any) futex_wait(&h->free_seq, seq, kLivenessPollMs * 1000000ll);
+    h->free_waiters.fetch_sub(1);
+    if (s->dead.load() || peer_hung_up(s->sock)) {
+      mark_dead(s);
+      return -EIO;
+    }
+  }
+}
+
+void free_slot(Session* s, uint32_t i) {
+  RegionHeader* h = s->region.header();
+  s->region.slot(i)->state.store(kFree, std::memory_order_release);
+  h->free_seq.fetch_add(1);
+  if (h->free_waiters.load() > 0) futex_wake(&h->free_seq, 1);
+}
+
+// Waits for the reply in slot i. Returns 0, or -EIO if the daemon died.
+int wait_reply(Session* s, uint32_t i) {
+  Slot* sl = s->region.slot(i);
+  RegionHeader* h = s->region.header();
+  auto ready = [sl] { return sl->state.load(std::memory_order_acquire) == kReply; };
+  // One spinning thread per process: with 2 CPUs, more spinners would starve the daemon.
+  uint32_t zero = 0;
+  if (h->client_spinners.compare_exchange_strong(zero, 1)) {
+    bool done = spin_until(ready, kReplySpinNs);
+    h->client_spinners.store(0);
+    if (done) return 0;
+  }
+  for (;;) {
+    uint32_t st = sl->state.load();
+    if (st == kReply) break;
+    sl->client_sleeping.store(1);
+    st = sl->state.load();
+    if (st != kReply) futex_wait(&sl->state, st, kLivenessPollMs * 1000000ll);
+    sl->client_sleeping.store(0);
+    if (ready()) break;
+    if (s->dead.load() || peer_hung_up(s->sock)) {
+      mark_dead(s);
+      return -EIO;
+    }
+  }
+  return 0;
+}
+
+struct Io {
+  Op op;
+  int32_t arg = 0;
+  uint64_t off = 0;
+  uint64_t len = 0;
+  const void* src = nullptr;  // copied into the slot's data buffer (len bytes)
+  void* dst = nullptr;        // filled from the slot's data buffer (result bytes)
+  bool retry = true;          // idempotent: may be re-sent once on a new session
+};
+
+// One data-path round trip on handle entry e (or no handle for kNull). Returns the reply's
+// result (>= 0) or -errno; *rep gets the reply body.
+int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
+  uint64_t deadline = deadline_from_now();
+  for (int attempt = 0;; ++attempt) {
+    int r = acquire_session(deadline);
+    if (r < 0) return r;
+    Session* s = &g_sess;
+    if (e && (r = ensure_attached(e)) < 0) {
+      release_session();
+      if (s->dead.load() && attempt == 0) continue;
+      return r;
+    }
+    int idx = claim_slot(s);
+    if (idx < 0) {
+      release_session();
+      if (attempt == 0 && io.retry) continue;
+      return -EIO;
+    }
+    uint32_t i = static_cast<uint32_t>(idx);
+    Slot* sl = s->region.slot(i);
+    if (io.src && io.len) memcpy(s->region.data(i), io.src, io.len);
+    sl->req = MsgHeader{};
+    sl->req.opcode = static_cast<uint16_t>(io.op);
+    sl->req.request_id = i;
+    sl->req.payload_len = sizeof(IoReq);
+    sl->body.handle = e ? static_cast<uint32_t>(e->daemon_handle.load()) : 0;
+    sl->body.arg = io.arg;
+    sl->body.off = io.off;
+    sl->body.len = io.len;
+    sl->state.store(kRequest, std::memory_order_seq_cst);
+    RegionHeader* h = s->region.header();
+    h->doorbell.fetch_add(1, std::memory_order_seq_cst);
+    if (h->daemon_sleepers.load(std::memory_order_seq_cst) > 0) futex_wake(&h->doorbell, 1);
+    r = wait_reply(s, i);
+    if (r < 0) {
+      release_session();
+      if (attempt == 0 && io.retry) continue;
+      return -EIO;
+    }
+    MsgHeader rh = sl->rep;
+    *rep = sl->rep_body;
+    int64_t result = rh.status < 0 ? rh.status : rep->result;
+    if (result > 0 && io.dst) {
+      uint64_t n = static_cast<uint64_t>(result);
+      if (n > io.len) n = io.len;  // never trust the peer with our buffer's size
+      memcpy(io.dst, s->region.data(i), n);
+    }
+    free_slot(s, i);
+    release_session();
+    return result;
+  }
+}
+
+int handle_call(int handle, const Io& io, IoRep* rep, int64_t* result) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  int64_t r = slot_call(e, io, rep);
+  if (r < 0) return static_cast<int>(r);
+  *result = r;
+  return 0;
+}
+
+uint32_t chunk_bytes() {
+  return g_chunk_bytes.load(std::memory_order_relaxed);
+}
+
+}  // namespace
+
+int attach(int fd, int open_flags, AttachInfo* info) {
+  if (!ensure_init()) return -ENOMEM;
+  AttachInfo local;
+  if (!info) info = &local;
+  *info = AttachInfo{};
+  int idx = -1;
+  pthread_mutex_lock(&g_init_mu);
+  static int hint = 0;
+  for (int k = 0; k < kMaxHandles; ++k) {
+    int i = (hint + k) % kMaxHandles;
+    if (!g_handles[i].used.load()) {
+      idx = i;
+      hint = i + 1;
+      HandleEntry* e = &g_handles[i];
+      e->fd.store(fd);
+      e->open_flags = open_flags;
+      e->epoch.store(0);
+      e->daemon_handle.store(-1);
+      e->write_gen.store(0);
+      e->synced_gen.store(0);
+      e->lost.store(0);
+      e->used.store(2);  // reserved until the daemon answers
+      break;
+    }
+  }
+  pthread_mutex_unlock(&g_init_mu);
+  if (idx < 0) return -EMFILE;
+  HandleEntry* e = &g_handles[idx];
+  uint64_t deadline = deadline_from_now();
+  int r;
+  for (int attempt = 0;; ++attempt) {
+    r = acquire_session(deadline);
+    if (r < 0) break;
+    r = attach_in_session(e, (open_flags & O_CREAT) != 0, info);
+    bool dead = g_sess.dead.load();
+    release_session();
+    if (r == -EIO && dead && attempt == 0) continue;
+    break;
+  }
+  if (r <= 0) {
+    e->used.store(0, std::memory_order_release);
+    info->zvfs = false;
+    return r < 0 ? r : -1;
+  }
+  e->used.store(1, std::memory_order_release);
+  return idx;
+}
+
+int detach(int handle) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  int r = 0;
+  pthread_rwlock_rdlock(&g_lock);
+  bool live = g_sess.epoch != 0 && !g_sess.dead.load() && e->epoch.load() == g_sess.epoch;
+  pthread_rwlock_unlock(&g_lock);
+  if (live) {
+    IoRep rep;
+    Io io{Op::kDetach};
+    io.retry = false;
+    int64_t res = slot_call(e, io, &rep);
+    if (res < 0 && res != -EIO) r = static_cast<int>(res);
+  }
+  e->used.store(0, std::memory_order_release);
+  return r;
+}
+
+int set_fd(int handle, int fd) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  e->fd.store(fd);
+  return 0;
+}
+
+ssize_t pread(int handle, void* buf, size_t len, uint64_t off) {
+  if (!entry(handle)) return -EBADF;
+  size_t done = 0;
+  while (done < len) {
+    uint64_t chunk = len - done < chunk_bytes() ? len - done : chunk_bytes();
+    Io io{Op::kRead};
+    io.off = off + done;
+    io.len = chunk;
+    io.dst = static_cast<uint8_t*>(buf) + done;
+    IoRep rep;
+    int64_t got = 0;
+    int r = handle_call(handle, io, &rep, &got);
+    if (r < 0) return done ? static_cast<ssize_t>(done) : r;
+    done += static_cast<size_t>(got);
+    if (static_cast<uint64_t>(got) < chunk) break;
+  }
+  return static_cast<ssize_t>(done);
+}
+
+ssize_t pwrite(int handle, const void* buf, size_t len, uint64_t off) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  size_t done = 0;
+  while (done < len) {
+    uint64_t chunk = len - done < chunk_bytes() ? len - done : chunk_bytes();
+    Io io{Op::kWrite};
+    io.off = off + done;
+    io.len = chunk;
+    io.src = static_cast<const uint8_t*>(buf) + done;
+    IoRep rep;
+    int64_t put = 0;
+    int r = handle_call(handle, io, &rep, &put);
+    if (r < 0) return done ? static_cast<ssize_t>(done) : r;
+    e->write_gen.fetch_add(1);
+    done += static_cast<size_t>(put);
+    if (put == 0) break;
+  }
+  return static_cast<ssize_t>(done);
+}
+
+ssize_t append(int handle, const void* buf, size_t len, uint64_t* end_out) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  IoRep rep;
+  int64_t off = 0;
+  if (len <= chunk_bytes()) {
+    Io io{Op::kAppend};
+    io.len = len;
+    io.src = buf;
+    io.retry = false;
+    int r = handle_call(handle, io, &rep, &off);
+    if (r < 0) return r;
+    e->write_gen.fetch_add(1);
+    if (end_out) *end_out = static_cast<uint64_t>(off) + len;
+    return static_cast<ssize_t>(len);
+  }
+  // Larger than a slot: reserve the range atomically, then fill it.
+  Io io{Op::kAppendReserve};
+  io.len = len;
+  io.retry = false;
+  int r = handle_call(handle, io, &rep, &off);
+  if (r < 0) return r;
+  e->write_gen.fetch_add(1);
+  ssize_t w = pwrite(handle, buf, len, static_cast<uint64_t>(off));
+  if (w < 0) return w;
+  if (end_out) *end_out = static_cast<uint64_t>(off) + static_cast<uint64_t>(w);
+  return w;
+}
+
+int truncate(int handle, uint64_t size) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  Io io{Op::kTruncate};
+  io.off = size;
+  IoRep rep;
+  int64_t res = 0;
+  int r = handle_call(handle, io, &rep, &res);
+  if (r == 0) e->write_gen.fetch_add(1);
+  return r;
+}
+
+int fallocate(int handle, int mode, uint64_t off, uint64_t len) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  Io io{Op::kFallocate};
+  io.arg = mode;
+  io.off = off;
+  io.len = len;
+  IoRep rep;
+  int64_t res = 0;
+  int r = handle_call(handle, io, &rep, &res);
+  if (r == 0 && mode != FALLOC_FL_KEEP_SIZE) e->write_gen.fetch_add(1);
+  return r;
+}
+
+int sync(int handle, bool datasync) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  Io io{Op::kSync};
+  io.arg = datasync ? 1 : 0;
+  IoRep rep;
+  int64_t res = 0;
+  uint64_t gen = e->write_gen.load();
+  int r = handle_call(handle, io, &rep, &res);
+  if (e->lost.exchange(0)) return -EIO;
+  if (r == 0) {
+    uint64_t cur = e->synced_gen.load();
+    while (cur < gen && !e->synced_gen.compare_exchange_weak(cur, gen)) {
+    }
+  }
+  return r;
+}
+
+int stat(int handle, BlobStatInfo* out) {
+  Io io{Op::kStat};
+  IoRep rep;
+  int64_t res = 0;
+  int r = handle_call(handle, io, &rep, &res);
+  if (r < 0) return r;
+  out->size = rep.aux0;
+  out->allocated_bytes = rep.aux1;
+  return 0;
+}
+
+int seek(int handle, uint64_t off, int whence, uint64_t* result) {
+  if (whence != SEEK_DATA && whence != SEEK_HOLE) return -EINVAL;
+  Io io{Op::kSeek};
+  io.off = off;
+  io.arg = whence;
+  IoRep rep;
+  int64_t res = 0;
+  int r = handle_call(handle, io, &rep, &res);
+  if (r < 0) return r;
+  *result = static_cast<uint64_t>(res);
+  return 0;
+}
+
+int release_if_unlinked(int opath_fd) {
+  if (!ensure_init()) return -ENOMEM;
+  int r = acquire_session(deadline_from_now());
+  if (r < 0) return r;
+  r = sock_call(&g_sess, Op::kReleaseIfUnlinked, nullptr, 0, opath_fd, nullptr, 0, nullptr);
+  release_session();
+  return r < 0 ? r : 0;
+}
+
+bool connected() {
+  return g_connected_once.load();
+}
+
+// Not in client.h: a null round trip through a slot, for benchmarks and tests.
+int null_request() {
+  if (!ensure_init()) return -ENOMEM;
+  IoRep rep;
+  Io io{Op::kNull};
+  int64_t r = slot_call(nullptr, io, &rep);
+  return r < 0 ? static_cast<int>(r) : 0;
+}
+
+}  // namespace zvfs::ipc

@@ -1,0 +1,185 @@
+// protocol.h — the ZVFS wire protocol between clients and zvfsd (see docs/PROTOCOL.md).
+//
+// Owns: the message header, the opcode list, one fixed-size body per operation, and the
+// decoder that validates a raw message before the daemon acts on it.
+//
+// A message is a MsgHeader followed by `payload_len` bytes of body. The same framing is used on
+// the control socket (handshake, attach with SCM_RIGHTS, stats, admin) and inside a
+// shared-memory slot (data path: read, write, append, sync, ...). Replies reuse the header with
+// kReplyBit set in the opcode and the result in `status` (>= 0, or -errno).
+//
+// Invariants:
+//   - Both ends run on the same machine, so integers are in host byte order; every struct is
+//     fixed-width with explicit padding and its size is asserted at compile time.
+//   - A decoded request has the exact body size its opcode requires (never more, never less)
+//     and a payload no longer than kMaxSocketPayload; anything else is rejected with EPROTO
+//     (or EPROTONOSUPPORT for a version mismatch) before it reaches the daemon's logic.
+//   - Bulk data never travels through the socket: it sits in the slot's data buffer and the
+//     body says how many bytes of that buffer are meant (checked against the buffer size).
+//
+// Nothing here allocates or throws; it is linked into the preload library.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "zvfs/status.h"
+
+namespace zvfs::ipc {
+
+inline constexpr uint32_t kMagic = 0x5346565a;  // "ZVFS" in little-endian memory order
+inline constexpr uint16_t kVersion = 1;
+inline constexpr uint16_t kReplyBit = 0x8000;
+// Largest body accepted on the control socket (the stats reply is the biggest message).
+inline constexpr uint32_t kMaxSocketPayload = 64 * 1024;
+
+enum class Op : uint16_t {
+  kHello = 1,              // socket: version check, returns the session memfd
+  kAttach = 2,             // socket + fd: bind/open an fd's blob, returns a handle
+  kReleaseIfUnlinked = 3,  // socket + O_PATH fd: deferred delete of an unlinked file's blob
+  kStats = 4,              // socket: pool, clients and per-op counters
+  kScrubStart = 5,         // socket: start a scrub in the background
+  kScrubStatus = 6,        // socket: progress of the current/last scrub
+  kShutdown = 7,           // socket: ask the daemon to exit cleanly (same uid or root)
+  // Data path (shared-memory slots).
+  kNull = 16,
+  kDetach = 17,
+  kRead = 18,
+  kWrite = 19,
+  kAppend = 20,         // small append: the daemon picks the offset
+  kAppendReserve = 21,  // large append: reserve [end, end+len) atomically, then kWrite chunks
+  kTruncate = 22,
+  kFallocate = 23,
+  kSync = 24,
+  kStat = 25,
+  kSeek = 26,
+};
+inline constexpr int kOpMax = 27;  // exclusive bound for per-op tables
+
+const char* op_name(Op op);
+
+struct MsgHeader {
+  uint32_t magic = kMagic;
+  uint16_t version = kVersion;
+  uint16_t opcode = 0;
+  uint64_t request_id = 0;
+  uint32_t payload_len = 0;
+  int32_t status = 0;  // replies: 0 or -errno (op-specific results are in the body)
+};
+static_assert(sizeof(MsgHeader) == 24);
+
+// ---- bodies ----------------------------------------------------------------------------------
+
+struct HelloReq {
+  uint32_t client_version = kVersion;
+  uint32_t pid = 0;
+};
+static_assert(sizeof(HelloReq) == 8);
+
+struct HelloRep {
+  uint64_t session_id = 0;
+  uint64_t region_bytes = 0;
+  uint32_t slot_count = 0;
+  uint32_t slot_data_bytes = 0;
+};
+static_assert(sizeof(HelloRep) == 24);
+
+struct AttachReq {
+  int32_t open_flags = 0;
+  uint32_t created = 0;  // the caller's open() had O_CREAT
+};
+static_assert(sizeof(AttachReq) == 8);
+
+struct AttachRep {
+  int32_t handle = -1;  // -1: plain Linux file
+  uint32_t zvfs = 0;
+  uint64_t size = 0;
+  uint64_t blob_id = 0;
+};
+static_assert(sizeof(AttachRep) == 24);
+
+// Every data-path request names a handle and at most three numbers.
+struct IoReq {
+  uint32_t handle = 0;
+  int32_t arg = 0;   // fallocate mode, seek whence, sync datasync flag
+  uint64_t off = 0;  // offset, or new size for truncate
+  uint64_t len = 0;  // bytes (read/write/append: of the slot's data buffer)
+};
+static_assert(sizeof(IoReq) == 24);
+
+struct IoRep {
+  int64_t result = 0;  // bytes done, or offset (append, reserve, seek)
+  uint64_t aux0 = 0;   // append: end offset; stat: size
+  uint64_t aux1 = 0;   // stat: allocated bytes
+};
+static_assert(sizeof(IoRep) == 24);
+
+struct ScrubStatusRep {
+  uint32_t running = 0;
+  uint32_t finished = 0;
+  uint64_t bytes_done = 0, bytes_total = 0;
+  uint64_t errors = 0;
+  int32_t status = 0;  // 0, or -errno if the scrub itself failed
+  uint32_t pad = 0;
+};
+static_assert(sizeof(ScrubStatusRep) == 40);
+
+// Stats: fixed part, then `op_count` OpStats, then `client_count` ClientInfo.
+inline constexpr int kHistBuckets = 40;  // bucket i counts latencies in [2^i, 2^(i+1)) ns
+struct StatsHeader {
+  uint64_t pool_size = 0, pool_allocated = 0, pool_free = 0, blob_count = 0;
+  uint64_t txg = 0, synced_txg = 0;
+  uint64_t cache_bytes = 0, cache_max_bytes = 0, cache_hits = 0, cache_misses = 0;
+  uint64_t checksum_errors = 0, io_errors = 0, dirty_bytes = 0;
+  uint64_t uptime_ms = 0, open_handles = 0, open_blobs = 0;
+  uint64_t bad_requests = 0, sessions_total = 0;
+  uint32_t daemon_pid = 0, client_count = 0, op_count = 0, pad = 0;
+};
+static_assert(sizeof(StatsHeader) == 18 * 8 + 16);
+
+struct OpStats {
+  uint16_t op = 0;
+  uint16_t pad0 = 0;
+  uint32_t pad1 = 0;
+  uint64_t count = 0, errors = 0, total_ns = 0;
+  uint64_t hist[kHistBuckets] = {};
+};
+static_assert(sizeof(OpStats) == 32 + 8 * kHistBuckets);
+
+struct ClientInfo {
+  uint64_t session_id = 0;
+  int32_t pid = 0;
+  uint32_t uid = 0;
+  uint64_t handles = 0;
+  uint64_t requests = 0;
+};
+static_assert(sizeof(ClientInfo) == 32);
+
+inline constexpr uint32_t kMaxClientsInStats =
+    (kMaxSocketPayload - sizeof(StatsHeader) - kOpMax * sizeof(OpStats)) / sizeof(ClientInfo);
+
+// ---- validation --------------------------------------------------------------------------
+
+// The body size an opcode's request must carry, or -1 for an unknown opcode.
+int request_body_size(uint16_t opcode);
+// True for opcodes served through shared-memory slots (false: control socket only).
+bool is_slot_op(uint16_t opcode);
+
+// Checks a request header: magic, version, known opcode, exact body size.
+// EPROTONOSUPPORT for a version mismatch, EPROTO for anything else malformed.
+Status check_request_header(const MsgHeader& h);
+
+// Decodes a complete request held in [buf, buf+len): header then body. On success *hdr and
+// the body (copied into `body`, which has room for `body_cap` bytes) are valid.
+Status decode_request(const void* buf, size_t len, MsgHeader* hdr, void* body, size_t body_cap);
+
+// Writes a header+body message into out (capacity cap). Returns the total size, or 0 if it
+// does not fit.
+size_t encode_message(uint16_t opcode, uint64_t request_id, int32_t status, const void* body,
+                      uint32_t body_len, void* out, size_t cap);
+
+// Reads an integer-valued environment-style size like "256M", "8G", "4096". Returns false on
+// garbage or overflow.
+bool parse_size(const char* s, uint64_t* out);
+
+}  // namespace zvfs::ipc

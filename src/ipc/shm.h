@@ -1,0 +1,107 @@
+// shm.h — the per-session shared-memory region: request slots and their data buffers.
+//
+// Owns the layout of the memfd that the daemon creates for each session and passes to the
+// client at the handshake, and the slot state machine both sides follow.
+//
+//   [RegionHeader, 4 KiB][Slot 0 .. Slot N-1, 256 B each][data 0 .. data N-1, slot_data_bytes each]
+//
+// Slot states (one atomic word per slot):
+//   kFree ──client CAS──► kClaimed ──client writes request, store-release──► kRequest
+//   kRequest ──daemon CAS──► kServing ──daemon writes reply, store-release──► kReply
+//   kReply ──client reads reply, store-release──► kFree
+// Only the side that owns a state may leave it, so neither side ever sees a half-written
+// request or reply. The doorbell (doorbell.h) wakes the other side when it sleeps.
+//
+// Security: the daemon creates the memfd, sizes it and seals it (no shrink, no grow) before it
+// sends it, so a client cannot make the daemon fault by truncating it. The daemon treats
+// everything in the region as hostile: it copies a request out of the slot and validates the
+// copy (the client may scribble on the slot meanwhile; that only hurts the client).
+//
+// Crash: the region lives only as long as both mappings; it holds no durable state.
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+
+#include "ipc/protocol.h"
+
+namespace zvfs::ipc {
+
+inline constexpr uint32_t kRegionMagic = 0x4d48535a;  // "ZSHM"
+inline constexpr uint32_t kDefaultSlotCount = 16;
+inline constexpr uint32_t kDefaultSlotDataBytes = 1u << 20;
+inline constexpr uint32_t kMaxSlotCount = 64;
+
+enum SlotState : uint32_t { kFree = 0, kClaimed = 1, kRequest = 2, kServing = 3, kReply = 4 };
+
+struct alignas(64) RegionHeader {
+  uint32_t magic;
+  uint32_t version;
+  uint32_t slot_count;
+  uint32_t slot_data_bytes;
+  alignas(64) std::atomic<uint32_t> doorbell;  // bumped by a client after publishing a request
+  std::atomic<uint32_t> daemon_sleepers;       // daemon workers asleep on `doorbell`
+  alignas(64) std::atomic<uint32_t> free_seq;  // bumped when a slot returns to kFree
+  std::atomic<uint32_t> free_waiters;          // client threads asleep waiting for a free slot
+  alignas(64) std::atomic<uint32_t> client_spinners;  // client threads spinning for a reply
+};
+static_assert(sizeof(RegionHeader) <= 4096);
+
+struct alignas(64) Slot {
+  std::atomic<uint32_t> state;
+  std::atomic<uint32_t> client_sleeping;  // the client waits on `state` with FUTEX_WAIT
+  uint32_t pad[2];
+  MsgHeader req;  // request header
+  IoReq body;     // request body (data-path ops all use IoReq)
+  MsgHeader rep;  // reply header
+  IoRep rep_body;
+};
+static_assert(sizeof(Slot) <= 256);
+inline constexpr size_t kSlotStride = 256;
+
+inline constexpr size_t region_bytes(uint32_t slot_count, uint32_t slot_data_bytes) {
+  return 4096 + static_cast<size_t>(slot_count) * kSlotStride +
+         static_cast<size_t>(slot_count) * slot_data_bytes;
+}
+
+// A mapped region (either side). Not copyable; unmaps on destruction.
+class Region {
+ public:
+  Region() = default;
+  ~Region() { unmap(); }
+  Region(const Region&) = delete;
+  Region& operator=(const Region&) = delete;
+
+  // Daemon: creates a sealed memfd holding a fresh region, maps it. Returns the memfd (>= 3,
+  // close-on-exec) that is to be sent to the client, or -errno.
+  int create(uint32_t slot_count, uint32_t slot_data_bytes);
+  // Client: maps a memfd received from the daemon and checks its header against what the
+  // handshake announced. Returns 0 or -errno. Does not take ownership of fd.
+  int attach(int fd, uint32_t slot_count, uint32_t slot_data_bytes, size_t bytes);
+  void unmap();
+
+  bool mapped() const { return base_ != nullptr; }
+  RegionHeader* header() const { return reinterpret_cast<RegionHeader*>(base_); }
+  uint32_t slot_count() const { return slot_count_; }
+  uint32_t slot_data_bytes() const { return slot_data_bytes_; }
+  Slot* slot(uint32_t i) const {
+    return reinterpret_cast<Slot*>(base_ + 4096 + static_cast<size_t>(i) * kSlotStride);
+  }
+  uint8_t* data(uint32_t i) const {
+    return base_ + 4096 + static_cast<size_t>(slot_count_) * kSlotStride +
+           static_cast<size_t>(i) * slot_data_bytes_;
+  }
+
+ private:
+  uint8_t* base_ = nullptr;
+  size_t bytes_ = 0;
+  uint32_t slot_count_ = 0;
+  uint32_t slot_data_bytes_ = 0;
+};
+
+// Moves fd to a number >= 3 (never stdin/stdout/stderr) with close-on-exec. Returns the new fd
+// (closing the old one) or -errno.
+int fd_above_stdio(int fd);
+
+}  // namespace zvfs::ipc
