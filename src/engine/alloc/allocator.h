@@ -67,6 +67,13 @@ class Allocator {
   // Every allocated range, sorted (for condensing the space map and for checks).
   std::vector<Range> allocated_ranges() const;
   bool is_allocated(uint64_t off, uint64_t len) const;
+  // Every byte of the range is allocatable now (neither allocated nor deferred).
+  bool is_free(uint64_t off, uint64_t len) const;
+  // The frees still waiting for their txg to be safe, as kFree records (for condensing).
+  std::vector<SpaceRecord> deferred() const;
+  // Puts records returned by take_pending() back in front of the pending ones (when writing
+  // them failed), so the next take_pending() returns them again.
+  void return_pending(std::vector<SpaceRecord> records);
 
   AllocStats stats() const;
 
