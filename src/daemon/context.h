@@ -1,0 +1,30 @@
+// context.h — what every session of the daemon shares: the pool, the open-blob table, the
+// request statistics, the options, and the spin budget of the workers.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+
+#include "daemon/blob_table.h"
+#include "daemon/op_stats.h"
+#include "daemon/options.h"
+#include "zvfs/blob.h"
+
+namespace zvfs::daemon {
+
+struct Context {
+  engine::Pool* pool = nullptr;
+  BlobTable* blobs = nullptr;
+  OpStatsTable stats;
+  const Options* opts = nullptr;
+  const char* binding_xattr = nullptr;
+  uint64_t start_ns = 0;
+  // Workers that may busy-wait at once across all sessions (cores - 1, at least 1): with few
+  // CPUs, more spinners would steal the time the clients and the engine need.
+  int spinners_max = 1;
+  std::atomic<int> spinners{0};
+  std::atomic<uint64_t> bad_requests{0};
+  std::atomic<uint64_t> sessions_total{0};
+};
+
+}  // namespace zvfs::daemon

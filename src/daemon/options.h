@@ -1,0 +1,32 @@
+// options.h — zvfsd's command line and environment.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace zvfs::daemon {
+
+struct Options {
+  std::string pool;
+  uint64_t size = 8ull << 30;  // when creating the pool
+  std::string socket;          // default: $ZVFS_SOCKET, $ZVFS_SOCKET_PATH, /run/zvfs/zvfs.sock
+  bool foreground = false;
+  uint64_t cache = 0;  // 0: engine default
+  std::string log_file;
+  std::string log_level = "info";
+  std::string pidfile;
+  unsigned socket_mode = 0666;
+  std::string socket_group;
+  std::string binding = "auto";  // auto | user | trusted
+  uint32_t session_workers = 4;
+  uint32_t slot_count = 16;
+  uint32_t slot_bytes = 1u << 20;
+  uint32_t max_sessions = 1024;
+  uint32_t txg_ms = 0;    // 0: engine default
+  bool buffered = false;  // no O_DIRECT (for file systems without it)
+};
+
+// Parses argv. Returns 0 to run, 1 for an error (message printed), 2 after --help.
+int parse_options(int argc, char** argv, Options* o);
+
+}  // namespace zvfs::daemon

@@ -1,0 +1,555 @@
+// session.cc — one client connection: control messages, attach, slot workers (see session.h).
+#include "daemon/session.h"
+
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <climits>
+
+#include "common/log.h"
+#include "daemon/binding.h"
+#include "ipc/doorbell.h"
+#include "ipc/sock.h"
+
+namespace zvfs::daemon {
+namespace {
+
+constexpr uint64_t kSpinNs = 50 * 1000;               // a worker's busy-wait when idle
+constexpr uint64_t kSpinWindowNs = 2 * 1000 * 1000;   // spin only if a request came this recently
+constexpr int64_t kSleepNs = 200ll * 1000 * 1000;     // bounded futex sleep (stop is noticed)
+constexpr uint32_t kMaxHandlesPerSession = 1u << 20;  // a client cannot grow the table forever
+
+// Binding a new blob to an unbound file happens under this lock, so two sessions attaching the
+// same new file at once end up with one blob (the loser re-reads the winner's binding).
+std::mutex g_bind_mu;
+
+}  // namespace
+
+Handle::~Handle() {
+  if (ob && table) table->release(ob, fd);
+  if (fd >= 0) close(fd);
+}
+
+Session::Session(Context& ctx, int sock, uint64_t id) : ctx_(ctx), sock_(sock), id_(id) {
+  ipc::sock_peer(sock_, &pid_, &uid_, &gid_);
+}
+
+Session::~Session() {
+  join();
+  if (sock_ >= 0) close(sock_);
+}
+
+void Session::start() {
+  control_ = std::thread([this] { control_loop(); });
+}
+
+void Session::shutdown() {
+  stopping_.store(true);
+  ::shutdown(sock_, SHUT_RDWR);
+}
+
+void Session::join() {
+  if (control_.joinable()) control_.join();
+}
+
+size_t Session::handle_count() const {
+  std::shared_lock<std::shared_mutex> g(handles_mu_);
+  return live_handles_;
+}
+
+// ---- control socket --------------------------------------------------------------------------
+
+void Session::control_loop() {
+  LOG_DEBUG("daemon", "session %" PRIu64 ": client pid %d uid %u connected", id_,
+            static_cast<int>(pid_), static_cast<unsigned>(uid_));
+  alignas(8) uint8_t buf[sizeof(ipc::MsgHeader) + 64];
+  while (!stopping_.load()) {
+    size_t got = 0;
+    int fd = -1;
+    int r = ipc::sock_recv(sock_, buf, sizeof buf, &got, &fd, -1);
+    if (r < 0 || got == 0) {
+      if (r < 0 && r != -ECONNRESET) {
+        ctx_.bad_requests.fetch_add(1);
+        LOG_WARN("daemon", "session %" PRIu64 " (pid %d): bad control message (%s); closing", id_,
+                 static_cast<int>(pid_), strerror(-r));
+      }
+      break;
+    }
+    if (!handle_socket_message(buf, got, fd)) break;
+  }
+  stop_workers();
+  size_t released = 0;
+  {
+    std::unique_lock<std::shared_mutex> g(handles_mu_);
+    released = live_handles_;
+    handles_.clear();  // drops references; workers are gone, so these are the last ones
+    live_handles_ = 0;
+  }
+  region_.unmap();
+  LOG_DEBUG("daemon", "session %" PRIu64 ": client pid %d gone, %zu handles released", id_,
+            static_cast<int>(pid_), released);
+  finished_.store(true);
+}
+
+bool Session::handle_socket_message(const uint8_t* buf, size_t len, int fd) {
+  ipc::MsgHeader h;
+  alignas(8) uint8_t body[64];
+  Status st = ipc::decode_request(buf, len, &h, body, sizeof body);
+  alignas(8) uint8_t out[sizeof(ipc::MsgHeader) + 64];
+  auto reply = [&](int32_t status, const void* rep, uint32_t rep_len, int pass_fd) {
+    size_t n = ipc::encode_message(h.opcode | ipc::kReplyBit, h.request_id, status, rep, rep_len,
+                                   out, sizeof out);
+    return n && ipc::sock_send(sock_, out, n, pass_fd) == 0;
+  };
+  if (!st.ok()) {
+    if (fd >= 0) close(fd);
+    ctx_.bad_requests.fetch_add(1);
+    LOG_WARN("daemon", "session %" PRIu64 " (pid %d): %s; closing the connection", id_,
+             static_cast<int>(pid_), st.error().msg);
+    if (len >= sizeof(h) && st.code() == EPROTONOSUPPORT) reply(-EPROTONOSUPPORT, nullptr, 0, -1);
+    return false;
+  }
+  auto op = static_cast<ipc::Op>(h.opcode);
+  bool ok = true;
+  switch (op) {
+    case ipc::Op::kHello: {
+      ipc::HelloReq req;
+      memcpy(&req, body, sizeof req);
+      ipc::HelloRep rep;
+      int memfd = -1;
+      int32_t s = do_hello(req, &memfd, &rep);
+      ok = reply(s, &rep, sizeof rep, memfd) && s == 0;
+      if (memfd >= 0) close(memfd);
+      break;
+    }
+    case ipc::Op::kAttach: {
+      ipc::AttachReq req;
+      memcpy(&req, body, sizeof req);
+      ipc::AttachRep rep;
+      int32_t s = do_attach(req, fd, &rep);
+      fd = -1;  // consumed
+      ok = reply(s, &rep, sizeof rep, -1);
+      break;
+    }
+    case ipc::Op::kReleaseIfUnlinked: {
+      int32_t s = do_release_if_unlinked(fd);
+      ok = reply(s, nullptr, 0, -1);
+      break;
+    }
+    case ipc::Op::kStats:
+    case ipc::Op::kScrubStart:
+    case ipc::Op::kScrubStatus:
+    case ipc::Op::kShutdown: {
+      if (!admin_) {
+        ok = reply(-ENOSYS, nullptr, 0, -1);
+        break;
+      }
+      std::vector<uint8_t> big(sizeof(ipc::MsgHeader) + ipc::kMaxSocketPayload);
+      int32_t s = 0;
+      size_t n = admin_(admin_arg_, *this, op, big.data() + sizeof(ipc::MsgHeader),
+                        ipc::kMaxSocketPayload, &s);
+      size_t m = ipc::encode_message(h.opcode | ipc::kReplyBit, h.request_id, s,
+                                     big.data() + sizeof(ipc::MsgHeader), static_cast<uint32_t>(n),
+                                     big.data(), big.size());
+      ok = m && ipc::sock_send(sock_, big.data(), m, -1) == 0;
+      break;
+    }
+    default:  // a data-path op sent over the socket
+      ctx_.bad_requests.fetch_add(1);
+      ok = reply(-EPROTO, nullptr, 0, -1);
+      break;
+  }
+  if (fd >= 0) close(fd);
+  return ok;
+}
+
+int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep) {
+  if (hello_done_) return -EPROTO;
+  if (req.client_version != ipc::kVersion) return -EPROTONOSUPPORT;
+  const Options& o = *ctx_.opts;
+  int fd = region_.create(o.slot_count, o.slot_bytes);
+  if (fd < 0) {
+    LOG_ERROR("daemon", "session %" PRIu64 ": creating shared memory: %s", id_, strerror(-fd));
+    return fd;
+  }
+  hello_done_ = true;
+  data_session_.store(true);
+  *memfd_out = fd;
+  rep->session_id = id_;
+  rep->region_bytes = ipc::region_bytes(o.slot_count, o.slot_bytes);
+  rep->slot_count = o.slot_count;
+  rep->slot_data_bytes = o.slot_bytes;
+  for (uint32_t i = 0; i < o.session_workers; ++i) workers_.emplace_back([this] { worker_loop(); });
+  return 0;
+}
+
+int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* rep) {
+  *rep = ipc::AttachRep{};
+  if (fd < 0) return -EBADF;
+  if (!hello_done_) {
+    close(fd);
+    return -EPROTO;
+  }
+  struct stat st;
+  int fl = fcntl(fd, F_GETFL);
+  if (fstat(fd, &st) != 0 || fl < 0 || (fl & O_PATH) || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return 0;  // not a regular file opened for I/O: never a ZVFS file
+  }
+  int accmode = fl & O_ACCMODE;
+  OwnerTag owner = owner_of(fd, st);
+  std::shared_ptr<OpenBlob> ob;
+  for (int attempt = 0; attempt < 2 && !ob; ++attempt) {
+    auto bound = read_binding(fd, ctx_.binding_xattr, false);
+    if (bound.ok()) {
+      auto a = ctx_.blobs->acquire(*bound);
+      if (!a.ok()) {
+        LOG_WARN("daemon",
+                 "pid %d: inode %" PRIu64 " names blob %" PRIu64
+                 " which does not exist (%s); treated as a plain file",
+                 static_cast<int>(pid_), static_cast<uint64_t>(st.st_ino), *bound, a.error().msg);
+        break;
+      }
+      if (!blob_owned_by(*(*a)->blob, owner)) {
+        LOG_WARN("daemon",
+                 "pid %d uid %u: inode %" PRIu64 " names blob %" PRIu64
+                 " that belongs to another inode (forged or copied binding); refused",
+                 static_cast<int>(pid_), static_cast<unsigned>(uid_),
+                 static_cast<uint64_t>(st.st_ino), *bound);
+        ctx_.blobs->release(*a, -1);
+        break;
+      }
+      ob = *a;
+      break;
+    }
+    if (bound.code() != ENODATA) {
+      LOG_WARN("daemon", "pid %d: inode %" PRIu64 ": %s; treated as a plain file",
+               static_cast<int>(pid_), static_cast<uint64_t>(st.st_ino), bound.error().msg);
+      break;
+    }
+    // Unbound: only an empty file this open may have created, through a writable fd.
+    if (!req.created || st.st_size != 0 || accmode == O_RDONLY) break;
+    std::lock_guard<std::mutex> g(g_bind_mu);
+    if (read_binding(fd, ctx_.binding_xattr, false).code() != ENODATA) continue;  // raced
+    auto id = ctx_.pool->create_blob();
+    if (!id.ok()) {
+      close(fd);
+      LOG_ERROR("daemon", "creating a blob: %s", id.error().msg);
+      return -id.code();
+    }
+    auto a = ctx_.blobs->acquire(*id);
+    Status s = a.ok() ? set_blob_owner(*(*a)->blob, owner) : Status(a.error());
+    if (s.ok()) s = write_binding(fd, ctx_.binding_xattr, *id);
+    if (!s.ok()) {
+      LOG_WARN("daemon", "binding inode %" PRIu64 " to a new blob failed: %s (%s)",
+               static_cast<uint64_t>(st.st_ino), s.error().msg, strerror(s.code()));
+      if (a.ok()) ctx_.blobs->release(*a, -1);
+      (void)ctx_.pool->delete_blob(*id);
+      if (s.code() == EEXIST) continue;
+      break;
+    }
+    ob = *a;
+  }
+  if (!ob) {
+    close(fd);
+    return 0;
+  }
+  // Crash repair: the blob's size is the truth, the placeholder's st_size a mirror.
+  uint64_t size = ob->blob->size();
+  if (static_cast<uint64_t>(st.st_size) != size) {
+    int wfd = fd;
+    if (accmode == O_RDONLY) {
+      char path[64];
+      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+      wfd = open(path, O_WRONLY | O_CLOEXEC);
+    }
+    if (wfd >= 0 && ftruncate(wfd, static_cast<off_t>(size)) == 0)
+      LOG_INFO("daemon", "inode %" PRIu64 ": placeholder size %" PRIu64 " repaired to %" PRIu64,
+               static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size), size);
+    else
+      LOG_WARN("daemon", "inode %" PRIu64 ": cannot repair placeholder size to %" PRIu64,
+               static_cast<uint64_t>(st.st_ino), size);
+    if (wfd >= 0 && wfd != fd) close(wfd);
+  }
+  auto h = std::make_shared<Handle>();
+  h->ob = ob;
+  h->fd = fd;
+  h->accmode = accmode;
+  h->table = ctx_.blobs;
+  int num = add_handle(h);
+  if (num < 0) return num;  // h's destructor releases the blob and closes fd
+  rep->handle = num;
+  rep->zvfs = 1;
+  rep->size = size;
+  rep->blob_id = ob->id;
+  return 0;
+}
+
+int32_t Session::do_release_if_unlinked(int fd) {
+  if (fd < 0) return -EBADF;
+  struct stat st;
+  int32_t r = 0;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0) {
+    auto bound = read_binding(fd, ctx_.binding_xattr, true);
+    if (bound.ok()) {
+      auto a = ctx_.blobs->acquire(*bound);
+      if (a.ok()) {
+        if (blob_owned_by(*(*a)->blob, owner_of(fd, st)))
+          (void)ctx_.blobs->mark_unlinked(*bound);
+        else
+          LOG_WARN("daemon",
+                   "pid %d: release of blob %" PRIu64
+                   " through an inode it does "
+                   "not belong to; ignored",
+                   static_cast<int>(pid_), *bound);
+        ctx_.blobs->release(*a, -1);
+      }
+    }
+  } else if (fstat(fd, &st) != 0) {
+    r = -errno;
+  }
+  close(fd);
+  return r;
+}
+
+// ---- handles ---------------------------------------------------------------------------------
+
+std::shared_ptr<Handle> Session::get_handle(uint32_t h) const {
+  std::shared_lock<std::shared_mutex> g(handles_mu_);
+  return h < handles_.size() ? handles_[h] : nullptr;
+}
+
+int Session::add_handle(std::shared_ptr<Handle> h) {
+  std::unique_lock<std::shared_mutex> g(handles_mu_);
+  for (size_t i = 0; i < handles_.size(); ++i) {
+    if (!handles_[i]) {
+      handles_[i] = std::move(h);
+      live_handles_++;
+      return static_cast<int>(i);
+    }
+  }
+  if (handles_.size() >= kMaxHandlesPerSession) return -EMFILE;
+  handles_.push_back(std::move(h));
+  live_handles_++;
+  return static_cast<int>(handles_.size() - 1);
+}
+
+bool Session::remove_handle(uint32_t h) {
+  std::shared_ptr<Handle> victim;  // destroyed outside the lock
+  std::unique_lock<std::shared_mutex> g(handles_mu_);
+  if (h >= handles_.size() || !handles_[h]) return false;
+  victim = std::move(handles_[h]);
+  live_handles_--;
+  g.unlock();
+  return true;
+}
+
+// ---- workers ---------------------------------------------------------------------------------
+
+void Session::stop_workers() {
+  stopping_.store(true);
+  if (region_.mapped()) ipc::futex_wake(&region_.header()->doorbell, INT_MAX);
+  for (auto& t : workers_) t.join();
+  workers_.clear();
+}
+
+int Session::find_request() {
+  uint32_t n = region_.slot_count();
+  for (uint32_t i = 0; i < n; ++i) {
+    ipc::Slot* s = region_.slot(i);
+    uint32_t expect = ipc::kRequest;
+    if (s->state.load(std::memory_order_relaxed) == ipc::kRequest &&
+        s->state.compare_exchange_strong(expect, ipc::kServing, std::memory_order_acquire))
+      return static_cast<int>(i);
+  }
+  return -1;
+}
+
+void Session::worker_loop() {
+  ipc::RegionHeader* rh = region_.header();
+  auto pending = [this] {
+    for (uint32_t i = 0; i < region_.slot_count(); ++i)
+      if (region_.slot(i)->state.load(std::memory_order_relaxed) == ipc::kRequest) return true;
+    return false;
+  };
+  while (!stopping_.load(std::memory_order_relaxed)) {
+    int i = find_request();
+    if (i >= 0) {
+      serve_slot(static_cast<uint32_t>(i));
+      continue;
+    }
+    // Adaptive spin: only right after traffic, one worker per session, few daemon-wide.
+    if (ipc::now_ns() - last_request_ns_.load(std::memory_order_relaxed) < kSpinWindowNs) {
+      int zero = 0;
+      if (session_spinner_.compare_exchange_strong(zero, 1)) {
+        bool spun = false, found = false;
+        if (ctx_.spinners.fetch_add(1) < ctx_.spinners_max) {
+          spun = true;
+          found = ipc::spin_until([&] { return stopping_.load() || pending(); }, kSpinNs);
+        }
+        ctx_.spinners.fetch_sub(1);
+        session_spinner_.store(0);
+        if (found) continue;
+        if (spun) last_request_ns_.store(0);  // the burst is over: sleep next time
+      }
+    }
+    uint32_t seq = rh->doorbell.load();
+    rh->daemon_sleepers.fetch_add(1);
+    if (!pending() && !stopping_.load()) ipc::futex_wait(&rh->doorbell, seq, kSleepNs);
+    rh->daemon_sleepers.fetch_sub(1);
+  }
+}
+
+void Session::serve_slot(uint32_t i) {
+  ipc::Slot* sl = region_.slot(i);
+  // Copy out of shared memory first: the client may change the slot while we work.
+  ipc::MsgHeader h;
+  ipc::IoReq body;
+  memcpy(&h, &sl->req, sizeof h);
+  memcpy(&body, &sl->body, sizeof body);
+  uint64_t t0 = ipc::now_ns();
+  ipc::IoRep rep{};
+  int64_t result;
+  Status chk = ipc::check_request_header(h);
+  if (!chk.ok() || !ipc::is_slot_op(h.opcode)) {
+    ctx_.bad_requests.fetch_add(1);
+    result = chk.ok() ? -EPROTO : -chk.code();
+  } else {
+    result = serve_io(h.opcode, body, region_.data(i), &rep);
+  }
+  uint64_t t1 = ipc::now_ns();
+  ctx_.stats.record(h.opcode, t1 - t0, result < 0);
+  requests_.fetch_add(1, std::memory_order_relaxed);
+  last_request_ns_.store(t1, std::memory_order_relaxed);
+  rep.result = result < 0 ? 0 : result;
+  ipc::MsgHeader out;
+  out.opcode = h.opcode | ipc::kReplyBit;
+  out.request_id = h.request_id;
+  out.payload_len = sizeof(ipc::IoRep);
+  out.status = result < 0 ? static_cast<int32_t>(result) : 0;
+  memcpy(&sl->rep, &out, sizeof out);
+  memcpy(&sl->rep_body, &rep, sizeof rep);
+  sl->state.store(ipc::kReply, std::memory_order_seq_cst);
+  if (sl->client_sleeping.load(std::memory_order_seq_cst)) ipc::futex_wake(&sl->state, 1);
+}
+
+int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, ipc::IoRep* rep) {
+  auto op = static_cast<ipc::Op>(opcode);
+  if (op == ipc::Op::kNull) return 0;
+  if (op == ipc::Op::kDetach) return remove_handle(r.handle) ? 0 : -EBADF;
+  std::shared_ptr<Handle> h = get_handle(r.handle);
+  if (!h) return -EBADF;
+  engine::Blob& b = *h->ob->blob;
+  bool writable = h->accmode != O_RDONLY;
+  uint64_t slot_bytes = region_.slot_data_bytes();
+  constexpr uint64_t kMaxOff = static_cast<uint64_t>(INT64_MAX);
+  switch (op) {
+    case ipc::Op::kRead: {
+      if (h->accmode == O_WRONLY) return -EBADF;
+      if (r.len > slot_bytes) return -EINVAL;
+      if (r.off > kMaxOff) return -EINVAL;
+      auto n = b.read(r.off, data, r.len);
+      return n.ok() ? static_cast<int64_t>(*n) : -n.code();
+    }
+    case ipc::Op::kWrite: {
+      if (!writable) return -EBADF;
+      if (r.len > slot_bytes) return -EINVAL;
+      if (r.off > kMaxOff - r.len) return -EFBIG;
+      auto n = b.write(r.off, data, r.len);
+      if (!n.ok()) return -n.code();
+      ctx_.blobs->mirror_size(*h->ob, h->fd, false);
+      return static_cast<int64_t>(*n);
+    }
+    case ipc::Op::kAppend:
+    case ipc::Op::kAppendReserve: {
+      if (!writable) return -EBADF;
+      if (op == ipc::Op::kAppend && r.len > slot_bytes) return -EINVAL;
+      int64_t off;
+      {
+        std::lock_guard<std::mutex> g(h->ob->append_mu);
+        uint64_t end = b.size();
+        if (end > kMaxOff - r.len) return -EFBIG;
+        if (op == ipc::Op::kAppend) {
+          auto a = b.append(data, r.len);
+          if (!a.ok()) return -a.code();
+          off = static_cast<int64_t>(*a);
+        } else {
+          Status s = b.truncate(end + r.len);
+          if (!s.ok()) return -s.code();
+          off = static_cast<int64_t>(end);
+        }
+      }
+      ctx_.blobs->mirror_size(*h->ob, h->fd, false);
+      rep->aux0 = static_cast<uint64_t>(off) + r.len;
+      return off;
+    }
+    case ipc::Op::kTruncate: {
+      if (!writable) return -EBADF;
+      if (r.off > kMaxOff) return -EFBIG;
+      Status s = b.truncate(r.off);
+      if (!s.ok()) return -s.code();
+      ctx_.blobs->mirror_size(*h->ob, h->fd, true);
+      return 0;
+    }
+    case ipc::Op::kFallocate: {
+      if (!writable) return -EBADF;
+      if (r.off > kMaxOff || r.len > kMaxOff - r.off) return -EFBIG;
+      if (r.len == 0) return -EINVAL;
+      uint64_t end = r.off + r.len;
+      Status s;
+      switch (r.arg) {
+        case 0:
+          if (end > b.size()) s = b.truncate(end);
+          break;
+        case FALLOC_FL_KEEP_SIZE:
+          break;
+        case FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:
+          s = b.punch_hole(r.off, r.len);
+          break;
+        case FALLOC_FL_ZERO_RANGE:
+        case FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE:
+          s = b.punch_hole(r.off, r.len);
+          if (s.ok() && !(r.arg & FALLOC_FL_KEEP_SIZE) && end > b.size()) s = b.truncate(end);
+          break;
+        default:
+          return -EOPNOTSUPP;
+      }
+      if (!s.ok()) return -s.code();
+      ctx_.blobs->mirror_size(*h->ob, h->fd, false);
+      return 0;
+    }
+    case ipc::Op::kSync: {
+      Status s = b.sync();
+      if (!s.ok()) return -s.code();
+      // The first sync of a file this daemon bound or opened also makes its inode (with the
+      // binding xattr) durable, as ext4's own fsync of a new file would.
+      if (!h->ob->placeholder_durable.load()) {
+        if (fsync(h->fd) != 0) return -errno;
+        h->ob->placeholder_durable.store(true);
+      }
+      return 0;
+    }
+    case ipc::Op::kStat: {
+      auto st = b.stat();
+      if (!st.ok()) return -st.code();
+      rep->aux0 = st->size;
+      rep->aux1 = st->allocated_bytes;
+      return 0;
+    }
+    case ipc::Op::kSeek: {
+      if (r.arg != SEEK_DATA && r.arg != SEEK_HOLE) return -EINVAL;
+      auto o = r.arg == SEEK_DATA ? b.seek_data(r.off) : b.seek_hole(r.off);
+      return o.ok() ? static_cast<int64_t>(*o) : -o.code();
+    }
+    default:
+      return -EPROTO;
+  }
+}
+
+}  // namespace zvfs::daemon

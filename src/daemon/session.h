@@ -1,0 +1,114 @@
+// session.h — one client connection of the daemon.
+//
+// Owns: the connection's control socket, its shared-memory region (created at the hello), its
+// handles (each an open file description the client attached: the daemon's own copy of the fd,
+// the access mode, and a reference on an OpenBlob), and its threads: one control thread that
+// reads the socket, and `session_workers` workers that serve the shared-memory slots.
+//
+// Workers: each loops claiming a slot in state kRequest (CAS to kServing), copies the request
+// out of shared memory, validates the copy, serves it, writes the reply and wakes the client
+// only if it announced it sleeps. When idle, at most Context::spinners_max workers daemon-wide
+// spin for kSpinNs (only if the session saw a request within kSpinWindowNs: adaptive), the
+// rest announce themselves in daemon_sleepers and sleep on the doorbell futex (bounded waits).
+// Several workers per session let one client thread's slow sync not block another's read.
+//
+// Lifetime: the session ends when the client closes the socket (exit, kill -9) or the daemon
+// stops. Then the workers finish the request they are serving, exit, and every handle is
+// released (fd closed, blob reference dropped, deferred deletes done).
+//
+// Hostile clients: every byte read from the socket or the region is validated before use;
+// a malformed socket message ends the session, a malformed slot request gets an error reply.
+#pragma once
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <thread>
+#include <vector>
+
+#include "daemon/context.h"
+#include "ipc/protocol.h"
+#include "ipc/shm.h"
+
+namespace zvfs::daemon {
+
+struct Handle {
+  std::shared_ptr<OpenBlob> ob;
+  int fd = -1;
+  int accmode = 0;  // O_RDONLY / O_WRONLY / O_RDWR of the client's open file description
+  BlobTable* table = nullptr;
+  ~Handle();
+};
+
+class Session {
+ public:
+  Session(Context& ctx, int sock, uint64_t id);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  void start();     // starts the control thread
+  void shutdown();  // asks the session to end (the daemon is stopping)
+  void join();      // waits for its threads (after it ended)
+  bool finished() const { return finished_.load(); }
+  bool data_session() const { return data_session_.load(); }  // said hello
+
+  uint64_t id() const { return id_; }
+  pid_t pid() const { return pid_; }
+  uid_t uid() const { return uid_; }
+  size_t handle_count() const;
+  uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+
+  // Set by the server: called for socket requests it serves itself (stats, scrub, shutdown).
+  // Writes a reply body into `rep` (cap bytes) and returns its length, status in *status.
+  using AdminFn = size_t (*)(void* server, Session& s, ipc::Op op, void* rep, size_t cap,
+                             int32_t* status);
+  void set_admin(AdminFn fn, void* server) {
+    admin_ = fn;
+    admin_arg_ = server;
+  }
+
+ private:
+  void control_loop();
+  bool handle_socket_message(const uint8_t* buf, size_t len, int fd);
+  int32_t do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep);
+  int32_t do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* rep);
+  int32_t do_release_if_unlinked(int fd);
+
+  void worker_loop();
+  int find_request();
+  void serve_slot(uint32_t i);
+  int64_t serve_io(uint16_t op, const ipc::IoReq& r, uint8_t* data, ipc::IoRep* rep);
+  std::shared_ptr<Handle> get_handle(uint32_t h) const;
+  int add_handle(std::shared_ptr<Handle> h);
+  bool remove_handle(uint32_t h);
+  void stop_workers();
+
+  Context& ctx_;
+  int sock_;
+  uint64_t id_;
+  pid_t pid_ = 0;
+  uid_t uid_ = 0;
+  gid_t gid_ = 0;
+  ipc::Region region_;
+  bool hello_done_ = false;
+  std::atomic<bool> stopping_{false};
+  std::atomic<bool> finished_{false};
+  std::atomic<bool> data_session_{false};
+  std::atomic<uint64_t> last_request_ns_{0};
+  std::atomic<uint64_t> requests_{0};
+  std::atomic<int> session_spinner_{0};
+  std::thread control_;
+  std::vector<std::thread> workers_;
+  mutable std::shared_mutex handles_mu_;
+  std::vector<std::shared_ptr<Handle>> handles_;  // index = handle number
+  size_t live_handles_ = 0;
+  AdminFn admin_ = nullptr;
+  void* admin_arg_ = nullptr;
+};
+
+}  // namespace zvfs::daemon
