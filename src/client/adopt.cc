@@ -1,0 +1,141 @@
+// adopt.cc — see adopt.h.
+#include "client/adopt.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "client/fd_table.h"
+#include "client/prefix.h"
+#include "client/real.h"
+#include "client/zlog.h"
+#include "ipc/client.h"
+
+namespace zvfs::client {
+
+void finish_release(const Released& r) {
+  if (r.of == nullptr) return;
+  if (r.last) {
+    int rc = ipc::detach(r.of->handle);
+    if (rc < 0) zlog("detach of handle %d failed: %d", r.of->handle, rc);
+    of_free(r.of);
+  } else if (r.new_fd >= 0) {
+    int rc = ipc::set_fd(r.of->handle, r.new_fd);
+    if (rc < 0) zlog("set_fd(%d, %d) failed: %d", r.of->handle, r.new_fd, rc);
+  }
+}
+
+int adopt_fd(int fd, int flags, bool may_create) {
+  if (fd < 0 || g_fd_table == nullptr) return 0;
+  int saved = errno;
+  struct stat st;
+  if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode) || (flags & O_PATH) != 0 ||
+      !fd_under_prefix(fd)) {
+    errno = saved;
+    return 0;
+  }
+  ipc::AttachInfo info;
+  int attach_flags = may_create ? (flags | O_CREAT) : (flags & ~O_CREAT);
+  int h = ipc::attach(fd, attach_flags, &info);
+  if (h < 0 && !info.zvfs) {
+    errno = saved;
+    if (h == -1) return 0;  // plain file
+    zlog("attach of fd %d failed: %d", fd, h);
+    return h;
+  }
+  if (h < 0) {
+    errno = saved;
+    return h;
+  }
+  if (!info.zvfs) {
+    errno = saved;
+    return 0;
+  }
+  if (fd >= g_fd_table_size) {
+    ipc::detach(h);
+    zlog("fd %d beyond the descriptor table (%d): refused", fd, g_fd_table_size);
+    errno = saved;
+    return -EMFILE;
+  }
+  OpenFile* of = of_alloc(h, st.st_dev, st.st_ino);
+  if (of == nullptr) {
+    ipc::detach(h);
+    errno = saved;
+    return -ENOMEM;
+  }
+  int acc = flags & O_ACCMODE;
+  if ((flags & O_TRUNC) != 0 && (acc == O_WRONLY || acc == O_RDWR) && info.size != 0) {
+    int rc = ipc::truncate(h, 0);
+    if (rc < 0) {
+      ipc::detach(h);
+      of_free(of);
+      errno = saved;
+      return rc;
+    }
+  }
+  Released displaced;
+  fd_install(fd, of, &displaced);
+  finish_release(displaced);
+  errno = saved;
+  return 1;
+}
+
+int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void* arg) {
+  if (!fd_under_prefix(fd)) return 0;
+  ipc::AttachInfo info;
+  int handle = ipc::attach(fd, flags, &info);
+  if (handle < 0) return (handle == -1 && !info.zvfs) ? 0 : handle;
+  int r = info.zvfs ? fn(handle, arg) : 0;
+  ipc::detach(handle);
+  return r;
+}
+
+void adopt_inherited_fds() {
+  if (prefix_count() == 0 || g_fd_table == nullptr) return;
+  int dfd = REAL(open)("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  // Collect first: attaching opens the IPC session's own descriptors while we list.
+  constexpr int kMaxInherited = 4096;
+  static int fds[kMaxInherited];
+  int n = 0;
+  alignas(8) char buf[4096];
+  for (int rounds = 0; rounds < 1024; ++rounds) {
+    long got = syscall(SYS_getdents64, dfd, buf, sizeof buf);
+    if (got <= 0) break;
+    for (long off = 0; off < got;) {
+      auto* d = reinterpret_cast<struct dirent64*>(buf + off);
+      off += d->d_reclen;
+      if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
+      int fd = atoi(d->d_name);
+      if (fd != dfd && n < kMaxInherited) fds[n++] = fd;
+    }
+  }
+  REAL(close)(dfd);
+  for (int i = 0; i < n; ++i) {
+    int fd = fds[i];
+    int fl = REAL(fcntl)(fd, F_GETFL);
+    if (fl < 0) continue;
+    struct stat st;
+    if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode)) continue;
+    // A dup of an already adopted descriptor (same OFD) shares its OpenFile.
+    bool shared = false;
+    for (int j = 0; j < i && !shared; ++j) {
+      OpenFile* of = fd_lookup(fds[j]);
+      if (of == nullptr || of->dev != st.st_dev || of->ino != st.st_ino) continue;
+      if (syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, fds[j], fd) == 0) {
+        Released displaced;
+        fd_install(fd, of, &displaced);
+        shared = true;
+      }
+    }
+    if (shared) continue;
+    int rc = adopt_fd(fd, fl, false);
+    if (rc < 0) zlog("inherited fd %d under the prefix could not be attached: %d", fd, rc);
+  }
+}
+
+}  // namespace zvfs::client

@@ -1,0 +1,28 @@
+// adopt.h — deciding whether a freshly opened (or inherited) descriptor is a ZVFS file.
+//
+// A descriptor becomes a ZVFS file only after the kernel has opened it: it must be a regular
+// file, the kernel's name for it must lie under a prefix, and the daemon (which reads the
+// binding from the descriptor itself) must say it is bound. Everything else passes through.
+#pragma once
+
+namespace zvfs::client {
+
+// `flags` are the open flags the application used (or F_GETFL of an inherited descriptor);
+// `may_create` says the open could have created the file (O_CREAT, O_TMPFILE), so an empty
+// unbound file is bound to a new blob. Returns 1 if fd is now a ZVFS file in the table, 0 if it
+// passes through, -errno if it could not be decided (daemon unreachable: -EIO).
+int adopt_fd(int fd, int flags, bool may_create);
+
+// Re-discovers ZVFS descriptors inherited across exec (start-up only).
+void adopt_inherited_fds();
+
+// For path-based calls on a file no descriptor of this process has open: attaches the briefly
+// opened `fd` under a prefix, runs fn(handle) if it is a ZVFS file, detaches. Returns fn's
+// result (>= 0 expected), 0 for a plain file, -errno if the daemon could not be asked.
+int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void* arg);
+
+// Tell the IPC session about a slot emptied by fd_remove/fd_install (see fd_table.h).
+struct Released;
+void finish_release(const Released& r);
+
+}  // namespace zvfs::client

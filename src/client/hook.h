@@ -1,0 +1,46 @@
+// hook.h — shared helpers of the interposed entry points (hook_*.cc).
+//
+// Every hook follows one pattern: look the descriptor up (one load), forward to the real
+// function if it is not a ZVFS file, otherwise run the file_ops version and turn its -errno into
+// -1/errno. errno is left untouched on success, as the kernel leaves it.
+#pragma once
+
+#include <errno.h>
+#include <sys/types.h>
+
+#include "client/fd_table.h"
+
+#define ZVFS_HOOK extern "C" __attribute__((visibility("default")))
+
+namespace zvfs::client {
+
+template <class T>
+inline T set_errno_result(T r) {
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return static_cast<T>(-1);
+  }
+  return r;
+}
+
+// After the kernel handed out descriptor `fd` (open, dup, accept, ...): point its slot at `of`
+// (nullptr: not a ZVFS file), dropping whatever a descriptor closed behind our back left there.
+void note_new_fd(int fd, OpenFile* of);
+
+// Closes a ZVFS descriptor: empties its slot, tells the IPC session, then really closes it.
+int close_zvfs_fd(int fd);
+
+// Reads/writes through whichever path fd needs (ZVFS or the real call). Return -errno.
+ssize_t any_read(int fd, void* buf, size_t n);
+ssize_t any_write(int fd, const void* buf, size_t n);
+ssize_t any_pread(int fd, void* buf, size_t n, off_t off);
+ssize_t any_pwrite(int fd, const void* buf, size_t n, off_t off);
+off_t any_lseek(int fd, off_t off, int whence);
+
+// Fills *size / *blocks from the blob if (dirfd, path) names a ZVFS file (found open in this
+// process by inode, or opened briefly when no descriptor of this process is open on it).
+// Returns 1 if fixed, 0 if not a ZVFS file, -errno on failure.
+int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t ino, off_t* size,
+                   blkcnt_t* blocks);
+
+}  // namespace zvfs::client

@@ -1,0 +1,162 @@
+// hook_copy.cc — copies the kernel would do without user space (copy_file_range, sendfile,
+// splice), ioctls that reach file data, and asynchronous I/O interfaces.
+//
+// When either side is a ZVFS file the kernel cannot move the bytes (it would copy the empty
+// placeholder), so the copy runs here through a bounded buffer, reading and writing through
+// whichever path each side needs; offsets and the file positions move exactly as the real call
+// would move them. The kernel validates the arguments first with a zero-length call.
+// FICLONE/FICLONERANGE/FIDEDUPERANGE/FIEMAP on a ZVFS file answer EOPNOTSUPP (cp and
+// pg_upgrade then copy). libaio's io_submit on a ZVFS file is refused with EINVAL and a log
+// line; io_uring rings are not interceptable and are documented as unsupported.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/aio_abi.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
+#include <unistd.h>
+
+#include "client/fd_table.h"
+#include "client/hook.h"
+#include "client/real.h"
+#include "client/zlog.h"
+
+namespace zvfs::client {
+namespace {
+
+constexpr size_t kCopyChunk = 1u << 20;
+
+// Writes all of buf (pipes and sockets may take less per call). -errno on failure before
+// anything was written, else the count.
+ssize_t write_fully(int fd, const char* buf, size_t n, loff_t* off) {
+  size_t done = 0;
+  for (int spins = 0; done < n && spins < (1 << 20); ++spins) {
+    ssize_t w = off != nullptr
+                    ? any_pwrite(fd, buf + done, n - done, *off + static_cast<off_t>(done))
+                    : any_write(fd, buf + done, n - done);
+    if (w == -EINTR) continue;
+    if (w <= 0) {
+      if (done == 0) return w == 0 ? -EIO : w;
+      break;
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (off != nullptr) *off += static_cast<loff_t>(done);
+  return static_cast<ssize_t>(done);
+}
+
+ssize_t copy_through(int in, loff_t* off_in, int out, loff_t* off_out, size_t len) {
+  if (len == 0) return 0;
+  size_t cap = len < kCopyChunk ? len : kCopyChunk;
+  char* buf = static_cast<char*>(malloc(cap));
+  if (buf == nullptr) return -ENOMEM;
+  size_t done = 0;
+  ssize_t err = 0;
+  while (done < len) {
+    size_t want = len - done < cap ? len - done : cap;
+    ssize_t n = off_in != nullptr ? any_pread(in, buf, want, *off_in) : any_read(in, buf, want);
+    if (n == -EINTR) continue;
+    if (n < 0) {
+      err = n;
+      break;
+    }
+    if (n == 0) break;
+    if (off_in != nullptr) *off_in += n;
+    ssize_t w = write_fully(out, buf, static_cast<size_t>(n), off_out);
+    if (w < 0) {
+      err = w;
+      break;
+    }
+    done += static_cast<size_t>(w);
+    if (w < n) break;
+  }
+  free(buf);
+  if (done == 0 && err < 0) return err;
+  return static_cast<ssize_t>(done);
+}
+
+}  // namespace
+}  // namespace zvfs::client
+
+using namespace zvfs::client;
+
+ZVFS_HOOK ssize_t copy_file_range(int in, loff_t* off_in, int out, loff_t* off_out, size_t len,
+                                  unsigned int flags) {
+  if (fd_lookup(in) == nullptr && fd_lookup(out) == nullptr)
+    return REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
+  if (REAL(copy_file_range)(in, off_in, out, off_out, 0, flags) < 0) return -1;
+  return set_errno_result(copy_through(in, off_in, out, off_out, len));
+}
+
+ZVFS_HOOK ssize_t sendfile(int out, int in, off_t* offset, size_t count) noexcept {
+  if (fd_lookup(in) == nullptr && fd_lookup(out) == nullptr)
+    return REAL(sendfile)(out, in, offset, count);
+  if (REAL(sendfile)(out, in, offset, 0) < 0) return -1;
+  loff_t off = offset != nullptr ? *offset : 0;
+  ssize_t r = copy_through(in, offset != nullptr ? &off : nullptr, out, nullptr, count);
+  if (offset != nullptr && r > 0) *offset = off;
+  return set_errno_result(r);
+}
+
+ZVFS_HOOK ssize_t sendfile64(int out, int in, off64_t* offset, size_t count) noexcept {
+  return sendfile(out, in, offset, count);
+}
+
+ZVFS_HOOK ssize_t splice(int in, loff_t* off_in, int out, loff_t* off_out, size_t len,
+                         unsigned int flags) {
+  if (fd_lookup(in) == nullptr && fd_lookup(out) == nullptr)
+    return REAL(splice)(in, off_in, out, off_out, len, flags);
+  if (REAL(splice)(in, off_in, out, off_out, 0, flags) < 0) return -1;
+  return set_errno_result(copy_through(in, off_in, out, off_out, len));
+}
+
+ZVFS_HOOK int ioctl(int fd, unsigned long request, ...) noexcept {
+  va_list ap;
+  va_start(ap, request);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  if (fd_lookup(fd) != nullptr) {
+    switch (request) {
+      case FICLONE:
+      case FICLONERANGE:
+      case FIDEDUPERANGE:
+      case FS_IOC_FIEMAP:
+        errno = EOPNOTSUPP;
+        return -1;
+      default:
+        break;
+    }
+  } else if (request == FICLONE || request == FICLONERANGE) {
+    // The source of a clone is the argument: a ZVFS source cannot be cloned either.
+    int src = request == FICLONE
+                  ? static_cast<int>(reinterpret_cast<intptr_t>(arg))
+                  : static_cast<int>(static_cast<struct file_clone_range*>(arg)->src_fd);
+    if (fd_lookup(src) != nullptr) {
+      errno = EOPNOTSUPP;
+      return -1;
+    }
+  }
+  return REAL(ioctl)(fd, request, arg);
+}
+
+// libaio's io_submit (the library calls the system call directly, so this definition, found
+// first, is what applications reach). Same layout as struct iocb of <libaio.h>.
+ZVFS_HOOK int io_submit(aio_context_t ctx, long nr, struct iocb** iocbs) {
+  using SubmitFn = int (*)(aio_context_t, long, struct iocb**);
+  static SubmitFn real_submit = nullptr;
+  if (iocbs != nullptr && nr > 0) {
+    for (long i = 0; i < nr && i < 4096; ++i) {
+      if (iocbs[i] != nullptr && fd_lookup(static_cast<int>(iocbs[i]->aio_fildes)) != nullptr) {
+        zlog("io_submit on ZVFS fd %u: asynchronous I/O is not supported on ZVFS files",
+             iocbs[i]->aio_fildes);
+        return -EINVAL;
+      }
+    }
+  }
+  if (real_submit == nullptr) real_submit = reinterpret_cast<SubmitFn>(resolve_next("io_submit"));
+  if (real_submit == nullptr) return -ENOSYS;
+  return real_submit(ctx, nr, iocbs);
+}

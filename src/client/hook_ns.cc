@@ -1,0 +1,193 @@
+// hook_ns.cc — calls on names: unlink, unlinkat, rename, renameat, renameat2, link, linkat,
+// truncate, and execve of a ZVFS file.
+//
+// The Linux name space is the truth; these hooks only add what the blob needs:
+//  - unlink/rename over a ZVFS file: an O_PATH descriptor is opened on the victim *before* the
+//    real call (closing an O_PATH descriptor drops no POSIX lock), and after it succeeds the
+//    daemon is told (ipc::release_if_unlinked), which frees the blob after its last close.
+//  - rename or link across a prefix boundary answers EXDEV (mv and cp then copy the data),
+//    because a name outside the prefixes never reaches the blob.
+//  - truncate(path) updates the blob as ftruncate does.
+//  - execve of a ZVFS file cannot be served (the kernel would read the empty placeholder):
+//    ENOEXEC and a log line.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "client/adopt.h"
+#include "client/fd_table.h"
+#include "client/hook.h"
+#include "client/prefix.h"
+#include "client/real.h"
+#include "client/zlog.h"
+#include "ipc/client.h"
+
+namespace zvfs::client {
+namespace {
+
+// An O_PATH descriptor on the regular file `path` names (not following a final symlink) if it
+// lies under a prefix, else -1.
+int open_victim(int dirfd, const char* path) {
+  if (g_fd_table == nullptr || prefix_count() == 0) return -1;
+  int saved = errno;
+  int fd = REAL(openat)(dirfd, path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+  if (fd >= 0) {
+    struct stat st;
+    if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode) || !fd_under_prefix(fd)) {
+      REAL(close)(fd);
+      fd = -1;
+    }
+  }
+  errno = saved;
+  return fd;
+}
+
+void release_victim(int victim, bool unlinked) {
+  if (victim < 0) return;
+  int saved = errno;
+  if (unlinked) {
+    int r = ipc::release_if_unlinked(victim);
+    if (r < 0) zlog("release_if_unlinked failed: %d", r);
+  }
+  REAL(close)(victim);
+  errno = saved;
+}
+
+// -EXDEV if the names lie on different sides of a prefix boundary and `old` exists.
+int cross_prefix(int olddir, const char* oldpath, int newdir, const char* newpath) {
+  if (prefix_count() == 0) return 0;
+  int a = name_under_prefix(olddir, oldpath);
+  int b = name_under_prefix(newdir, newpath);
+  if (a < 0 || b < 0 || a == b) return 0;  // let the kernel report its own errors
+  struct stat st;
+  int saved = errno;
+  int r = REAL(fstatat)(olddir, oldpath, &st, AT_SYMLINK_NOFOLLOW);
+  errno = saved;
+  return r == 0 ? -EXDEV : 0;
+}
+
+int rename_common(int olddir, const char* oldpath, int newdir, const char* newpath, unsigned flags,
+                  bool use_renameat2) {
+  int x = cross_prefix(olddir, oldpath, newdir, newpath);
+  if (x < 0) return set_errno_result(x);
+  bool replaces = (flags & (RENAME_EXCHANGE | RENAME_NOREPLACE)) == 0;
+  int victim = replaces ? open_victim(newdir, newpath) : -1;
+  int r = use_renameat2 ? REAL(renameat2)(olddir, oldpath, newdir, newpath, flags)
+                        : REAL(renameat)(olddir, oldpath, newdir, newpath);
+  release_victim(victim, r == 0);
+  return r;
+}
+
+// The blob behind path, updated for truncate(path): through an open descriptor of this process
+// on the same inode, or by opening the file for writing for a moment.
+int truncate_blob(const char* path, off_t len) {
+  if (g_fd_table == nullptr || prefix_count() == 0) return 0;
+  int saved = errno;
+  struct stat st;
+  if (REAL(stat)(path, &st) != 0 || !S_ISREG(st.st_mode) || !dev_may_hold_prefix(st.st_dev)) {
+    errno = saved;
+    return 0;
+  }
+  int h = fd_find_inode_handle(st.st_dev, st.st_ino);
+  if (h >= 0) {
+    errno = saved;
+    return ipc::truncate(h, static_cast<uint64_t>(len));
+  }
+  int fd = REAL(open)(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  int result = 0;
+  if (fd >= 0) {
+    uint64_t new_size = static_cast<uint64_t>(len);
+    result = with_brief_attach(
+        fd, O_WRONLY,
+        [](int handle, void* arg) { return ipc::truncate(handle, *static_cast<uint64_t*>(arg)); },
+        &new_size);
+    REAL(close)(fd);
+  }
+  errno = saved;
+  return result;
+}
+
+}  // namespace
+}  // namespace zvfs::client
+
+using namespace zvfs::client;
+
+ZVFS_HOOK int unlink(const char* path) noexcept {
+  int victim = open_victim(AT_FDCWD, path);
+  int r = REAL(unlink)(path);
+  release_victim(victim, r == 0);
+  return r;
+}
+
+ZVFS_HOOK int unlinkat(int dirfd, const char* path, int flags) noexcept {
+  int victim = (flags & AT_REMOVEDIR) != 0 ? -1 : open_victim(dirfd, path);
+  int r = REAL(unlinkat)(dirfd, path, flags);
+  release_victim(victim, r == 0);
+  return r;
+}
+
+ZVFS_HOOK int rename(const char* oldpath, const char* newpath) noexcept {
+  return rename_common(AT_FDCWD, oldpath, AT_FDCWD, newpath, 0, false);
+}
+
+ZVFS_HOOK int renameat(int olddir, const char* oldpath, int newdir, const char* newpath) noexcept {
+  return rename_common(olddir, oldpath, newdir, newpath, 0, false);
+}
+
+ZVFS_HOOK int renameat2(int olddir, const char* oldpath, int newdir, const char* newpath,
+                        unsigned int flags) noexcept {
+  return rename_common(olddir, oldpath, newdir, newpath, flags, true);
+}
+
+ZVFS_HOOK int link(const char* oldpath, const char* newpath) noexcept {
+  int x = cross_prefix(AT_FDCWD, oldpath, AT_FDCWD, newpath);
+  if (x < 0) return set_errno_result(x);
+  return REAL(link)(oldpath, newpath);
+}
+
+ZVFS_HOOK int linkat(int olddir, const char* oldpath, int newdir, const char* newpath,
+                     int flags) noexcept {
+  // AT_EMPTY_PATH links an open descriptor (O_TMPFILE files get their name this way).
+  if (!((flags & AT_EMPTY_PATH) != 0 && oldpath[0] == '\0')) {
+    int x = cross_prefix(olddir, oldpath, newdir, newpath);
+    if (x < 0) return set_errno_result(x);
+  } else if (fd_lookup(olddir) != nullptr && name_under_prefix(newdir, newpath) == 0) {
+    return set_errno_result(-EXDEV);
+  }
+  return REAL(linkat)(olddir, oldpath, newdir, newpath, flags);
+}
+
+ZVFS_HOOK int truncate(const char* path, off_t len) noexcept {
+  int r = REAL(truncate)(path, len);
+  if (r != 0) return r;
+  return set_errno_result(truncate_blob(path, len));
+}
+
+ZVFS_HOOK int truncate64(const char* path, off64_t len) noexcept {
+  int r = REAL(truncate64)(path, len);
+  if (r != 0) return r;
+  return set_errno_result(truncate_blob(path, len));
+}
+
+ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
+  if (g_fd_table != nullptr && prefix_count() > 0) {
+    int saved = errno;
+    struct stat st;
+    // A ZVFS file's placeholder holds no data blocks; only then is the exact check worth it.
+    if (REAL(stat)(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_blocks == 0 &&
+        dev_may_hold_prefix(st.st_dev)) {
+      int pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
+      bool under = pfd >= 0 && fd_under_prefix(pfd);
+      if (pfd >= 0) REAL(close)(pfd);
+      if (under) {
+        zlog("execve %s: programs stored in ZVFS cannot be executed (copy them out first)", path);
+        errno = ENOEXEC;
+        return -1;
+      }
+    }
+    errno = saved;
+  }
+  return REAL(execve)(path, argv, envp);
+}

@@ -1,0 +1,176 @@
+// hook_open.cc — descriptors coming and going: the open family, close, close_range, dup*,
+// fcntl(F_DUPFD*), vfork.
+//
+// open really opens the Linux file first (the kernel resolves dirfds, "..", symlinks, O_NOFOLLOW,
+// /proc/self/fd/N and O_CREAT exactly), then asks whether the opened descriptor is a ZVFS file
+// (adopt.h). If the daemon cannot be reached for a file under a prefix, open fails with EIO (the
+// just-opened descriptor is closed again; no other descriptor of the file can exist in this
+// process, since every one of them would have needed the daemon too).
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <stdarg.h>
+#include <unistd.h>
+
+#include "client/adopt.h"
+#include "client/fd_table.h"
+#include "client/hook.h"
+#include "client/real.h"
+
+namespace zvfs::client {
+
+void note_new_fd(int fd, OpenFile* of) {
+  if (fd < 0) return;
+  Released displaced;
+  if (of != nullptr) {
+    fd_install(fd, of, &displaced);
+  } else {
+    if (fd_lookup(fd) == nullptr) return;
+    displaced = fd_remove(fd);
+  }
+  finish_release(displaced);
+}
+
+int close_zvfs_fd(int fd) {
+  finish_release(fd_remove(fd));
+  return REAL(close)(fd);
+}
+
+namespace {
+
+bool needs_mode(int flags) {
+  return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
+}
+
+// The common tail of every open: classify the new descriptor.
+int after_open(int fd, int flags) {
+  if (fd < 0) return fd;
+  note_new_fd(fd, nullptr);  // a stale slot from a descriptor closed behind our back
+  int rc = adopt_fd(fd, flags, needs_mode(flags));
+  if (rc < 0) {
+    REAL(close)(fd);
+    errno = -rc;
+    return -1;
+  }
+  return fd;
+}
+
+int dup_common(int oldfd, int newfd) {
+  if (newfd < 0) return newfd;
+  note_new_fd(newfd, fd_lookup(oldfd));
+  return newfd;
+}
+
+}  // namespace
+}  // namespace zvfs::client
+
+using namespace zvfs::client;
+
+#define ZVFS_OPEN_MODE(flags)                    \
+  mode_t mode = 0;                               \
+  if (needs_mode(flags)) {                       \
+    va_list ap;                                  \
+    va_start(ap, flags);                         \
+    mode = static_cast<mode_t>(va_arg(ap, int)); \
+    va_end(ap);                                  \
+  }
+
+ZVFS_HOOK int open(const char* path, int flags, ...) {
+  ZVFS_OPEN_MODE(flags);
+  return after_open(REAL(open)(path, flags, mode), flags);
+}
+
+ZVFS_HOOK int open64(const char* path, int flags, ...) {
+  ZVFS_OPEN_MODE(flags);
+  return after_open(REAL(open64)(path, flags, mode), flags);
+}
+
+ZVFS_HOOK int openat(int dirfd, const char* path, int flags, ...) {
+  ZVFS_OPEN_MODE(flags);
+  return after_open(REAL(openat)(dirfd, path, flags, mode), flags);
+}
+
+ZVFS_HOOK int openat64(int dirfd, const char* path, int flags, ...) {
+  ZVFS_OPEN_MODE(flags);
+  return after_open(REAL(openat64)(dirfd, path, flags, mode), flags);
+}
+
+// Fortified forms: glibc calls them when it can prove no mode is passed.
+ZVFS_HOOK int __open_2(const char* path, int flags) {
+  return after_open(REAL(open)(path, flags, 0), flags);
+}
+ZVFS_HOOK int __open64_2(const char* path, int flags) {
+  return after_open(REAL(open64)(path, flags, 0), flags);
+}
+ZVFS_HOOK int __openat_2(int dirfd, const char* path, int flags) {
+  return after_open(REAL(openat)(dirfd, path, flags, 0), flags);
+}
+ZVFS_HOOK int __openat64_2(int dirfd, const char* path, int flags) {
+  return after_open(REAL(openat64)(dirfd, path, flags, 0), flags);
+}
+
+ZVFS_HOOK int creat(const char* path, mode_t mode) {
+  int flags = O_CREAT | O_WRONLY | O_TRUNC;
+  return after_open(REAL(creat)(path, mode), flags);
+}
+ZVFS_HOOK int creat64(const char* path, mode_t mode) {
+  int flags = O_CREAT | O_WRONLY | O_TRUNC;
+  return after_open(REAL(creat64)(path, mode), flags);
+}
+
+ZVFS_HOOK int close(int fd) {
+  if (fd_lookup(fd) == nullptr) return REAL(close)(fd);
+  return close_zvfs_fd(fd);
+}
+
+ZVFS_HOOK int close_range(unsigned first, unsigned last, int flags) noexcept {
+  if ((flags & CLOSE_RANGE_CLOEXEC) == 0 && first <= last) {
+    // Bounded by the highest slot ever used, whatever `last` is (often ~0U).
+    fd_remove_range(first, last, [](const Released& r) { finish_release(r); });
+  }
+  return REAL(close_range)(first, last, flags);
+}
+
+ZVFS_HOOK int dup(int fd) noexcept {
+  return dup_common(fd, REAL(dup)(fd));
+}
+
+ZVFS_HOOK int dup2(int oldfd, int newfd) noexcept {
+  int r = REAL(dup2)(oldfd, newfd);
+  if (r < 0 || oldfd == newfd) return r;
+  return dup_common(oldfd, r);
+}
+
+ZVFS_HOOK int dup3(int oldfd, int newfd, int flags) noexcept {
+  int r = REAL(dup3)(oldfd, newfd, flags);
+  if (r < 0) return r;
+  return dup_common(oldfd, r);
+}
+
+static int fcntl_common(decltype(&::fcntl) real, int fd, int cmd, void* arg) {
+  int r = real(fd, cmd, arg);
+  if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0) return dup_common(fd, r);
+  return r;
+}
+
+ZVFS_HOOK int fcntl(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return fcntl_common(REAL(fcntl), fd, cmd, arg);
+}
+
+ZVFS_HOOK int fcntl64(int fd, int cmd, ...) {
+  va_list ap;
+  va_start(ap, cmd);
+  void* arg = va_arg(ap, void*);
+  va_end(ap);
+  return fcntl_common(REAL(fcntl64), fd, cmd, arg);
+}
+
+// A vfork child shares our memory: a dup2 or close in it would rewrite the parent's table.
+// fork gives the child its own copy, at the cost of copying page tables.
+ZVFS_HOOK pid_t vfork(void) noexcept {
+  return REAL(fork)();
+}

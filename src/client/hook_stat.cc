@@ -1,0 +1,205 @@
+// hook_stat.cc — the stat family: fstat, stat, lstat, fstatat, statx and glibc's old __*xstat*
+// entry points (still exported for programs linked before glibc 2.33).
+//
+// The placeholder's st_size mirrors the logical size and its st_blocks is 0 (its data lives in
+// the pool), so both size fields of a ZVFS file are replaced with the blob's: st_size = logical
+// size, st_blocks = allocated bytes / 512 (cp and RocksDB infer holes from st_blocks).
+// Path-based calls find the blob through a descriptor of the same inode already open in this
+// process, or else open the file read-only for a moment: no POSIX lock can be dropped by that
+// close, since a process that holds none of the file's descriptors holds none of its locks.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "client/adopt.h"
+#include "client/fd_table.h"
+#include "client/file_ops.h"
+#include "client/hook.h"
+#include "client/prefix.h"
+#include "client/real.h"
+#include "ipc/client.h"
+
+static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat and stat64 share one layout");
+
+namespace zvfs::client {
+
+int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t ino, off_t* size,
+                   blkcnt_t* blocks) {
+  if (g_fd_table == nullptr || prefix_count() == 0) return 0;
+  if (!dev_may_hold_prefix(dev)) return 0;
+  ipc::BlobStatInfo bs;
+  int h = fd_find_inode_handle(dev, ino);
+  if (h >= 0 && ipc::stat(h, &bs) == 0) {
+    *size = static_cast<off_t>(bs.size);
+    *blocks = static_cast<blkcnt_t>((bs.allocated_bytes + 511) / 512);
+    return 1;
+  }
+  int saved = errno;
+  int pfd = REAL(openat)(dirfd, path, O_PATH | O_CLOEXEC | (follow ? 0 : O_NOFOLLOW));
+  if (pfd < 0) {
+    errno = saved;
+    return 0;
+  }
+  int result = 0;
+  struct stat st;
+  if (REAL(fstat)(pfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino) {
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+    int fd = REAL(open)(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+    if (fd >= 0) {
+      result = with_brief_attach(
+          fd, O_RDONLY,
+          [](int handle, void* arg) {
+            auto* out = static_cast<ipc::BlobStatInfo*>(arg);
+            int r = ipc::stat(handle, out);
+            return r < 0 ? r : 1;
+          },
+          &bs);
+      if (result == 1) {
+        *size = static_cast<off_t>(bs.size);
+        *blocks = static_cast<blkcnt_t>((bs.allocated_bytes + 511) / 512);
+      }
+      REAL(close)(fd);
+    }
+  }
+  REAL(close)(pfd);
+  errno = saved;
+  return result;
+}
+
+namespace {
+
+int fix_fd(int fd, struct stat* st) {
+  OpenFile* of = fd_lookup(fd);
+  if (of == nullptr) return 0;
+  int r = zf_fix_stat(of, st);
+  return set_errno_result(r);
+}
+
+int fix_path(int dirfd, const char* path, int at_flags, struct stat* st) {
+  if (!S_ISREG(st->st_mode)) return 0;
+  if ((at_flags & AT_EMPTY_PATH) == 0 || path == nullptr || path[0] != '\0') {
+    // The placeholder of a ZVFS file holding data is a hole: no data blocks (an xattr block at
+    // most). Files with real blocks, or empty ones, are described by the kernel already.
+    if (st->st_size == 0 || st->st_blocks > 8) return 0;
+  }
+  if ((at_flags & AT_EMPTY_PATH) != 0 && path != nullptr && path[0] == '\0')
+    return fix_fd(dirfd, st);
+  off_t size;
+  blkcnt_t blocks;
+  int r = path_blob_size(dirfd, path, (at_flags & AT_SYMLINK_NOFOLLOW) == 0, st->st_dev, st->st_ino,
+                         &size, &blocks);
+  if (r < 0) return set_errno_result(r);
+  if (r == 1) {
+    st->st_size = size;
+    st->st_blocks = blocks;
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace zvfs::client
+
+using namespace zvfs::client;
+
+ZVFS_HOOK int fstat(int fd, struct stat* st) noexcept {
+  int r = REAL(fstat)(fd, st);
+  if (r != 0 || fd_lookup(fd) == nullptr) return r;
+  return fix_fd(fd, st);
+}
+
+ZVFS_HOOK int fstat64(int fd, struct stat64* st) noexcept {
+  int r = REAL(fstat64)(fd, st);
+  if (r != 0 || fd_lookup(fd) == nullptr) return r;
+  return fix_fd(fd, reinterpret_cast<struct stat*>(st));
+}
+
+ZVFS_HOOK int stat(const char* path, struct stat* st) noexcept {
+  int r = REAL(stat)(path, st);
+  if (r != 0) return r;
+  return fix_path(AT_FDCWD, path, 0, st);
+}
+
+ZVFS_HOOK int stat64(const char* path, struct stat64* st) noexcept {
+  int r = REAL(stat64)(path, st);
+  if (r != 0) return r;
+  return fix_path(AT_FDCWD, path, 0, reinterpret_cast<struct stat*>(st));
+}
+
+ZVFS_HOOK int lstat(const char* path, struct stat* st) noexcept {
+  int r = REAL(lstat)(path, st);
+  if (r != 0) return r;
+  return fix_path(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, st);
+}
+
+ZVFS_HOOK int lstat64(const char* path, struct stat64* st) noexcept {
+  int r = REAL(lstat64)(path, st);
+  if (r != 0) return r;
+  return fix_path(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, reinterpret_cast<struct stat*>(st));
+}
+
+ZVFS_HOOK int fstatat(int dirfd, const char* path, struct stat* st, int flags) noexcept {
+  int r = REAL(fstatat)(dirfd, path, st, flags);
+  if (r != 0) return r;
+  return fix_path(dirfd, path, flags, st);
+}
+
+ZVFS_HOOK int fstatat64(int dirfd, const char* path, struct stat64* st, int flags) noexcept {
+  int r = REAL(fstatat64)(dirfd, path, st, flags);
+  if (r != 0) return r;
+  return fix_path(dirfd, path, flags, reinterpret_cast<struct stat*>(st));
+}
+
+// The system call's own name, exported by some C libraries and called by some programs.
+ZVFS_HOOK int newfstatat(int dirfd, const char* path, struct stat* st, int flags) {
+  return fstatat(dirfd, path, st, flags);
+}
+
+ZVFS_HOOK int statx(int dirfd, const char* path, int flags, unsigned int mask,
+                    struct statx* stx) noexcept {
+  int r = REAL(statx)(dirfd, path, flags, mask, stx);
+  if (r != 0 || !S_ISREG(stx->stx_mode)) return r;
+  struct stat st;
+  memset(&st, 0, sizeof st);
+  st.st_mode = stx->stx_mode;
+  st.st_dev = makedev(stx->stx_dev_major, stx->stx_dev_minor);
+  st.st_ino = static_cast<ino_t>(stx->stx_ino);
+  st.st_size = static_cast<off_t>(stx->stx_size);
+  st.st_blocks = static_cast<blkcnt_t>(stx->stx_blocks);
+  int fr = fix_path(dirfd, path, flags, &st);
+  if (fr != 0) return fr;
+  stx->stx_size = static_cast<uint64_t>(st.st_size);
+  stx->stx_blocks = static_cast<uint64_t>(st.st_blocks);
+  return 0;
+}
+
+// glibc < 2.33 ABI: the version argument is _STAT_VER (1 on x86-64), and struct stat is the
+// same as today's.
+ZVFS_HOOK int __fxstat(int, int fd, struct stat* st) {
+  return fstat(fd, st);
+}
+ZVFS_HOOK int __fxstat64(int, int fd, struct stat64* st) {
+  return fstat64(fd, st);
+}
+ZVFS_HOOK int __xstat(int, const char* path, struct stat* st) {
+  return stat(path, st);
+}
+ZVFS_HOOK int __xstat64(int, const char* path, struct stat64* st) {
+  return stat64(path, st);
+}
+ZVFS_HOOK int __lxstat(int, const char* path, struct stat* st) {
+  return lstat(path, st);
+}
+ZVFS_HOOK int __lxstat64(int, const char* path, struct stat64* st) {
+  return lstat64(path, st);
+}
+ZVFS_HOOK int __fxstatat(int, int dirfd, const char* path, struct stat* st, int flags) {
+  return fstatat(dirfd, path, st, flags);
+}
+ZVFS_HOOK int __fxstatat64(int, int dirfd, const char* path, struct stat64* st, int flags) {
+  return fstatat64(dirfd, path, st, flags);
+}

@@ -1,0 +1,202 @@
+// hook_stdio.cc — stdio streams on ZVFS files.
+//
+// glibc's stdio calls its internal read/write/lseek/close, never the PLT, so a FILE built by
+// glibc on a ZVFS descriptor would read the empty placeholder. fopen/fopen64/fdopen on a ZVFS
+// file therefore return a stream made with fopencookie whose read/write/seek/close go through
+// this library; everything above them (fread_unlocked, fgets, fprintf, fseek/ftell, fflush,
+// feof/ferror, fclose, ungetc, getline) is glibc's own buffering and just works. fileno() of
+// such a stream returns the real descriptor.
+//
+// fopen lets glibc open the file (so mode strings, O_CLOEXEC 'e', O_EXCL 'x' behave exactly),
+// then retires glibc's FILE without closing the descriptor (closing would drop the process's
+// POSIX locks on the file) and wraps the descriptor instead. freopen onto a ZVFS file cannot
+// keep the caller's FILE object (its operations live inside glibc): it fails with EOPNOTSUPP and
+// a log line rather than writing to the placeholder.
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "client/adopt.h"
+#include "client/fd_table.h"
+#include "client/hook.h"
+#include "client/real.h"
+#include "client/zlog.h"
+
+namespace zvfs::client {
+namespace {
+
+int cookie_fd(void* c) {
+  return static_cast<int>(reinterpret_cast<intptr_t>(c));
+}
+
+ssize_t ck_read(void* c, char* buf, size_t n) {
+  ssize_t r;
+  do {
+    r = any_read(cookie_fd(c), buf, n);
+  } while (r == -EINTR);
+  return set_errno_result(r);
+}
+
+ssize_t ck_write(void* c, const char* buf, size_t n) {
+  size_t done = 0;
+  while (done < n) {
+    ssize_t r = any_write(cookie_fd(c), buf + done, n - done);
+    if (r == -EINTR) continue;
+    if (r <= 0) {
+      if (done > 0) break;
+      return set_errno_result<ssize_t>(r == 0 ? -EIO : r);
+    }
+    done += static_cast<size_t>(r);
+  }
+  return static_cast<ssize_t>(done);
+}
+
+int ck_seek(void* c, off64_t* pos, int whence) {
+  off_t r = any_lseek(cookie_fd(c), *pos, whence);
+  if (r < 0) {
+    errno = static_cast<int>(-r);
+    return -1;
+  }
+  *pos = r;
+  return 0;
+}
+
+int ck_close(void* c) {
+  int fd = cookie_fd(c);
+  if (fd_lookup(fd) != nullptr) return close_zvfs_fd(fd);
+  return REAL(close)(fd);
+}
+
+// mode string → the access bits it asks for; -1 if invalid.
+int mode_access(const char* mode) {
+  if (mode == nullptr) return -1;
+  bool plus = strchr(mode, '+') != nullptr;
+  switch (mode[0]) {
+    case 'r':
+      return plus ? O_RDWR : O_RDONLY;
+    case 'w':
+      return (plus ? O_RDWR : O_WRONLY) | O_CREAT | O_TRUNC;
+    case 'a':
+      return (plus ? O_RDWR : O_WRONLY) | O_CREAT | O_APPEND;
+    default:
+      return -1;
+  }
+}
+
+// A cookie stream over ZVFS descriptor fd (which it then owns).
+FILE* cookie_stream(int fd, const char* mode) {
+  // The cookie layer only needs r/w/a and '+'.
+  char m[4];
+  size_t k = 0;
+  m[k++] = mode[0];
+  if (strchr(mode, '+') != nullptr) m[k++] = '+';
+  m[k] = '\0';
+  cookie_io_functions_t io = {ck_read, ck_write, ck_seek, ck_close};
+  FILE* f = fopencookie(reinterpret_cast<void*>(static_cast<intptr_t>(fd)), m, io);
+  if (f == nullptr) return nullptr;
+  f->_fileno = fd;  // fileno(f) answers the real descriptor; I/O still goes through the cookie
+  if (mode[0] == 'a') {
+    off64_t end = 0;
+    (void)ck_seek(reinterpret_cast<void*>(static_cast<intptr_t>(fd)), &end, SEEK_END);
+  }
+  return f;
+}
+
+FILE* after_fopen(FILE* f, const char* mode) {
+  if (f == nullptr) return f;
+  int fd = fileno(f);
+  int saved = errno;
+  int fl = REAL(fcntl)(fd, F_GETFL);
+  int want = mode_access(mode);
+  if (fl < 0 || want < 0) {
+    errno = saved;
+    return f;
+  }
+  int rc = adopt_fd(fd, fl | (want & O_TRUNC), (want & O_CREAT) != 0);
+  if (rc == 0) {
+    errno = saved;
+    return f;
+  }
+  if (rc < 0) {
+    REAL(fclose)(f);
+    errno = -rc;
+    return nullptr;
+  }
+  FILE* c = cookie_stream(fd, mode);
+  if (c == nullptr) {
+    int e = errno;
+    REAL(fclose)(f);  // glibc's close, not ours: the slot is released below
+    finish_release(fd_remove(fd));
+    errno = e;
+    return nullptr;
+  }
+  // Retire glibc's FILE without closing the descriptor: fclose skips close on fileno -1.
+  f->_fileno = -1;
+  REAL(fclose)(f);
+  errno = saved;
+  return c;
+}
+
+}  // namespace
+}  // namespace zvfs::client
+
+using namespace zvfs::client;
+
+ZVFS_HOOK FILE* fopen(const char* path, const char* mode) {
+  return after_fopen(REAL(fopen)(path, mode), mode);
+}
+
+ZVFS_HOOK FILE* fopen64(const char* path, const char* mode) {
+  return after_fopen(REAL(fopen64)(path, mode), mode);
+}
+
+ZVFS_HOOK FILE* fdopen(int fd, const char* mode) noexcept {
+  if (fd_lookup(fd) == nullptr) return REAL(fdopen)(fd, mode);
+  int want = mode_access(mode);
+  int saved = errno;
+  int fl = REAL(fcntl)(fd, F_GETFL);
+  if (fl < 0) return nullptr;  // errno EBADF from the kernel
+  errno = saved;
+  int acc = fl & O_ACCMODE;
+  int wacc = want < 0 ? -1 : want & O_ACCMODE;
+  if (want < 0 || (wacc == O_RDWR && acc != O_RDWR) || (wacc == O_RDONLY && acc == O_WRONLY) ||
+      (wacc == O_WRONLY && acc == O_RDONLY)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  if ((want & O_APPEND) != 0 && (fl & O_APPEND) == 0) REAL(fcntl)(fd, F_SETFL, fl | O_APPEND);
+  return cookie_stream(fd, mode);
+}
+
+namespace {
+FILE* after_freopen(FILE* f) {
+  if (f == nullptr) return f;
+  int fd = fileno(f);
+  int saved = errno;
+  int fl = REAL(fcntl)(fd, F_GETFL);
+  int rc = fl < 0 ? 0 : adopt_fd(fd, fl, false);
+  if (rc == 0) {
+    errno = saved;
+    return f;
+  }
+  if (rc > 0) {
+    zlog("freopen onto a ZVFS file (fd %d) is not supported", fd);
+    finish_release(fd_remove(fd));
+    rc = -EOPNOTSUPP;
+  }
+  REAL(fclose)(f);
+  errno = -rc;
+  return nullptr;
+}
+}  // namespace
+
+ZVFS_HOOK FILE* freopen(const char* path, const char* mode, FILE* stream) {
+  return after_freopen(REAL(freopen)(path, mode, stream));
+}
+
+ZVFS_HOOK FILE* freopen64(const char* path, const char* mode, FILE* stream) {
+  return after_freopen(REAL(freopen64)(path, mode, stream));
+}

@@ -1,0 +1,45 @@
+// init.cc — start-up of libzvfs.so inside an application.
+//
+// The constructor runs before main (and before most other libraries' constructors): it resolves
+// the real libc entry points, reads ZVFS_LOG and ZVFS_ROOT, maps the descriptor table, installs
+// the fork handlers and re-discovers ZVFS descriptors inherited across exec. Until it has run,
+// every hook passes straight through (the table pointer is null), and no hook allocates or locks
+// before it: a hook called from an earlier constructor only resolves its own real function.
+//
+// A process that never touches a prefix never connects to the daemon: the IPC session opens on
+// the first attach.
+#include <pthread.h>
+
+#include "client/adopt.h"
+#include "client/fd_table.h"
+#include "client/prefix.h"
+#include "client/real.h"
+#include "client/zlog.h"
+
+namespace zvfs::client {
+namespace {
+
+void atfork_prepare() {
+  fd_table_lock();
+}
+void atfork_parent() {
+  fd_table_unlock();
+}
+void atfork_child() {
+  fd_table_after_fork_child();
+}
+
+__attribute__((constructor(101))) void zvfs_client_init() {
+  resolve_all_real();
+  zlog_init();
+  prefix_init(nullptr);
+  if (!fd_table_init()) {
+    zlog("cannot map the descriptor table: ZVFS disabled in this process");
+    return;
+  }
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
+  adopt_inherited_fds();
+}
+
+}  // namespace
+}  // namespace zvfs::client

@@ -1,0 +1,180 @@
+// prefix.cc — see prefix.h.
+#include "client/prefix.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+
+#include "client/real.h"
+
+namespace zvfs::client {
+namespace {
+
+struct Prefix {
+  char raw[kPrefixPathMax];    // normalised spelling from ZVFS_ROOT
+  char canon[kPrefixPathMax];  // realpath() of it, once resolved
+  dev_t dev = 0;               // st_dev of the prefix directory, once resolved
+  std::atomic<bool> resolved{false};
+};
+
+Prefix g_prefixes[kMaxPrefixes];
+int g_prefix_count = 0;
+
+// Resolves the prefix's symlinks once it exists. Until then the lexical spelling stands in (a
+// file cannot be under a directory that does not exist).
+const char* canonical(Prefix& p) {
+  if (p.resolved.load(std::memory_order_acquire)) return p.canon;
+  char buf[PATH_MAX];
+  int saved = errno;
+  char* rp = realpath(p.raw, buf);
+  errno = saved;
+  if (rp != nullptr && strlen(buf) < sizeof p.canon) {
+    // Concurrent resolvers compute the same string; the flag publishes it.
+    memcpy(p.canon, buf, strlen(buf) + 1);
+    struct stat st;
+    if (REAL(stat)(p.canon, &st) != 0) return p.raw;
+    p.dev = st.st_dev;
+    p.resolved.store(true, std::memory_order_release);
+    return p.canon;
+  }
+  return p.raw;
+}
+
+}  // namespace
+
+bool normalize_path(const char* in, char* out, size_t out_size) {
+  if (in == nullptr || in[0] != '/' || out_size < 2) return false;
+  size_t n = 0;  // length of out; out[0] == '/'
+  out[n++] = '/';
+  const char* p = in;
+  while (*p != '\0') {
+    while (*p == '/') ++p;
+    const char* e = p;
+    while (*e != '\0' && *e != '/') ++e;
+    size_t len = static_cast<size_t>(e - p);
+    if (len == 0) break;
+    if (len == 1 && p[0] == '.') {
+      // skip
+    } else if (len == 2 && p[0] == '.' && p[1] == '.') {
+      while (n > 1 && out[n - 1] != '/') --n;  // drop last component
+      if (n > 1) --n;                          // and its '/'
+    } else {
+      if (n > 1) {
+        if (n + 1 >= out_size) return false;
+        out[n++] = '/';
+      }
+      if (n + len >= out_size) return false;
+      memcpy(out + n, p, len);
+      n += len;
+    }
+    p = e;
+  }
+  out[n] = '\0';
+  return true;
+}
+
+bool path_under(const char* path, const char* prefix) {
+  size_t pl = strlen(prefix);
+  if (pl == 1 && prefix[0] == '/') return path[0] == '/';
+  if (strncmp(path, prefix, pl) != 0) return false;
+  return path[pl] == '\0' || path[pl] == '/';
+}
+
+void prefix_init(const char* spec) {
+  if (spec == nullptr) spec = getenv("ZVFS_ROOT");
+  if (spec == nullptr || spec[0] == '\0') spec = "/zvfs";
+  g_prefix_count = 0;
+  split_colon_list(spec, [](const char* s, size_t len) {
+    if (g_prefix_count >= kMaxPrefixes || len >= kPrefixPathMax) return;
+    char tmp[kPrefixPathMax];
+    memcpy(tmp, s, len);
+    tmp[len] = '\0';
+    Prefix& p = g_prefixes[g_prefix_count];
+    if (!normalize_path(tmp, p.raw, sizeof p.raw)) return;  // relative entries are ignored
+    p.resolved.store(false, std::memory_order_relaxed);
+    ++g_prefix_count;
+  });
+}
+
+int prefix_count() {
+  return g_prefix_count;
+}
+
+bool canonical_path_under_prefix(const char* path) {
+  for (int i = 0; i < g_prefix_count; ++i) {
+    if (path_under(path, canonical(g_prefixes[i]))) return true;
+  }
+  return false;
+}
+
+bool dev_may_hold_prefix(dev_t dev) {
+  for (int i = 0; i < g_prefix_count; ++i) {
+    Prefix& p = g_prefixes[i];
+    int saved = errno;
+    canonical(p);
+    errno = saved;
+    if (p.resolved.load(std::memory_order_acquire) && p.dev == dev) return true;
+  }
+  return false;
+}
+
+bool fd_under_prefix(int fd) {
+  if (g_prefix_count == 0) return false;
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  char path[PATH_MAX];
+  int saved = errno;
+  ssize_t n = readlink(link, path, sizeof path - 1);
+  errno = saved;
+  if (n <= 0) return false;
+  path[n] = '\0';
+  if (path[0] != '/') return false;  // "pipe:[..]", "anon_inode:..."
+  return canonical_path_under_prefix(path);
+}
+
+int name_under_prefix(int dirfd, const char* path) {
+  if (g_prefix_count == 0) return 0;
+  if (path == nullptr) return -EFAULT;
+  size_t len = strlen(path);
+  if (len == 0 || len >= PATH_MAX) return -ENOENT;
+  // Split into parent and last component, ignoring trailing slashes.
+  char buf[PATH_MAX];
+  memcpy(buf, path, len + 1);
+  while (len > 1 && buf[len - 1] == '/') buf[--len] = '\0';
+  char* slash = strrchr(buf, '/');
+  const char* parent;
+  const char* base;
+  if (slash == nullptr) {
+    parent = ".";
+    base = buf;
+  } else if (slash == buf) {
+    parent = "/";
+    base = buf + 1;
+  } else {
+    *slash = '\0';
+    parent = buf;
+    base = slash + 1;
+  }
+  bool base_is_dots = base[0] == '\0' || strcmp(base, ".") == 0 || strcmp(base, "..") == 0;
+  const char* target = base_is_dots ? path : parent;
+  int saved = errno;
+  int pfd = REAL(openat)(dirfd, target, O_PATH | O_CLOEXEC | (base_is_dots ? 0 : O_DIRECTORY));
+  if (pfd < 0) {
+    int e = errno;
+    errno = saved;
+    return -e;
+  }
+  bool under = fd_under_prefix(pfd);
+  REAL(close)(pfd);
+  errno = saved;
+  return under ? 1 : 0;
+}
+
+}  // namespace zvfs::client

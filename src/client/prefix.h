@@ -1,0 +1,60 @@
+// prefix.h — which Linux paths are under a ZVFS mount prefix.
+//
+// Prefixes come from ZVFS_ROOT (colon separated, default "/zvfs"). A path is under a prefix when
+// it equals it or continues it after a '/': "/zvfs2" is not under "/zvfs". Every comparison is
+// made on canonical paths (no symlinks, no "." or "..", no repeated '/'): the prefix is
+// canonicalised with realpath() once it exists (it may be created after the program starts, so a
+// missing prefix is retried), and an open descriptor is located by the kernel's own name for it
+// (readlink of /proc/self/fd/N). That makes symlinks into and out of the prefix, relative paths,
+// openat dirfds and /proc/self/fd/N reopens come out exactly as the kernel resolved them.
+//
+// No allocation: all storage is fixed-size and static. Thread-safe after prefix_init().
+#pragma once
+
+#include <stddef.h>
+#include <sys/types.h>
+
+namespace zvfs::client {
+
+inline constexpr int kMaxPrefixes = 8;
+inline constexpr size_t kPrefixPathMax = 4096;
+
+// Pure helpers (unit-tested).
+// Lexical normalisation of an absolute path into out (collapses '//', '.', '..'; no trailing
+// '/'). Returns false if the path is not absolute or does not fit.
+bool normalize_path(const char* in, char* out, size_t out_size);
+// True if canonical `path` equals canonical `prefix` or lies below it.
+bool path_under(const char* path, const char* prefix);
+// Splits a colon-separated list; calls fn(entry, len) for each non-empty entry. Returns count.
+template <class Fn>
+int split_colon_list(const char* list, Fn&& fn) {
+  int n = 0;
+  const char* p = list;
+  while (*p != '\0') {
+    const char* e = p;
+    while (*e != '\0' && *e != ':') ++e;
+    if (e > p) {
+      fn(p, static_cast<size_t>(e - p));
+      ++n;
+    }
+    p = (*e == ':') ? e + 1 : e;
+  }
+  return n;
+}
+
+// Reads ZVFS_ROOT (or `spec` if non-null, for tests) and remembers the prefixes.
+void prefix_init(const char* spec);
+int prefix_count();
+// True if canonical `path` is under one of the prefixes (canonicalising them if needed).
+bool canonical_path_under_prefix(const char* path);
+// True if a file on device `dev` could be under a prefix (a prefix directory exists on it).
+// A cheap filter before the exact checks; file systems mounted below a prefix are not seen.
+bool dev_may_hold_prefix(dev_t dev);
+// True if open descriptor `fd` names a file under a prefix (by the kernel's name for it).
+bool fd_under_prefix(int fd);
+// True if the name `path` (relative to dirfd) would live under a prefix: its parent directory is
+// resolved by the kernel, the last component is not followed. -errno if the parent cannot be
+// resolved (the caller then lets the real call report the error).
+int name_under_prefix(int dirfd, const char* path);
+
+}  // namespace zvfs::client
