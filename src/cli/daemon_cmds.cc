@@ -1,0 +1,361 @@
+// daemon_cmds.cc — zvfs up / down / status / scrub / run: talking to (or starting) zvfsd.
+#include <errno.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "cli/commands.h"
+#include "cli/status_print.h"
+#include "ipc/client_diag.h"
+#include "ipc/protocol.h"
+#include "ipc/sock.h"
+
+namespace zvfs::cli {
+
+std::string self_dir() {
+  char buf[PATH_MAX];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return ".";
+  buf[n] = 0;
+  std::string p(buf);
+  size_t s = p.rfind('/');
+  return s == std::string::npos ? "." : p.substr(0, s);
+}
+
+std::string default_pool() {
+  const char* p = getenv("ZVFS_POOL");
+  return p && *p ? p : "/var/lib/zvfs/default.pool";
+}
+
+bool want_help(int argc, char** argv) {
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--")) return false;
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return true;
+  }
+  return false;
+}
+
+int daemon_error(const char* what, int err, const char* socket) {
+  if (err == -ENOENT || err == -ECONNREFUSED) {
+    fprintf(stderr,
+            "zvfs %s: no daemon answers on %s.\n"
+            "  Start one with 'zvfs up', or point ZVFS_SOCKET at the running daemon's socket.\n",
+            what, socket);
+    return kExitNoDaemon;
+  }
+  if (err == -EACCES || err == -EPERM) {
+    fprintf(stderr, "zvfs %s: permission denied on %s (%s).\n", what, socket, strerror(-err));
+    return kExitFail;
+  }
+  if (err == -EPROTONOSUPPORT) {
+    fprintf(stderr,
+            "zvfs %s: the daemon speaks another protocol version; use matching zvfs "
+            "and zvfsd binaries.\n",
+            what);
+    return kExitFail;
+  }
+  fprintf(stderr, "zvfs %s: request to the daemon at %s failed: %s\n", what, socket,
+          strerror(-err));
+  return kExitFail;
+}
+
+static std::string find_daemon() {
+  std::string d = self_dir();
+  for (const std::string& c : {d + "/zvfsd", d + "/../daemon/zvfsd"})
+    if (access(c.c_str(), X_OK) == 0) return c;
+  return "zvfsd";  // from PATH
+}
+
+static std::string find_lib() {
+  const char* e = getenv("ZVFS_LIB");
+  if (e && *e) return e;
+  std::string d = self_dir();
+  for (const std::string& c : {d + "/../lib/libzvfs.so", d + "/../client/libzvfs.so"}) {
+    char real[PATH_MAX];
+    if (access(c.c_str(), R_OK) == 0 && realpath(c.c_str(), real)) return real;
+  }
+  return "";
+}
+
+static bool daemon_answers(const char* sock) {
+  alignas(8) uint8_t rep[ipc::kMaxSocketPayload];
+  size_t len = 0;
+  return ipc::admin_call(sock, ipc::Op::kStats, nullptr, 0, rep, sizeof rep, &len, 2000) >= 0;
+}
+
+int cmd_up(int argc, char** argv) {
+  if (want_help(argc, argv)) {
+    printf(
+        "usage: zvfs up [--pool PATH] [--size SIZE] [--socket PATH] [--log FILE] [-- ZVFSD-ARGS]\n"
+        "\n"
+        "Starts zvfsd in the background on PATH (default $ZVFS_POOL or\n"
+        "/var/lib/zvfs/default.pool), creating it as a sparse file of SIZE (default 8G) if it\n"
+        "does not exist, and returns once the daemon accepts connections.\n"
+        "Does nothing (exit 0) if a daemon already answers on the socket.\n");
+    return kExitOk;
+  }
+  std::string pool = default_pool(), size = "8G", sock = ipc::default_socket_path(), log;
+  std::vector<std::string> extra;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto val = [&](std::string* out) {
+      if (i + 1 >= argc) return false;
+      *out = argv[++i];
+      return true;
+    };
+    bool ok = true;
+    if (a == "--pool")
+      ok = val(&pool);
+    else if (a == "--size")
+      ok = val(&size);
+    else if (a == "--socket")
+      ok = val(&sock);
+    else if (a == "--log")
+      ok = val(&log);
+    else if (a == "--") {
+      for (++i; i < argc; ++i) extra.push_back(argv[i]);
+    } else {
+      fprintf(stderr, "zvfs up: unknown argument '%s' (see zvfs up --help)\n", a.c_str());
+      return kExitUsage;
+    }
+    if (!ok) {
+      fprintf(stderr, "zvfs up: %s needs a value\n", a.c_str());
+      return kExitUsage;
+    }
+  }
+  if (daemon_answers(sock.c_str())) {
+    printf("zvfs: a daemon already answers on %s\n", sock.c_str());
+    return kExitOk;
+  }
+  size_t slash = pool.rfind('/');
+  if (slash != std::string::npos && slash > 0) {
+    std::string dir = pool.substr(0, slash);
+    for (size_t p = 1; (p = dir.find('/', p)) != std::string::npos; ++p)
+      mkdir(dir.substr(0, p).c_str(), 0755);
+    mkdir(dir.c_str(), 0755);
+  }
+  std::string zvfsd = find_daemon();
+  std::vector<std::string> args = {zvfsd, "--pool", pool, "--size", size, "--socket", sock};
+  if (!log.empty()) {
+    args.push_back("--log");
+    args.push_back(log);
+  }
+  for (auto& e : extra) args.push_back(e);
+  std::vector<char*> cargv;
+  for (auto& s : args) cargv.push_back(s.data());
+  cargv.push_back(nullptr);
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("zvfs up: fork");
+    return kExitFail;
+  }
+  if (pid == 0) {
+    execvp(cargv[0], cargv.data());
+    fprintf(stderr, "zvfs up: cannot run %s: %s\n", cargv[0], strerror(errno));
+    _exit(127);
+  }
+  int st = 0;
+  while (waitpid(pid, &st, 0) < 0 && errno == EINTR) {
+  }
+  if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+    fprintf(stderr, "zvfs up: the daemon did not start (see the message above%s%s)\n",
+            log.empty() ? "" : " and ", log.c_str());
+    return kExitFail;
+  }
+  printf("zvfs: daemon serving %s on %s\n", pool.c_str(), sock.c_str());
+  return kExitOk;
+}
+
+int cmd_down(int argc, char** argv) {
+  if (want_help(argc, argv)) {
+    printf(
+        "usage: zvfs down [--socket PATH]\n\n"
+        "Asks the daemon to stop: it finishes in-flight requests, exports the pool cleanly\n"
+        "and removes its socket. Waits (up to 60 s) until it is gone.\n");
+    return kExitOk;
+  }
+  std::string sock = ipc::default_socket_path();
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
+      sock = argv[++i];
+    } else {
+      fprintf(stderr, "zvfs down: unknown argument '%s'\n", argv[i]);
+      return kExitUsage;
+    }
+  }
+  alignas(8) uint8_t rep[ipc::kMaxSocketPayload];
+  size_t len = 0;
+  int r = ipc::admin_call(sock.c_str(), ipc::Op::kStats, nullptr, 0, rep, sizeof rep, &len, 5000);
+  if (r < 0) return daemon_error("down", r, sock.c_str());
+  uint32_t pid =
+      len >= sizeof(ipc::StatsHeader) ? reinterpret_cast<ipc::StatsHeader*>(rep)->daemon_pid : 0;
+  r = ipc::admin_call(sock.c_str(), ipc::Op::kShutdown, nullptr, 0, nullptr, 0, nullptr, 5000);
+  if (r < 0) return daemon_error("down", r, sock.c_str());
+  for (int i = 0; i < 600; ++i) {
+    bool gone = pid ? (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
+                    : access(sock.c_str(), F_OK) != 0;
+    if (gone) {
+      printf("zvfs: daemon stopped, pool exported\n");
+      return kExitOk;
+    }
+    usleep(100000);
+  }
+  fprintf(stderr, "zvfs down: the daemon (pid %u) is still running after 60 s\n", pid);
+  return kExitFail;
+}
+
+int cmd_status(int argc, char** argv) {
+  if (want_help(argc, argv)) {
+    printf(
+        "usage: zvfs status [--json] [--socket PATH]\n\n"
+        "Shows the pool (size, use, txg), the client processes (pid, uid, open handles),\n"
+        "per-operation counts and latency percentiles, cache hit rate and error counters.\n");
+    return kExitOk;
+  }
+  bool json = false;
+  std::string sock = ipc::default_socket_path();
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--json")) {
+      json = true;
+    } else if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
+      sock = argv[++i];
+    } else {
+      fprintf(stderr, "zvfs status: unknown argument '%s'\n", argv[i]);
+      return kExitUsage;
+    }
+  }
+  std::vector<uint8_t> rep(ipc::kMaxSocketPayload);
+  size_t len = 0;
+  int r = ipc::admin_call(sock.c_str(), ipc::Op::kStats, nullptr, 0, rep.data(), rep.size(), &len,
+                          10000);
+  if (r < 0) return daemon_error("status", r, sock.c_str());
+  StatsView v;
+  if (!parse_stats(rep.data(), len, &v)) {
+    fprintf(stderr, "zvfs status: malformed reply from the daemon\n");
+    return kExitFail;
+  }
+  std::string out = json ? stats_json(v, sock) : stats_text(v, sock);
+  fputs(out.c_str(), stdout);
+  return kExitOk;
+}
+
+int cmd_scrub(int argc, char** argv) {
+  if (want_help(argc, argv)) {
+    printf(
+        "usage: zvfs scrub [--socket PATH]\n\n"
+        "Asks the daemon to read and verify every block of the pool while it keeps serving,\n"
+        "and shows progress. Exit 0 if no damage was found, 1 otherwise.\n");
+    return kExitOk;
+  }
+  std::string sock = ipc::default_socket_path();
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
+      sock = argv[++i];
+    } else {
+      fprintf(stderr, "zvfs scrub: unknown argument '%s'\n", argv[i]);
+      return kExitUsage;
+    }
+  }
+  int r =
+      ipc::admin_call(sock.c_str(), ipc::Op::kScrubStart, nullptr, 0, nullptr, 0, nullptr, 10000);
+  if (r == -EBUSY) {
+    fprintf(stderr, "zvfs scrub: a scrub is already running; showing its progress\n");
+  } else if (r < 0) {
+    return daemon_error("scrub", r, sock.c_str());
+  }
+  bool tty = isatty(1);
+  for (;;) {
+    ipc::ScrubStatusRep st;
+    size_t len = 0;
+    r = ipc::admin_call(sock.c_str(), ipc::Op::kScrubStatus, nullptr, 0, &st, sizeof st, &len,
+                        10000);
+    if (r < 0) return daemon_error("scrub", r, sock.c_str());
+    if (len != sizeof st) return kExitFail;
+    double frac = st.bytes_total ? static_cast<double>(st.bytes_done) / st.bytes_total : 0;
+    if (frac > 1) frac = 1;
+    if (st.finished) frac = 1;
+    int w = 40, fill = static_cast<int>(frac * w);
+    std::string bar(static_cast<size_t>(fill), '#');
+    bar.resize(static_cast<size_t>(w), '.');
+    printf("%sscrub [%s] %5.1f%%  %llu / %llu MiB  errors %llu%s", tty ? "\r" : "", bar.c_str(),
+           frac * 100, static_cast<unsigned long long>(st.bytes_done >> 20),
+           static_cast<unsigned long long>(st.bytes_total >> 20),
+           static_cast<unsigned long long>(st.errors), tty ? "" : "\n");
+    fflush(stdout);
+    if (st.finished && !st.running) {
+      printf("\n");
+      if (st.status < 0) {
+        fprintf(stderr, "zvfs scrub: failed: %s (see the daemon's log)\n", strerror(-st.status));
+        return kExitFail;
+      }
+      if (st.errors) {
+        fprintf(stderr, "zvfs scrub: %llu damaged blocks; the daemon's log lists them\n",
+                static_cast<unsigned long long>(st.errors));
+        return kExitFail;
+      }
+      printf("zvfs scrub: no errors\n");
+      return kExitOk;
+    }
+    usleep(tty ? 200000 : 1000000);
+  }
+}
+
+int cmd_run(int argc, char** argv) {
+  if (want_help(argc, argv) || argc < 2) {
+    printf(
+        "usage: zvfs run [--root PREFIX]... -- CMD ARGS...\n\n"
+        "Runs CMD with libzvfs.so preloaded: files under PREFIX (default $ZVFS_ROOT or\n"
+        "/zvfs; several --root allowed) keep their data in the ZVFS pool served by the\n"
+        "daemon on $ZVFS_SOCKET. The library is found as ../lib/libzvfs.so next to this\n"
+        "program, or at $ZVFS_LIB.\n");
+    return argc < 2 ? kExitUsage : kExitOk;
+  }
+  std::string roots;
+  int i = 1;
+  for (; i < argc; ++i) {
+    if (!strcmp(argv[i], "--")) {
+      ++i;
+      break;
+    }
+    if (!strcmp(argv[i], "--root") && i + 1 < argc) {
+      char real[PATH_MAX];
+      const char* r = realpath(argv[i + 1], real) ? real : argv[i + 1];
+      roots += (roots.empty() ? "" : ":") + std::string(r);
+      ++i;
+    } else if (argv[i][0] == '-') {
+      fprintf(stderr, "zvfs run: unknown argument '%s' (the command goes after --)\n", argv[i]);
+      return kExitUsage;
+    } else {
+      break;  // the command, without --
+    }
+  }
+  if (i >= argc) {
+    fprintf(stderr, "zvfs run: no command given (zvfs run -- CMD ARGS...)\n");
+    return kExitUsage;
+  }
+  std::string lib = find_lib();
+  if (lib.empty()) {
+    fprintf(stderr,
+            "zvfs run: libzvfs.so not found next to %s (../lib/libzvfs.so); set "
+            "ZVFS_LIB to its path\n",
+            self_dir().c_str());
+    return kExitFail;
+  }
+  const char* pre = getenv("LD_PRELOAD");
+  std::string preload = lib + (pre && *pre ? ":" + std::string(pre) : "");
+  setenv("LD_PRELOAD", preload.c_str(), 1);
+  if (!roots.empty()) setenv("ZVFS_ROOT", roots.c_str(), 1);
+  execvp(argv[i], argv + i);
+  fprintf(stderr, "zvfs run: cannot run %s: %s\n", argv[i], strerror(errno));
+  return errno == ENOENT ? 127 : 126;
+}
+
+}  // namespace zvfs::cli

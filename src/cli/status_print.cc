@@ -1,0 +1,147 @@
+// status_print.cc — `zvfs status` output (see status_print.h).
+#include "cli/status_print.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "daemon/op_stats.h"
+
+namespace zvfs::cli {
+
+bool parse_stats(const uint8_t* buf, size_t len, StatsView* out) {
+  if (len < sizeof(ipc::StatsHeader)) return false;
+  memcpy(&out->h, buf, sizeof out->h);
+  size_t need = sizeof out->h + out->h.op_count * sizeof(ipc::OpStats) +
+                out->h.client_count * sizeof(ipc::ClientInfo);
+  if (out->h.op_count > ipc::kOpMax || out->h.client_count > ipc::kMaxClientsInStats || need != len)
+    return false;
+  size_t pos = sizeof out->h;
+  out->ops.resize(out->h.op_count);
+  for (auto& o : out->ops) {
+    memcpy(&o, buf + pos, sizeof o);
+    pos += sizeof o;
+  }
+  out->clients.resize(out->h.client_count);
+  for (auto& c : out->clients) {
+    memcpy(&c, buf + pos, sizeof c);
+    pos += sizeof c;
+  }
+  return true;
+}
+
+static std::string fmt(const char* f, ...) __attribute__((format(printf, 1, 2)));
+static std::string fmt(const char* f, ...) {
+  char buf[512];
+  va_list ap;
+  va_start(ap, f);
+  vsnprintf(buf, sizeof buf, f, ap);
+  va_end(ap);
+  return buf;
+}
+
+static std::string human(uint64_t b) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = static_cast<double>(b);
+  int u = 0;
+  while (v >= 1024 && u < 4) {
+    v /= 1024;
+    ++u;
+  }
+  return u == 0 ? fmt("%llu B", static_cast<unsigned long long>(b)) : fmt("%.1f %s", v, units[u]);
+}
+
+static double hit_rate(const ipc::StatsHeader& h) {
+  uint64_t t = h.cache_hits + h.cache_misses;
+  return t ? 100.0 * static_cast<double>(h.cache_hits) / static_cast<double>(t) : 0;
+}
+
+std::string stats_text(const StatsView& v, const std::string& socket) {
+  const ipc::StatsHeader& h = v.h;
+  std::string s;
+  s += fmt("daemon   pid %u on %s, up %llu s\n", h.daemon_pid, socket.c_str(),
+           static_cast<unsigned long long>(h.uptime_ms / 1000));
+  double used =
+      h.pool_size ? 100.0 * static_cast<double>(h.pool_allocated) / static_cast<double>(h.pool_size)
+                  : 0;
+  s += fmt("pool     %s, %s used (%.1f%%), %s free, %llu blobs\n", human(h.pool_size).c_str(),
+           human(h.pool_allocated).c_str(), used, human(h.pool_free).c_str(),
+           static_cast<unsigned long long>(h.blob_count));
+  s += fmt("txg      open %llu, synced %llu, dirty %s\n", static_cast<unsigned long long>(h.txg),
+           static_cast<unsigned long long>(h.synced_txg), human(h.dirty_bytes).c_str());
+  s += fmt("cache    %s of %s, hit rate %.1f%% (%llu hits, %llu misses)\n",
+           human(h.cache_bytes).c_str(), human(h.cache_max_bytes).c_str(), hit_rate(h),
+           static_cast<unsigned long long>(h.cache_hits),
+           static_cast<unsigned long long>(h.cache_misses));
+  s += fmt("errors   checksum %llu, io %llu, bad requests %llu\n",
+           static_cast<unsigned long long>(h.checksum_errors),
+           static_cast<unsigned long long>(h.io_errors),
+           static_cast<unsigned long long>(h.bad_requests));
+  s += fmt("handles  %llu open on %llu blobs; %zu clients (%llu connections since start)\n",
+           static_cast<unsigned long long>(h.open_handles),
+           static_cast<unsigned long long>(h.open_blobs), v.clients.size(),
+           static_cast<unsigned long long>(h.sessions_total));
+  if (!v.clients.empty()) {
+    s += "\nCLIENT      PID    UID  HANDLES    REQUESTS\n";
+    for (auto& c : v.clients)
+      s += fmt("%6llu %8d %6u %8llu %11llu\n", static_cast<unsigned long long>(c.session_id), c.pid,
+               c.uid, static_cast<unsigned long long>(c.handles),
+               static_cast<unsigned long long>(c.requests));
+  }
+  if (!v.ops.empty()) {
+    s += "\nOPERATION            COUNT   ERRORS    AVG us    p50 us    p99 us\n";
+    for (auto& o : v.ops) {
+      double avg = o.count ? static_cast<double>(o.total_ns) / static_cast<double>(o.count) : 0;
+      s += fmt("%-14s %11llu %8llu %9.1f %9.1f %9.1f\n", ipc::op_name(static_cast<ipc::Op>(o.op)),
+               static_cast<unsigned long long>(o.count), static_cast<unsigned long long>(o.errors),
+               avg / 1000, daemon::hist_percentile(o.hist, 0.5) / 1000,
+               daemon::hist_percentile(o.hist, 0.99) / 1000);
+    }
+  }
+  return s;
+}
+
+std::string stats_json(const StatsView& v, const std::string& socket) {
+  const ipc::StatsHeader& h = v.h;
+  auto u = [](uint64_t x) { return static_cast<unsigned long long>(x); };
+  std::string s = "{";
+  s += fmt("\"daemon\":{\"pid\":%u,\"uptime_ms\":%llu,\"socket\":\"", h.daemon_pid, u(h.uptime_ms));
+  for (char c : socket) {
+    if (c == '"' || c == '\\') s += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) s += c;
+  }
+  s += "\"},";
+  s +=
+      fmt("\"pool\":{\"size_bytes\":%llu,\"allocated_bytes\":%llu,\"free_bytes\":%llu,"
+          "\"blobs\":%llu,\"txg\":%llu,\"synced_txg\":%llu,\"dirty_bytes\":%llu},",
+          u(h.pool_size), u(h.pool_allocated), u(h.pool_free), u(h.blob_count), u(h.txg),
+          u(h.synced_txg), u(h.dirty_bytes));
+  s +=
+      fmt("\"cache\":{\"bytes\":%llu,\"max_bytes\":%llu,\"hits\":%llu,\"misses\":%llu,"
+          "\"hit_rate\":%.4f},",
+          u(h.cache_bytes), u(h.cache_max_bytes), u(h.cache_hits), u(h.cache_misses),
+          hit_rate(h) / 100);
+  s += fmt("\"errors\":{\"checksum\":%llu,\"io\":%llu,\"bad_requests\":%llu},",
+           u(h.checksum_errors), u(h.io_errors), u(h.bad_requests));
+  s += fmt("\"open_handles\":%llu,\"open_blobs\":%llu,\"connections_total\":%llu,",
+           u(h.open_handles), u(h.open_blobs), u(h.sessions_total));
+  s += "\"clients\":[";
+  for (size_t i = 0; i < v.clients.size(); ++i) {
+    auto& c = v.clients[i];
+    s += fmt("%s{\"session\":%llu,\"pid\":%d,\"uid\":%u,\"handles\":%llu,\"requests\":%llu}",
+             i ? "," : "", u(c.session_id), c.pid, c.uid, u(c.handles), u(c.requests));
+  }
+  s += "],\"ops\":{";
+  for (size_t i = 0; i < v.ops.size(); ++i) {
+    auto& o = v.ops[i];
+    s += fmt(
+        "%s\"%s\":{\"count\":%llu,\"errors\":%llu,\"total_ns\":%llu,\"p50_ns\":%.0f,"
+        "\"p99_ns\":%.0f}",
+        i ? "," : "", ipc::op_name(static_cast<ipc::Op>(o.op)), u(o.count), u(o.errors),
+        u(o.total_ns), daemon::hist_percentile(o.hist, 0.5), daemon::hist_percentile(o.hist, 0.99));
+  }
+  s += "}}\n";
+  return s;
+}
+
+}  // namespace zvfs::cli

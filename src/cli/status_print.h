@@ -1,0 +1,24 @@
+// status_print.h — decoding the daemon's stats reply and printing it (text or JSON).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ipc/protocol.h"
+
+namespace zvfs::cli {
+
+struct StatsView {
+  ipc::StatsHeader h;
+  std::vector<ipc::OpStats> ops;
+  std::vector<ipc::ClientInfo> clients;
+};
+
+// Validates the reply's layout (counts against its length). False if malformed.
+bool parse_stats(const uint8_t* buf, size_t len, StatsView* out);
+std::string stats_text(const StatsView& v, const std::string& socket);
+std::string stats_json(const StatsView& v, const std::string& socket);
+
+}  // namespace zvfs::cli
