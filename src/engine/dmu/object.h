@@ -1,0 +1,95 @@
+// object.h — one object (blob) in memory: its committed dnode and its changes per txg.
+//
+// State of an object = committed tree (as of the last synced txg, named by `committed`)
+//                    + the syncing txg's delta (immutable while it is written)
+//                    + the open txg's delta (where every new change goes).
+// A block's current contents are found by looking, in order, at: the open delta's blocks; the
+// open delta's freed ranges (zeros); the syncing delta's blocks; its freed ranges; the committed
+// tree. Within one delta a block in `blocks` always supersedes `freed` (a write after a
+// truncate or punch re-adds the block; a truncate or punch after a write erases it).
+//
+// Invariants:
+//   - Every byte past `size` reads as zero in every layer (truncate zeroes the tail of the last
+//     block and frees the rest), so growing never exposes old data.
+//   - A delta's buffers are mutated only while it is the open delta, under `mu`; once the txg
+//     closes they are immutable until the txg is durable and the delta is dropped.
+//   - `committed` changes only in txg_done (under `mu`), after the uberblock naming it is durable.
+//   - `ops` records every change of the delta in order, for the intent log. Ops before `sealed`
+//     are being (or have been) logged and are never merged with later ones; ops before
+//     `logged` are durable in the intent log.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "common/aligned_buf.h"
+#include "engine/dmu/dnode.h"
+#include "engine/dmu/range_set.h"
+#include "engine/dmu/xattr.h"
+
+namespace zvfs::dmu {
+
+inline constexpr uint64_t kMaxBlobBytes = 1ull << 50;  // 1 PiB: keeps tree heights small
+inline constexpr size_t kMaxOpsPerDelta = 8192;        // beyond: sync() commits the txg instead
+
+enum class OpKind : uint8_t {
+  kCreate = 1,
+  kWrite = 2,
+  kTruncate = 3,
+  kPunch = 4,
+  kXattrSet = 5,
+  kXattrRemove = 6,
+};
+
+struct LogOp {
+  OpKind kind = OpKind::kWrite;
+  uint64_t off = 0, len = 0;  // write/punch range; truncate: off = new size
+  std::string name;           // xattrs
+  std::vector<uint8_t> value;
+};
+
+// One change as the intent log stores and replays it.
+struct ChangeRecord {
+  uint64_t txg = 0;
+  uint64_t blob = 0;
+  OpKind kind = OpKind::kWrite;
+  uint64_t off = 0, len = 0;
+  uint64_t size_after = 0;  // the blob's size when the record was made (informational)
+  std::string name;
+  std::vector<uint8_t> data;  // write: len bytes; xattr set: the value
+};
+
+struct TxgDelta {
+  uint64_t txg = 0;
+  std::map<uint64_t, std::shared_ptr<AlignedBuf>> blocks;  // block id -> full block contents
+  RangeSet freed;                                          // block ranges freed in this txg
+  uint64_t size = 0;                                       // the object's size when the txg closed
+  bool created = false, deleted = false, xattrs_dirty = false;
+  std::shared_ptr<const XattrMap> xattrs;  // snapshot at close (if xattrs_dirty)
+  std::vector<LogOp> ops;
+  size_t sealed = 0, logged = 0;
+  bool ops_overflow = false;
+  uint64_t dirty_bytes = 0;  // memory held by `blocks`
+};
+
+struct Object : std::enable_shared_from_this<Object> {
+  Object(uint64_t id_, uint32_t block_size_) : id(id_), block_size(block_size_) {}
+
+  const uint64_t id;
+  const uint32_t block_size;
+  mutable std::mutex mu;
+  std::mutex log_mu;  // serializes intent-log commits of this object (keeps records in order)
+
+  DnodePhys committed{};  // as of the last synced txg (type kFree if never committed)
+  uint64_t size = 0;
+  bool deleted = false;
+  uint64_t create_txg = 0, modify_txg = 0;
+  std::shared_ptr<const XattrMap> xattrs;  // null until loaded
+  std::shared_ptr<TxgDelta> open, syncing;
+};
+
+}  // namespace zvfs::dmu

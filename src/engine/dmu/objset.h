@@ -1,0 +1,157 @@
+// objset.h — the object set: every blob, its changes, and the transaction groups they form.
+//
+// Owns the meta-object (the object directory: dnodes in a block-pointer tree indexed by blob
+// id), the table of objects held in memory (open handles or unsynced changes), the open txg
+// number, and the dirty-data count. It turns reads and writes into lookups and changes of the
+// per-txg deltas (object.h) and, in sync_txg(), turns a closed txg's deltas into new blocks,
+// new trees, new dnodes and a new meta-object root.
+//
+// Txg states: open (takes changes) -> syncing (closed by close_txg(); written by sync_txg())
+// -> done (txg_done(): the uberblock naming it is durable; deltas dropped). One txg syncs at a
+// time; the caller (the pool's sync thread) drives the states in that order.
+//
+// Locking, in acquisition order:
+//   txg_mu_ (shared by every change, exclusive in close_txg so a txg closes between changes)
+//   -> Object::mu -> reuse_mu_ (shared while reading trees; exclusive by the pool when it
+//   lets the allocator reuse deferred frees, so a reader never follows a pointer into reused
+//   space) ; table_mu_ is a leaf lock.
+// Scale: lookups cost O(tree height); only held or dirty objects live in memory.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string_view>
+#include <vector>
+
+#include "engine/alloc/allocator.h"
+#include "engine/arc/arc.h"
+#include "engine/dmu/object.h"
+#include "engine/dmu/tree.h"
+#include "engine/zio/zio.h"
+#include "zvfs/status.h"
+
+namespace zvfs::dmu {
+
+struct ObjsetRoot {
+  zio::BlockPtr meta_root{};
+  uint64_t next_id = 1;
+  uint64_t blob_count = 0;
+};
+
+struct ObjStat {
+  uint64_t id = 0, size = 0, allocated_bytes = 0, create_txg = 0, modify_txg = 0;
+};
+
+// What one sync() must append to the intent log for one object.
+struct LogBatch {
+  std::vector<ChangeRecord> records;
+  std::vector<std::pair<std::shared_ptr<TxgDelta>, size_t>> marks;  // delta, ops now logged
+  uint64_t bytes = 0;                                               // payload bytes
+  uint64_t wait_txg = 0;  // nonzero: too much to log; commit this txg instead
+};
+
+class ObjectSet {
+ public:
+  ObjectSet(zio::Pipeline& zio, arc::Arc& arc, alloc::Allocator& alloc, uint32_t block_size,
+            const ObjsetRoot& root, uint64_t open_txg);
+  ObjectSet(const ObjectSet&) = delete;
+  ObjectSet& operator=(const ObjectSet&) = delete;
+
+  uint32_t block_size() const { return block_size_; }
+
+  // --- objects ---
+  Result<uint64_t> create();
+  Status create_with_id(uint64_t id);  // replay: recreate an id the log says was created
+  Result<std::shared_ptr<Object>> hold(uint64_t id);  // ENOENT if absent or deleted
+  Status remove(Object& o);
+  Status for_each(const std::function<bool(const ObjStat&)>& fn);
+
+  // --- data (object_io.cc) ---
+  Result<size_t> read(Object& o, uint64_t off, void* buf, size_t len);
+  Result<size_t> write(Object& o, uint64_t off, const void* buf, size_t len);
+  Result<uint64_t> append(Object& o, const void* buf, size_t len);
+  Status truncate(Object& o, uint64_t size);
+  Status punch(Object& o, uint64_t off, uint64_t len);
+  Result<ObjStat> stat(Object& o);
+  uint64_t size(const Object& o) const;
+  Result<uint64_t> seek(Object& o, uint64_t off, bool want_data);
+
+  // --- xattrs (object_xattr.cc) ---
+  Result<std::vector<uint8_t>> get_xattr(Object& o, std::string_view name);
+  Status set_xattr(Object& o, std::string_view name, const void* value, size_t len);
+  Status remove_xattr(Object& o, std::string_view name);
+  Result<std::vector<std::string>> list_xattrs(Object& o);
+
+  // --- intent log support (objset_log.cc) ---
+  // Collects o's changes not yet logged. Call with o.log_mu held; then mark_logged on success.
+  Result<LogBatch> gather_unlogged(Object& o, uint64_t max_bytes);
+  void mark_logged(Object& o, const LogBatch& b);
+  // Replay: applies one record (records of blobs that no longer exist are skipped).
+  Status apply(const ChangeRecord& r);
+
+  // --- txgs (objset_sync.cc) ---
+  uint64_t open_txg() const;
+  uint64_t dirty_bytes() const { return dirty_bytes_.load(std::memory_order_relaxed); }
+  bool has_changes() const;
+  uint64_t close_txg();  // returns the closed txg; the next one opens
+  // Writes txg's changes; returns the new root (not yet installed).
+  Result<ObjsetRoot> sync_txg(uint64_t txg, SyncCtx& ctx);
+  // The uberblock of txg is durable: install the synced state, drop its deltas, evict.
+  void txg_done(uint64_t txg);
+  std::shared_mutex& reuse_mutex() { return reuse_mu_; }
+  ObjsetRoot root() const;  // the installed root
+
+ private:
+  // All with o.mu held.
+  TxgDelta& open_delta(Object& o, uint64_t txg);
+  Result<std::shared_ptr<AlignedBuf>> writable_block(Object& o, TxgDelta& d, uint64_t blk,
+                                                     bool need_old);
+  Status fill_old(Object& o, uint64_t blk, AlignedBuf& out);
+  Result<bool> block_is_hole(Object& o, uint64_t blk);
+  Status zero_within(Object& o, TxgDelta& d, uint64_t blk, uint32_t from, uint32_t to);
+  Status read_locked(Object& o, uint64_t off, void* buf, size_t len);
+  Status write_locked(Object& o, uint64_t off, const void* buf, size_t len);  // + txg hold
+  Result<uint64_t> next_data_block(Object& o, uint64_t blk);
+  Result<uint64_t> next_hole_block(Object& o, uint64_t blk, uint64_t nblocks);
+  Status load_xattrs(Object& o);
+  void add_op(TxgDelta& d, LogOp op);
+  void drop_blocks(TxgDelta& d, uint64_t first, uint64_t end);
+  Result<std::shared_ptr<Object>> load_object(uint64_t id);  // table_mu_ held
+  std::shared_ptr<Object> new_object(uint64_t id);           // table_mu_ held
+  void record_create(Object& o);                             // txg hold
+  Result<DnodePhys> sync_object(Object& o, TxgDelta& d,
+                                const std::vector<std::pair<uint64_t, zio::BlockPtr>>& leaves,
+                                SyncCtx& ctx, uint64_t txg);
+  Result<zio::BlockPtr> sync_meta(const std::map<uint64_t, DnodePhys>& dnodes, SyncCtx& ctx);
+
+  zio::Pipeline& zio_;
+  arc::Arc& arc_;
+  alloc::Allocator& alloc_;
+  const uint32_t block_size_;
+
+  mutable std::shared_mutex txg_mu_;
+  uint64_t open_txg_;
+
+  mutable std::mutex table_mu_;
+  std::map<uint64_t, std::shared_ptr<Object>> objects_;     // held or dirty objects
+  std::map<uint64_t, std::shared_ptr<Object>> open_dirty_;  // objects changed in the open txg
+  zio::BlockPtr meta_root_{};
+  uint64_t next_id_ = 1;
+  uint64_t live_count_ = 0;
+
+  // The txg being synced (sync thread only).
+  std::vector<std::shared_ptr<Object>> syncing_objs_;
+  ObjsetRoot syncing_root_{};
+  std::map<uint64_t, DnodePhys> synced_dnodes_;
+  bool sync_ready_ = false;
+
+  std::shared_mutex reuse_mu_;
+  std::atomic<uint64_t> dirty_bytes_{0};
+};
+
+}  // namespace zvfs::dmu

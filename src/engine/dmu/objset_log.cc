@@ -1,0 +1,98 @@
+// objset_log.cc — what the intent log records for an object, and how replay applies it.
+//
+// A sync() logs every op of the object's syncing and open deltas not yet logged, in order. A
+// write record carries the bytes its range holds *now* (not when it was written): replaying the
+// ops in order then rebuilds exactly the current contents, because for every byte the last op
+// that touched it is replayed last, and size changes depend only on the ops' ranges. Ops are
+// sealed when gathered so a later write never merges into an op being logged.
+#include "common/log.h"
+#include "engine/dmu/objset.h"
+
+namespace zvfs::dmu {
+
+Result<LogBatch> ObjectSet::gather_unlogged(Object& o, uint64_t max_bytes) {
+  std::lock_guard lk(o.mu);
+  if (o.deleted) return make_error(ENOENT, "blob deleted");
+  LogBatch b;
+  TxgDelta* deltas[2] = {o.syncing.get(), o.open.get()};
+  uint64_t newest = 0, bytes = 0;
+  bool overflow = false;
+  for (TxgDelta* d : deltas) {
+    if (!d) continue;
+    newest = std::max(newest, d->txg);
+    overflow |= d->ops_overflow;
+    for (size_t i = d->logged; i < d->ops.size(); i++) {
+      const LogOp& op = d->ops[i];
+      bytes += op.kind == OpKind::kWrite ? op.len : op.name.size() + op.value.size();
+    }
+  }
+  if (overflow || bytes > max_bytes) {
+    b.wait_txg = newest;  // too much to log: commit the open txg instead
+    return b;
+  }
+  for (TxgDelta* d : deltas) {
+    if (!d || d->logged == d->ops.size()) continue;
+    for (size_t i = d->logged; i < d->ops.size(); i++) {
+      const LogOp& op = d->ops[i];
+      ChangeRecord r;
+      r.txg = d->txg;
+      r.blob = o.id;
+      r.kind = op.kind;
+      r.off = op.off;
+      r.len = op.len;
+      r.size_after = o.size;
+      r.name = op.name;
+      if (op.kind == OpKind::kWrite) {
+        r.data.resize(op.len);
+        ZVFS_TRY(read_locked(o, op.off, r.data.data(), op.len));
+      } else if (op.kind == OpKind::kXattrSet) {
+        r.data = op.value;
+      }
+      b.bytes += r.data.size();
+      b.records.push_back(std::move(r));
+    }
+    d->sealed = d->ops.size();
+    b.marks.emplace_back(o.syncing.get() == d ? o.syncing : o.open, d->ops.size());
+  }
+  return b;
+}
+
+void ObjectSet::mark_logged(Object& o, const LogBatch& b) {
+  std::lock_guard lk(o.mu);
+  for (const auto& [d, n] : b.marks) {
+    if (d->logged < n) d->logged = n;
+  }
+}
+
+Status ObjectSet::apply(const ChangeRecord& r) {
+  if (r.kind == OpKind::kCreate) return create_with_id(r.blob);
+  auto h = hold(r.blob);
+  if (!h.ok()) {
+    if (h.code() != ENOENT) return h.error();
+    LOG_WARN("dmu", "replay: record for blob %llu, which does not exist; skipped",
+             static_cast<unsigned long long>(r.blob));
+    return ok_status();
+  }
+  Object& o = **h;
+  switch (r.kind) {
+    case OpKind::kWrite: {
+      if (r.data.size() != r.len) return make_error(EIO, "log record length mismatch");
+      auto w = write(o, r.off, r.data.data(), r.data.size());
+      return w.ok() ? ok_status() : Status(w.error());
+    }
+    case OpKind::kTruncate:
+      return truncate(o, r.off);
+    case OpKind::kPunch:
+      return punch(o, r.off, r.len);
+    case OpKind::kXattrSet:
+      return set_xattr(o, r.name, r.data.data(), r.data.size());
+    case OpKind::kXattrRemove: {
+      Status s = remove_xattr(o, r.name);
+      return s.code() == ENODATA ? ok_status() : s;
+    }
+    default:
+      return make_error(EIO, "unknown log record kind");
+  }
+}
+
+}  // namespace zvfs::dmu

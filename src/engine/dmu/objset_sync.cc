@@ -1,0 +1,207 @@
+// objset_sync.cc — closing a txg and writing it: data blocks, trees, dnodes, meta-object.
+//
+// sync_txg(T) runs on the pool's sync thread only, while txg T+1 is open and takes new
+// changes. Order, bottom-up, so a parent is written after its children and carries their
+// checksums:
+//   1. every dirty data block of T to a newly allocated place (all-zero blocks become holes);
+//   2. per object: frees (truncate/punch/delete), new leaves, changed indirect blocks
+//      (TreeWriter), the xattr block -> a new dnode;
+//   3. the meta-object blocks holding changed dnodes, and its indirect blocks -> new root.
+// Nothing reachable from the last durable uberblock is overwritten; replaced blocks are freed
+// deferred in T. If any step fails the pool stops (the caller refuses further changes); the
+// deltas stay in memory so reads remain correct and the on-disk state is the previous txg's.
+// txg_done(T), after the uberblock is durable, installs the new roots and drops T's deltas.
+#include <cstring>
+
+#include "common/log.h"
+#include "engine/dmu/objset.h"
+
+namespace zvfs::dmu {
+namespace {
+
+bool all_zero(const std::byte* p, size_t n) {
+  if (n == 0) return true;
+  if (p[0] != std::byte{0}) return false;
+  return std::memcmp(p, p + 1, n - 1) == 0;
+}
+
+constexpr size_t kWriteBatch = 128;
+
+}  // namespace
+
+uint64_t ObjectSet::close_txg() {
+  std::unique_lock txg(txg_mu_);
+  const uint64_t t = open_txg_;
+  std::map<uint64_t, std::shared_ptr<Object>> dirty;
+  {
+    std::lock_guard lk(table_mu_);
+    dirty.swap(open_dirty_);
+    syncing_root_.next_id = next_id_;
+    syncing_root_.blob_count = live_count_;
+  }
+  syncing_objs_.clear();
+  for (auto& [id, o] : dirty) {
+    std::lock_guard ol(o->mu);
+    o->syncing = std::move(o->open);
+    o->open.reset();
+    if (o->syncing) {
+      o->syncing->size = o->size;
+      if (o->syncing->xattrs_dirty) o->syncing->xattrs = o->xattrs;
+    }
+    syncing_objs_.push_back(o);
+  }
+  open_txg_ = t + 1;
+  sync_ready_ = false;
+  return t;
+}
+
+Result<DnodePhys> ObjectSet::sync_object(
+    Object& o, TxgDelta& d, const std::vector<std::pair<uint64_t, zio::BlockPtr>>& leaves,
+    SyncCtx& ctx, uint64_t txg) {
+  DnodePhys dn = o.committed;
+  TreeWriter tw(ctx, dn.root);
+  if (d.deleted) {
+    ZVFS_TRY(tw.free_range(0, kNoBlock));
+    ZVFS_TRY(tw.finish());
+    ctx.free(dn.xattr);
+    return DnodePhys{};
+  }
+  for (const auto& [a, b] : d.freed.ranges()) ZVFS_TRY(tw.free_range(a, b));
+  for (const auto& [b, bp] : leaves) ZVFS_TRY(tw.set_leaf(b, bp));
+  ZVFS_ASSIGN_OR_RETURN(root, tw.finish());
+  if (d.xattrs_dirty) {
+    ctx.free(dn.xattr);
+    dn.xattr = zio::BlockPtr{};
+    dn.xattr_bytes = 0;
+    if (d.xattrs && !d.xattrs->empty()) {
+      std::vector<uint8_t> enc = encode_xattrs(*d.xattrs);
+      zio::WriteOp op;
+      op.data = enc.data();
+      op.lsize = static_cast<uint32_t>(enc.size());
+      op.type = zio::BlockType::kXattr;
+      op.out = &dn.xattr;
+      ZVFS_TRY(ctx.write({&op, 1}));
+      dn.xattr_bytes = enc.size();
+    }
+  }
+  dn.type = ObjType::kBlob;
+  dn.version = kDnodeVersion;
+  dn.block_size = block_size_;
+  dn.id = o.id;
+  dn.size = d.size;
+  dn.create_txg = o.create_txg;
+  dn.modify_txg = txg;
+  dn.root = root;
+  return dn;
+}
+
+Result<zio::BlockPtr> ObjectSet::sync_meta(const std::map<uint64_t, DnodePhys>& dnodes,
+                                           SyncCtx& ctx) {
+  std::map<uint64_t, std::vector<const std::pair<const uint64_t, DnodePhys>*>> by_block;
+  for (const auto& kv : dnodes) by_block[kv.first / kDnodesPerBlock].push_back(&kv);
+  std::vector<std::shared_ptr<AlignedBuf>> bufs;
+  std::vector<std::pair<uint64_t, zio::BlockPtr>> leaves;
+  std::vector<zio::WriteOp> ops;
+  bufs.reserve(by_block.size());
+  leaves.reserve(by_block.size());
+  for (const auto& [k, entries] : by_block) {
+    auto buf = std::make_shared<AlignedBuf>();
+    if (!buf->reset(kMetaBlockSize)) return make_error(ENOMEM, "meta block buffer");
+    ZVFS_ASSIGN_OR_RETURN(old, TreeReader::lookup(arc_, meta_root_, k));
+    if (!old.is_hole()) {
+      ZVFS_ASSIGN_OR_RETURN(cur, arc_.read(old));
+      std::memcpy(buf->data(), cur->data(), kMetaBlockSize);
+    }
+    for (const auto* e : entries) {
+      std::memcpy(buf->data() + (e->first % kDnodesPerBlock) * kDnodeSize, &e->second, kDnodeSize);
+    }
+    leaves.emplace_back(k, zio::BlockPtr{});
+    if (all_zero(buf->data(), kMetaBlockSize)) continue;  // every dnode free: a hole
+    zio::WriteOp op;
+    op.data = buf->data();
+    op.lsize = kMetaBlockSize;
+    op.type = zio::BlockType::kDnode;
+    op.out = &leaves.back().second;
+    ops.push_back(op);
+    bufs.push_back(std::move(buf));
+  }
+  ZVFS_TRY(ctx.write(ops));
+  for (size_t i = 0; i < ops.size(); i++) arc_.insert(*ops[i].out, bufs[i]);
+  TreeWriter mw(ctx, meta_root_);
+  for (const auto& [k, bp] : leaves) ZVFS_TRY(mw.set_leaf(k, bp));
+  return mw.finish();
+}
+
+Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
+  synced_dnodes_.clear();
+  // 1. Data blocks, batched across objects.
+  std::vector<std::vector<std::pair<uint64_t, zio::BlockPtr>>> leaves(syncing_objs_.size());
+  std::vector<zio::WriteOp> ops;
+  std::vector<std::shared_ptr<AlignedBuf>> bufs;
+  auto flush = [&]() -> Status {
+    ZVFS_TRY(ctx.write(ops));
+    for (size_t i = 0; i < ops.size(); i++) arc_.insert(*ops[i].out, bufs[i]);
+    ops.clear();
+    bufs.clear();
+    return ok_status();
+  };
+  for (size_t i = 0; i < syncing_objs_.size(); i++) {
+    const TxgDelta* d = syncing_objs_[i]->syncing.get();
+    if (!d || d->deleted) continue;
+    leaves[i].reserve(d->blocks.size());
+    for (const auto& [b, buf] : d->blocks) {
+      leaves[i].emplace_back(b, zio::BlockPtr{});
+      if (all_zero(buf->data(), block_size_)) continue;
+      zio::WriteOp op;
+      op.data = buf->data();
+      op.lsize = block_size_;
+      op.type = zio::BlockType::kData;
+      op.out = &leaves[i].back().second;
+      ops.push_back(op);
+      bufs.push_back(buf);
+      if (ops.size() >= kWriteBatch) ZVFS_TRY(flush());
+    }
+  }
+  ZVFS_TRY(flush());
+  // 2. Trees and dnodes.
+  for (size_t i = 0; i < syncing_objs_.size(); i++) {
+    Object& o = *syncing_objs_[i];
+    if (!o.syncing) continue;
+    ZVFS_ASSIGN_OR_RETURN(dn, sync_object(o, *o.syncing, leaves[i], ctx, txg));
+    synced_dnodes_[o.id] = dn;
+  }
+  // 3. The meta-object.
+  ZVFS_ASSIGN_OR_RETURN(meta, sync_meta(synced_dnodes_, ctx));
+  syncing_root_.meta_root = meta;
+  sync_ready_ = true;
+  return syncing_root_;
+}
+
+void ObjectSet::txg_done(uint64_t txg) {
+  (void)txg;
+  if (!sync_ready_) return;
+  {
+    std::lock_guard lk(table_mu_);
+    meta_root_ = syncing_root_.meta_root;
+  }
+  for (auto& o : syncing_objs_) {
+    std::lock_guard ol(o->mu);
+    auto it = synced_dnodes_.find(o->id);
+    if (it != synced_dnodes_.end()) o->committed = it->second;
+    if (o->syncing) dirty_bytes_.fetch_sub(o->syncing->dirty_bytes, std::memory_order_relaxed);
+    o->syncing.reset();
+  }
+  syncing_objs_.clear();
+  synced_dnodes_.clear();
+  sync_ready_ = false;
+  std::lock_guard lk(table_mu_);
+  for (auto it = objects_.begin(); it != objects_.end();) {
+    if (it->second.use_count() == 1) {
+      it = objects_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+}
+
+}  // namespace zvfs::dmu

@@ -1,0 +1,86 @@
+// uberblock.cc — encoding, ring placement and selection of uberblocks (see uberblock.h).
+#include "engine/spa/uberblock.h"
+
+#include <cstring>
+
+#include "common/aligned_buf.h"
+#include "common/log.h"
+
+namespace zvfs::spa {
+namespace {
+
+zio::Checksum ub_checksum(const UberblockPhys& p) {
+  return zio::checksum(&p, offsetof(UberblockPhys, checksum));
+}
+
+}  // namespace
+
+Status write_uberblock(zio::Pipeline& zio, const Layout& layout, const Uberblock& ub) {
+  AlignedBuf buf(kUberblockSlotSize);
+  if (!buf.data()) return make_error(ENOMEM, "uberblock buffer");
+  auto* p = reinterpret_cast<UberblockPhys*>(buf.data());
+  p->magic = kUberblockMagic;
+  p->version = kFormatVersion;
+  p->flags = ub.flags;
+  p->txg = ub.txg;
+  p->pool_guid = ub.pool_guid;
+  p->timestamp_ns = ub.timestamp_ns;
+  p->meta_root = ub.meta_root;
+  p->space_map = ub.space_map;
+  p->next_blob_id = ub.next_blob_id;
+  p->blob_count = ub.blob_count;
+  p->log_head_pos = ub.log_head_pos;
+  p->log_head_seq = ub.log_head_seq;
+  p->log_gen = ub.log_gen;
+  p->checksum = ub_checksum(*p);
+  uint64_t off = layout.ub_off + (ub.txg % layout.ub_count) * uint64_t{kUberblockSlotSize};
+  return zio.write_raw(off, buf.data(), kUberblockSlotSize);
+}
+
+std::optional<Uberblock> decode_uberblock(const void* slot, uint64_t pool_guid) {
+  UberblockPhys p;
+  std::memcpy(&p, slot, sizeof(p));
+  if (p.magic != kUberblockMagic || p.version != kFormatVersion) return std::nullopt;
+  if (!(ub_checksum(p) == p.checksum)) return std::nullopt;
+  if (p.pool_guid != pool_guid || p.txg == 0) return std::nullopt;
+  Uberblock ub;
+  ub.txg = p.txg;
+  ub.flags = p.flags;
+  ub.pool_guid = p.pool_guid;
+  ub.timestamp_ns = p.timestamp_ns;
+  ub.meta_root = p.meta_root;
+  ub.space_map = p.space_map;
+  ub.next_blob_id = p.next_blob_id;
+  ub.blob_count = p.blob_count;
+  ub.log_head_pos = p.log_head_pos;
+  ub.log_head_seq = p.log_head_seq;
+  ub.log_gen = p.log_gen;
+  return ub;
+}
+
+Result<Uberblock> read_best_uberblock(zio::Pipeline& zio, const Layout& layout,
+                                      uint64_t pool_guid) {
+  const uint64_t ring_bytes = uint64_t{layout.ub_count} * kUberblockSlotSize;
+  AlignedBuf buf(ring_bytes);
+  if (!buf.data()) return make_error(ENOMEM, "uberblock ring buffer");
+  ZVFS_TRY(zio.read_raw(layout.ub_off, buf.data(), static_cast<uint32_t>(ring_bytes)));
+  std::optional<Uberblock> best;
+  uint32_t valid = 0;
+  for (uint32_t i = 0; i < layout.ub_count; i++) {
+    auto ub = decode_uberblock(buf.data() + uint64_t{i} * kUberblockSlotSize, pool_guid);
+    if (!ub) continue;
+    if (ub->txg % layout.ub_count != i) continue;  // a slot only ever holds its own txgs
+    valid++;
+    if (!best || ub->txg > best->txg) best = ub;
+  }
+  if (!best) {
+    LOG_ERROR("spa", "%s: no valid uberblock in the ring; the pool cannot be imported",
+              zio.vdev().describe().c_str());
+    return make_error(EIO, "no valid uberblock");
+  }
+  LOG_DEBUG("spa", "uberblock ring: %u valid, newest txg %llu", valid,
+            static_cast<unsigned long long>(best->txg));
+  return *best;
+}
+
+}  // namespace zvfs::spa
