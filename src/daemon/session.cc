@@ -29,6 +29,13 @@ constexpr uint32_t kMaxHandlesPerSession = 1u << 20;  // a client cannot grow th
 // same new file at once end up with one blob (the loser re-reads the winner's binding).
 std::mutex g_bind_mu;
 
+// Hostile or broken clients must not flood the log: the first 50 complaints, then one in 1000.
+bool complaint_allowed() {
+  static std::atomic<uint64_t> n{0};
+  uint64_t k = n.fetch_add(1, std::memory_order_relaxed);
+  return k < 50 || k % 1000 == 0;
+}
+
 }  // namespace
 
 Handle::~Handle() {
@@ -76,8 +83,9 @@ void Session::control_loop() {
     if (r < 0 || got == 0) {
       if (r < 0 && r != -ECONNRESET) {
         ctx_.bad_requests.fetch_add(1);
-        LOG_WARN("daemon", "session %" PRIu64 " (pid %d): bad control message (%s); closing", id_,
-                 static_cast<int>(pid_), strerror(-r));
+        if (complaint_allowed())
+          LOG_WARN("daemon", "session %" PRIu64 " (pid %d): bad control message (%s); closing", id_,
+                   static_cast<int>(pid_), strerror(-r));
       }
       break;
     }
@@ -110,8 +118,9 @@ bool Session::handle_socket_message(const uint8_t* buf, size_t len, int fd) {
   if (!st.ok()) {
     if (fd >= 0) close(fd);
     ctx_.bad_requests.fetch_add(1);
-    LOG_WARN("daemon", "session %" PRIu64 " (pid %d): %s; closing the connection", id_,
-             static_cast<int>(pid_), st.error().msg);
+    if (complaint_allowed())
+      LOG_WARN("daemon", "session %" PRIu64 " (pid %d): %s; closing the connection", id_,
+               static_cast<int>(pid_), st.error().msg);
     if (len >= sizeof(h) && st.code() == EPROTONOSUPPORT) reply(-EPROTONOSUPPORT, nullptr, 0, -1);
     return false;
   }

@@ -58,8 +58,8 @@ int request_body_size(uint16_t opcode) {
     case Op::kScrubStart:
     case Op::kScrubStatus:
     case Op::kShutdown:
-    case Op::kNull:
       return 0;
+    case Op::kNull:
     case Op::kDetach:
     case Op::kRead:
     case Op::kWrite:

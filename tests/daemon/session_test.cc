@@ -1,0 +1,486 @@
+// session_test.cc — the client library against the real daemon server (in process, on an
+// in-memory pool): attach and binding, the data path, limits, access modes, forged bindings,
+// deferred deletes, fork, client death, daemon restart with the EIO-once rule, hostile input.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/falloc.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <cstring>
+#include <thread>
+
+#include "common/log.h"
+#include "daemon/binding.h"
+#include "harness.h"
+#include "ipc/client.h"
+#include "ipc/client_diag.h"
+#include "ipc/sock.h"
+#include "mem_pool.h"
+
+namespace zvfs::testing {
+namespace {
+
+class SessionTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ = make_temp_dir("session");
+    sock_ = dir_ + "/zvfs.sock";
+    setenv("ZVFS_SOCKET", sock_.c_str(), 1);
+    setenv("ZVFS_TIMEOUT_MS", "3000", 1);
+    log::configure(log::Level::kWarn, "", true);
+  }
+  static void TearDownTestSuite() { remove_tree(dir_); }
+  void SetUp() override {
+    pool_ = std::make_unique<MemPool>();
+    d_ = std::make_unique<InProcessDaemon>(*pool_, sock_, "user");
+    ASSERT_TRUE(d_->start());
+  }
+  void TearDown() override {
+    d_.reset();
+    pool_.reset();
+  }
+  std::string path(const std::string& name) { return dir_ + "/" + name; }
+  int create(const std::string& name, int* handle, int flags = O_RDWR) {
+    int fd = open(path(name).c_str(), flags | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    EXPECT_GE(fd, 0);
+    ipc::AttachInfo info;
+    *handle = ipc::attach(fd, flags | O_CREAT, &info);
+    EXPECT_GE(*handle, 0) << strerror(-*handle);
+    EXPECT_TRUE(info.zvfs);
+    return fd;
+  }
+  uint64_t open_handles() { return d_->table().total_opens(); }
+
+  static std::string dir_, sock_;
+  std::unique_ptr<MemPool> pool_;
+  std::unique_ptr<InProcessDaemon> d_;
+};
+std::string SessionTest::dir_, SessionTest::sock_;
+
+TEST_F(SessionTest, CreateWriteReadMirrorSize) {
+  int h;
+  int fd = create("a", &h);
+  ASSERT_GE(h, 0);
+  EXPECT_TRUE(ipc::connected());
+  char v[64];
+  ssize_t n = fgetxattr(fd, daemon::kUserBinding, v, sizeof v);
+  ASSERT_GT(n, 0);
+  auto data = random_bytes(100000, 1);
+  ASSERT_EQ(ipc::pwrite(h, data.data(), data.size(), 5), 100000);
+  std::vector<uint8_t> back(100005);
+  ASSERT_EQ(ipc::pread(h, back.data(), back.size(), 0), 100005);
+  EXPECT_EQ(0, memcmp(back.data() + 5, data.data(), data.size()));
+  EXPECT_EQ(back[0], 0);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 100005);  // the placeholder mirrors the logical size
+  EXPECT_LT(st.st_blocks, 8);     // ...without holding the data
+  ipc::BlobStatInfo bs;
+  ASSERT_EQ(ipc::stat(h, &bs), 0);
+  EXPECT_EQ(bs.size, 100005u);
+  // Reads past the end are short; zero-length calls are no-ops.
+  EXPECT_EQ(ipc::pread(h, back.data(), 100, 100000), 5);
+  EXPECT_EQ(ipc::pread(h, back.data(), 100, 200000), 0);
+  EXPECT_EQ(ipc::pwrite(h, back.data(), 0, 0), 0);
+  ASSERT_EQ(ipc::truncate(h, 10), 0);
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 10);
+  uint64_t end = 0;
+  ASSERT_EQ(ipc::append(h, "xyz", 3, &end), 3);
+  EXPECT_EQ(end, 13u);
+  uint64_t r = 0;
+  ASSERT_EQ(ipc::seek(h, 0, SEEK_DATA, &r), 0);
+  EXPECT_EQ(ipc::seek(h, 100, SEEK_HOLE, &r), -ENXIO);
+  ASSERT_EQ(ipc::fallocate(h, 0, 0, 4096), 0);
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 4096);
+  ASSERT_EQ(ipc::fallocate(h, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4), 0);
+  ASSERT_EQ(ipc::pread(h, back.data(), 13, 0), 13);
+  EXPECT_EQ(0, memcmp(back.data(), "\0\0\0\0", 4));
+  EXPECT_EQ(0, memcmp(back.data() + 10, "xyz", 3));
+  EXPECT_EQ(ipc::fallocate(h, 0x40, 0, 4), -EOPNOTSUPP);
+  ASSERT_EQ(ipc::sync(h, false), 0);
+  EXPECT_EQ(open_handles(), 1u);
+  ASSERT_EQ(ipc::detach(h), 0);
+  EXPECT_EQ(ipc::pread(h, back.data(), 1, 0), -EBADF);
+  EXPECT_EQ(open_handles(), 0u);
+  // Re-opening finds the same blob through the binding.
+  ipc::AttachInfo info;
+  int h2 = ipc::attach(fd, O_RDWR, &info);
+  ASSERT_GE(h2, 0);
+  EXPECT_TRUE(info.zvfs);
+  EXPECT_EQ(info.size, 4096u);
+  ASSERT_EQ(ipc::detach(h2), 0);
+  close(fd);
+}
+
+TEST_F(SessionTest, PlainFilesPassThrough) {
+  // Non-empty unbound file: plain, even with O_CREAT.
+  int fd = open(path("plain").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_EQ(write(fd, "hello", 5), 5);
+  ipc::AttachInfo info;
+  EXPECT_EQ(ipc::attach(fd, O_RDWR | O_CREAT, &info), -1);
+  EXPECT_FALSE(info.zvfs);
+  close(fd);
+  // Empty but opened without O_CREAT: stays plain.
+  fd = open(path("empty").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  EXPECT_EQ(ipc::attach(fd, O_RDWR, &info), -1);
+  close(fd);
+  // A directory is never a ZVFS file.
+  fd = open(dir_.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  EXPECT_EQ(ipc::attach(fd, O_RDONLY | O_CREAT, &info), -1);
+  close(fd);
+  EXPECT_EQ(pool_->count(), 0u);
+}
+
+TEST_F(SessionTest, ReadOnlyFdCannotWrite) {
+  int h;
+  int fd = create("ro", &h);
+  ASSERT_EQ(ipc::pwrite(h, "abc", 3, 0), 3);
+  ipc::detach(h);
+  close(fd);
+  fd = open(path("ro").c_str(), O_RDONLY | O_CLOEXEC);
+  ipc::AttachInfo info;
+  h = ipc::attach(fd, O_RDONLY, &info);
+  ASSERT_GE(h, 0);
+  EXPECT_EQ(ipc::pwrite(h, "x", 1, 0), -EBADF);
+  uint64_t end;
+  EXPECT_EQ(ipc::append(h, "x", 1, &end), -EBADF);
+  EXPECT_EQ(ipc::truncate(h, 0), -EBADF);
+  EXPECT_EQ(ipc::fallocate(h, 0, 0, 10), -EBADF);
+  char c[3];
+  EXPECT_EQ(ipc::pread(h, c, 3, 0), 3);
+  ipc::detach(h);
+  close(fd);
+  // A write-only fd cannot read.
+  fd = open(path("ro").c_str(), O_WRONLY | O_CLOEXEC);
+  h = ipc::attach(fd, O_WRONLY, &info);
+  ASSERT_GE(h, 0);
+  EXPECT_EQ(ipc::pread(h, c, 3, 0), -EBADF);
+  ipc::detach(h);
+  close(fd);
+}
+
+TEST_F(SessionTest, ForgedAndCopiedBindingsAreRefused) {
+  int h;
+  int fd = create("victim", &h);
+  ASSERT_EQ(ipc::pwrite(h, "secret", 6, 0), 6);
+  char v[64];
+  ssize_t n = fgetxattr(fd, daemon::kUserBinding, v, sizeof v);
+  ASSERT_GT(n, 0);
+  // A copy that kept the xattr (cp -a), or a hand-written id: the blob names another inode.
+  int fd2 = open(path("thief").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_EQ(fsetxattr(fd2, daemon::kUserBinding, v, static_cast<size_t>(n), 0), 0);
+  ipc::AttachInfo info;
+  EXPECT_EQ(ipc::attach(fd2, O_RDWR | O_CREAT, &info), -1);
+  EXPECT_FALSE(info.zvfs);
+  // A binding naming a blob that does not exist.
+  ASSERT_EQ(fsetxattr(fd2, daemon::kUserBinding, "zvfs:1:999", 10, 0), 0);
+  EXPECT_EQ(ipc::attach(fd2, O_RDWR | O_CREAT, &info), -1);
+  EXPECT_EQ(pool_->count(), 1u);  // no second blob, no sharing
+  char back[6];
+  ASSERT_EQ(ipc::pread(h, back, 6, 0), 6);
+  EXPECT_EQ(0, memcmp(back, "secret", 6));
+  // Releasing through the thief's inode never deletes the victim's blob.
+  ASSERT_EQ(fsetxattr(fd2, daemon::kUserBinding, v, static_cast<size_t>(n), 0), 0);
+  int op = open(path("thief").c_str(), O_PATH | O_CLOEXEC);
+  ASSERT_EQ(unlink(path("thief").c_str()), 0);
+  EXPECT_EQ(ipc::release_if_unlinked(op), 0);
+  close(op);
+  close(fd2);
+  ipc::detach(h);
+  EXPECT_EQ(pool_->count(), 1u);
+  close(fd);
+}
+
+TEST_F(SessionTest, UnlinkedBlobFreedAtLastClose) {
+  int h;
+  int fd = create("u", &h);
+  ASSERT_EQ(ipc::pwrite(h, "data", 4, 0), 4);
+  ASSERT_EQ(pool_->count(), 1u);
+  int op = open(path("u").c_str(), O_PATH | O_CLOEXEC);
+  ASSERT_EQ(unlink(path("u").c_str()), 0);
+  ASSERT_EQ(ipc::release_if_unlinked(op), 0);
+  close(op);
+  // Still open: still readable.
+  char b[4];
+  ASSERT_EQ(ipc::pread(h, b, 4, 0), 4);
+  EXPECT_EQ(pool_->count(), 1u);
+  ASSERT_EQ(ipc::detach(h), 0);
+  EXPECT_EQ(pool_->count(), 0u);
+  close(fd);
+  // Unlinked while not open: freed at once.
+  fd = create("u2", &h);
+  ipc::detach(h);
+  close(fd);
+  op = open(path("u2").c_str(), O_PATH | O_CLOEXEC);
+  ASSERT_EQ(unlink(path("u2").c_str()), 0);
+  ASSERT_EQ(ipc::release_if_unlinked(op), 0);
+  close(op);
+  EXPECT_EQ(pool_->count(), 0u);
+  // Without the notification, the last close notices nlink == 0.
+  fd = create("u3", &h);
+  ASSERT_EQ(unlink(path("u3").c_str()), 0);
+  ipc::detach(h);
+  close(fd);
+  EXPECT_EQ(pool_->count(), 0u);
+}
+
+TEST_F(SessionTest, LargeRequestsAreSplit) {
+  int h;
+  int fd = create("big", &h);
+  const size_t n = 40u << 20;  // 40 slots' worth
+  auto data = random_bytes(n, 7);
+  ASSERT_EQ(ipc::pwrite(h, data.data(), n, 3), static_cast<ssize_t>(n));
+  std::vector<uint8_t> back(n);
+  ASSERT_EQ(ipc::pread(h, back.data(), n, 3), static_cast<ssize_t>(n));
+  EXPECT_EQ(0, memcmp(back.data(), data.data(), n));
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), n + 3);
+  ipc::detach(h);
+  close(fd);
+}
+
+TEST_F(SessionTest, LargeAppendsStayContiguousAcrossThreads) {
+  int h;
+  int fd = create("log", &h, O_RDWR | O_APPEND);
+  const int kThreads = 4, kRecords = 6;
+  const size_t kRec = 3u << 20;  // 3 slots per record
+  std::vector<std::thread> ts;
+  std::atomic<int> failures{0};
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      std::vector<uint8_t> rec(kRec, static_cast<uint8_t>('A' + t));
+      for (int i = 0; i < kRecords; ++i) {
+        uint64_t end = 0;
+        if (ipc::append(h, rec.data(), rec.size(), &end) != static_cast<ssize_t>(kRec)) failures++;
+        if (end % kRec != 0) failures++;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::vector<uint8_t> all(kRec * kThreads * kRecords);
+  ASSERT_EQ(ipc::pread(h, all.data(), all.size() + 1, 0), static_cast<ssize_t>(all.size()));
+  for (size_t r = 0; r < all.size() / kRec; ++r) {
+    uint8_t c = all[r * kRec];
+    ASSERT_GE(c, 'A');
+    ASSERT_LT(c, 'A' + kThreads);
+    for (size_t i = 0; i < kRec; i += 4096) ASSERT_EQ(all[r * kRec + i], c) << r;
+  }
+  ipc::detach(h);
+  close(fd);
+}
+
+TEST_F(SessionTest, ManyThreadsInFlight) {
+  int h;
+  int fd = create("mt", &h);
+  const int kThreads = 8, kOps = 300;
+  std::vector<std::thread> ts;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      std::vector<uint8_t> buf(16384), back(16384);
+      for (int i = 0; i < kOps; ++i) {
+        memset(buf.data(), t * 31 + i, buf.size());
+        uint64_t off = static_cast<uint64_t>(t) * 16384;
+        if (ipc::pwrite(h, buf.data(), buf.size(), off) != 16384) bad++;
+        if (ipc::pread(h, back.data(), back.size(), off) != 16384) bad++;
+        if (memcmp(buf.data(), back.data(), buf.size()) != 0) bad++;
+        if (ipc::null_request() != 0) bad++;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  ipc::detach(h);
+  close(fd);
+}
+
+TEST_F(SessionTest, ForkedChildGetsItsOwnSession) {
+  int h;
+  int fd = create("fork", &h);
+  ASSERT_EQ(ipc::pwrite(h, "parent", 6, 0), 6);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    char b[6];
+    if (ipc::pread(h, b, 6, 0) != 6 || memcmp(b, "parent", 6) != 0) _exit(2);
+    if (ipc::pwrite(h, "child!", 6, 6) != 6) _exit(3);
+    if (ipc::detach(h) != 0) _exit(4);
+    _exit(0);
+  }
+  int st = 0;
+  ASSERT_EQ(waitpid(pid, &st, 0), pid);
+  ASSERT_TRUE(WIFEXITED(st));
+  EXPECT_EQ(WEXITSTATUS(st), 0);
+  char b[12];
+  ASSERT_EQ(ipc::pread(h, b, 12, 0), 12);  // the parent's session is untouched
+  EXPECT_EQ(0, memcmp(b, "parentchild!", 12));
+  ipc::detach(h);
+  close(fd);
+}
+
+TEST_F(SessionTest, KilledClientLeavesNoHandle) {
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int fds[5];
+    for (int i = 0; i < 5; ++i) {
+      fds[i] = open(path("k" + std::to_string(i)).c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+      ipc::AttachInfo info;
+      int h = ipc::attach(fds[i], O_RDWR | O_CREAT, &info);
+      if (h < 0 || ipc::pwrite(h, "x", 1, 0) != 1) _exit(2);
+    }
+    (void)!write(p[1], "r", 1);
+    pause();
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(p[0], &c, 1), 1);
+  EXPECT_EQ(open_handles(), 5u);
+  kill(pid, SIGKILL);
+  waitpid(pid, nullptr, 0);
+  uint64_t t0 = ipc::now_ns();
+  while (open_handles() != 0 && ipc::now_ns() - t0 < 5000000000ull) usleep(10000);
+  EXPECT_EQ(open_handles(), 0u);
+  EXPECT_EQ(d_->table().open_blobs(), 0u);
+  close(p[0]);
+  close(p[1]);
+}
+
+TEST_F(SessionTest, DaemonRestartReattachesAndReportsLostWritesOnce) {
+  int h1, h2;
+  int fd1 = create("synced", &h1);
+  int fd2 = create("unsynced", &h2);
+  ASSERT_EQ(ipc::pwrite(h1, "one", 3, 0), 3);
+  ASSERT_EQ(ipc::sync(h1, false), 0);
+  ASSERT_EQ(ipc::pwrite(h2, "two", 3, 0), 3);
+  // The daemon goes away and comes back on the same pool (the memory pool keeps the data, as
+  // an engine would keep what was synced).
+  d_.reset();
+  d_ = std::make_unique<InProcessDaemon>(*pool_, sock_, "user");
+  ASSERT_TRUE(d_->start());
+  char b[3];
+  ASSERT_EQ(ipc::pread(h1, b, 3, 0), 3);  // transparently re-attached
+  EXPECT_EQ(0, memcmp(b, "one", 3));
+  EXPECT_EQ(ipc::sync(h1, false), 0);    // nothing was unsynced: carries on
+  EXPECT_EQ(ipc::sync(h2, true), -EIO);  // had unsynced writes: EIO once...
+  EXPECT_EQ(ipc::sync(h2, true), 0);     // ...then fine
+  ASSERT_EQ(ipc::pwrite(h2, "new", 3, 0), 3);
+  EXPECT_EQ(ipc::sync(h2, false), 0);
+  ipc::detach(h1);
+  ipc::detach(h2);
+  close(fd1);
+  close(fd2);
+}
+
+TEST_F(SessionTest, DaemonDownFailsWithEioAfterTimeout) {
+  int h;
+  int fd = create("down", &h);
+  d_.reset();
+  uint64_t t0 = ipc::now_ns();
+  char b[1];
+  EXPECT_EQ(ipc::pread(h, b, 1, 0), -EIO);
+  uint64_t ms = (ipc::now_ns() - t0) / 1000000;
+  EXPECT_GE(ms, 2500u);  // ZVFS_TIMEOUT_MS=3000
+  EXPECT_LT(ms, 8000u);
+  d_ = std::make_unique<InProcessDaemon>(*pool_, sock_, "user");
+  ASSERT_TRUE(d_->start());
+  EXPECT_EQ(ipc::pread(h, b, 1, 0), 0);
+  ipc::detach(h);
+  close(fd);
+}
+
+TEST_F(SessionTest, HostileClientsDoNotDisturbOthers) {
+  int h;
+  int fd = create("calm", &h);
+  ASSERT_EQ(ipc::pwrite(h, "calm", 4, 0), 4);
+  auto junk = random_bytes(1 << 16, 99);
+  std::mt19937_64 rng(5);
+  for (int i = 0; i < 200; ++i) {
+    int s = ipc::sock_connect(sock_.c_str());
+    ASSERT_GE(s, 0);
+    size_t len = rng() % 200;
+    long start = static_cast<long>(rng() % 60000);
+    std::vector<uint8_t> msg(junk.begin() + start, junk.begin() + start + static_cast<long>(len));
+    if (i % 3 == 0 && msg.size() >= sizeof(ipc::MsgHeader)) {
+      ipc::MsgHeader hd;  // valid header, absurd body length or unknown op
+      hd.opcode = static_cast<uint16_t>(rng() % 40);
+      hd.payload_len = static_cast<uint32_t>(rng());
+      memcpy(msg.data(), &hd, sizeof hd);
+    }
+    ipc::sock_send(s, msg.data(), msg.size(), i % 5 == 0 ? fd : -1);
+    close(s);
+  }
+  // A flood of idle connections.
+  std::vector<int> idle;
+  for (int i = 0; i < 100; ++i) idle.push_back(ipc::sock_connect(sock_.c_str()));
+  char b[4];
+  ASSERT_EQ(ipc::pread(h, b, 4, 0), 4);
+  EXPECT_EQ(0, memcmp(b, "calm", 4));
+  for (int s : idle) close(s);
+  EXPECT_GT(d_->ctx().bad_requests.load(), 0u);
+  ipc::detach(h);
+  close(fd);
+}
+
+TEST_F(SessionTest, HostileSlotRequestsGetErrors) {
+  // A client that speaks the handshake and then writes garbage into its slots.
+  int s = ipc::sock_connect(sock_.c_str());
+  ASSERT_GE(s, 0);
+  uint8_t out[64], in[64];
+  ipc::HelloReq req;
+  size_t n = ipc::encode_message(static_cast<uint16_t>(ipc::Op::kHello), 1, 0, &req, sizeof req,
+                                 out, sizeof out);
+  ASSERT_EQ(ipc::sock_send(s, out, n, -1), 0);
+  size_t got;
+  int memfd;
+  ASSERT_EQ(ipc::sock_recv(s, in, sizeof in, &got, &memfd, 3000), 0);
+  ASSERT_GE(memfd, 0);
+  ipc::HelloRep rep;
+  memcpy(&rep, in + sizeof(ipc::MsgHeader), sizeof rep);
+  ipc::Region rg;
+  ASSERT_EQ(rg.attach(memfd, rep.slot_count, rep.slot_data_bytes, rep.region_bytes), 0);
+  close(memfd);
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 300; ++i) {
+    ipc::Slot* sl = rg.slot(static_cast<uint32_t>(i) % rg.slot_count());
+    ipc::MsgHeader hd;
+    hd.opcode = static_cast<uint16_t>(rng() % 30);
+    hd.payload_len = i % 4 ? sizeof(ipc::IoReq) : static_cast<uint32_t>(rng());
+    sl->req = hd;
+    sl->body.handle = static_cast<uint32_t>(rng() % 4 ? rng() : 0);
+    sl->body.off = rng();
+    sl->body.len = rng() % 3 ? rng() : rng() % 100;
+    sl->body.arg = static_cast<int32_t>(rng());
+    sl->state.store(ipc::kRequest);
+    rg.header()->doorbell.fetch_add(1);
+    ipc::futex_wake(&rg.header()->doorbell, 1);
+    uint64_t t0 = ipc::now_ns();
+    while (sl->state.load() != ipc::kReply && ipc::now_ns() - t0 < 2000000000ull) usleep(10);
+    ASSERT_EQ(sl->state.load(), ipc::kReply) << i;
+    bool valid_null =
+        hd.opcode == static_cast<uint16_t>(ipc::Op::kNull) && hd.payload_len == sizeof(ipc::IoReq);
+    if (valid_null)
+      EXPECT_EQ(sl->rep.status, 0);
+    else
+      EXPECT_LT(sl->rep.status, 0) << "op " << hd.opcode;  // no handle exists: an error
+    sl->state.store(ipc::kFree);
+  }
+  close(s);
+  // The daemon still serves a normal client.
+  EXPECT_EQ(ipc::null_request(), 0);
+}
+
+}  // namespace
+}  // namespace zvfs::testing
