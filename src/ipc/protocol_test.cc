@@ -14,7 +14,7 @@ TEST(Protocol, RoundTripEveryRequestOp) {
   for (int op = 0; op < kOpMax + 4; ++op) {
     int body = request_body_size(static_cast<uint16_t>(op));
     if (body < 0) continue;
-    std::vector<uint8_t> in(body, 0xab), buf(256), out(64);
+    std::vector<uint8_t> in(body + 1, 0xab), buf(256), out(64);
     size_t n =
         encode_message(static_cast<uint16_t>(op), 77, 0, in.data(), body, buf.data(), buf.size());
     ASSERT_EQ(n, sizeof(MsgHeader) + body);
@@ -22,7 +22,7 @@ TEST(Protocol, RoundTripEveryRequestOp) {
     ASSERT_TRUE(decode_request(buf.data(), n, &h, out.data(), out.size()).ok()) << op;
     EXPECT_EQ(h.opcode, op);
     EXPECT_EQ(h.request_id, 77u);
-    EXPECT_EQ(0, std::memcmp(in.data(), out.data(), body));
+    if (body > 0) EXPECT_EQ(0, std::memcmp(in.data(), out.data(), body));
   }
 }
 
