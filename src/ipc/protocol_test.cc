@@ -22,7 +22,9 @@ TEST(Protocol, RoundTripEveryRequestOp) {
     ASSERT_TRUE(decode_request(buf.data(), n, &h, out.data(), out.size()).ok()) << op;
     EXPECT_EQ(h.opcode, op);
     EXPECT_EQ(h.request_id, 77u);
-    if (body > 0) EXPECT_EQ(0, std::memcmp(in.data(), out.data(), body));
+    if (body > 0) {
+      EXPECT_EQ(0, std::memcmp(in.data(), out.data(), body));
+    }
   }
 }
 
