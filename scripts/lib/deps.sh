@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # deps.sh — install what ZVFS needs from Debian's package registry, only what is missing.
 #
 # Sourced by test-all.sh, quickstart.sh and bench/run.sh. Works as root on a fresh Debian 12

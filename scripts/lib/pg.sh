@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # pg.sh — a throwaway PostgreSQL cluster for tests and benchmarks, optionally on ZVFS.
 #
 # Sourced by bench/run.sh and the PostgreSQL application tests. The cluster runs as the

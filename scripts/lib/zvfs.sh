@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # zvfs.sh — start, probe and stop a ZVFS daemon from shell scripts.
 #
 # Sourced by quickstart.sh, the application tests (tests/apps) and the benchmark suite. It knows

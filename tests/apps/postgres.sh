@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# postgres.sh MODE — PostgreSQL on ZVFS: data directory and a tablespace under the prefix.
+#
+# The server runs as the postgres user (crossing users to the daemon) with libzvfs.so preloaded.
+# MODE: run (initdb; a tablespace under the prefix, reached through pg_tblspc's symlink; a
+# database in it; pgbench -i, then pgbench with 1 and 4 clients; a clean restart), crash-app
+# (the postmaster is killed with SIGKILL in the middle of pgbench), crash-daemon (the daemon is
+# killed instead; then both restart). Afterwards: every transaction pgbench logged as done is in
+# pgbench_history, the TPC-B balances agree, and pg_amcheck finds no corruption.
+# Scale 2 and 4 s runs by default; ZVFS_TEST_LONG=1: scale 10 and 30 s runs.
+set -uo pipefail
+TEST_VARIANT=${1:?usage: postgres.sh run|crash-app|crash-daemon}
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+need getfattr setpriv
+[ "$(id -u)" -eq 0 ] || skip "needs root to run PostgreSQL as the postgres user"
+id postgres >/dev/null 2>&1 || skip "no postgres user"
+pg_find_bin || skip "PostgreSQL is not installed"
+apps_setup
+
+scale=2 secs=4
+[ "$TEST_LONG" = 1 ] && scale=10 secs=30
+data=$TEST_ROOT/pg
+ts=$TEST_ROOT/ts
+sock=$TEST_DIR/sock
+port=5433
+pglog=$TEST_DIR/pg-lib.log
+: >"$pglog"
+chmod 666 "$pglog"
+PG_ENV=(LD_PRELOAD="$ZVFS_LIB" ZVFS_ROOT="$TEST_ROOT" ZVFS_SOCKET="$ZVFS_SOCKET" ZVFS_LOG="$pglog")
+sql() { pg_sql "$sock" "$port" "$1" "$2"; }
+pgb() { "$PG_BIN/pgbench" -h "$sock" -p "$port" -U postgres "$@"; }
+
+pg_prepare_dir "$data"
+pg_prepare_dir "$ts"
+pg_init "$data" || fail "initdb on ZVFS failed"
+pg_start "$data" "$sock" "$port" || fail "PostgreSQL did not start on ZVFS"
+sql postgres "CREATE TABLESPACE zts LOCATION '$ts'" || fail "CREATE TABLESPACE failed"
+sql postgres "CREATE DATABASE bench TABLESPACE zts" || fail "CREATE DATABASE failed"
+link=$(find "$data/pg_tblspc" -maxdepth 1 -type l | head -n 1)
+[ "$(readlink "$link")" = "$ts" ] || fail "pg_tblspc has no symlink to $ts"
+pgb -i -s "$scale" -q bench >"$TEST_DIR/init.out" 2>&1 || {
+  cat "$TEST_DIR/init.out"
+  fail "pgbench -i failed"
+}
+say "initdb, tablespace through $link, pgbench -i -s $scale: done"
+
+# check_bench MIN_DONE: TPC-B invariants, history holds at least MIN_DONE rows, no corruption.
+check_bench() {
+  local min=$1 counts
+  counts=$(sql bench "SELECT (SELECT count(*) FROM pgbench_history),
+      (SELECT sum(abalance) FROM pgbench_accounts), (SELECT sum(bbalance) FROM pgbench_branches),
+      (SELECT sum(tbalance) FROM pgbench_tellers), (SELECT coalesce(sum(delta), 0) FROM pgbench_history)") ||
+    fail "cannot query the pgbench tables"
+  IFS='|' read -r hist a b t d <<<"$counts"
+  say "history=$hist sum(abalance)=$a sum(bbalance)=$b sum(tbalance)=$t sum(delta)=$d"
+  [ "$a" = "$b" ] && [ "$b" = "$t" ] && [ "$t" = "$d" ] || fail "TPC-B balances disagree"
+  [ "$hist" -ge "$min" ] || fail "pgbench_history has $hist rows, but $min transactions were done"
+  "$PG_BIN/pg_amcheck" -h "$sock" -p "$port" -U postgres --all --install-missing \
+    --heapallindexed >"$TEST_DIR/amcheck.out" 2>&1 || {
+    cat "$TEST_DIR/amcheck.out"
+    fail "pg_amcheck found problems"
+  }
+  say "pg_amcheck: no corruption"
+}
+
+# done_transactions: transactions pgbench logged as completed (-l writes one line each).
+done_transactions() { cat "$TEST_DIR"/pgbench_log.* 2>/dev/null | wc -l; }
+
+case "$TEST_VARIANT" in
+  run)
+    for c in 1 4; do
+      pgb -c "$c" -j "$(((c + 1) / 2))" -T "$secs" -l --log-prefix="$TEST_DIR/pgbench_log" bench \
+        >"$TEST_DIR/run-$c.out" 2>&1 || {
+        cat "$TEST_DIR/run-$c.out"
+        fail "pgbench -c $c failed"
+      }
+      grep -E '^(tps|number of transactions actually processed)' "$TEST_DIR/run-$c.out" | sed 's/^/  /'
+    done
+    n=$(done_transactions)
+    check_bench "$n"
+    pg_stop
+    pg_start "$data" "$sock" "$port" || fail "PostgreSQL did not restart"
+    check_bench "$n"
+    ;;
+  crash-app | crash-daemon)
+    pgb -c 4 -j 2 -T 60 -l --log-prefix="$TEST_DIR/pgbench_log" bench >"$TEST_DIR/run.out" 2>&1 &
+    client=$!
+    for ((i = 0; i < 600; i++)); do
+      h=$(sql bench "SELECT count(*) FROM pgbench_history" 2>/dev/null)
+      [ "${h:-0}" -ge 300 ] && break
+      kill -0 "$client" 2>/dev/null || {
+        cat "$TEST_DIR/run.out"
+        fail "pgbench ended before the crash point"
+      }
+      sleep 0.1
+    done
+    [ "${h:-0}" -ge 300 ] || fail "pgbench did not reach 300 transactions within 60 s"
+    if [ "$TEST_VARIANT" = crash-app ]; then
+      pg_kill9
+    else
+      zvfs_daemon_kill9
+    fi
+    # pgbench ends on its own when its connections fail (bounded); its log is then complete.
+    for ((i = 0; i < 600; i++)); do kill -0 "$client" 2>/dev/null || break; sleep 0.1; done
+    kill -0 "$client" 2>/dev/null && fail "pgbench did not end within 60 s of the crash"
+    wait "$client"
+    n=$(done_transactions)
+    say "crash after $n transactions done by pgbench"
+    if [ "$TEST_VARIANT" = crash-daemon ]; then
+      pg_kill9 # the server may be panicking on I/O errors; treat it as crashed too
+      apps_start_daemon
+    fi
+    pg_start "$data" "$sock" "$port" || fail "PostgreSQL did not recover"
+    check_bench "$n"
+    ;;
+  *) fail "unknown mode $TEST_VARIANT" ;;
+esac
+pg_stop
+expect_tree_in_pool "$ts" 10
+expect_tree_in_pool "$data/base" 10
+say "PASS"
