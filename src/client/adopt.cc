@@ -67,8 +67,8 @@ int adopt_fd(int fd, int flags, bool may_create) {
     errno = saved;
     return -ENOMEM;
   }
-  int acc = flags & O_ACCMODE;
-  if ((flags & O_TRUNC) != 0 && (acc == O_WRONLY || acc == O_RDWR) && info.size != 0) {
+  // The kernel truncated the placeholder (Linux honours O_TRUNC even with O_RDONLY).
+  if ((flags & O_TRUNC) != 0 && info.size != 0) {
     int rc = ipc::truncate(h, 0);
     if (rc < 0) {
       ipc::detach(h);

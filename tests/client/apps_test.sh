@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# apps_test.sh LIBZVFS ZVFSD — real programs under libzvfs.so: cp, cat, dd (also
+# oflag=direct), tar, sha256sum, python3 file I/O (including shutil's sendfile copy) and sqlite3
+# with a rollback journal give the same results as in a plain directory, and the data is really
+# in the pool: the Linux files under the prefix keep st_blocks 0 while st_size is the real size.
+# Starts its own daemon on a temporary pool and socket and stops it by PID.
+set -u
+lib=$1 zvfsd=$2
+t=$(mktemp -d "${TMPDIR:-/tmp}/zvfs-apps-XXXXXX")
+root=$t/zroot plain=$t/plain
+mkdir -p "$root" "$plain"
+fails=0
+dpid=""
+cleanup() {
+  if [ -n "$dpid" ] && kill -0 "$dpid" 2>/dev/null; then
+    kill -TERM "$dpid"
+    for _ in $(seq 1 300); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$dpid" 2>/dev/null
+  fi
+  rm -rf "$t"
+}
+trap cleanup EXIT
+
+"$zvfsd" --pool "$t/pool.img" --size 2G --socket "$t/sock" --log "$t/zvfsd.log" --foreground \
+  </dev/null >"$t/zvfsd.out" 2>&1 &
+dpid=$!
+export ZVFS_SOCKET=$t/sock ZVFS_ROOT=$root ZVFS_TIMEOUT_MS=20000
+z() { LD_PRELOAD="$lib" "$@"; }
+
+ready=0
+for _ in $(seq 1 600); do
+  if [ -S "$t/sock" ] && z sh -c "echo probe > '$root/.probe'" 2>/dev/null; then
+    ready=1
+    break
+  fi
+  kill -0 "$dpid" 2>/dev/null || break
+  sleep 0.1
+done
+if [ $ready != 1 ]; then
+  echo "FAIL: zvfsd did not come up"; cat "$t/zvfsd.out"; exit 1
+fi
+
+check() {  # check NAME EXPECTED ACTUAL
+  if [ "$2" == "$3" ]; then
+    echo "ok   $1"
+  else
+    echo "FAIL $1: expected '$2', got '$3'"
+    fails=$((fails + 1))
+  fi
+}
+sha() { sha256sum | cut -d' ' -f1; }
+# The placeholder seen by Linux without the library: logical size, no data blocks.
+placeholder() { stat -c '%s %b' "$1"; }
+
+head -c 5000000 /dev/urandom >"$plain/in.bin"
+seq 1 200000 >"$plain/text.txt"
+want=$(sha <"$plain/in.bin")
+
+z cp "$plain/in.bin" "$root/in.bin"
+check "cp in, sha256sum" "$want" "$(z sha256sum "$root/in.bin" | cut -d' ' -f1)"
+check "cp in, placeholder" "5000000 0" "$(placeholder "$root/in.bin")"
+check "cat" "$want" "$(z cat "$root/in.bin" | sha)"
+check "stat size through the library" "5000000" "$(z stat -c %s "$root/in.bin")"
+z cp "$root/in.bin" "$plain/out.bin"
+check "cp out" "$want" "$(sha <"$plain/out.bin")"
+z cp "$root/in.bin" "$root/copy.bin"
+check "cp inside" "$want" "$(z cat "$root/copy.bin" | sha)"
+
+z dd if="$plain/in.bin" of="$root/dd.bin" bs=64k status=none
+check "dd" "$want" "$(z sha256sum "$root/dd.bin" | cut -d' ' -f1)"
+head -c 4194304 "$plain/in.bin" >"$plain/in4m.bin"
+z dd if="$plain/in4m.bin" of="$root/direct.bin" bs=1M oflag=direct status=none
+check "dd oflag=direct" "$(sha <"$plain/in4m.bin")" "$(z dd if="$root/direct.bin" bs=1M iflag=direct status=none | sha)"
+check "dd placeholder" "4194304 0" "$(placeholder "$root/direct.bin")"
+
+z tar cf "$root/a.tar" -C "$plain" in.bin text.txt
+tar cf "$plain/a.tar" -C "$plain" in.bin text.txt
+check "tar list" "$(tar tf "$plain/a.tar")" "$(z tar tf "$root/a.tar")"
+mkdir -p "$root/x"
+z tar xf "$root/a.tar" -C "$root/x"
+check "tar extract" "$want $(sha <"$plain/text.txt")" \
+  "$(z cat "$root/x/in.bin" | sha) $(z cat "$root/x/text.txt" | sha)"
+
+py='
+import hashlib, os, shutil, sys
+d = sys.argv[1]
+p = os.path.join(d, "py.bin")
+with open(p, "wb") as f:
+    for i in range(300):
+        f.write(bytes([i % 256]) * 4099)
+with open(p, "r+b") as f:
+    f.seek(1000); f.write(b"middle"); f.seek(0, 2); f.write(b"end")
+shutil.copyfile(p, p + ".copy")
+h = hashlib.sha256(open(p + ".copy", "rb").read()).hexdigest()
+fd = os.open(p, os.O_RDONLY)
+mid = os.pread(fd, 6, 1000)
+os.close(fd)
+with open(os.path.join(d, "t.txt"), "w") as f:
+    print("\n".join(str(i) for i in range(5000)), file=f)
+lines = sum(1 for _ in open(os.path.join(d, "t.txt")))
+print(h, mid.decode(), os.path.getsize(p), lines)
+'
+check "python3" "$(python3 -c "$py" "$plain")" "$(z python3 -c "$py" "$root")"
+printf 'print("script stored in zvfs")\n' | z tee "$root/s.py" >/dev/null
+check "python3 runs a script from the prefix" "script stored in zvfs" "$(z python3 "$root/s.py")"
+
+sql='
+PRAGMA journal_mode=DELETE;
+CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT);
+BEGIN; WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<20000)
+  INSERT INTO t SELECT x, hex(randomblob(20)) FROM c; COMMIT;
+BEGIN; UPDATE t SET b = "u" || a WHERE a % 3 = 0; COMMIT;
+BEGIN; DELETE FROM t WHERE a % 7 = 0; ROLLBACK;
+SELECT count(*), sum(a), sum(length(b)) FROM t;
+PRAGMA integrity_check;
+'
+check "sqlite3 rollback journal" "$(sqlite3 "$plain/db.sqlite" "$sql")" "$(z sqlite3 "$root/db.sqlite" "$sql")"
+check "sqlite3 reopen" "$(sqlite3 "$plain/db.sqlite" 'SELECT count(*) FROM t;')" \
+  "$(z sqlite3 "$root/db.sqlite" 'SELECT count(*) FROM t;')"
+check "sqlite3 placeholder has no blocks" "0" "$(stat -c %b "$root/db.sqlite")"
+
+if [ $fails -ne 0 ]; then
+  echo "$fails check(s) failed; daemon log:"; tail -20 "$t/zvfsd.log" "$t/zvfsd.out" 2>/dev/null
+  exit 1
+fi
+echo "all application checks passed"

@@ -1,0 +1,592 @@
+// diff_prog.cc — zvfs_difftest: the differential exerciser of libzvfs.so.
+//
+//   zvfs_difftest script|random SEED OPS
+//
+// Runs a scripted or a seeded random sequence of file calls in the current directory and prints
+// one line per call: what was called, its return value, errno on failure, and a hash of any
+// bytes read. Run once in a plain directory without the library and once under a ZVFS prefix
+// with it, the two outputs must be identical (client_diff_test compares them). Nothing printed
+// depends on descriptor numbers, inode numbers or block allocation (st_blocks differs between
+// ext4 and the pool by design); sizes, offsets, data and errors are all compared.
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <random>
+#include <vector>
+
+namespace {
+
+constexpr int kSlots = 8;
+constexpr int kFpSlots = 3;
+constexpr int kNames = 4;
+const char* const kName[kNames] = {"f0", "f1", "sub/f2", "f3"};
+constexpr size_t kMaxIo = 300000;
+
+int g_fd[kSlots];
+FILE* g_fp[kFpSlots];
+std::mt19937_64 g_rng;
+long g_seq = 0;
+std::vector<char> g_buf(kMaxIo), g_buf2(kMaxIo);
+
+uint64_t fnv(const void* p, size_t n) {
+  auto* b = static_cast<const unsigned char*>(p);
+  uint64_t h = 1469598103934665603ull;
+  for (size_t i = 0; i < n; ++i) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
+void rec(long long ret, uint64_t hash, const char* fmt, ...) __attribute__((format(printf, 3, 4)));
+void rec(long long ret, uint64_t hash, const char* fmt, ...) {
+  int e = errno;
+  char what[160];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(what, sizeof what, fmt, ap);
+  va_end(ap);
+  if (ret < 0)
+    printf("%ld %s = %lld errno %s\n", g_seq, what, ret, strerrorname_np(e));
+  else if (hash != 0)
+    printf("%ld %s = %lld hash %016llx\n", g_seq, what, ret, static_cast<unsigned long long>(hash));
+  else
+    printf("%ld %s = %lld\n", g_seq, what, ret);
+  ++g_seq;
+}
+
+uint64_t rnd(uint64_t n) {
+  return n == 0 ? 0 : g_rng() % n;
+}
+
+void fill(size_t n) {
+  uint64_t x = g_rng();
+  for (size_t i = 0; i < n; ++i) {
+    x = x * 6364136223846793005ull + 1442695040888963407ull;
+    g_buf[i] = static_cast<char>(x >> 56);
+  }
+}
+
+size_t pick_len() {
+  static const size_t lens[] = {0, 1, 7, 100, 511, 4096, 4097, 10000, 65536, 70001, 262144};
+  return lens[rnd(sizeof lens / sizeof lens[0])];
+}
+
+off_t pick_off() {
+  static const off_t offs[] = {0, 1, 100, 4095, 4096, 5000, 65536, 131071, 300000, 1 << 20};
+  return offs[rnd(sizeof offs / sizeof offs[0])] + static_cast<off_t>(rnd(3));
+}
+
+int pick_flags() {
+  static const int flags[] = {O_RDONLY,
+                              O_WRONLY,
+                              O_RDWR,
+                              O_RDWR | O_CREAT,
+                              O_WRONLY | O_CREAT | O_TRUNC,
+                              O_RDWR | O_CREAT | O_APPEND,
+                              O_WRONLY | O_APPEND,
+                              O_RDWR | O_CREAT | O_EXCL,
+                              O_RDONLY | O_TRUNC,
+                              O_RDWR | O_TRUNC};
+  return flags[rnd(sizeof flags / sizeof flags[0])];
+}
+
+void close_slot(int s) {
+  if (g_fd[s] < 0) return;
+  rec(close(g_fd[s]), 0, "close s%d", s);
+  g_fd[s] = -1;
+}
+
+void op_open(int s, int name, int flags) {
+  close_slot(s);
+  int fd = open(kName[name], flags | O_CLOEXEC, 0644);
+  rec(fd < 0 ? -1 : 0, 0, "open s%d %s flags %#x", s, kName[name], flags);
+  g_fd[s] = fd;
+}
+
+void op_read(int s, size_t n) {
+  memset(g_buf.data(), 0xee, n);
+  ssize_t r = read(g_fd[s], g_buf.data(), n);
+  rec(r, r > 0 ? fnv(g_buf.data(), static_cast<size_t>(r)) : 0, "read s%d %zu", s, n);
+}
+
+void op_write(int s, size_t n) {
+  fill(n);
+  rec(write(g_fd[s], g_buf.data(), n), 0, "write s%d %zu", s, n);
+}
+
+void op_pread(int s, size_t n, off_t off) {
+  memset(g_buf.data(), 0xee, n);
+  ssize_t r = pread(g_fd[s], g_buf.data(), n, off);
+  rec(r, r > 0 ? fnv(g_buf.data(), static_cast<size_t>(r)) : 0, "pread s%d %zu @%lld", s, n,
+      static_cast<long long>(off));
+}
+
+void op_pwrite(int s, size_t n, off_t off) {
+  fill(n);
+  rec(pwrite(g_fd[s], g_buf.data(), n, off), 0, "pwrite s%d %zu @%lld", s, n,
+      static_cast<long long>(off));
+}
+
+void op_lseek(int s, off_t off, int whence) {
+  rec(lseek(g_fd[s], off, whence), 0, "lseek s%d %lld %d", s, static_cast<long long>(off), whence);
+}
+
+void op_fstat(int s) {
+  struct stat st;
+  int r = fstat(g_fd[s], &st);
+  rec(r == 0 ? st.st_size : -1, 0, "fstat s%d size", s);
+  if (r == 0) rec(S_ISREG(st.st_mode) ? 1 : 0, 0, "fstat s%d isreg", s);
+}
+
+void op_stat(int name) {
+  struct stat st;
+  int r = stat(kName[name], &st);
+  rec(r == 0 ? st.st_size : -1, 0, "stat %s size", kName[name]);
+  r = lstat(kName[name], &st);
+  rec(r == 0 ? st.st_size : -1, 0, "lstat %s size", kName[name]);
+  struct statx sx;
+  r = statx(AT_FDCWD, kName[name], 0, STATX_SIZE, &sx);
+  rec(r == 0 ? static_cast<long long>(sx.stx_size) : -1, 0, "statx %s size", kName[name]);
+}
+
+void op_readv(int s, bool positional, off_t off) {
+  struct iovec iov[3];
+  size_t lens[3] = {pick_len() / 4, 3, pick_len() / 4};
+  size_t total = 0;
+  for (int i = 0; i < 3; ++i) {
+    iov[i].iov_base = g_buf.data() + total;
+    iov[i].iov_len = lens[i];
+    total += lens[i];
+  }
+  memset(g_buf.data(), 0xee, total);
+  ssize_t r = positional ? preadv(g_fd[s], iov, 3, off) : readv(g_fd[s], iov, 3);
+  rec(r, r > 0 ? fnv(g_buf.data(), static_cast<size_t>(r)) : 0, "%s s%d %zu @%lld",
+      positional ? "preadv" : "readv", s, total, static_cast<long long>(positional ? off : -1));
+}
+
+void op_writev(int s, bool positional, off_t off) {
+  struct iovec iov[3];
+  size_t lens[3] = {pick_len() / 4, 5, pick_len() / 4};
+  size_t total = lens[0] + lens[1] + lens[2];
+  fill(total);
+  size_t k = 0;
+  for (int i = 0; i < 3; ++i) {
+    iov[i].iov_base = g_buf.data() + k;
+    iov[i].iov_len = lens[i];
+    k += lens[i];
+  }
+  ssize_t r = positional ? pwritev(g_fd[s], iov, 3, off) : writev(g_fd[s], iov, 3);
+  rec(r, 0, "%s s%d %zu @%lld", positional ? "pwritev" : "writev", s, total,
+      static_cast<long long>(positional ? off : -1));
+}
+
+void op_fallocate(int s, int mode, off_t off, off_t len) {
+  rec(fallocate(g_fd[s], mode, off, len), 0, "fallocate s%d mode %d %lld+%lld", s, mode,
+      static_cast<long long>(off), static_cast<long long>(len));
+}
+
+void op_copy(int a, int b, size_t n, bool with_offsets, off_t oi, off_t oo) {
+  loff_t in = oi, out = oo;
+  ssize_t r = with_offsets ? copy_file_range(g_fd[a], &in, g_fd[b], &out, n, 0)
+                           : copy_file_range(g_fd[a], nullptr, g_fd[b], nullptr, n, 0);
+  rec(r, 0, "copy_file_range s%d->s%d %zu offs %d", a, b, n, with_offsets ? 1 : 0);
+  if (with_offsets && r >= 0)
+    rec(static_cast<long long>(in) * 1000003 + out, 0, "copy_file_range offsets");
+}
+
+void op_sendfile(int a, int b, size_t n, bool with_offset, off_t oi) {
+  off_t in = oi;
+  ssize_t r = sendfile(g_fd[b], g_fd[a], with_offset ? &in : nullptr, n);
+  rec(r, 0, "sendfile s%d->s%d %zu", a, b, n);
+  if (with_offset && r >= 0) rec(in, 0, "sendfile offset");
+}
+
+void op_mmap(int s, size_t n, off_t off) {
+  void* p = mmap(nullptr, n, PROT_READ, MAP_PRIVATE, g_fd[s], off & ~off_t{4095});
+  if (p == MAP_FAILED) {
+    rec(-1, 0, "mmap s%d %zu", s, n);
+    return;
+  }
+  // Only bytes inside the file are defined (beyond it: zeros here, SIGBUS on Linux past the
+  // last page), so hash what fstat says is there.
+  struct stat st;
+  fstat(g_fd[s], &st);
+  off_t base = off & ~off_t{4095};
+  size_t valid = st.st_size > base ? static_cast<size_t>(st.st_size - base) : 0;
+  if (valid > n) valid = n;
+  rec(0, fnv(p, valid) | 1, "mmap s%d %zu valid %zu", s, n, valid);
+  munmap(p, n);
+}
+
+void op_stdio(int slot, int name) {
+  static const char* const modes[] = {"r", "r+", "w", "a", "a+", "w+"};
+  FILE*& f = g_fp[slot];
+  switch (rnd(6)) {
+    case 0: {
+      if (f != nullptr) rec(fclose(f), 0, "fclose p%d", slot);
+      const char* m = modes[rnd(6)];
+      f = fopen(kName[name], m);
+      rec(f == nullptr ? -1 : 0, 0, "fopen p%d %s %s", slot, kName[name], m);
+      break;
+    }
+    case 1:
+      if (f == nullptr) break;
+      fill(200);
+      rec(static_cast<long long>(fwrite(g_buf.data(), 1, 200, f)), 0, "fwrite p%d", slot);
+      break;
+    case 2: {
+      if (f == nullptr) break;
+      memset(g_buf.data(), 0, 300);
+      size_t r = fread(g_buf.data(), 1, 300, f);
+      rec(static_cast<long long>(r), fnv(g_buf.data(), r) | 1, "fread p%d", slot);
+      break;
+    }
+    case 3:
+      if (f == nullptr) break;
+      rec(fseek(f, static_cast<long>(rnd(5000)), SEEK_SET), 0, "fseek p%d", slot);
+      rec(ftell(f), 0, "ftell p%d", slot);
+      break;
+    case 4:
+      if (f == nullptr) break;
+      rec(fprintf(f, "line %ld %llu\n", g_seq, static_cast<unsigned long long>(rnd(1000))), 0,
+          "fprintf p%d", slot);
+      rec(fflush(f), 0, "fflush p%d", slot);
+      break;
+    default:
+      if (f == nullptr) break;
+      rec(fclose(f), 0, "fclose p%d", slot);
+      f = nullptr;
+      break;
+  }
+}
+
+// Reads every file whole through a fresh descriptor: the final state compared.
+void final_state() {
+  for (int s = 0; s < kFpSlots; ++s)
+    if (g_fp[s] != nullptr) {
+      fclose(g_fp[s]);
+      g_fp[s] = nullptr;
+    }
+  for (int n = 0; n < kNames; ++n) {
+    int fd = open(kName[n], O_RDONLY);
+    if (fd < 0) {
+      rec(-1, 0, "final %s", kName[n]);
+      continue;
+    }
+    uint64_t h = 1469598103934665603ull;
+    long long total = 0;
+    for (int i = 0; i < 100000; ++i) {
+      ssize_t r = read(fd, g_buf.data(), kMaxIo);
+      if (r <= 0) break;
+      h = h * 31 + fnv(g_buf.data(), static_cast<size_t>(r));
+      total += r;
+    }
+    rec(total, h | 1, "final %s", kName[n]);
+    close(fd);
+  }
+}
+
+// The scripted part: edge cases, one by one.
+void run_script() {
+  op_open(0, 0, O_RDWR | O_CREAT | O_TRUNC);
+  op_read(0, 100);  // empty file: EOF
+  op_write(0, 10000);
+  op_fstat(0);
+  op_lseek(0, 0, SEEK_CUR);
+  op_lseek(0, 0, SEEK_SET);
+  op_read(0, 4096);
+  op_read(0, 10000);          // short read at EOF
+  op_read(0, 10);             // EOF
+  op_pwrite(0, 100, 200000);  // a hole between 10000 and 200000
+  op_fstat(0);
+  op_pread(0, 8192, 9000);  // data then hole zeros
+  op_pread(0, 300, 199950);
+  op_pread(0, 100, 300000);   // past EOF
+  op_pread(0, 10, -1);        // EINVAL
+  op_lseek(0, -1, SEEK_SET);  // EINVAL
+  op_lseek(0, -10, SEEK_END);
+  op_read(0, 100);
+  op_lseek(0, -300000, SEEK_END);  // EINVAL
+  op_lseek(0, 5, 77);              // bad whence
+  op_lseek(0, 1000, SEEK_END);
+  op_write(0, 1);  // extends with a hole
+  op_fstat(0);
+  op_open(1, 0, O_RDONLY);
+  op_write(1, 10);                                 // EBADF
+  op_pwrite(1, 10, 0);                             // EBADF
+  rec(ftruncate(g_fd[1], 10), 0, "ftruncate ro");  // EINVAL
+  op_fallocate(1, 0, 0, 100);                      // EBADF
+  op_open(2, 0, O_WRONLY);
+  op_read(2, 10);      // EBADF
+  op_pread(2, 10, 0);  // EBADF
+  rec(ftruncate(g_fd[2], 5000), 0, "ftruncate shrink");
+  op_fstat(1);
+  op_pread(1, 6000, 0);
+  rec(ftruncate(g_fd[2], 70000), 0, "ftruncate grow");
+  op_pread(1, 70000, 0);  // zeros after 5000
+  rec(ftruncate(g_fd[2], -1), 0, "ftruncate negative");
+  op_stat(0);
+  // O_APPEND: writes go to the end whatever the offset; pwrite appends too (Linux).
+  op_open(3, 0, O_WRONLY | O_APPEND);
+  op_lseek(3, 0, SEEK_SET);
+  op_write(3, 333);
+  op_lseek(3, 0, SEEK_CUR);
+  op_pwrite(3, 7, 0);
+  op_fstat(3);
+  // F_SETFL toggles O_APPEND.
+  rec(fcntl(g_fd[2], F_SETFL, O_APPEND), 0, "setfl append");
+  rec(fcntl(g_fd[2], F_GETFL) & (O_APPEND | O_ACCMODE), 0, "getfl");
+  op_write(2, 50);
+  rec(fcntl(g_fd[2], F_SETFL, 0), 0, "setfl none");
+  op_lseek(2, 0, SEEK_SET);
+  op_write(2, 20);
+  op_pread(1, 100, 0);
+  // dup shares the offset.
+  op_lseek(0, 0, SEEK_SET);
+  g_fd[4] = dup(g_fd[0]);
+  rec(g_fd[4] >= 0 ? 0 : -1, 0, "dup s0");
+  op_read(4, 1000);
+  op_lseek(0, 0, SEEK_CUR);
+  op_read(0, 10);
+  op_lseek(4, 0, SEEK_CUR);
+  rec(dup2(g_fd[1], g_fd[4]) >= 0 ? 0 : -1, 0, "dup2 s1->s4");
+  op_write(4, 10);  // now read-only: EBADF
+  op_lseek(4, 0, SEEK_CUR);
+  close_slot(4);
+  rec(fcntl(g_fd[0], F_DUPFD_CLOEXEC, 100) >= 100 ? 0 : -1, 0, "F_DUPFD_CLOEXEC");
+  // vectors
+  op_lseek(0, 0, SEEK_SET);
+  op_writev(0, false, 0);
+  op_readv(0, true, 0);
+  op_writev(0, true, 123456);
+  op_readv(0, true, 123400);
+  op_readv(0, false, 0);
+  op_fstat(0);
+  // fallocate modes
+  op_fallocate(0, 0, 300000, 10000);  // extends
+  op_fstat(0);
+  op_fallocate(0, FALLOC_FL_KEEP_SIZE, 400000, 10000);  // size unchanged
+  op_fstat(0);
+  op_fallocate(0, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 4096, 8192);
+  op_pread(0, 16384, 0);
+  op_fallocate(0, FALLOC_FL_PUNCH_HOLE, 0, 10);  // EOPNOTSUPP
+  op_fallocate(0, FALLOC_FL_ZERO_RANGE, 100, 50);
+  op_pread(0, 300, 0);
+  op_fallocate(0, 0, -1, 10);  // EINVAL
+  op_fallocate(0, 0, 0, 0);    // EINVAL
+  rec(posix_fallocate(g_fd[0], 0, 500000), 0, "posix_fallocate");
+  op_fstat(0);
+  rec(fsync(g_fd[0]), 0, "fsync");
+  rec(fdatasync(g_fd[0]), 0, "fdatasync");
+  rec(sync_file_range(
+          g_fd[0], 0, 0,
+          SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER),
+      0, "sync_file_range");
+  rec(sync_file_range(g_fd[0], -1, 0, 0), 0, "sync_file_range bad");
+  // copies
+  op_open(5, 3, O_RDWR | O_CREAT | O_TRUNC);
+  op_copy(0, 5, 100000, true, 0, 0);
+  op_copy(0, 5, 5000, false, 0, 0);
+  op_fstat(5);
+  op_sendfile(0, 5, 7000, true, 1000);
+  op_sendfile(0, 5, 7000, false, 0);
+  op_pread(5, 200000, 0);
+  // mmap
+  op_mmap(0, 20000, 0);
+  op_mmap(0, 8192, 4096);
+  op_mmap(2, 4096, 0);  // write-only: EACCES
+  // truncate by name
+  rec(truncate("f0", 12345), 0, "truncate f0");
+  op_fstat(0);
+  op_stat(0);
+  rec(truncate("missing", 1), 0, "truncate missing");
+  // unlink while open: data stays readable through the descriptor
+  op_open(6, 1, O_RDWR | O_CREAT | O_TRUNC);
+  op_write(6, 5000);
+  rec(unlink("f1"), 0, "unlink f1");
+  op_stat(1);
+  op_pread(6, 6000, 0);
+  op_fstat(6);
+  op_write(6, 100);
+  op_fstat(6);
+  close_slot(6);
+  rec(unlink("f1"), 0, "unlink f1 again");
+  // rename over an open file: the old data stays with its holder
+  op_open(6, 1, O_RDWR | O_CREAT | O_TRUNC);
+  op_write(6, 777);
+  rec(rename("f3", "f1"), 0, "rename f3 over f1");
+  op_pread(6, 1000, 0);
+  op_stat(1);
+  op_stat(3);
+  rec(rename("f1", "f3"), 0, "rename back");
+  rec(rename("nope", "f1"), 0, "rename missing");
+  rec(link("f3", "f1"), 0, "link f3 f1");
+  op_stat(1);
+  rec(unlink("f1"), 0, "unlink link");
+  op_stat(3);
+  close_slot(6);
+  // directories and errors that pass through
+  op_open(7, 2, O_RDWR | O_CREAT);  // sub/ missing: ENOENT
+  rec(mkdir("sub", 0755), 0, "mkdir sub");
+  op_open(7, 2, O_RDWR | O_CREAT | O_EXCL);
+  op_open(6, 2, O_RDWR | O_CREAT | O_EXCL);  // EEXIST
+  op_write(7, 4096);
+  int dfd = open("sub", O_RDONLY | O_DIRECTORY);
+  rec(dfd >= 0 ? 0 : -1, 0, "open dir");
+  rec(read(dfd, g_buf.data(), 10), 0, "read dir");  // EISDIR
+  int fd = openat(dfd, "f2", O_RDONLY);
+  rec(fd >= 0 ? 0 : -1, 0, "openat sub/f2");
+  memset(g_buf.data(), 0, 5000);
+  ssize_t r = read(fd, g_buf.data(), 5000);
+  rec(r, r > 0 ? fnv(g_buf.data(), static_cast<size_t>(r)) : 0, "read via openat");
+  struct stat st;
+  rec(fstatat(dfd, "f2", &st, 0) == 0 ? st.st_size : -1, 0, "fstatat size");
+  rec(fstatat(fd, "", &st, AT_EMPTY_PATH) == 0 ? st.st_size : -1, 0, "fstatat empty");
+  close(fd);
+  close(dfd);
+  rec(read(12345, g_buf.data(), 1), 0, "read bad fd");
+  rec(close(12345), 0, "close bad fd");
+  // stdio
+  FILE* f = fopen("f3", "w+");
+  rec(f != nullptr ? 0 : -1, 0, "fopen w+");
+  if (f != nullptr) {
+    for (int i = 0; i < 500; ++i) fprintf(f, "line %d of the stdio test\n", i);
+    rec(fseek(f, 0, SEEK_SET), 0, "fseek");
+    char line[128];
+    uint64_t h = 0;
+    int lines = 0;
+    while (fgets(line, sizeof line, f) != nullptr) {
+      h = h * 31 + fnv(line, strlen(line));
+      ++lines;
+    }
+    rec(lines, h | 1, "fgets lines");
+    rec(feof(f), 0, "feof");
+    rec(ferror(f), 0, "ferror");
+    rec(ftell(f), 0, "ftell");
+    rec(fseek(f, 100, SEEK_SET), 0, "fseek 100");
+    rec(static_cast<long long>(fread_unlocked(g_buf.data(), 1, 50, f)), fnv(g_buf.data(), 50),
+        "fread_unlocked");
+    rec(fclose(f), 0, "fclose");
+  }
+  op_stat(3);
+  int fd3 = open("f3", O_RDONLY);
+  f = fdopen(fd3, "r");
+  rec(f != nullptr ? 0 : -1, 0, "fdopen");
+  if (f != nullptr) {
+    rec(fileno(f) == fd3 ? 0 : -1, 0, "fileno");
+    char* line = nullptr;
+    size_t cap = 0;
+    ssize_t n = getline(&line, &cap, f);
+    rec(n, n > 0 ? fnv(line, static_cast<size_t>(n)) : 0, "getline");
+    free(line);
+    rec(fclose(f), 0, "fclose fdopen");
+  }
+  f = fopen("f3", "a");
+  if (f != nullptr) {
+    rec(ftell(f), 0, "ftell append");
+    fputs("appended\n", f);
+    rec(fclose(f), 0, "fclose a");
+  }
+  op_stat(3);
+  rec(fopen("missing/x", "r") == nullptr ? -1 : 0, 0, "fopen missing");
+  for (int s = 0; s < kSlots; ++s) close_slot(s);
+}
+
+void run_random(long ops) {
+  for (long i = 0; i < ops; ++i) {
+    int s = static_cast<int>(rnd(kSlots));
+    int t = static_cast<int>(rnd(kSlots));
+    int name = static_cast<int>(rnd(kNames));
+    uint64_t op = rnd(100);
+    if (op < 8) {
+      op_open(s, name, pick_flags());
+    } else if (op < 12) {
+      close_slot(s);
+    } else if (g_fd[s] < 0) {
+      op_stat(name);  // keeps both runs in step: the choice depends only on equal results
+    } else if (op < 24) {
+      op_read(s, pick_len());
+    } else if (op < 36) {
+      op_write(s, pick_len());
+    } else if (op < 44) {
+      op_pread(s, pick_len(), pick_off());
+    } else if (op < 52) {
+      op_pwrite(s, pick_len(), pick_off());
+    } else if (op < 58) {
+      static const int wh[] = {SEEK_SET, SEEK_CUR, SEEK_END};
+      op_lseek(s, pick_off() - static_cast<off_t>(rnd(2) * 70000), wh[rnd(3)]);
+    } else if (op < 61) {
+      rec(ftruncate(g_fd[s], pick_off()), 0, "ftruncate s%d", s);
+    } else if (op < 65) {
+      op_fstat(s);
+    } else if (op < 67) {
+      rec(rnd(2) ? fsync(g_fd[s]) : fdatasync(g_fd[s]), 0, "fsync s%d", s);
+    } else if (op < 69) {
+      if (g_fd[t] < 0) {
+        g_fd[t] = dup(g_fd[s]);
+        rec(g_fd[t] >= 0 ? 0 : -1, 0, "dup s%d->s%d", s, t);
+      } else if (s != t) {
+        rec(dup2(g_fd[s], g_fd[t]) >= 0 ? 0 : -1, 0, "dup2 s%d->s%d", s, t);
+      }
+    } else if (op < 71) {
+      int fl = fcntl(g_fd[s], F_GETFL);
+      rec(fcntl(g_fd[s], F_SETFL, fl ^ O_APPEND), 0, "toggle append s%d", s);
+    } else if (op < 74) {
+      op_readv(s, rnd(2) != 0, pick_off());
+    } else if (op < 77) {
+      op_writev(s, rnd(2) != 0, pick_off());
+    } else if (op < 78) {
+      rec(unlink(kName[name]), 0, "unlink %s", kName[name]);
+    } else if (op < 79) {
+      int other = static_cast<int>(rnd(kNames));
+      rec(rename(kName[name], kName[other]), 0, "rename %s %s", kName[name], kName[other]);
+    } else if (op < 82) {
+      static const int modes[] = {0, FALLOC_FL_KEEP_SIZE,
+                                  FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, FALLOC_FL_ZERO_RANGE};
+      op_fallocate(s, modes[rnd(4)], pick_off(), static_cast<off_t>(pick_len()));
+    } else if (op < 84) {
+      if (g_fd[t] >= 0) op_copy(s, t, pick_len(), rnd(2) != 0, pick_off(), pick_off());
+    } else if (op < 85) {
+      if (g_fd[t] >= 0) op_sendfile(s, t, pick_len(), rnd(2) != 0, pick_off());
+    } else if (op < 92) {
+      op_stdio(static_cast<int>(rnd(kFpSlots)), name);
+    } else if (op < 94) {
+      rec(truncate(kName[name], pick_off()), 0, "truncate %s", kName[name]);
+    } else if (op < 96) {
+      op_mmap(s, pick_len() + 1, pick_off());
+    } else {
+      op_stat(name);
+    }
+  }
+  for (int s = 0; s < kSlots; ++s) close_slot(s);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 4) {
+    fprintf(stderr, "usage: %s script|random SEED OPS\n", argv[0]);
+    return 2;
+  }
+  for (int i = 0; i < kSlots; ++i) g_fd[i] = -1;
+  g_rng.seed(strtoull(argv[2], nullptr, 10));
+  setvbuf(stdout, nullptr, _IOFBF, 1 << 16);
+  if (strcmp(argv[1], "script") == 0) {
+    run_script();
+  } else {
+    if (mkdir("sub", 0755) != 0 && errno != EEXIST) return 3;
+    run_random(strtol(argv[3], nullptr, 10));
+  }
+  final_state();
+  fflush(stdout);
+  return 0;
+}

@@ -1,0 +1,510 @@
+// mp_prog.cc — zvfs_mptest: multi-process and process-lifecycle scenarios, run under
+// libzvfs.so by mp_test.cc. Each subcommand checks its own results and exits 0 on success,
+// printing what went wrong otherwise.
+//
+//   append FILE ID RECORDS        O_APPEND writer of fixed-size records
+//   verify-append FILE WRITERS RECORDS
+//   dup-fork FILE                 offsets shared by dup'd fds and a forked child
+//   exec-parent FILE              an exec'd program reads an inherited descriptor
+//   exec-child FD                 (the exec'd side)
+//   unlink-open FILE              data readable after unlink until the last close
+//   rename-over FILE              rename over an open file keeps the holder's data
+//   writer FILE                   writes numbered records until killed
+//   check-records FILE            every complete record of `writer` intact and in order
+//   mmap FILE                     MAP_PRIVATE served, writable MAP_SHARED refused (ENODEV)
+//   threads FILE                  threads reading one descriptor: no byte read twice
+//   sigalrm FILE                  1 ms SIGALRM during large writes: no EINTR, no short count
+//   fork-threads FILE             fork while other threads do I/O
+//   vfork FILE                    vfork child's dup2/close leave the parent's table alone
+//   close-range FILE              close_range(3, ~0U) in a child, parent still fine
+//   expect-eio FILE               daemon unreachable: open of a file in the prefix gives EIO
+//   overhead N                    ns per read(2) on a non-ZVFS descriptor
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/close_range.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace {
+
+#define CHECK(cond)                                                                      \
+  do {                                                                                   \
+    if (!(cond)) {                                                                       \
+      fprintf(stderr, "%s:%d: check failed: %s (errno %s)\n", __FILE__, __LINE__, #cond, \
+              strerrorname_np(errno));                                                   \
+      exit(1);                                                                           \
+    }                                                                                    \
+  } while (0)
+
+constexpr size_t kRec = 64;
+
+void make_record(char* r, int id, long seq) {
+  memset(r, 'a' + id % 26, kRec);
+  snprintf(r, kRec, "W%03d R%08ld ", id, seq);
+  r[strlen(r)] = '.';
+  r[kRec - 1] = '\n';
+}
+
+std::string read_all(int fd) {
+  std::string s;
+  char buf[65536];
+  CHECK(lseek(fd, 0, SEEK_SET) == 0);
+  for (int i = 0; i < 1 << 20; ++i) {
+    ssize_t n = read(fd, buf, sizeof buf);
+    CHECK(n >= 0);
+    if (n == 0) break;
+    s.append(buf, static_cast<size_t>(n));
+  }
+  return s;
+}
+
+int cmd_append(const char* file, int id, long records) {
+  int fd = open(file, O_WRONLY | O_APPEND | O_CREAT, 0644);
+  CHECK(fd >= 0);
+  char r[kRec];
+  for (long i = 0; i < records; ++i) {
+    make_record(r, id, i);
+    CHECK(write(fd, r, kRec) == static_cast<ssize_t>(kRec));
+  }
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+int cmd_verify_append(const char* file, int writers, long records) {
+  int fd = open(file, O_RDONLY);
+  CHECK(fd >= 0);
+  std::string s = read_all(fd);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0);
+  CHECK(static_cast<size_t>(st.st_size) == s.size());
+  CHECK(s.size() == kRec * static_cast<size_t>(writers) * static_cast<size_t>(records));
+  std::vector<long> next(static_cast<size_t>(writers), 0);
+  char want[kRec];
+  for (size_t off = 0; off < s.size(); off += kRec) {
+    int id = atoi(s.c_str() + off + 1);
+    CHECK(id >= 0 && id < writers);
+    make_record(want, id, next[static_cast<size_t>(id)]);
+    if (memcmp(want, s.data() + off, kRec) != 0) {
+      fprintf(stderr, "record at %zu is torn or out of order\n", off);
+      return 1;
+    }
+    ++next[static_cast<size_t>(id)];
+  }
+  return 0;
+}
+
+int cmd_dup_fork(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "0123456789", 10) == 10);
+  int d = dup(fd);
+  CHECK(d >= 0);
+  CHECK(lseek(d, 0, SEEK_CUR) == 10);
+  CHECK(lseek(fd, 2, SEEK_SET) == 2);
+  char b[4] = {};
+  CHECK(read(d, b, 3) == 3 && memcmp(b, "234", 3) == 0);
+  CHECK(lseek(fd, 0, SEEK_CUR) == 5);
+  pid_t pid = fork();
+  if (pid == 0) {
+    // The child shares the open file description: its read moves the parent's offset.
+    char c[3] = {};
+    if (read(fd, c, 2) != 2 || memcmp(c, "56", 2) != 0) _exit(3);
+    if (write(d, "XY", 2) != 2) _exit(4);  // at 7
+    if (close(fd) != 0) _exit(5);
+    _exit(0);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK(lseek(fd, 0, SEEK_CUR) == 9);
+  char all[11] = {};
+  CHECK(pread(d, all, 10, 0) == 10);
+  CHECK(memcmp(all, "0123456XY9", 10) == 0);
+  struct stat st2;
+  CHECK(fstat(fd, &st2) == 0 && st2.st_size == 10);
+  CHECK(close(fd) == 0);
+  CHECK(pread(d, all, 10, 0) == 10);  // still open through the dup
+  CHECK(close(d) == 0);
+  return 0;
+}
+
+int cmd_exec_parent(const char* self, const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::string data;
+  for (int i = 0; i < 1000; ++i) data += "inherited line " + std::to_string(i) + "\n";
+  CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  CHECK(lseek(fd, 100, SEEK_SET) == 100);
+  int cloexec = open(file, O_RDONLY | O_CLOEXEC);
+  CHECK(cloexec >= 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string a = std::to_string(fd);
+    std::string b = std::to_string(cloexec);
+    execl(self, self, "exec-child", a.c_str(), b.c_str(), static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  if (WEXITSTATUS(st) != 0) return WEXITSTATUS(st);
+  // The child read 200 bytes and appended through the shared description.
+  CHECK(lseek(fd, 0, SEEK_CUR) == static_cast<off_t>(data.size() + 6));
+  char tail[6];
+  CHECK(pread(fd, tail, 6, static_cast<off_t>(data.size())) == 6 &&
+        memcmp(tail, "child\n", 6) == 0);
+  return 0;
+}
+
+int cmd_exec_child(int fd, int cloexec_fd) {
+  CHECK(fcntl(cloexec_fd, F_GETFD) == -1 && errno == EBADF);  // gone across exec
+  CHECK(lseek(fd, 0, SEEK_CUR) == 100);
+  char buf[200];
+  CHECK(read(fd, buf, sizeof buf) == static_cast<ssize_t>(sizeof buf));
+  std::string want;
+  for (int i = 0; i < 1000; ++i) want += "inherited line " + std::to_string(i) + "\n";
+  CHECK(memcmp(buf, want.data() + 100, sizeof buf) == 0);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0 && static_cast<size_t>(st.st_size) == want.size());
+  CHECK(st.st_blocks > 0);  // the blob's allocation, not the placeholder's
+  CHECK(lseek(fd, 0, SEEK_END) == static_cast<off_t>(want.size()));
+  CHECK(write(fd, "child\n", 6) == 6);
+  return 0;
+}
+
+int cmd_unlink_open(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::string data(300000, 'u');
+  CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  int other = open(file, O_RDONLY);
+  CHECK(other >= 0);
+  CHECK(unlink(file) == 0);
+  struct stat st;
+  CHECK(stat(file, &st) == -1 && errno == ENOENT);
+  pid_t pid = fork();
+  if (pid == 0) {
+    std::string s = read_all(other);
+    _exit(s == data ? 0 : 1);
+  }
+  int ws;
+  CHECK(waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
+  CHECK(close(fd) == 0);
+  CHECK(read_all(other) == data);
+  CHECK(fstat(other, &st) == 0 && st.st_size == 300000 && st.st_nlink == 0);
+  CHECK(close(other) == 0);
+  // A new file under the same name starts empty.
+  fd = open(file, O_RDWR | O_CREAT, 0644);
+  CHECK(fd >= 0);
+  CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+int cmd_rename_over(const char* file) {
+  std::string tmp = std::string(file) + ".tmp";
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "old contents", 12) == 12);
+  int t = open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(t >= 0);
+  CHECK(write(t, "new!", 4) == 4);
+  CHECK(fsync(t) == 0);
+  CHECK(close(t) == 0);
+  CHECK(rename(tmp.c_str(), file) == 0);
+  char b[32] = {};
+  CHECK(pread(fd, b, sizeof b, 0) == 12 && memcmp(b, "old contents", 12) == 0);
+  int n = open(file, O_RDONLY);
+  CHECK(n >= 0);
+  CHECK(read(n, b, sizeof b) == 4 && memcmp(b, "new!", 4) == 0);
+  CHECK(close(n) == 0);
+  CHECK(close(fd) == 0);
+  // EXDEV across the prefix boundary.
+  const char* outside = getenv("ZVFS_TEST_OUTSIDE");
+  if (outside != nullptr) {
+    std::string o = std::string(outside) + "/moved";
+    CHECK(rename(file, o.c_str()) == -1 && errno == EXDEV);
+    CHECK(link(file, o.c_str()) == -1 && errno == EXDEV);
+  }
+  return 0;
+}
+
+int cmd_writer(const char* file) {
+  int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  char rec[4096];
+  time_t end = time(nullptr) + 60;
+  for (long i = 0; time(nullptr) < end; ++i) {
+    memset(rec, static_cast<int>('A' + i % 26), sizeof rec);
+    snprintf(rec, 32, "REC %010ld ", i);
+    CHECK(write(fd, rec, sizeof rec) == static_cast<ssize_t>(sizeof rec));
+    if (i % 16 == 0) {
+      CHECK(fdatasync(fd) == 0);
+      printf("%ld\n", i);  // synced up to here
+      fflush(stdout);
+    }
+  }
+  return 0;
+}
+
+int cmd_check_records(const char* file, long min_synced) {
+  int fd = open(file, O_RDONLY);
+  CHECK(fd >= 0);
+  std::string s = read_all(fd);
+  size_t whole = s.size() / 4096;
+  CHECK(static_cast<long>(whole) > min_synced);
+  for (size_t i = 0; i < whole; ++i) {
+    char want[4096];
+    memset(want, static_cast<int>('A' + i % 26), sizeof want);
+    snprintf(want, 32, "REC %010ld ", static_cast<long>(i));
+    if (memcmp(want, s.data() + i * 4096, 4096) != 0) {
+      fprintf(stderr, "record %zu damaged\n", i);
+      return 1;
+    }
+  }
+  return 0;
+}
+
+int cmd_mmap(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::string data(20000, 'm');
+  for (size_t i = 0; i < data.size(); i += 97) data[i] = static_cast<char>('0' + i % 10);
+  CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  void* p = mmap(nullptr, data.size(), PROT_READ, MAP_PRIVATE, fd, 0);
+  CHECK(p != MAP_FAILED);
+  CHECK(memcmp(p, data.data(), data.size()) == 0);
+  CHECK(munmap(p, data.size()) == 0);
+  p = mmap(nullptr, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 4096);
+  CHECK(p != MAP_FAILED);
+  CHECK(memcmp(p, data.data() + 4096, 8192) == 0);
+  static_cast<char*>(p)[0] = 'Z';  // private: the file does not change
+  char c;
+  CHECK(pread(fd, &c, 1, 4096) == 1 && c == data[4096]);
+  CHECK(munmap(p, 8192) == 0);
+  errno = 0;
+  CHECK(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED &&
+        errno == ENODEV);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+int cmd_threads(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  constexpr int kBlocks = 2000;
+  for (int i = 0; i < kBlocks; ++i) {
+    char b[512];
+    memset(b, 0, sizeof b);
+    memcpy(b, &i, sizeof i);
+    CHECK(write(fd, b, sizeof b) == 512);
+  }
+  CHECK(lseek(fd, 0, SEEK_SET) == 0);
+  std::vector<std::atomic<int>> seen(kBlocks);
+  std::vector<std::thread> ts;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&] {
+      char b[512];
+      for (int k = 0; k < kBlocks; ++k) {
+        ssize_t n = read(fd, b, sizeof b);
+        if (n == 0) break;
+        if (n != 512) {
+          ++bad;
+          break;
+        }
+        int id;
+        memcpy(&id, b, sizeof id);
+        if (id < 0 || id >= kBlocks) {
+          ++bad;
+          break;
+        }
+        seen[static_cast<size_t>(id)]++;
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  CHECK(bad == 0);
+  for (int i = 0; i < kBlocks; ++i) CHECK(seen[static_cast<size_t>(i)] == 1);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+std::atomic<long> g_alarms{0};
+void on_alarm(int) {
+  ++g_alarms;
+}
+
+int cmd_sigalrm(const char* file) {
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_alarm;  // no SA_RESTART
+  CHECK(sigaction(SIGALRM, &sa, nullptr) == 0);
+  struct itimerval it = {{0, 1000}, {0, 1000}};
+  CHECK(setitimer(ITIMER_REAL, &it, nullptr) == 0);
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  size_t n = 48u << 20;
+  std::vector<char> buf(n);
+  for (size_t i = 0; i < n; ++i) buf[i] = static_cast<char>(i * 7 + i / 4096);
+  for (int round = 0; round < 2; ++round) {
+    ssize_t w = write(fd, buf.data(), n);
+    CHECK(w == static_cast<ssize_t>(n));
+  }
+  std::vector<char> back(n);
+  ssize_t r = pread(fd, back.data(), n, static_cast<off_t>(n));
+  CHECK(r == static_cast<ssize_t>(n));
+  CHECK(memcmp(back.data(), buf.data(), n) == 0);
+  struct itimerval off = {};
+  setitimer(ITIMER_REAL, &off, nullptr);
+  CHECK(g_alarms > 0);
+  CHECK(close(fd) == 0);
+  printf("alarms %ld\n", g_alarms.load());
+  return 0;
+}
+
+int cmd_fork_threads(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::atomic<bool> stop{false};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 3; ++t) {
+    ts.emplace_back([&, t] {
+      char b[4096];
+      memset(b, 'a' + t, sizeof b);
+      for (long i = 0; !stop && i < 100000; ++i) {
+        off_t off = static_cast<off_t>((t * 64 + i % 64) * 4096);
+        if (pwrite(fd, b, sizeof b, off) != 4096) abort();
+        if (pread(fd, b, sizeof b, off) != 4096) abort();
+      }
+    });
+  }
+  for (int k = 0; k < 20; ++k) {
+    pid_t pid = fork();
+    if (pid == 0) {
+      char b[4096];
+      if (pwrite(fd, "child", 5, 1 << 22) != 5) _exit(2);
+      if (pread(fd, b, 5, 1 << 22) != 5 || memcmp(b, "child", 5) != 0) _exit(3);
+      int f2 = open(file, O_RDONLY);
+      if (f2 < 0 || pread(f2, b, 5, 1 << 22) != 5) _exit(4);
+      _exit(0);
+    }
+    int st;
+    CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  }
+  stop = true;
+  for (auto& t : ts) t.join();
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+int cmd_vfork(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "vfork data", 10) == 10);
+  pid_t pid = vfork();
+  if (pid == 0) {
+    // As a shell does before exec: rearrange descriptors.
+    dup2(fd, 0);
+    close(fd);
+    execl("/bin/true", "true", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  char b[10];
+  CHECK(pread(fd, b, 10, 0) == 10 && memcmp(b, "vfork data", 10) == 0);
+  struct stat s0;
+  CHECK(fstat(0, &s0) == 0);  // our stdin is untouched and not a ZVFS file
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+int cmd_close_range(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "close_range", 11) == 11);
+  pid_t pid = fork();
+  if (pid == 0) {
+    if (close_range(3, ~0U, 0) != 0) _exit(2);
+    char b[4];
+    if (read(fd, b, 1) != -1 || errno != EBADF) _exit(3);
+    _exit(0);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  char b[11];
+  CHECK(pread(fd, b, 11, 0) == 11 && memcmp(b, "close_range", 11) == 0);
+  int d = dup(fd);
+  CHECK(close_range(static_cast<unsigned>(d), ~0U, 0) == 0);
+  CHECK(pread(fd, b, 11, 0) == 11);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+int cmd_expect_eio(const char* file) {
+  errno = 0;
+  int fd = open(file, O_RDWR | O_CREAT, 0644);
+  CHECK(fd == -1 && errno == EIO);
+  return 0;
+}
+
+int cmd_overhead(long n) {
+  int fd = open("/dev/zero", O_RDONLY);
+  CHECK(fd >= 0);
+  char c;
+  struct timespec a, b;
+  long best = -1;
+  for (int round = 0; round < 5; ++round) {
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (long i = 0; i < n; ++i) (void)!read(fd, &c, 1);
+    clock_gettime(CLOCK_MONOTONIC, &b);
+    long ns = ((b.tv_sec - a.tv_sec) * 1000000000L + (b.tv_nsec - a.tv_nsec)) / n;
+    if (best < 0 || ns < best) best = ns;
+  }
+  printf("%ld\n", best);
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 3) {
+    fprintf(stderr, "usage: %s COMMAND ARGS (see the source)\n", argv[0]);
+    return 2;
+  }
+  std::string c = argv[1];
+  const char* f = argv[2];
+  if (c == "append" && argc == 5) return cmd_append(f, atoi(argv[3]), atol(argv[4]));
+  if (c == "verify-append" && argc == 5) return cmd_verify_append(f, atoi(argv[3]), atol(argv[4]));
+  if (c == "dup-fork") return cmd_dup_fork(f);
+  if (c == "exec-parent") return cmd_exec_parent(argv[0], f);
+  if (c == "exec-child" && argc == 4) return cmd_exec_child(atoi(f), atoi(argv[3]));
+  if (c == "unlink-open") return cmd_unlink_open(f);
+  if (c == "rename-over") return cmd_rename_over(f);
+  if (c == "writer") return cmd_writer(f);
+  if (c == "check-records" && argc == 4) return cmd_check_records(f, atol(argv[3]));
+  if (c == "mmap") return cmd_mmap(f);
+  if (c == "threads") return cmd_threads(f);
+  if (c == "sigalrm") return cmd_sigalrm(f);
+  if (c == "fork-threads") return cmd_fork_threads(f);
+  if (c == "vfork") return cmd_vfork(f);
+  if (c == "close-range") return cmd_close_range(f);
+  if (c == "expect-eio") return cmd_expect_eio(f);
+  if (c == "overhead") return cmd_overhead(atol(f));
+  fprintf(stderr, "unknown command %s\n", c.c_str());
+  return 2;
+}
