@@ -288,6 +288,31 @@ std::vector<Range> Allocator::allocated_ranges() const {
   return out;
 }
 
+Allocator::Condensed Allocator::take_condensed(uint64_t txg) {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  const Impl& m = *impl_;
+  Condensed out;
+  // Allocated-or-deferred ranges are the gaps between free extents.
+  uint64_t pos = m.start;
+  auto gap_to = [&](uint64_t off) {
+    if (off > pos) out.records.push_back({SpaceRecord::Kind::kAlloc, pos, off - pos, 0});
+  };
+  for (const ExtentSet& slab : m.slabs) {
+    for (const auto& [off, len] : slab.extents()) {
+      gap_to(off);
+      pos = off + len;
+    }
+  }
+  gap_to(m.end);
+  for (const auto& [ftxg, ranges] : m.by_txg) {
+    if (ftxg > txg) break;
+    for (const Range& r : ranges)
+      out.records.push_back({SpaceRecord::Kind::kFree, r.off, r.len, ftxg});
+  }
+  out.pending.swap(impl_->pending);
+  return out;
+}
+
 bool Allocator::is_allocated(uint64_t off, uint64_t len) const {
   std::lock_guard<std::mutex> g(impl_->mu);
   return impl_->is_allocated(off, len);

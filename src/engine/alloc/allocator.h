@@ -71,6 +71,15 @@ class Allocator {
   bool is_free(uint64_t off, uint64_t len) const;
   // The frees still waiting for their txg to be safe, as kFree records (for condensing).
   std::vector<SpaceRecord> deferred() const;
+  // For rewriting the space map from scratch as of `txg`, atomically: `records` describes the
+  // current state (one kAlloc per allocated range, deferred frees included, each deferred free
+  // of a txg <= `txg` followed by its kFree), and `pending` is what take_pending() would have
+  // returned (the pending list is left empty).
+  struct Condensed {
+    std::vector<SpaceRecord> records;
+    std::vector<SpaceRecord> pending;
+  };
+  Condensed take_condensed(uint64_t txg);
   // Puts records returned by take_pending() back in front of the pending ones (when writing
   // them failed), so the next take_pending() returns them again.
   void return_pending(std::vector<SpaceRecord> records);

@@ -9,6 +9,8 @@
 #include <set>
 #include <thread>
 
+#include "engine/alloc/alloc_test_util.h"
+
 namespace zvfs::alloc {
 namespace {
 
@@ -22,12 +24,8 @@ std::unique_ptr<Allocator> replay(uint64_t start, uint64_t end, uint64_t reserve
   return a;
 }
 
-bool same_ranges(const std::vector<Range>& a, const std::vector<Range>& b) {
-  if (a.size() != b.size()) return false;
-  for (size_t i = 0; i < a.size(); ++i)
-    if (a[i].off != b[i].off || a[i].len != b[i].len) return false;
-  return true;
-}
+using testing::merged;
+using testing::same;
 
 TEST(Allocator, SequentialAllocationsAreContiguous) {
   Allocator a(1 << 20, 65 << 20, 0);
@@ -197,21 +195,15 @@ TEST(Allocator, RandomAgainstModel) {
         // Import at this txg gives the same allocator state.
         if (txg % 7 == 0) {
           auto b = replay(start, end, 16 * K, log, txg);
-          ASSERT_TRUE(same_ranges(a.allocated_ranges(), b->allocated_ranges()));
+          ASSERT_TRUE(same(a.allocated_ranges(), b->allocated_ranges()));
           ASSERT_EQ(a.stats().deferred_bytes, b->stats().deferred_bytes);
           ASSERT_EQ(a.stats().free_bytes, b->stats().free_bytes);
         }
         ++txg;
       }
       if (step % 50 == 0) {
-        std::vector<Range> want;
-        for (auto [o, l] : live) {
-          if (!want.empty() && want.back().off + want.back().len == o)
-            want.back().len += l;
-          else
-            want.push_back({o, l});
-        }
-        ASSERT_TRUE(same_ranges(a.allocated_ranges(), want));
+        std::vector<Range> want = merged(live);
+        ASSERT_TRUE(same(a.allocated_ranges(), want));
         uint64_t dbytes = 0;
         for (auto& [t, v] : deferred)
           for (auto& [o, l] : v) dbytes += l;

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "engine/alloc/allocator.h"
 #include "engine/zio/zio.h"
@@ -35,6 +36,10 @@ class SpaceMap {
   // Blocks of the old chain that a condense drops are freed deferred in `txg`.
   static Result<SpaceMapRoot> sync(zio::Pipeline& zio, const SpaceMapRoot& root, Allocator& a,
                                    uint64_t txg);
+  // The block pointers of the chain, newest first, each read and verified (for scrub and for
+  // consistency checks: these blocks are allocated but no object references them).
+  static Status blocks(zio::Pipeline& zio, const SpaceMapRoot& root,
+                       std::vector<zio::BlockPtr>* out);
 };
 
 }  // namespace zvfs::alloc

@@ -1,0 +1,273 @@
+// space_map_test.cc — the space map round trip: random allocation histories synced txg by txg
+// and loaded back into fresh allocators, compared with an independent model; condensing;
+// frees of later txgs held back; the chain describing itself; corrupt chains refused.
+#include "engine/alloc/space_map.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+
+#include "common/aligned_buf.h"
+#include "engine/alloc/alloc_test_util.h"
+#include "engine/alloc/space_map_block.h"
+#include "engine/vdev/vdev.h"
+
+namespace zvfs::alloc {
+namespace {
+
+constexpr uint64_t K = kUnit;
+constexpr uint64_t kDev = 256ull << 20;
+constexpr uint64_t kStart = 1ull << 20;
+
+// The allocator's state as an independent model sees it: live ranges and deferred frees.
+struct Model {
+  std::map<uint64_t, uint64_t> live;                           // off -> len
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> deferred;  // off -> (len, txg)
+};
+
+using testing::merged;
+using testing::same;
+
+class SpaceMapTest : public ::testing::Test {
+ protected:
+  SpaceMapTest() : dev_(vdev::make_memory_vdev(kDev)), zio_(*dev_) {}
+  std::unique_ptr<Allocator> fresh() { return std::make_unique<Allocator>(kStart, kDev, 64 * K); }
+  std::unique_ptr<vdev::Vdev> dev_;
+  zio::Pipeline zio_;
+};
+
+TEST(SpaceMapBlock, EncodeDecodeRoundTripAndRefusals) {
+  std::vector<SpaceRecord> recs = {{SpaceRecord::Kind::kAlloc, 0x10000, 0x3000, 0},
+                                   {SpaceRecord::Kind::kFree, 0x11000, 0x1000, 6},
+                                   {SpaceRecord::Kind::kFree, 0x20000, 0x1000, 0}};
+  SmBlockHeader h;
+  h.nrecords = 3;
+  h.txg = 7;
+  h.seq = 4;
+  h.prev.birth_txg = 5;
+  uint32_t bytes = sm_block_bytes(3);
+  EXPECT_EQ(bytes, 4096u);
+  EXPECT_EQ(sm_block_capacity(4096), (4096u - 128) / 24);
+  EXPECT_EQ(sm_block_capacity(1u << 30), kSmRecordsPerBlockMax);
+  AlignedBuf buf(bytes);
+  sm_encode_block(h, recs.data(), buf.data());
+  SmBlockHeader got;
+  std::vector<SpaceRecord> out;
+  ASSERT_TRUE(sm_decode_block(buf.data(), bytes, &got, &out).ok());
+  EXPECT_EQ(got.seq, 4u);
+  EXPECT_EQ(got.prev.birth_txg, 5u);
+  ASSERT_EQ(out.size(), 3u);
+  EXPECT_EQ(out[1].kind, SpaceRecord::Kind::kFree);
+  EXPECT_EQ(out[1].off, 0x11000u);
+  EXPECT_EQ(out[1].txg, 6u);
+  EXPECT_EQ(out[2].len, 0x1000u);
+
+  auto refuses = [&](auto mutate) {
+    AlignedBuf b(bytes);
+    std::memcpy(b.data(), buf.data(), bytes);
+    mutate(b.data());
+    SmBlockHeader hh;
+    std::vector<SpaceRecord> rr;
+    return sm_decode_block(b.data(), bytes, &hh, &rr).code() == EIO;
+  };
+  EXPECT_TRUE(refuses([](std::byte* p) { p[0] ^= std::byte{1}; }));             // magic
+  EXPECT_TRUE(refuses([](std::byte* p) { p[8] = std::byte{2}; }));              // version
+  EXPECT_TRUE(refuses([](std::byte* p) { p[12] = std::byte{200}; }));           // count
+  EXPECT_TRUE(refuses([](std::byte* p) { p[100] = std::byte{1}; }));            // reserved
+  EXPECT_TRUE(refuses([](std::byte* p) { p[128] = std::byte{3}; }));            // kind
+  EXPECT_TRUE(refuses([](std::byte* p) { p[128 + 16] = std::byte{1}; }));       // alloc txg
+  EXPECT_TRUE(refuses([](std::byte* p) { p[128 + 24 + 16] = std::byte{9}; }));  // free > txg
+  EXPECT_TRUE(refuses([](std::byte* p) { std::memset(p + 128 + 8, 0, 8); }));   // len 0
+  EXPECT_TRUE(refuses([](std::byte* p) { p[128 + 9] |= std::byte{1}; }));       // len unaligned
+  EXPECT_TRUE(refuses([](std::byte* p) { p[4000] = std::byte{1}; }));           // padding
+  SmBlockHeader hh;
+  std::vector<SpaceRecord> rr;
+  EXPECT_EQ(sm_decode_block(buf.data(), 100, &hh, &rr).code(), EIO);
+}
+
+TEST_F(SpaceMapTest, EmptyMapRoundTrip) {
+  auto a = fresh();
+  auto root = SpaceMap::sync(zio_, SpaceMapRoot{}, *a, 1);
+  ASSERT_TRUE(root.ok());
+  EXPECT_TRUE(root->head.is_hole()) << "no changes, no block";
+  auto b = fresh();
+  ASSERT_TRUE(SpaceMap::load(zio_, *root, *b, 1).ok());
+  EXPECT_EQ(b->stats().allocated_bytes, 0u);
+  SpaceMapRoot bad;
+  bad.records = 3;
+  EXPECT_EQ(SpaceMap::load(zio_, bad, *b, 1).code(), EIO);
+}
+
+TEST_F(SpaceMapTest, ChainDescribesItselfAndHoldsBackLaterFrees) {
+  auto a = fresh();
+  uint64_t x = *a->alloc(8 * K), y = *a->alloc(4 * K);
+  auto r1 = SpaceMap::sync(zio_, SpaceMapRoot{}, *a, 1);
+  ASSERT_TRUE(r1.ok());
+  EXPECT_EQ(r1->blocks, 1u);
+  EXPECT_EQ(r1->records, 3u) << "two allocations and the map block itself";
+  a->txg_synced(1);
+  // txg 2 syncs while txg 3 is open and frees y.
+  a->free_deferred(x, 8 * K, 2);
+  a->free_deferred(y, 4 * K, 3);
+  auto r2 = SpaceMap::sync(zio_, *r1, *a, 2);
+  ASSERT_TRUE(r2.ok());
+  EXPECT_EQ(r2->blocks, 2u);
+  auto b = fresh();
+  ASSERT_TRUE(SpaceMap::load(zio_, *r2, *b, 2).ok());
+  EXPECT_TRUE(b->is_allocated(y, 4 * K)) << "a free of txg 3 must not be in txg 2's map";
+  EXPECT_EQ(b->stats().deferred_bytes, 8 * K);
+  std::vector<zio::BlockPtr> chain;
+  ASSERT_TRUE(SpaceMap::blocks(zio_, *r2, &chain).ok());
+  ASSERT_EQ(chain.size(), 2u);
+  EXPECT_EQ(chain[0], r2->head);
+  for (auto& bp : chain) EXPECT_TRUE(b->is_allocated(bp.offset, bp.asize));
+  EXPECT_EQ(b->stats().allocated_bytes, r2->allocated_bytes);
+  // The held-back free is recorded by the next sync.
+  auto r3 = SpaceMap::sync(zio_, *r2, *a, 3);
+  ASSERT_TRUE(r3.ok());
+  auto c = fresh();
+  ASSERT_TRUE(SpaceMap::load(zio_, *r3, *c, 3).ok());
+  EXPECT_FALSE(c->is_allocated(y, 4 * K));
+  EXPECT_FALSE(c->is_free(y, 4 * K)) << "still deferred at txg 3";
+  EXPECT_FALSE(c->is_free(x, 8 * K)) << "freed in txg 2, reusable only once txg 4 is synced";
+  c->txg_synced(4);
+  EXPECT_TRUE(c->is_free(x, 8 * K));
+}
+
+// Random histories: after every sync, loading the new root gives exactly the model's state;
+// older roots stay loadable until their blocks may be reused; the log is condensed.
+TEST_F(SpaceMapTest, RandomHistoriesRoundTrip) {
+  for (uint64_t seed : {11, 12}) {
+    SCOPED_TRACE(seed);
+    std::mt19937_64 rng(seed);
+    auto a = fresh();
+    Model m;
+    SpaceMapRoot root;
+    std::map<uint64_t, SpaceMapRoot> roots;  // txg -> root
+    bool condensed = false;
+    uint64_t max_blocks = 0;
+    for (uint64_t txg = 1; txg <= 400; ++txg) {
+      int ops = 1 + rng() % 40;
+      for (int i = 0; i < ops; ++i) {
+        int op = rng() % 10;
+        if (op < 5 || m.live.size() < 4) {
+          uint64_t len = K * (1 + rng() % 16);
+          auto r = a->alloc(len);
+          if (r.ok()) m.live[*r] = len;
+        } else {
+          auto it = m.live.begin();
+          std::advance(it, rng() % m.live.size());
+          if (op == 5) {
+            a->free_now(it->first, it->second);
+          } else {
+            // Most frees belong to the txg being built; some to the next one (open context).
+            uint64_t ftxg = txg + (op == 9 ? 1 : 0);
+            a->free_deferred(it->first, it->second, ftxg);
+            m.deferred[it->first] = {it->second, ftxg};
+          }
+          m.live.erase(it);
+        }
+      }
+      auto r = SpaceMap::sync(zio_, root, *a, txg);
+      ASSERT_TRUE(r.ok()) << r.error().msg;
+      if (r->blocks < root.blocks) condensed = true;
+      root = *r;
+      roots[txg] = root;
+      max_blocks = std::max(max_blocks, root.blocks);
+      ASSERT_TRUE(zio_.flush().ok());
+      a->txg_synced(txg);
+      // Model: frees of txg <= txg - 2 are reusable now.
+      for (auto it = m.deferred.begin(); it != m.deferred.end();) {
+        if (it->second.second + kDeferTxgs <= txg)
+          it = m.deferred.erase(it);
+        else
+          ++it;
+      }
+      // Load at this txg: the model's state plus the map's own blocks.
+      auto b = fresh();
+      ASSERT_TRUE(SpaceMap::load(zio_, root, *b, txg).ok()) << "txg " << txg;
+      std::vector<zio::BlockPtr> chain;
+      ASSERT_TRUE(SpaceMap::blocks(zio_, root, &chain).ok());
+      std::map<uint64_t, uint64_t> expect = m.live;
+      for (auto& bp : chain) expect[bp.offset] = bp.asize;
+      // Frees of the open txg (txg + 1) are not in this map: those ranges load as live.
+      for (auto& [off, lt] : m.deferred)
+        if (lt.second > txg) expect[off] = lt.first;
+      // The condense frees the old chain's blocks deferred; those may still be deferred.
+      std::vector<Range> got = b->allocated_ranges();
+      std::vector<SpaceRecord> bdef = b->deferred();
+      std::map<uint64_t, uint64_t> bdefm;
+      for (auto& d : bdef) bdefm[d.off] = d.len;
+      ASSERT_TRUE(same(got, merged(expect))) << "txg " << txg;
+      for (auto& [off, lt] : m.deferred) {
+        if (lt.second > txg) continue;
+        ASSERT_TRUE(bdefm.count(off)) << "deferred free lost at txg " << txg;
+      }
+      ASSERT_EQ(b->stats().allocated_bytes, root.allocated_bytes);
+      // The previous txg's root is still intact (its blocks are deferred, not reused).
+      if (roots.count(txg - 1)) {
+        auto c = fresh();
+        ASSERT_TRUE(SpaceMap::load(zio_, roots[txg - 1], *c, txg - 1).ok()) << "txg " << txg;
+      }
+    }
+    EXPECT_TRUE(condensed) << "the log should have been condensed at least once";
+    EXPECT_LT(root.records, 4 * (a->allocated_ranges().size() + 2 * a->deferred().size()) + 2000);
+    (void)max_blocks;
+  }
+}
+
+TEST_F(SpaceMapTest, BigTxgSpansSeveralBlocks) {
+  auto a = fresh();
+  std::vector<uint64_t> offs;
+  for (int i = 0; i < 12000; ++i) offs.push_back(*a->alloc(K));
+  for (int i = 0; i < 12000; i += 2) a->free_now(offs[i], K);
+  auto r = SpaceMap::sync(zio_, SpaceMapRoot{}, *a, 1);
+  ASSERT_TRUE(r.ok());
+  EXPECT_GE(r->blocks, 4u);
+  EXPECT_EQ(r->records, 18000u + r->blocks);
+  auto b = fresh();
+  ASSERT_TRUE(SpaceMap::load(zio_, *r, *b, 1).ok());
+  EXPECT_TRUE(same(b->allocated_ranges(), a->allocated_ranges()));
+  // 6000 kept blocks; the map's own blocks continue the last one (cursor), so no new range.
+  EXPECT_EQ(b->allocated_ranges().size(), 6000u);
+}
+
+TEST_F(SpaceMapTest, CorruptChainIsRefused) {
+  auto a = fresh();
+  SpaceMapRoot root;
+  for (uint64_t txg = 1; txg <= 3; ++txg) {
+    ASSERT_TRUE(a->alloc(K).ok());
+    root = *SpaceMap::sync(zio_, root, *a, txg);
+  }
+  std::vector<zio::BlockPtr> chain;
+  ASSERT_TRUE(SpaceMap::blocks(zio_, root, &chain).ok());
+  ASSERT_EQ(chain.size(), 3u);
+  // Wrong counts in the root.
+  SpaceMapRoot r = root;
+  r.blocks = 2;
+  EXPECT_EQ(SpaceMap::load(zio_, r, *fresh(), 3).code(), EIO);
+  r = root;
+  r.blocks = 4;
+  EXPECT_EQ(SpaceMap::load(zio_, r, *fresh(), 3).code(), EIO);
+  r = root;
+  r.records += 1;
+  EXPECT_EQ(SpaceMap::load(zio_, r, *fresh(), 3).code(), EIO);
+  r = root;
+  r.allocated_bytes += K;
+  EXPECT_EQ(SpaceMap::load(zio_, r, *fresh(), 3).code(), EIO);
+  // A flipped bit in the middle block.
+  AlignedBuf sec(4096);
+  vdev::IoReq io{vdev::IoReq::Op::kRead, sec.data(), 4096, chain[1].offset};
+  ASSERT_EQ(dev_->submit({&io, 1}), 0);
+  sec.data()[200] ^= std::byte{4};
+  io.op = vdev::IoReq::Op::kWrite;
+  ASSERT_EQ(dev_->submit({&io, 1}), 0);
+  EXPECT_EQ(SpaceMap::load(zio_, root, *fresh(), 3).code(), EIO);
+  EXPECT_EQ(SpaceMap::blocks(zio_, root, &chain).code(), EIO);
+  EXPECT_GE(zio_.stats().checksum_errors, 2u);
+}
+
+}  // namespace
+}  // namespace zvfs::alloc
