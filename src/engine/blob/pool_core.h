@@ -1,0 +1,109 @@
+// pool_core.h — the state of one imported pool, shared by the Pool and its Blob handles.
+//
+// A PoolCore owns the whole engine stack of one pool: the vdev, the I/O pipeline, the
+// allocator, the ARC, the object set (dmu), the intent log (zil), the last durable uberblock
+// and the txg sync thread. Pool and Blob objects are thin handles holding a shared_ptr to it,
+// so a handle that outlives its Pool fails cleanly (EIO) instead of touching freed memory.
+//
+// Txg sync (txg_sync.cc): the sync thread commits the open txg every txg_interval_ms, when dirty
+// data passes 60% of dirty_max_bytes, when the intent log is half full, or on demand
+// (sync_all, a sync() with too much to log). Writers wait (throttle) while dirty data is at
+// dirty_max_bytes. Commit order: data and metadata blocks (dmu) -> space map -> flush ->
+// uberblock -> flush; then the new state is installed, deferred frees are released to the
+// allocator and the intent log is trimmed.
+//
+// Failure: if any write or flush of a txg fails, the pool is failed: every later change,
+// sync() and sync_all() returns EIO (nothing acknowledged afterwards could be made durable),
+// reads still work, and the device still imports (to the last durable txg plus the log).
+//
+// Crash: nothing is overwritten in place except uberblock ring slots and the log ring, so a
+// crash at any instant leaves the newest valid uberblock's state intact; import replays the
+// intent log on top of it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "engine/alloc/allocator.h"
+#include "engine/arc/arc.h"
+#include "engine/dmu/objset.h"
+#include "engine/spa/label.h"
+#include "engine/spa/uberblock.h"
+#include "engine/vdev/vdev.h"
+#include "engine/zil/zil.h"
+#include "engine/zio/zio.h"
+#include "zvfs/blob.h"
+
+namespace zvfs::engine {
+
+class PoolCore {
+ public:
+  // Creates (create == true) or imports the pool on `dev`, replays the log and commits.
+  static Result<std::shared_ptr<PoolCore>> open(std::unique_ptr<vdev::Vdev> dev,
+                                                const PoolConfig& cfg, bool create,
+                                                const std::string& path);
+  ~PoolCore();
+  PoolCore(const PoolCore&) = delete;
+  PoolCore& operator=(const PoolCore&) = delete;
+
+  dmu::ObjectSet& objset() { return *os_; }
+
+  // Entry checks: EIO once the pool is closed (or, for changes, failed).
+  Status check_open() const;
+  Status check_writable() const;
+  // Before a change of `bytes` new data: throttles on dirty data and, if need_space, refuses
+  // (ENOSPC) what could not be committed. Changes that mostly free space pass need_space =
+  // false so they work on a full pool.
+  Status admit(uint64_t bytes, bool need_space = true);
+
+  Status sync_blob(dmu::Object& o);
+  Status sync_all();
+  Status export_pool();
+  void abandon();  // tests: stop without committing (as if the power went out)
+  PoolStats stats() const;
+  Result<ScrubReport> scrub(const std::function<void(const ScrubProgress&)>& progress);
+  Result<CheckReport> check();
+
+ private:
+  PoolCore() = default;
+  Status wait_synced(uint64_t txg);
+  void kick();
+  void sync_loop();
+  Status sync_one(uint32_t flags);
+  void stop_thread();
+  void pause_sync();  // wait until the sync thread is idle and keep it so
+  void resume_sync();
+
+  PoolConfig cfg_;
+  std::string path_;
+  std::unique_ptr<vdev::Vdev> dev_;
+  std::unique_ptr<zio::Pipeline> zio_;
+  std::unique_ptr<alloc::Allocator> alloc_;
+  std::unique_ptr<arc::Arc> arc_;
+  std::unique_ptr<dmu::ObjectSet> os_;
+  std::unique_ptr<zil::IntentLog> zil_;
+  spa::Label label_;
+  uint64_t reserve_bytes_ = 0;
+
+  mutable std::mutex sync_mu_;
+  std::condition_variable sync_cv_;  // wakes the sync thread
+  std::condition_variable done_cv_;  // a txg finished (or the pool failed)
+  std::thread thread_;
+  bool stop_ = false;
+  bool pause_ = false;     // check(): keep the sync thread idle
+  bool syncing_ = false;   // the sync thread is inside sync_one
+  uint64_t want_txg_ = 0;  // commit at least up to this txg
+  uint64_t synced_txg_ = 0;
+  spa::Uberblock ub_;  // the last durable uberblock
+  Status failed_;
+  std::atomic<bool> closed_{false};
+  std::atomic<bool> failed_flag_{false};
+  std::atomic<uint64_t> throttle_waits_{0};
+  std::mutex export_mu_;
+};
+
+}  // namespace zvfs::engine

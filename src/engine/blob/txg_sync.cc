@@ -1,0 +1,248 @@
+// txg_sync.cc — the sync thread, commits, throttling and the durability entry points.
+//
+// States of a txg: open (ObjectSet takes changes) -> syncing (closed by the sync thread;
+// written by sync_one) -> durable (its uberblock flushed; synced_txg_ = it). Only the sync
+// thread runs sync_one once the pool is open (import runs one before the thread starts;
+// export runs the last after it stopped), so txgs commit strictly one after another.
+#include <chrono>
+
+#include "common/log.h"
+#include "engine/alloc/space_map.h"
+#include "engine/blob/pool_core.h"
+
+namespace zvfs::engine {
+namespace {
+
+constexpr uint64_t kLogBytesPerSyncMax = 8ull << 20;  // more than this: commit a txg instead
+
+uint64_t now_ns() {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                   std::chrono::system_clock::now().time_since_epoch())
+                                   .count());
+}
+
+}  // namespace
+
+PoolCore::~PoolCore() {
+  stop_thread();
+}
+
+Status PoolCore::check_open() const {
+  if (closed_.load(std::memory_order_acquire)) return make_error(EIO, "pool is closed");
+  return ok_status();
+}
+
+Status PoolCore::check_writable() const {
+  ZVFS_TRY(check_open());
+  if (failed_flag_.load(std::memory_order_acquire)) {
+    return make_error(EIO, "pool failed: an earlier commit could not be written");
+  }
+  return ok_status();
+}
+
+void PoolCore::kick() {
+  std::lock_guard lk(sync_mu_);
+  sync_cv_.notify_one();
+}
+
+void PoolCore::stop_thread() {
+  {
+    std::lock_guard lk(sync_mu_);
+    stop_ = true;
+    sync_cv_.notify_all();
+    done_cv_.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void PoolCore::sync_loop() {
+  using Clock = std::chrono::steady_clock;
+  const auto interval = std::chrono::milliseconds(std::max<uint32_t>(cfg_.txg_interval_ms, 1));
+  const uint64_t dirty_kick = cfg_.dirty_max_bytes / 10 * 6;
+  auto next = Clock::now() + interval;
+  std::unique_lock lk(sync_mu_);
+  while (!stop_) {
+    auto wanted = [&] {
+      if (pause_ || !failed_.ok()) return false;
+      return want_txg_ > synced_txg_ || os_->dirty_bytes() > dirty_kick ||
+             zil_->used_bytes() > zil_->capacity() / 2;
+    };
+    sync_cv_.wait_until(lk, next, [&] { return stop_ || wanted(); });
+    if (stop_) break;
+    const bool timed_out = Clock::now() >= next;
+    if (pause_ || !failed_.ok()) continue;
+    if (!wanted() && !(timed_out && os_->has_changes())) {
+      if (timed_out) next = Clock::now() + interval;
+      continue;
+    }
+    syncing_ = true;
+    lk.unlock();
+    Status st = sync_one(0);
+    lk.lock();
+    syncing_ = false;
+    if (!st.ok()) {
+      failed_ = st;
+      failed_flag_.store(true, std::memory_order_release);
+      LOG_ERROR("spa", "%s: txg commit failed (%s); the pool refuses further changes",
+                path_.c_str(), st.error().msg);
+    }
+    next = Clock::now() + interval;
+    done_cv_.notify_all();
+  }
+}
+
+Status PoolCore::sync_one(uint32_t flags) {
+  const uint64_t txg = os_->close_txg();
+  dmu::SyncCtx ctx{*zio_, *arc_, *alloc_, txg, {}};
+  ZVFS_ASSIGN_OR_RETURN(root, os_->sync_txg(txg, ctx));
+  ZVFS_ASSIGN_OR_RETURN(sm, alloc::SpaceMap::sync(*zio_, ub_.space_map, *alloc_, txg));
+  ZVFS_TRY(zio_->flush());
+  spa::Uberblock ub = ub_;
+  ub.txg = txg;
+  ub.flags = flags;
+  ub.timestamp_ns = now_ns();
+  ub.meta_root = root.meta_root;
+  ub.space_map = sm;
+  ub.next_blob_id = root.next_id;
+  ub.blob_count = root.blob_count;
+  const zil::LogHead head = zil_->head_for(txg);
+  ub.log_head_pos = head.pos;
+  ub.log_head_seq = head.seq;
+  ub.log_gen = zil_->gen();
+  ZVFS_TRY(spa::write_uberblock(*zio_, label_.layout, ub));
+  ZVFS_TRY(zio_->flush());
+  // Durable. Install, release deferred frees, trim the log.
+  os_->txg_done(txg);
+  {
+    std::unique_lock reuse(os_->reuse_mutex());
+    alloc_->txg_synced(txg);
+  }
+  for (const auto& bp : ctx.freed) arc_->evict(bp);
+  zil_->trim(head);
+  std::lock_guard lk(sync_mu_);
+  ub_ = ub;
+  synced_txg_ = txg;
+  return ok_status();
+}
+
+Status PoolCore::wait_synced(uint64_t txg) {
+  std::unique_lock lk(sync_mu_);
+  if (want_txg_ < txg) want_txg_ = txg;
+  sync_cv_.notify_one();
+  done_cv_.wait(lk, [&] { return synced_txg_ >= txg || !failed_.ok() || stop_; });
+  if (synced_txg_ >= txg) return ok_status();
+  return make_error(EIO, failed_.ok() ? "pool closed" : "pool failed: txg commit error");
+}
+
+Status PoolCore::admit(uint64_t bytes, bool need_space) {
+  ZVFS_TRY(check_writable());
+  const uint64_t max = cfg_.dirty_max_bytes;
+  if (os_->dirty_bytes() > max / 10 * 6) kick();
+  if (os_->dirty_bytes() + bytes > max && os_->dirty_bytes() > 0) {
+    throttle_waits_.fetch_add(1, std::memory_order_relaxed);
+    std::unique_lock lk(sync_mu_);
+    for (int i = 0; i < 1000 && os_->dirty_bytes() + bytes > max && os_->dirty_bytes() > 0; i++) {
+      if (stop_ || !failed_.ok()) break;
+      if (want_txg_ <= synced_txg_) want_txg_ = synced_txg_ + 1;
+      sync_cv_.notify_one();
+      done_cv_.wait_for(lk, std::chrono::milliseconds(100));
+    }
+  }
+  ZVFS_TRY(check_writable());
+  if (!need_space) return ok_status();
+  // Space: what is dirty (and this change) must fit outside the reserve, with room for the
+  // metadata a commit rewrites. Deferred frees and dirty data may free space: commit and retry.
+  for (int attempt = 0;; attempt++) {
+    const alloc::AllocStats s = alloc_->stats();
+    const uint64_t avail = s.free_bytes > reserve_bytes_ ? s.free_bytes - reserve_bytes_ : 0;
+    const uint64_t dirty = os_->dirty_bytes();
+    const uint64_t need = dirty + dirty / 32 + bytes + (1ull << 20);
+    if (need <= avail) return ok_status();
+    if (attempt >= static_cast<int>(alloc::kDeferTxgs) + 1) break;
+    if (s.deferred_bytes == 0 && dirty == 0) break;
+    ZVFS_TRY(wait_synced(os_->open_txg()));
+  }
+  return make_error(ENOSPC, "pool is full");
+}
+
+Status PoolCore::sync_blob(dmu::Object& o) {
+  ZVFS_TRY(check_writable());
+  std::lock_guard lg(o.log_mu);
+  const uint64_t max_bytes = std::min(kLogBytesPerSyncMax, zil_->capacity() / 8);
+  ZVFS_ASSIGN_OR_RETURN(batch, os_->gather_unlogged(o, max_bytes));
+  if (batch.wait_txg != 0) return wait_synced(batch.wait_txg);
+  if (batch.records.empty()) return check_writable();
+  Status st = zil_->commit(batch.records);
+  if (st.ok()) {
+    os_->mark_logged(o, batch);
+    if (zil_->used_bytes() > zil_->capacity() / 2) kick();
+    return check_writable();
+  }
+  if (st.code() == ENOSPC) {  // the ring is full: commit the txgs that hold these changes
+    uint64_t newest = 0;
+    for (const auto& r : batch.records) newest = std::max(newest, r.txg);
+    return wait_synced(newest);
+  }
+  return st;
+}
+
+Status PoolCore::sync_all() {
+  ZVFS_TRY(check_writable());
+  return wait_synced(os_->open_txg());
+}
+
+Status PoolCore::export_pool() {
+  std::lock_guard ex(export_mu_);
+  ZVFS_TRY(check_open());
+  Status st = sync_all();
+  stop_thread();
+  if (st.ok() && !failed_flag_.load()) st = sync_one(spa::kUberblockFlagClean);
+  closed_.store(true, std::memory_order_release);
+  if (st.ok()) {
+    LOG_INFO("spa", "exported pool %016llx (%s) at txg %llu",
+             static_cast<unsigned long long>(label_.pool_guid), path_.c_str(),
+             static_cast<unsigned long long>(synced_txg_));
+  }
+  return st;
+}
+
+void PoolCore::abandon() {
+  std::lock_guard ex(export_mu_);
+  stop_thread();
+  closed_.store(true, std::memory_order_release);
+}
+
+PoolStats PoolCore::stats() const {
+  PoolStats s;
+  s.path = path_;
+  s.pool_guid = label_.pool_guid;
+  s.size_bytes = label_.layout.data_len;
+  const alloc::AllocStats a = alloc_->stats();
+  s.allocated_bytes = a.allocated_bytes;
+  s.free_bytes = a.free_bytes;
+  {
+    std::lock_guard lk(sync_mu_);
+    s.synced_txg = synced_txg_;
+    s.blob_count = ub_.blob_count;
+  }
+  s.blob_count = os_->root().blob_count;
+  s.txg = os_->open_txg();
+  s.dirty_bytes = os_->dirty_bytes();
+  s.dirty_max_bytes = cfg_.dirty_max_bytes;
+  const arc::ArcStats c = arc_->stats();
+  s.cache_bytes = c.bytes;
+  s.cache_max_bytes = c.max_bytes;
+  s.cache_hits = c.hits;
+  s.cache_misses = c.misses;
+  const zio::ZioStats z = zio_->stats();
+  s.checksum_errors = z.checksum_errors;
+  s.io_errors = z.io_errors;
+  const zil::ZilStats l = zil_->stats();
+  s.log_records = l.records;
+  s.log_syncs = l.blocks;
+  s.log_bytes_written = l.bytes_written;
+  s.throttle_waits = throttle_waits_.load(std::memory_order_relaxed);
+  return s;
+}
+
+}  // namespace zvfs::engine
