@@ -1,10 +1,12 @@
-// memory_vdev_test.cc — the behaviour every vdev shares, checked on the memory vdev and on the
-// file vdev (io_uring, O_DIRECT) alike: round trips, batches, request validation, counters.
+// memory_vdev_test.cc — the behaviour every vdev shares, checked alike on the memory vdev, the
+// file vdev (io_uring, O_DIRECT) and the fault-injecting vdev: round trips, batches larger than
+// a ring, request validation, counters, concurrent writers.
 #include <gtest/gtest.h>
 
 #include <functional>
 #include <vector>
 
+#include "engine/vdev/fault_vdev.h"
 #include "engine/vdev/vdev.h"
 #include "engine/vdev/vdev_test_util.h"
 
@@ -23,6 +25,9 @@ struct Factory {
 
 std::unique_ptr<Vdev> make_mem(const std::string&) {
   return make_memory_vdev(kDevSize);
+}
+std::unique_ptr<Vdev> make_fault(const std::string&) {
+  return std::make_unique<FaultVdev>(kDevSize);
 }
 std::unique_ptr<Vdev> make_file(const std::string& path) {
   FileVdevOptions o;
@@ -136,7 +141,8 @@ TEST_P(VdevConformance, ConcurrentWritersOnDisjointRanges) {
 }
 
 INSTANTIATE_TEST_SUITE_P(All, VdevConformance,
-                         ::testing::Values(Factory{"memory", make_mem}, Factory{"file", make_file}),
+                         ::testing::Values(Factory{"memory", make_mem}, Factory{"file", make_file},
+                                           Factory{"fault", make_fault}),
                          [](const auto& info) { return std::string(info.param.name); });
 
 }  // namespace
