@@ -12,6 +12,7 @@
 #include "common/aligned_buf.h"
 #include "engine/alloc/alloc_test_util.h"
 #include "engine/alloc/space_map_block.h"
+#include "engine/vdev/fault_vdev.h"
 #include "engine/vdev/vdev.h"
 
 namespace zvfs::alloc {
@@ -232,6 +233,62 @@ TEST_F(SpaceMapTest, BigTxgSpansSeveralBlocks) {
   EXPECT_TRUE(same(b->allocated_ranges(), a->allocated_ranges()));
   // 6000 kept blocks; the map's own blocks continue the last one (cursor), so no new range.
   EXPECT_EQ(b->allocated_ranges().size(), 6000u);
+}
+
+// A sync whose writes fail changes nothing: the allocator is as before (records back in the
+// pending list, the map's new blocks freed), and a retry writes a correct map. Both for an
+// append and for a condense.
+TEST(SpaceMapFailures, FailedSyncIsRetryable) {
+  vdev::FaultVdev dev(kDev, 1);
+  zio::Pipeline zio(dev);
+  Allocator a(kStart, kDev, 64 * K);
+  std::map<uint64_t, uint64_t> live;
+  SpaceMapRoot root;
+  uint64_t txg = 1;
+  auto churn = [&](int n) {
+    for (int i = 0; i < n; ++i) {
+      uint64_t off = *a.alloc(K * (1 + i % 3));
+      if (i % 4 == 0)
+        live[off] = K * (1 + i % 3);
+      else
+        a.free_now(off, K * (1 + i % 3));
+    }
+  };
+  auto try_failing_sync = [&] {
+    auto before = a.allocated_ranges();
+    dev.fail_writes_in_range(0, kDev);
+    auto r = SpaceMap::sync(zio, root, a, txg);
+    dev.clear_range_failures();
+    EXPECT_EQ(r.code(), EIO);
+    EXPECT_TRUE(same(a.allocated_ranges(), before)) << "a failed sync leaves no trace";
+    auto ok = SpaceMap::sync(zio, root, a, txg);
+    ASSERT_TRUE(ok.ok());
+    root = *ok;
+    ASSERT_TRUE(zio.flush().ok());
+    a.txg_synced(txg);
+    Allocator b(kStart, kDev, 64 * K);
+    ASSERT_TRUE(SpaceMap::load(zio, root, b, txg).ok());
+    std::vector<zio::BlockPtr> chain;
+    ASSERT_TRUE(SpaceMap::blocks(zio, root, &chain).ok());
+    std::map<uint64_t, uint64_t> expect = live;
+    for (auto& bp : chain) expect[bp.offset] = bp.asize;
+    EXPECT_TRUE(same(b.allocated_ranges(), merged(expect)));
+    ++txg;
+  };
+  churn(50);
+  try_failing_sync();                                     // append
+  for (int i = 0; i < 100 && root.records < 1024; ++i) {  // long log, not yet condensed
+    churn(60);
+    auto r = SpaceMap::sync(zio, root, a, txg);
+    ASSERT_TRUE(r.ok());
+    root = *r;
+    a.txg_synced(txg++);
+  }
+  ASSERT_GE(root.records, 1024u);
+  uint64_t blocks_before = root.blocks;
+  churn(10);
+  try_failing_sync();  // condense
+  EXPECT_LT(root.blocks, blocks_before) << "the retry condensed the log";
 }
 
 TEST_F(SpaceMapTest, CorruptChainIsRefused) {
