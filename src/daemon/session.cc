@@ -20,7 +20,11 @@
 namespace zvfs::daemon {
 namespace {
 
-constexpr uint64_t kSpinNs = 50 * 1000;               // a worker's busy-wait when idle
+constexpr uint64_t kSpinNs = 50 * 1000;  // a worker's busy-wait when idle
+// After a reply that had to wake a sleeping client, that client needs a wake-up (50-60 us on
+// the other CPU) before it can send again: a 50 us spin would end just before it comes back
+// and both sides would sleep on every request. Spin past the wake-up latency instead.
+constexpr uint64_t kSpinAfterWakeNs = 200 * 1000;
 constexpr uint64_t kSpinWindowNs = 2 * 1000 * 1000;   // spin only if a request came this recently
 constexpr int64_t kSleepNs = 200ll * 1000 * 1000;     // bounded futex sleep (stop is noticed)
 constexpr uint32_t kMaxHandlesPerSession = 1u << 20;  // a client cannot grow the table forever
@@ -363,7 +367,10 @@ bool Session::remove_handle(uint32_t h) {
 
 void Session::stop_workers() {
   stopping_.store(true);
-  if (region_.mapped()) ipc::futex_wake(&region_.header()->doorbell, INT_MAX);
+  if (region_.mapped()) {
+    region_.header()->doorbell.fetch_add(1);
+    ipc::futex_wake(&region_.header()->doorbell, INT_MAX);
+  }
   for (auto& t : workers_) t.join();
   workers_.clear();
 }
@@ -387,10 +394,11 @@ void Session::worker_loop() {
       if (region_.slot(i)->state.load(std::memory_order_relaxed) == ipc::kRequest) return true;
     return false;
   };
+  uint64_t spin_ns = kSpinNs;
   while (!stopping_.load(std::memory_order_relaxed)) {
     int i = find_request();
     if (i >= 0) {
-      serve_slot(static_cast<uint32_t>(i));
+      spin_ns = serve_slot(static_cast<uint32_t>(i)) ? kSpinAfterWakeNs : kSpinNs;
       continue;
     }
     // Adaptive spin: only right after traffic, one worker per session, few daemon-wide.
@@ -400,7 +408,7 @@ void Session::worker_loop() {
         bool spun = false, found = false;
         if (ctx_.spinners.fetch_add(1) < ctx_.spinners_max) {
           spun = true;
-          found = ipc::spin_until([&] { return stopping_.load() || pending(); }, kSpinNs);
+          found = ipc::spin_until([&] { return stopping_.load() || pending(); }, spin_ns);
         }
         ctx_.spinners.fetch_sub(1);
         session_spinner_.store(0);
@@ -415,7 +423,7 @@ void Session::worker_loop() {
   }
 }
 
-void Session::serve_slot(uint32_t i) {
+bool Session::serve_slot(uint32_t i) {
   ipc::Slot* sl = region_.slot(i);
   // Copy out of shared memory first: the client may change the slot while we work.
   ipc::MsgHeader h;
@@ -445,7 +453,9 @@ void Session::serve_slot(uint32_t i) {
   memcpy(&sl->rep, &out, sizeof out);
   memcpy(&sl->rep_body, &rep, sizeof rep);
   sl->state.store(ipc::kReply, std::memory_order_seq_cst);
-  if (sl->client_sleeping.load(std::memory_order_seq_cst)) ipc::futex_wake(&sl->state, 1);
+  if (!sl->client_sleeping.load(std::memory_order_seq_cst)) return false;
+  ipc::futex_wake(&sl->state, 1);
+  return true;
 }
 
 int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, ipc::IoRep* rep) {

@@ -8,7 +8,8 @@
 // Workers: each loops claiming a slot in state kRequest (CAS to kServing), copies the request
 // out of shared memory, validates the copy, serves it, writes the reply and wakes the client
 // only if it announced it sleeps. When idle, at most Context::spinners_max workers daemon-wide
-// spin for kSpinNs (only if the session saw a request within kSpinWindowNs: adaptive), the
+// spin for kSpinNs, or longer right after waking a sleeping client (it needs a wake-up before
+// it can send again), and only if the session saw a request within kSpinWindowNs; the
 // rest announce themselves in daemon_sleepers and sleep on the doorbell futex (bounded waits).
 // Several workers per session let one client thread's slow sync not block another's read.
 //
@@ -81,7 +82,7 @@ class Session {
 
   void worker_loop();
   int find_request();
-  void serve_slot(uint32_t i);
+  bool serve_slot(uint32_t i);  // true if the client slept and had to be woken
   int64_t serve_io(uint16_t op, const ipc::IoReq& r, uint8_t* data, ipc::IoRep* rep);
   std::shared_ptr<Handle> get_handle(uint32_t h) const;
   int add_handle(std::shared_ptr<Handle> h);

@@ -51,7 +51,11 @@ namespace {
 
 constexpr int kMaxHandles = 1 << 16;
 constexpr int kLivenessPollMs = 50;
-constexpr uint64_t kReplySpinNs = 40 * 1000;  // client spin before sleeping on a reply
+// Client spin before sleeping on a reply: long enough for a spinning worker to serve a cached
+// request; longer when the request had to wake a sleeping worker (50-60 us on the other CPU),
+// or the client would fall asleep just before the reply and pay a second wake-up.
+constexpr uint64_t kReplySpinNs = 40 * 1000;
+constexpr uint64_t kReplySpinAfterWakeNs = 150 * 1000;
 constexpr int kDefaultTimeoutMs = 10000;
 
 struct HandleEntry {
@@ -329,20 +333,22 @@ int claim_slot(Session* s) {
 
 void free_slot(Session* s, uint32_t i) {
   RegionHeader* h = s->region.header();
-  s->region.slot(i)->state.store(kFree, std::memory_order_release);
-  h->free_seq.fetch_add(1);
-  if (h->free_waiters.load() > 0) futex_wake(&h->free_seq, 1);
+  s->region.slot(i)->state.store(kFree, std::memory_order_seq_cst);
+  if (h->free_waiters.load(std::memory_order_seq_cst) > 0) {
+    h->free_seq.fetch_add(1);
+    futex_wake(&h->free_seq, 1);
+  }
 }
 
 // Waits for the reply in slot i. Returns 0, or -EIO if the daemon died.
-int wait_reply(Session* s, uint32_t i) {
+int wait_reply(Session* s, uint32_t i, uint64_t spin_ns) {
   Slot* sl = s->region.slot(i);
   RegionHeader* h = s->region.header();
   auto ready = [sl] { return sl->state.load(std::memory_order_acquire) == kReply; };
   // One spinning thread per process: with 2 CPUs, more spinners would starve the daemon.
   uint32_t zero = 0;
   if (h->client_spinners.compare_exchange_strong(zero, 1)) {
-    bool done = spin_until(ready, kReplySpinNs);
+    bool done = spin_until(ready, spin_ns);
     h->client_spinners.store(0);
     if (done) return 0;
   }
@@ -403,10 +409,15 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     sl->body.off = io.off;
     sl->body.len = io.len;
     sl->state.store(kRequest, std::memory_order_seq_cst);
+    // Ring only if a worker announced that it sleeps: a worker announces (daemon_sleepers++)
+    // before its last scan, so with seq_cst either that scan sees kRequest or we see it.
     RegionHeader* h = s->region.header();
-    h->doorbell.fetch_add(1, std::memory_order_seq_cst);
-    if (h->daemon_sleepers.load(std::memory_order_seq_cst) > 0) futex_wake(&h->doorbell, 1);
-    r = wait_reply(s, i);
+    bool woke = h->daemon_sleepers.load(std::memory_order_seq_cst) > 0;
+    if (woke) {
+      h->doorbell.fetch_add(1, std::memory_order_seq_cst);
+      futex_wake(&h->doorbell, 1);
+    }
+    r = wait_reply(s, i, woke ? kReplySpinAfterWakeNs : kReplySpinNs);
     if (r < 0) {
       release_session();
       if (attempt == 0 && io.retry) continue;

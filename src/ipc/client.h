@@ -51,7 +51,8 @@ ssize_t pwrite(int handle, const void* buf, size_t len, uint64_t off);
 // O_APPEND: the daemon picks the offset atomically. *end_out = offset after the write.
 ssize_t append(int handle, const void* buf, size_t len, uint64_t* end_out);
 int truncate(int handle, uint64_t size);
-// mode as fallocate(2): 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE, FALLOC_FL_ZERO_RANGE.
+// mode as fallocate(2): 0, FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE|KEEP_SIZE,
+// FALLOC_FL_ZERO_RANGE.
 int fallocate(int handle, int mode, uint64_t off, uint64_t len);
 int sync(int handle, bool datasync);
 int stat(int handle, BlobStatInfo* out);

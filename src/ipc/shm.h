@@ -48,13 +48,15 @@ struct alignas(64) RegionHeader {
 };
 static_assert(sizeof(RegionHeader) <= 4096);
 
+// Three cache lines: the state words the other side polls, the request, the reply. Keeping
+// the polled word apart means the poller does not pull the request line back and forth while
+// the client is still filling it in.
 struct alignas(64) Slot {
   std::atomic<uint32_t> state;
   std::atomic<uint32_t> client_sleeping;  // the client waits on `state` with FUTEX_WAIT
-  uint32_t pad[2];
-  MsgHeader req;  // request header
-  IoReq body;     // request body (data-path ops all use IoReq)
-  MsgHeader rep;  // reply header
+  alignas(64) MsgHeader req;              // request header
+  IoReq body;                             // request body (data-path ops all use IoReq)
+  alignas(64) MsgHeader rep;              // reply header
   IoRep rep_body;
 };
 static_assert(sizeof(Slot) <= 256);
