@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,6 +29,28 @@ void finish_release(const Released& r) {
     if (rc < 0) zlog("set_fd(%d, %d) failed: %d", r.of->handle, r.new_fd, rc);
   }
 }
+
+namespace {
+
+// O_TRUNC: Linux truncates even through O_RDONLY (the open already proved write permission),
+// but the daemon writes only through writable descriptors, so a read-only open truncates through
+// a brief write-only reopen of the same inode. (Closing that descriptor would drop POSIX locks
+// this process held on the file through other descriptors; opening with O_RDONLY|O_TRUNC while
+// holding such locks is the one case that differs from the kernel.)
+int truncate_on_open(int fd, int flags, int handle) {
+  int acc = flags & O_ACCMODE;
+  if (acc == O_WRONLY || acc == O_RDWR) return ipc::truncate(handle, 0);
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
+  int wfd = REAL(open)(proc, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (wfd < 0) return -errno;
+  int r = with_brief_attach(
+      wfd, O_WRONLY, [](int h, void*) { return ipc::truncate(h, 0); }, nullptr);
+  REAL(close)(wfd);
+  return r;
+}
+
+}  // namespace
 
 int adopt_fd(int fd, int flags, bool may_create) {
   if (fd < 0 || g_fd_table == nullptr) return 0;
@@ -67,9 +90,10 @@ int adopt_fd(int fd, int flags, bool may_create) {
     errno = saved;
     return -ENOMEM;
   }
-  // The kernel truncated the placeholder (Linux honours O_TRUNC even with O_RDONLY).
+  of->writable = (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
+  // The kernel truncated the placeholder; the blob follows.
   if ((flags & O_TRUNC) != 0 && info.size != 0) {
-    int rc = ipc::truncate(h, 0);
+    int rc = truncate_on_open(fd, flags, h);
     if (rc < 0) {
       ipc::detach(h);
       of_free(of);

@@ -87,6 +87,7 @@ OpenFile* of_alloc(int handle, dev_t dev, ino_t ino) {
   of->remembered_fd = -1;
   of->dev = dev;
   of->ino = ino;
+  of->writable = false;
   pthread_mutex_init(&of->pos_lock, nullptr);
   of->next = of->prev = nullptr;
   return of;
@@ -133,10 +134,10 @@ Released fd_remove(int fd) {
   return r;
 }
 
-int fd_find_inode_handle(dev_t dev, ino_t ino) {
+int fd_find_inode_handle(dev_t dev, ino_t ino, bool need_write) {
   int h = -1;
   for_each_live([&](OpenFile* of) {
-    if (h < 0 && of->dev == dev && of->ino == ino) h = of->handle;
+    if (h < 0 && of->dev == dev && of->ino == ino && (of->writable || !need_write)) h = of->handle;
   });
   return h;
 }

@@ -31,6 +31,7 @@ struct OpenFile {
   int handle = -1;         // ipc handle of this OFD
   int refs = 0;            // table slots pointing here (g_table_mu)
   int remembered_fd = -1;  // descriptor known to the IPC session (g_table_mu)
+  bool writable = false;   // opened for writing (the daemon refuses changes otherwise)
   dev_t dev = 0;           // inode identity, for path-based calls (stat, truncate)
   ino_t ino = 0;
   pthread_mutex_t pos_lock;  // serialises offset updates of this OFD within the process
@@ -72,8 +73,8 @@ void fd_remove_range(unsigned first, unsigned last, Fn&& fn);
 // Every live OpenFile with this inode identity (g_table_mu held during fn).
 template <class Fn>
 void for_each_live(Fn&& fn);
-// A handle of a live OpenFile for (dev, ino), or -1.
-int fd_find_inode_handle(dev_t dev, ino_t ino);
+// A handle of a live OpenFile for (dev, ino) (opened for writing if need_write), or -1.
+int fd_find_inode_handle(dev_t dev, ino_t ino, bool need_write = false);
 // Number of live OpenFiles (tests, diagnostics).
 int live_open_files();
 // Highest slot ever used + 1.

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/sendfile.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/fd_table.h"
@@ -26,8 +27,6 @@
 
 namespace zvfs::client {
 namespace {
-
-constexpr size_t kCopyChunk = 1u << 20;
 
 // Writes all of buf (pipes and sockets may take less per call). -errno on failure before
 // anything was written, else the count.
@@ -48,15 +47,26 @@ ssize_t write_fully(int fd, const char* buf, size_t n, loff_t* off) {
   return static_cast<ssize_t>(done);
 }
 
+// The kernel moves in-kernel copies through a pipe of 16 pages: each round reads up to the end
+// of the 16th page counted from the source position. Copying in the same rounds keeps copies
+// whose source and destination overlap (sendfile of a file to itself) byte-identical with it.
+constexpr size_t kPipeBytes = 16 * 4096;
+
+size_t round_bytes(off_t in_pos) {
+  if (in_pos < 0) return kPipeBytes;
+  return kPipeBytes - static_cast<size_t>(in_pos % 4096);
+}
+
 ssize_t copy_through(int in, loff_t* off_in, int out, loff_t* off_out, size_t len) {
   if (len == 0) return 0;
-  size_t cap = len < kCopyChunk ? len : kCopyChunk;
-  char* buf = static_cast<char*>(malloc(cap));
+  char* buf = static_cast<char*>(malloc(kPipeBytes));
   if (buf == nullptr) return -ENOMEM;
+  off_t in_pos = off_in != nullptr ? *off_in : any_lseek(in, 0, SEEK_CUR);
   size_t done = 0;
   ssize_t err = 0;
   while (done < len) {
-    size_t want = len - done < cap ? len - done : cap;
+    size_t want = round_bytes(in_pos);
+    if (want > len - done) want = len - done;
     ssize_t n = off_in != nullptr ? any_pread(in, buf, want, *off_in) : any_read(in, buf, want);
     if (n == -EINTR) continue;
     if (n < 0) {
@@ -65,6 +75,7 @@ ssize_t copy_through(int in, loff_t* off_in, int out, loff_t* off_out, size_t le
     }
     if (n == 0) break;
     if (off_in != nullptr) *off_in += n;
+    if (in_pos >= 0) in_pos += n;
     ssize_t w = write_fully(out, buf, static_cast<size_t>(n), off_out);
     if (w < 0) {
       err = w;
@@ -78,6 +89,25 @@ ssize_t copy_through(int in, loff_t* off_in, int out, loff_t* off_out, size_t le
   return static_cast<ssize_t>(done);
 }
 
+// copy_file_range as the kernel prepares it: the copy is shortened to the end of the source
+// first; within one file, overlapping ranges are refused. Positions default to the
+// descriptors' offsets. Returns the length to copy or -errno.
+ssize_t prepare_copy_range(int in, const loff_t* off_in, int out, const loff_t* off_out,
+                           size_t len) {
+  struct stat a, b;
+  if (fstat(in, &a) != 0 || fstat(out, &b) != 0) return -errno;  // fstat: the blob's size
+  off_t pin = off_in != nullptr ? *off_in : any_lseek(in, 0, SEEK_CUR);
+  off_t pout = off_out != nullptr ? *off_out : any_lseek(out, 0, SEEK_CUR);
+  if (pin < 0 || pout < 0) return static_cast<ssize_t>(len);
+  uint64_t count = pin >= a.st_size ? 0 : static_cast<uint64_t>(a.st_size - pin);
+  if (count > len) count = len;
+  if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) {
+    uint64_t uin = static_cast<uint64_t>(pin), uout = static_cast<uint64_t>(pout);
+    if (uout + count > uin && uout < uin + count) return -EINVAL;
+  }
+  return static_cast<ssize_t>(count);
+}
+
 }  // namespace
 }  // namespace zvfs::client
 
@@ -88,7 +118,9 @@ ZVFS_HOOK ssize_t copy_file_range(int in, loff_t* off_in, int out, loff_t* off_o
   if (fd_lookup(in) == nullptr && fd_lookup(out) == nullptr)
     return REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
   if (REAL(copy_file_range)(in, off_in, out, off_out, 0, flags) < 0) return -1;
-  return set_errno_result(copy_through(in, off_in, out, off_out, len));
+  ssize_t count = prepare_copy_range(in, off_in, out, off_out, len);
+  if (count < 0) return set_errno_result(count);
+  return set_errno_result(copy_through(in, off_in, out, off_out, static_cast<size_t>(count)));
 }
 
 ZVFS_HOOK ssize_t sendfile(int out, int in, off_t* offset, size_t count) noexcept {

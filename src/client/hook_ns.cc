@@ -90,7 +90,7 @@ int truncate_blob(const char* path, off_t len) {
     errno = saved;
     return 0;
   }
-  int h = fd_find_inode_handle(st.st_dev, st.st_ino);
+  int h = fd_find_inode_handle(st.st_dev, st.st_ino, true);
   if (h >= 0) {
     errno = saved;
     return ipc::truncate(h, static_cast<uint64_t>(len));

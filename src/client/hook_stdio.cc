@@ -17,6 +17,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "client/adopt.h"
@@ -28,8 +29,17 @@
 namespace zvfs::client {
 namespace {
 
+// The cookie: the descriptor and the stream's buffer. glibc sizes a file stream's buffer from
+// st_blksize but a cookie stream's from BUFSIZ; the library gives the cookie stream a buffer of
+// the placeholder's st_blksize so buffering (and what a reader mixing stdio with other
+// descriptors observes) is the same as on the local file system.
+struct Cookie {
+  int fd;
+  char* buf;
+};
+
 int cookie_fd(void* c) {
-  return static_cast<int>(reinterpret_cast<intptr_t>(c));
+  return static_cast<Cookie*>(c)->fd;
 }
 
 ssize_t ck_read(void* c, char* buf, size_t n) {
@@ -65,7 +75,11 @@ int ck_seek(void* c, off64_t* pos, int whence) {
 }
 
 int ck_close(void* c) {
-  int fd = cookie_fd(c);
+  auto* ck = static_cast<Cookie*>(c);
+  int fd = ck->fd;
+  // glibc has flushed and does not touch the buffer after the close function returns.
+  free(ck->buf);
+  free(ck);
   if (fd_lookup(fd) != nullptr) return close_zvfs_fd(fd);
   return REAL(close)(fd);
 }
@@ -94,13 +108,32 @@ FILE* cookie_stream(int fd, const char* mode) {
   m[k++] = mode[0];
   if (strchr(mode, '+') != nullptr) m[k++] = '+';
   m[k] = '\0';
+  struct stat st;
+  size_t bufsize = BUFSIZ;
+  if (REAL(fstat)(fd, &st) == 0 && st.st_blksize > 0) bufsize = static_cast<size_t>(st.st_blksize);
+  auto* ck = static_cast<Cookie*>(malloc(sizeof(Cookie)));
+  char* buf = static_cast<char*>(malloc(bufsize));
+  if (ck == nullptr || buf == nullptr) {
+    free(ck);
+    free(buf);
+    errno = ENOMEM;
+    return nullptr;
+  }
+  ck->fd = fd;
+  ck->buf = buf;
   cookie_io_functions_t io = {ck_read, ck_write, ck_seek, ck_close};
-  FILE* f = fopencookie(reinterpret_cast<void*>(static_cast<intptr_t>(fd)), m, io);
-  if (f == nullptr) return nullptr;
+  FILE* f = fopencookie(ck, m, io);
+  if (f == nullptr) {
+    free(buf);
+    free(ck);
+    return nullptr;
+  }
+  setvbuf(f, buf, _IOFBF, bufsize);
   f->_fileno = fd;  // fileno(f) answers the real descriptor; I/O still goes through the cookie
-  if (mode[0] == 'a') {
+  if (mode[0] == 'a' && strchr(mode, '+') == nullptr) {  // as glibc: "a" starts at the end,
+                                                         // "a+" reads from the start
     off64_t end = 0;
-    (void)ck_seek(reinterpret_cast<void*>(static_cast<intptr_t>(fd)), &end, SEEK_END);
+    (void)ck_seek(ck, &end, SEEK_END);
   }
   return f;
 }

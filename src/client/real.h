@@ -23,10 +23,11 @@ namespace zvfs::client {
 #define ZVFS_REAL_FUNCTIONS(X)                                                                     \
   X(open)                                                                                          \
   X(open64)                                                                                        \
-  X(openat) X(openat64) X(creat) X(creat64) X(close) X(close_range) X(read) X(write) X(pread)      \
-      X(pread64) X(pwrite) X(pwrite64) X(readv) X(writev) X(preadv) X(preadv64) X(pwritev)         \
-          X(pwritev64) X(preadv2) X(pwritev2) X(preadv64v2) X(pwritev64v2) X(lseek) X(lseek64)     \
-              X(ftruncate) X(ftruncate64) X(truncate) X(truncate64) X(fallocate) X(fallocate64)    \
+  X(openat)                                                                                        \
+  X(openat64) X(creat) X(creat64) X(close) X(close_range) X(read) X(write) X(pread) X(pread64)     \
+      X(pwrite) X(pwrite64) X(readv) X(writev) X(preadv) X(preadv64) X(pwritev) X(pwritev64)       \
+          X(preadv2) X(pwritev2) X(preadv64v2) X(pwritev64v2) X(lseek) X(lseek64) X(ftruncate)     \
+              X(ftruncate64) X(truncate) X(truncate64) X(fallocate) X(fallocate64)                 \
                   X(posix_fallocate) X(posix_fallocate64) X(fsync) X(fdatasync) X(sync_file_range) \
                       X(syncfs) X(sync) X(fstat) X(fstat64) X(stat) X(stat64) X(lstat) X(lstat64)  \
                           X(fstatat) X(fstatat64) X(statx) X(dup) X(dup2) X(dup3) X(fcntl)         \
