@@ -174,6 +174,19 @@ int cmd_up(int argc, char** argv) {
   return kExitOk;
 }
 
+// True once pid has exited (a zombie counts: it holds no files, the pool is exported).
+static bool process_gone(pid_t pid) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/stat", static_cast<int>(pid));
+  FILE* f = fopen(path, "re");
+  if (!f) return kill(pid, 0) != 0 && errno == ESRCH;
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char* rp = strrchr(buf, ')');  // the state follows the command name in parentheses
+  return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
+}
+
 int cmd_down(int argc, char** argv) {
   if (want_help(argc, argv)) {
     printf(
@@ -198,10 +211,10 @@ int cmd_down(int argc, char** argv) {
   uint32_t pid =
       len >= sizeof(ipc::StatsHeader) ? reinterpret_cast<ipc::StatsHeader*>(rep)->daemon_pid : 0;
   r = ipc::admin_call(sock.c_str(), ipc::Op::kShutdown, nullptr, 0, nullptr, 0, nullptr, 5000);
-  if (r < 0) return daemon_error("down", r, sock.c_str());
+  // A daemon already on its way down may close before answering: that is what we asked for.
+  if (r < 0 && r != -ECONNRESET) return daemon_error("down", r, sock.c_str());
   for (int i = 0; i < 600; ++i) {
-    bool gone = pid ? (kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH)
-                    : access(sock.c_str(), F_OK) != 0;
+    bool gone = pid ? process_gone(static_cast<pid_t>(pid)) : access(sock.c_str(), F_OK) != 0;
     if (gone) {
       printf("zvfs: daemon stopped, pool exported\n");
       return kExitOk;

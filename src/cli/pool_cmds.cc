@@ -30,6 +30,7 @@ namespace {
 // (dev, ino) of every file naming a blob, collected by the tree walk.
 std::map<engine::BlobId, std::vector<std::pair<uint64_t, uint64_t>>>* g_refs;
 uint64_t g_files = 0;
+uint64_t g_guid = 0;  // bindings of other pools are not references into this one
 
 int visit(const char* path, const struct stat* st, int type, struct FTW*) {
   if (type != FTW_F || !S_ISREG(st->st_mode)) return 0;
@@ -37,9 +38,9 @@ int visit(const char* path, const struct stat* st, int type, struct FTW*) {
   for (const char* name : {daemon::kTrustedBinding, daemon::kUserBinding}) {
     char v[64];
     ssize_t n = lgetxattr(path, name, v, sizeof v);
-    engine::BlobId id = 0;
-    if (n > 0 && daemon::parse_binding(v, static_cast<size_t>(n), &id))
-      (*g_refs)[id].emplace_back(st->st_dev, st->st_ino);
+    daemon::Binding b;
+    if (n > 0 && daemon::parse_binding(v, static_cast<size_t>(n), &b) && b.pool_guid == g_guid)
+      (*g_refs)[b.id].emplace_back(st->st_dev, st->st_ino);
   }
   return 0;
 }
@@ -139,6 +140,7 @@ int cmd_fsck(int argc, char** argv) {
   if (!roots.empty()) {
     std::map<engine::BlobId, std::vector<std::pair<uint64_t, uint64_t>>> refs;
     g_refs = &refs;
+    g_guid = pl.stats().pool_guid;
     for (auto& r : roots) {
       if (nftw(r.c_str(), visit, 64, FTW_PHYS | FTW_MOUNT) != 0) {
         fprintf(stderr, "zvfs fsck: cannot walk %s: %s\n", r.c_str(), strerror(errno));

@@ -19,18 +19,26 @@ const char* binding_xattr_name(const std::string& mode) {
   return geteuid() == 0 ? kTrustedBinding : kUserBinding;
 }
 
-std::string format_binding(engine::BlobId id) {
-  char buf[48];
-  snprintf(buf, sizeof buf, "zvfs:1:%" PRIu64, id);
+std::string format_binding(const Binding& b) {
+  char buf[64];
+  snprintf(buf, sizeof buf, "zvfs:1:%016" PRIx64 ":%" PRIu64, b.pool_guid, b.id);
   return buf;
 }
 
-bool parse_binding(const char* value, size_t len, engine::BlobId* id) {
+bool parse_binding(const char* value, size_t len, Binding* out) {
   static constexpr char kPrefix[] = "zvfs:1:";
   size_t plen = sizeof(kPrefix) - 1;
-  if (len <= plen || len > plen + 20 || memcmp(value, kPrefix, plen) != 0) return false;
+  if (len < plen + 18 || len > plen + 17 + 20 || memcmp(value, kPrefix, plen) != 0) return false;
+  uint64_t guid = 0;
+  for (size_t i = plen; i < plen + 16; ++i) {
+    char c = value[i];
+    int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    if (d < 0) return false;
+    guid = guid << 4 | static_cast<uint64_t>(d);
+  }
+  if (value[plen + 16] != ':') return false;
   uint64_t v = 0;
-  for (size_t i = plen; i < len; ++i) {
+  for (size_t i = plen + 17; i < len; ++i) {
     char c = value[i];
     if (c < '0' || c > '9') return false;
     uint64_t d = static_cast<uint64_t>(c - '0');
@@ -38,11 +46,12 @@ bool parse_binding(const char* value, size_t len, engine::BlobId* id) {
     v = v * 10 + d;
   }
   if (v == 0) return false;
-  *id = v;
+  out->pool_guid = guid;
+  out->id = v;
   return true;
 }
 
-Result<engine::BlobId> read_binding(int fd, const char* xattr, bool by_proc_path) {
+Result<Binding> read_binding(int fd, const char* xattr, bool by_proc_path) {
   char value[64];
   ssize_t n;
   if (by_proc_path) {
@@ -53,19 +62,19 @@ Result<engine::BlobId> read_binding(int fd, const char* xattr, bool by_proc_path
     n = fgetxattr(fd, xattr, value, sizeof value);
   }
   if (n < 0) {
-    if (errno == ENODATA || errno == ENOTSUP || errno == ERANGE)
-      return make_error(ENODATA, "unbound");
+    if (errno == ENODATA || errno == ENOTSUP) return make_error(ENODATA, "unbound");
+    if (errno == ERANGE) return make_error(EINVAL, "malformed binding xattr");
     return make_error(errno, "reading the binding xattr failed");
   }
-  engine::BlobId id = 0;
-  if (!parse_binding(value, static_cast<size_t>(n), &id))
+  Binding b;
+  if (!parse_binding(value, static_cast<size_t>(n), &b))
     return make_error(EINVAL, "malformed binding xattr");
-  return id;
+  return b;
 }
 
-Status write_binding(int fd, const char* xattr, engine::BlobId id) {
-  std::string v = format_binding(id);
-  if (fsetxattr(fd, xattr, v.data(), v.size(), XATTR_CREATE) != 0)
+Status write_binding(int fd, const char* xattr, const Binding& b, bool replace) {
+  std::string v = format_binding(b);
+  if (fsetxattr(fd, xattr, v.data(), v.size(), replace ? XATTR_REPLACE : XATTR_CREATE) != 0)
     return make_error(errno, "setting the binding xattr failed");
   return ok_status();
 }

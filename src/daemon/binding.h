@@ -3,7 +3,9 @@
 // Owns the two halves of a binding (see docs/PROTOCOL.md "Binding"):
 //   - on the Linux inode, an xattr naming the blob: `trusted.zvfs.blob` when the daemon runs as
 //     root (users can neither read nor write trusted.*), else `user.zvfs.blob_id` (the seed's
-//     name); value "zvfs:1:<decimal blob id>" (format version 1);
+//     name); value "zvfs:1:<pool guid, 16 hex digits>:<decimal blob id>" (format version 1).
+//     The pool guid tells a blob lost in a crash (this pool, id unknown) from a binding made
+//     by another pool (never touched);
 //   - on the blob, the xattr `zvfs.owner` naming the inode it belongs to: an OwnerTag with
 //     st_dev, st_ino and the inode generation (FS_IOC_GETVERSION; 0 where unsupported).
 // A binding is valid only if both halves agree. A forged id, or a copy made with xattrs
@@ -40,15 +42,21 @@ inline constexpr const char* kUserBinding = "user.zvfs.blob_id";
 // The xattr name this daemon uses ("auto": trusted when running as root).
 const char* binding_xattr_name(const std::string& mode);
 
-std::string format_binding(engine::BlobId id);
-// Parses a binding value; false for anything but "zvfs:1:<id>" with 0 < id.
-bool parse_binding(const char* value, size_t len, engine::BlobId* id);
+struct Binding {
+  uint64_t pool_guid = 0;
+  engine::BlobId id = 0;
+};
+
+std::string format_binding(const Binding& b);
+// Parses a binding value; false for anything but "zvfs:1:<16 hex>:<id>" with 0 < id.
+bool parse_binding(const char* value, size_t len, Binding* out);
 
 // Reads the binding of the file open as fd (fgetxattr, or getxattr on /proc/self/fd/N when
-// by_proc_path, for O_PATH descriptors). ENODATA when unbound.
-Result<engine::BlobId> read_binding(int fd, const char* xattr, bool by_proc_path);
-// Sets the binding on fd, failing with EEXIST if the file is bound meanwhile.
-Status write_binding(int fd, const char* xattr, engine::BlobId id);
+// by_proc_path, for O_PATH descriptors). ENODATA when unbound, EINVAL when malformed.
+Result<Binding> read_binding(int fd, const char* xattr, bool by_proc_path);
+// Sets the binding on fd. replace == false: fails with EEXIST if the file is bound meanwhile;
+// replace == true: fails with ENODATA if it is not bound.
+Status write_binding(int fd, const char* xattr, const Binding& b, bool replace);
 
 // The owner tag of the inode open as fd (st from fstat(fd)).
 OwnerTag owner_of(int fd, const struct stat& st);

@@ -14,14 +14,17 @@ namespace zvfs::daemon {
 namespace {
 
 TEST(Binding, FormatParse) {
-  engine::BlobId id = 0;
-  std::string v = format_binding(12345);
-  EXPECT_EQ(v, "zvfs:1:12345");
-  ASSERT_TRUE(parse_binding(v.data(), v.size(), &id));
-  EXPECT_EQ(id, 12345u);
-  for (const char* bad : {"", "zvfs:1:", "zvfs:2:5", "zvfs:1:0", "zvfs:1:12a", "5",
-                          "zvfs:1:99999999999999999999999"}) {
-    EXPECT_FALSE(parse_binding(bad, strlen(bad), &id)) << bad;
+  Binding b;
+  std::string v = format_binding(Binding{0xabcdef0123456789ull, 12345});
+  EXPECT_EQ(v, "zvfs:1:abcdef0123456789:12345");
+  ASSERT_TRUE(parse_binding(v.data(), v.size(), &b));
+  EXPECT_EQ(b.id, 12345u);
+  EXPECT_EQ(b.pool_guid, 0xabcdef0123456789ull);
+  for (const char* bad :
+       {"", "zvfs:1:", "zvfs:1:5", "zvfs:2:abcdef0123456789:5", "zvfs:1:abcdef0123456789:0",
+        "zvfs:1:abcdef0123456789:12a", "zvfs:1:ABCDEF0123456789:5", "zvfs:1:abcdef012345678:55",
+        "zvfs:1:abcdef0123456789;5", "zvfs:1:abcdef0123456789:99999999999999999999999"}) {
+    EXPECT_FALSE(parse_binding(bad, strlen(bad), &b)) << bad;
   }
 }
 
@@ -30,18 +33,20 @@ TEST(Binding, ReadWriteThroughFd) {
   int fd = mkstemp(path);
   ASSERT_GE(fd, 0);
   EXPECT_EQ(read_binding(fd, kUserBinding, false).code(), ENODATA);
-  ASSERT_TRUE(write_binding(fd, kUserBinding, 77).ok());
-  // A second binding never replaces the first.
-  EXPECT_EQ(write_binding(fd, kUserBinding, 78).code(), EEXIST);
+  EXPECT_EQ(write_binding(fd, kUserBinding, Binding{1, 76}, true).code(), ENODATA);
+  ASSERT_TRUE(write_binding(fd, kUserBinding, Binding{1, 77}, false).ok());
+  // A second binding never replaces the first, unless asked to.
+  EXPECT_EQ(write_binding(fd, kUserBinding, Binding{1, 78}, false).code(), EEXIST);
   auto r = read_binding(fd, kUserBinding, false);
   ASSERT_TRUE(r.ok());
-  EXPECT_EQ(*r, 77u);
+  EXPECT_EQ(r->id, 77u);
+  EXPECT_EQ(r->pool_guid, 1u);
   // Through an O_PATH descriptor (release_if_unlinked).
   int op = open(path, O_PATH | O_CLOEXEC);
   ASSERT_GE(op, 0);
   auto r2 = read_binding(op, kUserBinding, true);
   ASSERT_TRUE(r2.ok());
-  EXPECT_EQ(*r2, 77u);
+  EXPECT_EQ(r2->id, 77u);
   // Garbage in the xattr is not a binding.
   ASSERT_EQ(fsetxattr(fd, kUserBinding, "junk", 4, 0), 0);
   EXPECT_EQ(read_binding(fd, kUserBinding, false).code(), EINVAL);

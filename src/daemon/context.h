@@ -18,6 +18,7 @@ struct Context {
   OpStatsTable stats;
   const Options* opts = nullptr;
   const char* binding_xattr = nullptr;
+  uint64_t pool_guid = 0;  // written into bindings; a binding of another pool is never touched
   uint64_t start_ns = 0;
   // Workers that may busy-wait at once across all sessions (cores - 1, at least 1): with few
   // CPUs, more spinners would steal the time the clients and the engine need.

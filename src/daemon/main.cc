@@ -140,6 +140,7 @@ int main(int argc, char** argv) {
   ctx.blobs = &blobs;
   ctx.opts = &o;
   ctx.binding_xattr = daemon::binding_xattr_name(o.binding);
+  ctx.pool_guid = (*pool)->stats().pool_guid;
   ctx.start_ns = ipc::now_ns();
   unsigned cpus = std::thread::hardware_concurrency();
   ctx.spinners_max = cpus > 1 ? static_cast<int>(cpus - 1) : 1;

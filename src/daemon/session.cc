@@ -62,7 +62,9 @@ void Session::start() {
 
 void Session::shutdown() {
   stopping_.store(true);
-  ::shutdown(sock_, SHUT_RDWR);
+  // SHUT_RD only: the control thread sees end-of-file after the message it is handling, whose
+  // reply (e.g. to the shutdown request itself) still goes out.
+  ::shutdown(sock_, SHUT_RD);
 }
 
 void Session::join() {
@@ -216,59 +218,12 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     return 0;  // not a regular file opened for I/O: never a ZVFS file
   }
   int accmode = fl & O_ACCMODE;
-  OwnerTag owner = owner_of(fd, st);
-  std::shared_ptr<OpenBlob> ob;
-  for (int attempt = 0; attempt < 2 && !ob; ++attempt) {
-    auto bound = read_binding(fd, ctx_.binding_xattr, false);
-    if (bound.ok()) {
-      auto a = ctx_.blobs->acquire(*bound);
-      if (!a.ok()) {
-        LOG_WARN("daemon",
-                 "pid %d: inode %" PRIu64 " names blob %" PRIu64
-                 " which does not exist (%s); treated as a plain file",
-                 static_cast<int>(pid_), static_cast<uint64_t>(st.st_ino), *bound, a.error().msg);
-        break;
-      }
-      if (!blob_owned_by(*(*a)->blob, owner)) {
-        LOG_WARN("daemon",
-                 "pid %d uid %u: inode %" PRIu64 " names blob %" PRIu64
-                 " that belongs to another inode (forged or copied binding); refused",
-                 static_cast<int>(pid_), static_cast<unsigned>(uid_),
-                 static_cast<uint64_t>(st.st_ino), *bound);
-        ctx_.blobs->release(*a, -1);
-        break;
-      }
-      ob = *a;
-      break;
-    }
-    if (bound.code() != ENODATA) {
-      LOG_WARN("daemon", "pid %d: inode %" PRIu64 ": %s; treated as a plain file",
-               static_cast<int>(pid_), static_cast<uint64_t>(st.st_ino), bound.error().msg);
-      break;
-    }
-    // Unbound: only an empty file this open may have created, through a writable fd.
-    if (!req.created || st.st_size != 0 || accmode == O_RDONLY) break;
-    std::lock_guard<std::mutex> g(g_bind_mu);
-    if (read_binding(fd, ctx_.binding_xattr, false).code() != ENODATA) continue;  // raced
-    auto id = ctx_.pool->create_blob();
-    if (!id.ok()) {
-      close(fd);
-      LOG_ERROR("daemon", "creating a blob: %s", id.error().msg);
-      return -id.code();
-    }
-    auto a = ctx_.blobs->acquire(*id);
-    Status s = a.ok() ? set_blob_owner(*(*a)->blob, owner) : Status(a.error());
-    if (s.ok()) s = write_binding(fd, ctx_.binding_xattr, *id);
-    if (!s.ok()) {
-      LOG_WARN("daemon", "binding inode %" PRIu64 " to a new blob failed: %s (%s)",
-               static_cast<uint64_t>(st.st_ino), s.error().msg, strerror(s.code()));
-      if (a.ok()) ctx_.blobs->release(*a, -1);
-      (void)ctx_.pool->delete_blob(*id);
-      if (s.code() == EEXIST) continue;
-      break;
-    }
-    ob = *a;
+  auto found = open_bound_blob(fd, st, accmode, req.created != 0);
+  if (!found.ok()) {
+    close(fd);
+    return -found.code();
   }
+  std::shared_ptr<OpenBlob> ob = *found;
   if (!ob) {
     close(fd);
     return 0;
@@ -304,23 +259,95 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
   return 0;
 }
 
+// The blob fd's inode is bound to, or a new one for an empty file this open created; nullptr
+// for a plain file. Verifies the binding both ways (pool guid, blob owner tag).
+Result<std::shared_ptr<OpenBlob>> Session::open_bound_blob(int fd, const struct stat& st,
+                                                           int accmode, bool created) {
+  OwnerTag owner = owner_of(fd, st);
+  auto ino = static_cast<uint64_t>(st.st_ino);
+  int pid = static_cast<int>(pid_);
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    auto bound = read_binding(fd, ctx_.binding_xattr, false);
+    bool lost = false;  // bound to a blob of this pool that a crash took before it was durable
+    if (bound.ok()) {
+      if (bound->pool_guid != ctx_.pool_guid) {
+        LOG_WARN("daemon",
+                 "pid %d: inode %" PRIu64 " is bound to another pool (%016" PRIx64
+                 "); treated as a plain file",
+                 pid, ino, bound->pool_guid);
+        return std::shared_ptr<OpenBlob>();
+      }
+      auto a = ctx_.blobs->acquire(bound->id);
+      if (a.ok()) {
+        if (blob_owned_by(*(*a)->blob, owner)) return *a;
+        LOG_WARN("daemon",
+                 "pid %d uid %u: inode %" PRIu64 " names blob %" PRIu64
+                 " that belongs to another inode (forged or copied binding); refused",
+                 pid, static_cast<unsigned>(uid_), ino, bound->id);
+        ctx_.blobs->release(*a, -1);
+        return std::shared_ptr<OpenBlob>();
+      }
+      if (a.code() != ENOENT) return a.error();
+      if (accmode == O_RDONLY) {
+        LOG_WARN("daemon",
+                 "pid %d: inode %" PRIu64 " names blob %" PRIu64
+                 " which does not exist (lost in a crash?); read as a plain file",
+                 pid, ino, bound->id);
+        return std::shared_ptr<OpenBlob>();
+      }
+      lost = true;
+    } else if (bound.code() != ENODATA) {
+      LOG_WARN("daemon", "pid %d: inode %" PRIu64 ": %s; treated as a plain file", pid, ino,
+               bound.error().msg);
+      return std::shared_ptr<OpenBlob>();
+    } else if (!created || st.st_size != 0 || accmode == O_RDONLY) {
+      return std::shared_ptr<OpenBlob>();  // unbound: only new empty files become ZVFS files
+    }
+    std::lock_guard<std::mutex> g(g_bind_mu);
+    auto again = read_binding(fd, ctx_.binding_xattr, false);
+    if (lost ? !(again.ok() && again->id == bound->id) : again.code() != ENODATA) continue;
+    if (lost)
+      LOG_WARN("daemon",
+               "pid %d: inode %" PRIu64 " names blob %" PRIu64
+               " of this pool which "
+               "does not exist (created but never synced before a crash); the file starts "
+               "over empty",
+               pid, ino, bound->id);
+    auto id = ctx_.pool->create_blob();
+    if (!id.ok()) {
+      LOG_ERROR("daemon", "creating a blob: %s", id.error().msg);
+      return id.error();
+    }
+    auto a = ctx_.blobs->acquire(*id);
+    Status s = a.ok() ? set_blob_owner(*(*a)->blob, owner) : Status(a.error());
+    if (s.ok()) s = write_binding(fd, ctx_.binding_xattr, Binding{ctx_.pool_guid, *id}, lost);
+    if (s.ok()) return *a;
+    LOG_WARN("daemon", "binding inode %" PRIu64 " to a new blob failed: %s (%s)", ino,
+             s.error().msg, strerror(s.code()));
+    if (a.ok()) ctx_.blobs->release(*a, -1);
+    (void)ctx_.pool->delete_blob(*id);
+    if (s.code() != EEXIST && s.code() != ENODATA) return std::shared_ptr<OpenBlob>();
+  }
+  return std::shared_ptr<OpenBlob>();
+}
+
 int32_t Session::do_release_if_unlinked(int fd) {
   if (fd < 0) return -EBADF;
   struct stat st;
   int32_t r = 0;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0) {
     auto bound = read_binding(fd, ctx_.binding_xattr, true);
-    if (bound.ok()) {
-      auto a = ctx_.blobs->acquire(*bound);
+    if (bound.ok() && bound->pool_guid == ctx_.pool_guid) {
+      auto a = ctx_.blobs->acquire(bound->id);
       if (a.ok()) {
         if (blob_owned_by(*(*a)->blob, owner_of(fd, st)))
-          (void)ctx_.blobs->mark_unlinked(*bound);
+          (void)ctx_.blobs->mark_unlinked(bound->id);
         else
           LOG_WARN("daemon",
                    "pid %d: release of blob %" PRIu64
                    " through an inode it does "
                    "not belong to; ignored",
-                   static_cast<int>(pid_), *bound);
+                   static_cast<int>(pid_), bound->id);
         ctx_.blobs->release(*a, -1);
       }
     }

@@ -21,6 +21,7 @@
 // a malformed socket message ends the session, a malformed slot request gets an error reply.
 #pragma once
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <atomic>
@@ -79,6 +80,8 @@ class Session {
   int32_t do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep);
   int32_t do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* rep);
   int32_t do_release_if_unlinked(int fd);
+  Result<std::shared_ptr<OpenBlob>> open_bound_blob(int fd, const struct stat& st, int accmode,
+                                                    bool created);
 
   void worker_loop();
   int find_request();

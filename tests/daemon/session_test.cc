@@ -180,10 +180,13 @@ TEST_F(SessionTest, ForgedAndCopiedBindingsAreRefused) {
   ipc::AttachInfo info;
   EXPECT_EQ(ipc::attach(fd2, O_RDWR | O_CREAT, &info), -1);
   EXPECT_FALSE(info.zvfs);
-  // A binding naming a blob that does not exist.
-  ASSERT_EQ(fsetxattr(fd2, daemon::kUserBinding, "zvfs:1:999", 10, 0), 0);
-  EXPECT_EQ(ipc::attach(fd2, O_RDWR | O_CREAT, &info), -1);
   EXPECT_EQ(pool_->count(), 1u);  // no second blob, no sharing
+  // Malformed bindings, and bindings made by another pool, are never acted on.
+  for (const char* v2 : {"zvfs:1:999", "zvfs:1:00000000000000ff:1"}) {
+    ASSERT_EQ(fsetxattr(fd2, daemon::kUserBinding, v2, strlen(v2), 0), 0);
+    EXPECT_EQ(ipc::attach(fd2, O_RDWR | O_CREAT, &info), -1) << v2;
+  }
+  EXPECT_EQ(pool_->count(), 1u);
   char back[6];
   ASSERT_EQ(ipc::pread(h, back, 6, 0), 6);
   EXPECT_EQ(0, memcmp(back, "secret", 6));
@@ -196,6 +199,30 @@ TEST_F(SessionTest, ForgedAndCopiedBindingsAreRefused) {
   close(fd2);
   ipc::detach(h);
   EXPECT_EQ(pool_->count(), 1u);
+  close(fd);
+}
+
+TEST_F(SessionTest, BlobLostInACrashStartsOverEmpty) {
+  // A binding of this pool naming a blob that is not there: its creation was never made durable
+  // before a crash. Read-only: a plain file; writable: a fresh empty blob under the same name.
+  int fd = open(path("lost").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_EQ(ftruncate(fd, 100), 0);
+  const char* v = "zvfs:1:0000000000000000:4242";
+  ASSERT_EQ(fsetxattr(fd, daemon::kUserBinding, v, strlen(v), 0), 0);
+  int ro = open(path("lost").c_str(), O_RDONLY | O_CLOEXEC);
+  ipc::AttachInfo info;
+  EXPECT_EQ(ipc::attach(ro, O_RDONLY, &info), -1);
+  close(ro);
+  int h = ipc::attach(fd, O_RDWR, &info);
+  ASSERT_GE(h, 0);
+  EXPECT_TRUE(info.zvfs);
+  EXPECT_EQ(info.size, 0u);
+  EXPECT_NE(info.blob_id, 4242u);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 0);  // placeholder repaired from the blob
+  EXPECT_EQ(pool_->count(), 1u);
+  ipc::detach(h);
   close(fd);
 }
 
