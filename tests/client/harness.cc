@@ -41,7 +41,14 @@ std::vector<std::string> merged_env(const std::vector<std::string>& extra) {
       if (x.substr(0, x.find('=')) == name) replaced = true;
     if (!replaced) env.push_back(kv);
   }
-  for (const auto& x : extra) env.push_back(x);
+  // Later entries of `extra` override earlier ones.
+  for (size_t i = 0; i < extra.size(); ++i) {
+    std::string name = extra[i].substr(0, extra[i].find('='));
+    bool overridden = false;
+    for (size_t j = i + 1; j < extra.size(); ++j)
+      if (extra[j].substr(0, extra[j].find('=')) == name) overridden = true;
+    if (!overridden) env.push_back(extra[i]);
+  }
   return env;
 }
 
@@ -132,8 +139,8 @@ void remove_tree(const std::string& dir) {
 }
 
 std::vector<std::string> preload_env(const std::string& root, const std::string& socket) {
-  return {std::string("LD_PRELOAD=") + kLibPath, "ZVFS_ROOT=" + root, "ZVFS_SOCKET=" + socket,
-          "ZVFS_TIMEOUT_MS=20000"};
+  return {std::string("LD_PRELOAD=") + ZVFS_TEST_PRELOAD_FIRST + kLibPath, "ZVFS_ROOT=" + root,
+          "ZVFS_SOCKET=" + socket, "ASAN_OPTIONS=detect_leaks=0", "ZVFS_TIMEOUT_MS=20000"};
 }
 
 bool Zvfsd::start(std::string* why) {

@@ -20,7 +20,8 @@ struct RunResult {
   std::string err;  // stderr
 };
 
-// env entries "NAME=value" are added to (or replace in) the current environment.
+// env entries "NAME=value" are added to (or replace in) the current environment; a later entry
+// for the same name wins.
 RunResult run(const std::vector<std::string>& argv, const std::vector<std::string>& env,
               const std::string& cwd, int timeout_s = 120);
 

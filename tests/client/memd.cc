@@ -25,9 +25,12 @@ int main(int argc, char** argv) {
       fprintf(stderr, "zvfs_memd: %s needs a value\n", a.c_str());
       return 2;
     }
-    if (a == "--socket") socket = argv[++i];
-    else if (a == "--log") log_file = argv[++i];
-    else ++i;  // --pool, --size, --cache: meaningless for a memory pool
+    if (a == "--socket")
+      socket = argv[++i];
+    else if (a == "--log")
+      log_file = argv[++i];
+    else
+      ++i;  // --pool, --size, --cache: meaningless for a memory pool
   }
   if (socket.empty()) {
     fprintf(stderr, "zvfs_memd: --socket PATH is required\n");

@@ -128,7 +128,7 @@ TEST(MpNoDaemon, UnreachableDaemonGivesEio) {
   std::string base = make_temp_dir("nod");
   ASSERT_FALSE(base.empty());
   auto env = preload_env(base, base + "/nobody.sock");
-  env.back() = "ZVFS_TIMEOUT_MS=300";
+  env.push_back("ZVFS_TIMEOUT_MS=300");
   RunResult r = run({kMpProg, "expect-eio", "f"}, env, base, 60);
   EXPECT_EQ(r.status, 0) << r.err;
   remove_tree(base);
