@@ -228,8 +228,9 @@ int connect_session(Session* s) {
   return 0;
 }
 
-// Returns with g_lock held shared and a live session, or -EIO after the deadline.
-int acquire_session(uint64_t deadline) {
+// Returns with g_lock held shared and a live session, or -EIO after the deadline. *deadline
+// 0 means "not yet computed": the clock is read only when the session is not live.
+int acquire_session(uint64_t* deadline) {
   for (;;) {
     pthread_rwlock_rdlock(&g_lock);
     if (g_sess.epoch != 0 && !g_sess.dead.load(std::memory_order_acquire)) return 0;
@@ -243,7 +244,8 @@ int acquire_session(uint64_t deadline) {
     pthread_rwlock_unlock(&g_lock);
     if (r == -EPROTONOSUPPORT) return -EPROTONOSUPPORT;
     if (r == 0) continue;
-    if (now_ns() >= deadline) return -EIO;
+    if (*deadline == 0) *deadline = deadline_from_now();
+    if (now_ns() >= *deadline) return -EIO;
     struct timespec ts {
       0, 20 * 1000 * 1000
     };
@@ -381,9 +383,9 @@ struct Io {
 // One data-path round trip on handle entry e (or no handle for kNull). Returns the reply's
 // result (>= 0) or -errno; *rep gets the reply body.
 int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
-  uint64_t deadline = deadline_from_now();
+  uint64_t deadline = 0;
   for (int attempt = 0;; ++attempt) {
-    int r = acquire_session(deadline);
+    int r = acquire_session(&deadline);
     if (r < 0) return r;
     Session* s = &g_sess;
     if (e && (r = ensure_attached(e)) < 0) {
@@ -480,10 +482,10 @@ int attach(int fd, int open_flags, AttachInfo* info) {
   pthread_mutex_unlock(&g_init_mu);
   if (idx < 0) return -EMFILE;
   HandleEntry* e = &g_handles[idx];
-  uint64_t deadline = deadline_from_now();
+  uint64_t deadline = 0;
   int r;
   for (int attempt = 0;; ++attempt) {
-    r = acquire_session(deadline);
+    r = acquire_session(&deadline);
     if (r < 0) break;
     r = attach_in_session(e, (open_flags & O_CREAT) != 0, info);
     bool dead = g_sess.dead.load();
@@ -664,7 +666,8 @@ int seek(int handle, uint64_t off, int whence, uint64_t* result) {
 
 int release_if_unlinked(int opath_fd) {
   if (!ensure_init()) return -ENOMEM;
-  int r = acquire_session(deadline_from_now());
+  uint64_t deadline = 0;
+  int r = acquire_session(&deadline);
   if (r < 0) return r;
   r = sock_call(&g_sess, Op::kReleaseIfUnlinked, nullptr, 0, opath_fd, nullptr, 0, nullptr);
   release_session();
