@@ -193,7 +193,7 @@ TEST(Allocator, RandomAgainstModel) {
         a.txg_synced(txg);
         if (txg >= kDeferTxgs) deferred.erase(txg - kDeferTxgs);
         // Import at this txg gives the same allocator state.
-        if (txg % 7 == 0) {
+        if (txg % 25 == 0) {
           auto b = replay(start, end, 16 * K, log, txg);
           ASSERT_TRUE(same(a.allocated_ranges(), b->allocated_ranges()));
           ASSERT_EQ(a.stats().deferred_bytes, b->stats().deferred_bytes);

@@ -173,7 +173,8 @@ TEST_F(SpaceMapTest, RandomHistoriesRoundTrip) {
       }
       auto r = SpaceMap::sync(zio_, root, *a, txg);
       ASSERT_TRUE(r.ok()) << r.error().msg;
-      if (r->blocks < root.blocks) condensed = true;
+      const bool just_condensed = r->blocks < root.blocks;
+      condensed |= just_condensed;
       root = *r;
       roots[txg] = root;
       max_blocks = std::max(max_blocks, root.blocks);
@@ -186,6 +187,8 @@ TEST_F(SpaceMapTest, RandomHistoriesRoundTrip) {
         else
           ++it;
       }
+      // Every txg early on and around each condense, then every fifth (keeps the test fast).
+      if (txg > 60 && txg % 5 != 0 && !just_condensed) continue;
       // Load at this txg: the model's state plus the map's own blocks.
       auto b = fresh();
       ASSERT_TRUE(SpaceMap::load(zio_, root, *b, txg).ok()) << "txg " << txg;
