@@ -48,6 +48,10 @@ Key key_of(const zio::BlockPtr& bp) {
   return Key{bp.offset, bp.birth_txg, bp.checksum.lo, bp.vdev};
 }
 
+// No block is larger than an allocation can be (a metaslab, 16 MiB and up); a pointer claiming
+// more than this is corrupt.
+constexpr uint32_t kBlockBytesMax = 64u << 20;
+
 enum class Where : uint8_t { kT1, kT2, kB1, kB2 };
 
 struct Entry {
@@ -198,6 +202,8 @@ Result<BufRef> Arc::read(const zio::BlockPtr& bp) {
     if (!fl->ok) return fl->err;
     return fl->buf;
   }
+  // Refuse an impossible size before allocating a buffer for it (zio would refuse it anyway).
+  if (bp.lsize > kBlockBytesMax) return make_error(EIO, "arc: block pointer larger than any block");
   ++m.misses;
   if (it != m.map.end()) m.adapt(*it->second);  // a ghost
   auto fl = std::make_shared<Inflight>();

@@ -141,6 +141,10 @@ TEST_F(ArcTest, CorruptBlocksAreNotCachedAndFailEveryWaiter) {
   EXPECT_EQ(arc.read(bad).code(), EIO) << "errors are not cached either: retried, still bad";
   EXPECT_TRUE(arc.read(bp).ok());
   EXPECT_EQ(arc.read(zio::BlockPtr{}).code(), EINVAL);
+  zio::BlockPtr huge = bp;
+  huge.lsize = huge.psize = 0xF0000000u;
+  huge.checksum.lo ^= 2;  // not the cached block
+  EXPECT_EQ(arc.read(huge).code(), EIO) << "refused before allocating 4 GiB";
 }
 
 TEST_F(ArcTest, InsertAndEvict) {
