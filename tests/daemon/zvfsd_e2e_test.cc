@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "cli/status_print.h"
 #include "harness.h"
 #include "ipc/client.h"
 #include "ipc/client_diag.h"
@@ -251,6 +252,107 @@ TEST_F(Zvfsd, KillNineMidWorkloadClientsRecover) {
   munmap(pr, sizeof *pr);
   EXPECT_EQ(stop(), 0);
   unsetenv("ZVFS_TIMEOUT_MS");
+}
+
+// Stats straight from the daemon, decoded as `zvfs status` does.
+cli::StatsView daemon_stats(const std::string& sock) {
+  std::vector<uint8_t> rep(ipc::kMaxSocketPayload);
+  size_t len = 0;
+  cli::StatsView v;
+  if (ipc::admin_call(sock.c_str(), ipc::Op::kStats, nullptr, 0, rep.data(), rep.size(), &len,
+                      5000) < 0 ||
+      !cli::parse_stats(rep.data(), len, &v))
+    v.h.daemon_pid = 0;
+  return v;
+}
+
+TEST_F(Zvfsd, KilledClientLeavesNoHandleInStats) {
+  ASSERT_TRUE(start());
+  int p[2];
+  ASSERT_EQ(pipe(p), 0);
+  pid_t kid = fork();
+  ASSERT_GE(kid, 0);
+  if (kid == 0) {
+    for (int i = 0; i < 3; ++i) {
+      int fd = open((dir_ + "/k" + std::to_string(i)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+      ipc::AttachInfo info;
+      int h = ipc::attach(fd, O_RDWR | O_CREAT, &info);
+      if (h < 0 || ipc::pwrite(h, "data", 4, 0) != 4) _exit(2);
+    }
+    (void)!write(p[1], "r", 1);
+    pause();
+    _exit(0);
+  }
+  char c;
+  ASSERT_EQ(read(p[0], &c, 1), 1);
+  cli::StatsView v = daemon_stats(sock_);
+  ASSERT_NE(v.h.daemon_pid, 0u);
+  EXPECT_EQ(v.h.open_handles, 3u);
+  bool listed = false;
+  for (auto& ci : v.clients) listed = listed || (ci.pid == kid && ci.handles == 3);
+  EXPECT_TRUE(listed);
+  kill(kid, SIGKILL);
+  waitpid(kid, nullptr, 0);
+  for (int i = 0; i < 500 && daemon_stats(sock_).h.open_handles != 0; ++i) usleep(10000);
+  v = daemon_stats(sock_);
+  EXPECT_EQ(v.h.open_handles, 0u);
+  EXPECT_EQ(v.h.open_blobs, 0u);
+  for (auto& ci : v.clients) EXPECT_NE(ci.pid, kid);
+  close(p[0]);
+  close(p[1]);
+}
+
+TEST_F(Zvfsd, FsckFindsAndRepairsOrphans) {
+  std::string cli = std::string(kZvfs) + " ";
+  ASSERT_TRUE(start());
+  for (int i = 0; i < 3; ++i) {
+    int fd = open((dir_ + "/f" + std::to_string(i)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    ipc::AttachInfo info;
+    int h = ipc::attach(fd, O_RDWR | O_CREAT, &info);
+    ASSERT_GE(h, 0);
+    ASSERT_EQ(ipc::pwrite(h, "payload", 7, 0), 7);
+    ASSERT_EQ(ipc::detach(h), 0);
+    close(fd);
+  }
+  EXPECT_EQ(stop(), 0);
+  // A tool run without the library removes a placeholder: its blob is orphaned.
+  ASSERT_EQ(unlink((dir_ + "/f1").c_str()), 0);
+  std::string fsck = cli + "fsck " + pool_ + " --root " + dir_ + " > " + dir_ + "/fsck.out";
+  EXPECT_EQ(run(fsck), 4);
+  EXPECT_EQ(run("grep -q '1 orphaned' " + dir_ + "/fsck.out"), 0);
+  EXPECT_EQ(run(fsck + " --repair"), 0);
+  EXPECT_EQ(run(fsck), 0);
+  EXPECT_EQ(run(cli + "fsck " + pool_ + " > /dev/null"), 0);
+  // The surviving files are intact.
+  ASSERT_TRUE(start());
+  int fd = open((dir_ + "/f2").c_str(), O_RDONLY | O_CLOEXEC);
+  ipc::AttachInfo info;
+  int h = ipc::attach(fd, O_RDONLY, &info);
+  ASSERT_GE(h, 0);
+  char b[7];
+  ASSERT_EQ(ipc::pread(h, b, 7, 0), 7);
+  EXPECT_EQ(0, memcmp(b, "payload", 7));
+  ipc::detach(h);
+  close(fd);
+  // Offline create, usage errors.
+  EXPECT_EQ(run(cli + "create " + dir_ + "/new.pool --size 64M > /dev/null"), 0);
+  EXPECT_EQ(run(cli + "create " + dir_ + "/new.pool --size 64M 2> /dev/null"), 1);  // exists
+  EXPECT_EQ(run(cli + "fsck " + dir_ + "/new.pool > /dev/null"), 0);
+  EXPECT_EQ(run(cli + "frobnicate 2> /dev/null"), 2);
+  EXPECT_EQ(run(cli + "status --bogus 2> /dev/null"), 2);
+}
+
+TEST_F(Zvfsd, RunSetsPreloadAndRoot) {
+  std::string out = dir_ + "/env.out";
+  std::string cmd = "ZVFS_LIB=/lib/x86_64-linux-gnu/libm.so.6 " + std::string(kZvfs) +
+                    " run --root " + dir_ + " -- sh -c 'echo $LD_PRELOAD; echo $ZVFS_ROOT' > " +
+                    out;
+  ASSERT_EQ(run(cmd), 0);
+  EXPECT_EQ(run("grep -qx /lib/x86_64-linux-gnu/libm.so.6 " + out), 0);
+  EXPECT_EQ(run("grep -qx " + dir_ + " " + out), 0);
+  EXPECT_EQ(run("ZVFS_LIB=/lib/x86_64-linux-gnu/libm.so.6 " + std::string(kZvfs) +
+                " run -- /nonexistent/cmd 2>/dev/null"),
+            127);
 }
 
 }  // namespace
