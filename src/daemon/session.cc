@@ -228,8 +228,19 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     close(fd);
     return 0;
   }
-  // Crash repair: the blob's size is the truth, the placeholder's st_size a mirror.
   uint64_t size = ob->blob->size();
+  // The caller's open(O_TRUNC) truncated the placeholder: the blob follows.
+  if ((req.open_flags & O_TRUNC) && accmode != O_RDONLY && st.st_size == 0 && size != 0) {
+    Status ts = ob->blob->truncate(0);
+    if (!ts.ok()) {
+      ctx_.blobs->release(ob, -1);
+      close(fd);
+      return -ts.code();
+    }
+    size = 0;
+    ob->mirrored_size.store(0);
+  }
+  // Crash repair: the blob's size is the truth, the placeholder's st_size a mirror.
   if (static_cast<uint64_t>(st.st_size) != size) {
     int wfd = fd;
     if (accmode == O_RDONLY) {

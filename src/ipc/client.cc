@@ -264,10 +264,10 @@ HandleEntry* entry(int handle) {
 }
 
 // Attaches e->fd in the current session. Caller holds g_lock shared.
-int attach_in_session(HandleEntry* e, bool created, AttachInfo* info) {
+int attach_in_session(HandleEntry* e, int open_flags, AttachInfo* info) {
   AttachReq req;
-  req.open_flags = e->open_flags;
-  req.created = created ? 1 : 0;
+  req.open_flags = open_flags;
+  req.created = (open_flags & O_CREAT) ? 1 : 0;
   AttachRep rep;
   size_t len = 0;
   int r = sock_call(&g_sess, Op::kAttach, &req, sizeof(req), e->fd.load(), &rep, sizeof(rep), &len);
@@ -296,7 +296,8 @@ int ensure_attached(HandleEntry* e) {
       e->lost.store(1);
       e->synced_gen.store(w);
     }
-    r = attach_in_session(e, false, nullptr);
+    // O_TRUNC and O_CREAT happened once, at the caller's open: never again on a re-attach.
+    r = attach_in_session(e, e->open_flags & ~(O_TRUNC | O_CREAT), nullptr);
     if (r == 0) r = -EIO;  // no longer a ZVFS file (binding gone): nothing to reach
   }
   pthread_mutex_unlock(&g_reattach_mu);
@@ -487,7 +488,7 @@ int attach(int fd, int open_flags, AttachInfo* info) {
   for (int attempt = 0;; ++attempt) {
     r = acquire_session(&deadline);
     if (r < 0) break;
-    r = attach_in_session(e, (open_flags & O_CREAT) != 0, info);
+    r = attach_in_session(e, open_flags, info);
     bool dead = g_sess.dead.load();
     release_session();
     if (r == -EIO && dead && attempt == 0) continue;

@@ -120,6 +120,30 @@ TEST_F(SessionTest, CreateWriteReadMirrorSize) {
   close(fd);
 }
 
+TEST_F(SessionTest, OpenWithTruncEmptiesTheBlobReattachNeverDoes) {
+  int h;
+  int fd = create("trunc", &h);
+  ASSERT_EQ(ipc::pwrite(h, "0123456789", 10, 0), 10);
+  ipc::detach(h);
+  close(fd);
+  fd = open(path("trunc").c_str(), O_RDWR | O_TRUNC | O_CLOEXEC);
+  ipc::AttachInfo info;
+  h = ipc::attach(fd, O_RDWR | O_TRUNC, &info);
+  ASSERT_GE(h, 0);
+  EXPECT_EQ(info.size, 0u);
+  ASSERT_EQ(ipc::pwrite(h, "abc", 3, 0), 3);
+  ASSERT_EQ(ipc::sync(h, false), 0);
+  // A daemon restart: the handle re-attaches without truncating again.
+  d_.reset();
+  d_ = std::make_unique<InProcessDaemon>(*pool_, sock_, "user");
+  ASSERT_TRUE(d_->start());
+  char b[4] = {};
+  EXPECT_EQ(ipc::pread(h, b, 4, 0), 3);
+  EXPECT_STREQ(b, "abc");
+  ipc::detach(h);
+  close(fd);
+}
+
 TEST_F(SessionTest, PlainFilesPassThrough) {
   // Non-empty unbound file: plain, even with O_CREAT.
   int fd = open(path("plain").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
