@@ -23,6 +23,7 @@ struct Walker {
   zio::Pipeline& zio;
   arc::Arc& arc;
   uint32_t block_size;
+  uint32_t dnodes_per_block;
   ScrubReport report;
   std::vector<std::pair<uint64_t, uint64_t>> refs;  // (offset, asize) of every reached block
   std::function<void(uint64_t)> on_bytes;
@@ -55,7 +56,9 @@ struct Walker {
           verify(bp, dn.id, blk * block_size, data ? "data block" : "indirect block");
         },
         nullptr);
-    if (!dn.xattr.is_hole()) verify(dn.xattr, dn.id, 0, "xattr block");
+    dmu::TreeReader::walk(
+        arc, dn.xattr,
+        [&](const zio::BlockPtr& bp, uint64_t) { verify(bp, dn.id, 0, "xattr block"); }, nullptr);
   }
 
   uint64_t walk_meta(const zio::BlockPtr& meta_root) {
@@ -69,11 +72,11 @@ struct Walker {
             return;
           }
           if (!verify(bp, 0, 0, "meta-object block", &meta)) return;
-          for (uint32_t i = 0; i < dmu::kDnodesPerBlock; i++) {
+          for (uint32_t i = 0; i < dnodes_per_block; i++) {
             dmu::DnodePhys dn;
             std::memcpy(&dn, meta.data() + i * dmu::kDnodeSize, sizeof(dn));
             if (dn.type != dmu::ObjType::kBlob) continue;
-            if (dn.id != k * dmu::kDnodesPerBlock + i) {
+            if (dn.id != k * dnodes_per_block + i) {
               report.errors++;
               report.damaged.push_back(ScrubReport::Damage{0, 0, bp.offset, "dnode"});
               continue;
@@ -105,7 +108,14 @@ void PoolCore::resume_sync() {
 Result<ScrubReport> PoolCore::scrub(const std::function<void(const ScrubProgress&)>& progress) {
   if (check_writable().ok()) ZVFS_TRY(sync_all());
   pause_sync();
-  Walker w{*zio_, *arc_, label_.layout.block_size, {}, {}, {}, {}};
+  Walker w{*zio_,
+           *arc_,
+           label_.layout.block_size,
+           dmu::meta_block_size(label_.layout.block_size) / dmu::kDnodeSize,
+           {},
+           {},
+           {},
+           {}};
   ScrubProgress prog;
   prog.bytes_total = alloc_->stats().allocated_bytes;
   if (progress) {
@@ -140,7 +150,14 @@ Result<ScrubReport> PoolCore::scrub(const std::function<void(const ScrubProgress
 Result<CheckReport> PoolCore::check() {
   if (check_writable().ok()) ZVFS_TRY(sync_all());
   pause_sync();
-  Walker w{*zio_, *arc_, label_.layout.block_size, {}, {}, {}, {}};
+  Walker w{*zio_,
+           *arc_,
+           label_.layout.block_size,
+           dmu::meta_block_size(label_.layout.block_size) / dmu::kDnodeSize,
+           {},
+           {},
+           {},
+           {}};
   spa::Uberblock ub;
   {
     std::lock_guard lk(sync_mu_);

@@ -171,8 +171,11 @@ Status PoolCore::sync_blob(dmu::Object& o) {
   const uint64_t max_bytes = std::min(kLogBytesPerSyncMax, zil_->capacity() / 8);
   ZVFS_ASSIGN_OR_RETURN(batch, os_->gather_unlogged(o, max_bytes));
   if (batch.wait_txg != 0) return wait_synced(batch.wait_txg);
+  std::vector<dmu::ChangeRecord> deletes = os_->take_pending_deletes();
+  batch.records.insert(batch.records.end(), deletes.begin(), deletes.end());
   if (batch.records.empty()) return check_writable();
   Status st = zil_->commit(batch.records);
+  if (!st.ok()) os_->restore_pending_deletes(std::move(deletes));
   if (st.ok()) {
     os_->mark_logged(o, batch);
     if (zil_->used_bytes() > zil_->capacity() / 2) kick();

@@ -1,7 +1,9 @@
 // dnode.h — the on-disk description of one object (a blob).
 //
-// Dnodes are 256 bytes, packed 64 to a 16 KiB block of the meta-object (the object directory);
-// the dnode of blob id N is entry N % 64 of meta-object block N / 64. A free slot is all zeros,
+// Dnodes are 256 bytes, packed into the blocks of the meta-object (the object directory), whose
+// blocks are the pool's metadata block size m = min(block size, 16 KiB): m / 256 dnodes per
+// block (16 at 4 KiB, 64 at 16 KiB); the dnode of blob id N is entry N % (m/256) of block
+// N / (m/256). A free slot is all zeros,
 // so a meta-object block whose dnodes are all free is stored as a hole. Dnodes carry no checksum
 // of their own: the meta-object block pointer's checksum covers them.
 #pragma once
@@ -13,8 +15,10 @@
 namespace zvfs::dmu {
 
 inline constexpr uint32_t kDnodeSize = 256;
-inline constexpr uint32_t kMetaBlockSize = 16384;
-inline constexpr uint32_t kDnodesPerBlock = kMetaBlockSize / kDnodeSize;  // 64
+// The metadata block size of a pool (indirect, dnode and xattr blocks).
+inline uint32_t meta_block_size(uint32_t block_size) {
+  return block_size < 16384 ? block_size : 16384;
+}
 inline constexpr uint8_t kDnodeVersion = 1;
 
 enum class ObjType : uint8_t { kFree = 0, kBlob = 1 };
@@ -31,7 +35,7 @@ struct DnodePhys {
   uint64_t xattr_bytes = 0;  // serialized size of the xattr block (0 = none)
   uint64_t reserved0[2] = {};
   zio::BlockPtr root{};   // data tree: hole (empty), a data block (level 0) or an indirect
-  zio::BlockPtr xattr{};  // extended attributes block (hole = none)
+  zio::BlockPtr xattr{};  // extended attributes: a tree of metadata-size blocks (hole = none)
   uint64_t reserved1[8] = {};
 };
 static_assert(sizeof(DnodePhys) == kDnodeSize, "dnode is 256 bytes on disk");

@@ -43,6 +43,7 @@ enum class OpKind : uint8_t {
   kPunch = 4,
   kXattrSet = 5,
   kXattrRemove = 6,
+  kDelete = 7,  // logged with the next sync of any blob
 };
 
 struct LogOp {

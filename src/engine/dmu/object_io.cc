@@ -39,7 +39,7 @@ Src resolve(const Object& o, uint64_t b, std::shared_ptr<AlignedBuf>* buf,
     }
     if (o.syncing->freed.contains(b)) return Src::kZero;
   }
-  if (b >= tree_capacity(tree_height(o.committed.root))) return Src::kZero;
+  if (b >= tree_capacity(o.committed.root)) return Src::kZero;
   return Src::kTree;
 }
 

@@ -25,15 +25,24 @@ Status ObjectSet::load_xattrs(Object& o) {
     o.xattrs = std::make_shared<const XattrMap>();
     return ok_status();
   }
-  if (bp.type != zio::BlockType::kXattr) {
-    LOG_ERROR("dmu", "blob %llu: xattr block pointer has the wrong type",
-              static_cast<unsigned long long>(o.id));
-    return make_error(EIO, "bad xattr block pointer");
+  const uint64_t len = o.committed.xattr_bytes;
+  if (len > kXattrTotalMax) return make_error(EIO, "bad xattr size");
+  std::vector<uint8_t> enc(len);
+  {
+    std::shared_lock reuse(reuse_mu_);
+    for (uint64_t i = 0; i * meta_bytes_ < len; i++) {
+      ZVFS_ASSIGN_OR_RETURN(leaf, TreeReader::lookup(arc_, bp, i));
+      if (leaf.type != zio::BlockType::kXattr || leaf.lsize != meta_bytes_) {
+        LOG_ERROR("dmu", "blob %llu: xattr block %llu is missing or malformed",
+                  static_cast<unsigned long long>(o.id), static_cast<unsigned long long>(i));
+        return make_error(EIO, "bad xattr block pointer");
+      }
+      ZVFS_ASSIGN_OR_RETURN(buf, arc_.read(leaf));
+      const uint64_t n = std::min<uint64_t>(meta_bytes_, len - i * meta_bytes_);
+      std::memcpy(enc.data() + i * meta_bytes_, buf->data(), n);
+    }
   }
-  std::shared_lock reuse(reuse_mu_);
-  ZVFS_ASSIGN_OR_RETURN(buf, arc_.read(bp));
-  const size_t len = std::min<uint64_t>(o.committed.xattr_bytes, bp.lsize);
-  auto m = decode_xattrs(buf->data(), len);
+  auto m = decode_xattrs(enc.data(), enc.size());
   if (!m.ok()) {
     LOG_ERROR("dmu", "blob %llu: xattr block does not decode",
               static_cast<unsigned long long>(o.id));

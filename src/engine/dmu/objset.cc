@@ -13,6 +13,9 @@ ObjectSet::ObjectSet(zio::Pipeline& zio, arc::Arc& arc, alloc::Allocator& alloc,
       arc_(arc),
       alloc_(alloc),
       block_size_(block_size),
+      meta_bytes_(meta_block_size(block_size)),
+      ind_shift_(ptr_shift_for(block_size)),
+      dnodes_per_block_(meta_block_size(block_size) / kDnodeSize),
       open_txg_(open_txg),
       meta_root_(root.meta_root),
       next_id_(root.next_id == 0 ? 1 : root.next_id),
@@ -124,15 +127,15 @@ Result<std::shared_ptr<Object>> ObjectSet::load_object(uint64_t id) {
   DnodePhys dn;
   {
     std::shared_lock reuse(reuse_mu_);
-    ZVFS_ASSIGN_OR_RETURN(bp, TreeReader::lookup(arc_, meta_root_, id / kDnodesPerBlock));
+    ZVFS_ASSIGN_OR_RETURN(bp, TreeReader::lookup(arc_, meta_root_, id / dnodes_per_block_));
     if (bp.is_hole()) return make_error(ENOENT, "no such blob");
-    if (bp.type != zio::BlockType::kDnode || bp.lsize != kMetaBlockSize) {
+    if (bp.type != zio::BlockType::kDnode || bp.lsize != meta_bytes_) {
       LOG_ERROR("dmu", "meta-object block %llu has a bad block pointer",
-                static_cast<unsigned long long>(id / kDnodesPerBlock));
+                static_cast<unsigned long long>(id / dnodes_per_block_));
       return make_error(EIO, "bad meta-object block");
     }
     ZVFS_ASSIGN_OR_RETURN(buf, arc_.read(bp));
-    std::memcpy(&dn, buf->data() + (id % kDnodesPerBlock) * kDnodeSize, sizeof(dn));
+    std::memcpy(&dn, buf->data() + (id % dnodes_per_block_) * kDnodeSize, sizeof(dn));
   }
   if (dn.type != ObjType::kBlob) return make_error(ENOENT, "no such blob");
   if (dn.id != id || dn.version != kDnodeVersion || dn.block_size != block_size_) {
@@ -173,6 +176,11 @@ Status ObjectSet::remove(Object& o) {
   {
     std::lock_guard lk(table_mu_);
     live_count_--;
+    ChangeRecord r;
+    r.txg = open_txg_;
+    r.blob = o.id;
+    r.kind = OpKind::kDelete;
+    pending_deletes_.push_back(std::move(r));
   }
   return ok_status();
 }
@@ -185,8 +193,8 @@ Status ObjectSet::for_each(const std::function<bool(const ObjStat&)>& fn) {
     {
       std::lock_guard lk(table_mu_);
       root = meta_root_;
-      auto it = objects_.lower_bound(k * kDnodesPerBlock);
-      if (it != objects_.end()) mem_k = it->first / kDnodesPerBlock;
+      auto it = objects_.lower_bound(k * dnodes_per_block_);
+      if (it != objects_.end()) mem_k = it->first / dnodes_per_block_;
     }
     std::vector<uint8_t> block;
     uint64_t disk_k = kNoBlock;
@@ -198,7 +206,7 @@ Status ObjectSet::for_each(const std::function<bool(const ObjStat&)>& fn) {
         ZVFS_ASSIGN_OR_RETURN(bp, TreeReader::lookup(arc_, root, disk_k));
         ZVFS_ASSIGN_OR_RETURN(buf, arc_.read(bp));
         block.assign(reinterpret_cast<const uint8_t*>(buf->data()),
-                     reinterpret_cast<const uint8_t*>(buf->data()) + kMetaBlockSize);
+                     reinterpret_cast<const uint8_t*>(buf->data()) + meta_bytes_);
       }
     }
     const uint64_t cur = std::min(disk_k, mem_k);
@@ -206,14 +214,14 @@ Status ObjectSet::for_each(const std::function<bool(const ObjStat&)>& fn) {
     std::map<uint64_t, std::shared_ptr<Object>> mem;
     {
       std::lock_guard lk(table_mu_);
-      auto it = objects_.lower_bound(cur * kDnodesPerBlock);
-      for (; it != objects_.end() && it->first < (cur + 1) * kDnodesPerBlock; ++it) {
+      auto it = objects_.lower_bound(cur * dnodes_per_block_);
+      for (; it != objects_.end() && it->first < (cur + 1) * dnodes_per_block_; ++it) {
         mem.insert(*it);
       }
     }
     std::vector<ObjStat> out;
-    for (uint32_t i = 0; i < kDnodesPerBlock; i++) {
-      const uint64_t id = cur * kDnodesPerBlock + i;
+    for (uint32_t i = 0; i < dnodes_per_block_; i++) {
+      const uint64_t id = cur * dnodes_per_block_ + i;
       auto m = mem.find(id);
       if (m != mem.end()) {
         Object& o = *m->second;

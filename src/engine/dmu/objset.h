@@ -91,6 +91,11 @@ class ObjectSet {
   // Collects o's changes not yet logged. Call with o.log_mu held; then mark_logged on success.
   Result<LogBatch> gather_unlogged(Object& o, uint64_t max_bytes);
   void mark_logged(Object& o, const LogBatch& b);
+  // Deletes not yet in the log nor in a durable txg: the next sync() of any blob logs them,
+  // so a delete followed by any sync survives a crash (as an unlink followed by an fsync of
+  // another file does in a journaling file system).
+  std::vector<ChangeRecord> take_pending_deletes();
+  void restore_pending_deletes(std::vector<ChangeRecord> recs);
   // Replay: applies one record (records of blobs that no longer exist are skipped).
   Status apply(const ChangeRecord& r);
 
@@ -127,12 +132,16 @@ class ObjectSet {
   Result<DnodePhys> sync_object(Object& o, TxgDelta& d,
                                 const std::vector<std::pair<uint64_t, zio::BlockPtr>>& leaves,
                                 SyncCtx& ctx, uint64_t txg);
+  Status write_xattrs(const XattrMap* m, SyncCtx& ctx, DnodePhys* dn);
   Result<zio::BlockPtr> sync_meta(const std::map<uint64_t, DnodePhys>& dnodes, SyncCtx& ctx);
 
   zio::Pipeline& zio_;
   arc::Arc& arc_;
   alloc::Allocator& alloc_;
   const uint32_t block_size_;
+  const uint32_t meta_bytes_;  // metadata block size (indirect, dnode, xattr blocks)
+  const uint32_t ind_shift_;   // pointers per indirect block = 1 << ind_shift_
+  const uint32_t dnodes_per_block_;
 
   mutable std::shared_mutex txg_mu_;
   uint64_t open_txg_;
@@ -143,6 +152,7 @@ class ObjectSet {
   zio::BlockPtr meta_root_{};
   uint64_t next_id_ = 1;
   uint64_t live_count_ = 0;
+  std::vector<ChangeRecord> pending_deletes_;
 
   // The txg being synced (sync thread only).
   std::vector<std::shared_ptr<Object>> syncing_objs_;

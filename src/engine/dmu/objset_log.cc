@@ -57,6 +57,17 @@ Result<LogBatch> ObjectSet::gather_unlogged(Object& o, uint64_t max_bytes) {
   return b;
 }
 
+std::vector<ChangeRecord> ObjectSet::take_pending_deletes() {
+  std::lock_guard lk(table_mu_);
+  return std::exchange(pending_deletes_, {});
+}
+
+void ObjectSet::restore_pending_deletes(std::vector<ChangeRecord> recs) {
+  std::lock_guard lk(table_mu_);
+  recs.insert(recs.end(), pending_deletes_.begin(), pending_deletes_.end());
+  pending_deletes_ = std::move(recs);
+}
+
 void ObjectSet::mark_logged(Object& o, const LogBatch& b) {
   std::lock_guard lk(o.mu);
   for (const auto& [d, n] : b.marks) {
@@ -66,6 +77,10 @@ void ObjectSet::mark_logged(Object& o, const LogBatch& b) {
 
 Status ObjectSet::apply(const ChangeRecord& r) {
   if (r.kind == OpKind::kCreate) return create_with_id(r.blob);
+  if (r.kind == OpKind::kDelete) {
+    auto d = hold(r.blob);
+    return d.ok() ? remove(**d) : ok_status();
+  }
   auto h = hold(r.blob);
   if (!h.ok()) {
     if (h.code() != ENOENT) return h.error();

@@ -55,35 +55,48 @@ uint64_t ObjectSet::close_txg() {
   return t;
 }
 
+// Replaces the dnode's xattr tree by the encoding of `m` (none if m is null or empty), in
+// metadata-size leaves.
+Status ObjectSet::write_xattrs(const XattrMap* m, SyncCtx& ctx, DnodePhys* dn) {
+  TreeWriter xw(ctx, dn->xattr, ind_shift_);
+  ZVFS_TRY(xw.free_range(0, kNoBlock));
+  dn->xattr_bytes = 0;
+  if (m && !m->empty()) {
+    std::vector<uint8_t> enc = encode_xattrs(*m);
+    const size_t n = (enc.size() + meta_bytes_ - 1) / meta_bytes_;
+    enc.resize(n * meta_bytes_, 0);
+    std::vector<zio::BlockPtr> leaves(n);
+    std::vector<zio::WriteOp> ops(n);
+    for (size_t i = 0; i < n; i++) {
+      ops[i].data = enc.data() + i * meta_bytes_;
+      ops[i].lsize = meta_bytes_;
+      ops[i].type = zio::BlockType::kXattr;
+      ops[i].out = &leaves[i];
+    }
+    ZVFS_TRY(ctx.write(ops));
+    for (size_t i = 0; i < n; i++) ZVFS_TRY(xw.set_leaf(i, leaves[i]));
+    dn->xattr_bytes = encoded_size(*m);
+  }
+  ZVFS_ASSIGN_OR_RETURN(root, xw.finish());
+  dn->xattr = root;
+  return ok_status();
+}
+
 Result<DnodePhys> ObjectSet::sync_object(
     Object& o, TxgDelta& d, const std::vector<std::pair<uint64_t, zio::BlockPtr>>& leaves,
     SyncCtx& ctx, uint64_t txg) {
   DnodePhys dn = o.committed;
-  TreeWriter tw(ctx, dn.root);
+  TreeWriter tw(ctx, dn.root, ind_shift_);
   if (d.deleted) {
     ZVFS_TRY(tw.free_range(0, kNoBlock));
     ZVFS_TRY(tw.finish());
-    ctx.free(dn.xattr);
+    ZVFS_TRY(write_xattrs(nullptr, ctx, &dn));
     return DnodePhys{};
   }
   for (const auto& [a, b] : d.freed.ranges()) ZVFS_TRY(tw.free_range(a, b));
   for (const auto& [b, bp] : leaves) ZVFS_TRY(tw.set_leaf(b, bp));
   ZVFS_ASSIGN_OR_RETURN(root, tw.finish());
-  if (d.xattrs_dirty) {
-    ctx.free(dn.xattr);
-    dn.xattr = zio::BlockPtr{};
-    dn.xattr_bytes = 0;
-    if (d.xattrs && !d.xattrs->empty()) {
-      std::vector<uint8_t> enc = encode_xattrs(*d.xattrs);
-      zio::WriteOp op;
-      op.data = enc.data();
-      op.lsize = static_cast<uint32_t>(enc.size());
-      op.type = zio::BlockType::kXattr;
-      op.out = &dn.xattr;
-      ZVFS_TRY(ctx.write({&op, 1}));
-      dn.xattr_bytes = enc.size();
-    }
-  }
+  if (d.xattrs_dirty) ZVFS_TRY(write_xattrs(d.xattrs.get(), ctx, &dn));
   dn.type = ObjType::kBlob;
   dn.version = kDnodeVersion;
   dn.block_size = block_size_;
@@ -98,7 +111,7 @@ Result<DnodePhys> ObjectSet::sync_object(
 Result<zio::BlockPtr> ObjectSet::sync_meta(const std::map<uint64_t, DnodePhys>& dnodes,
                                            SyncCtx& ctx) {
   std::map<uint64_t, std::vector<const std::pair<const uint64_t, DnodePhys>*>> by_block;
-  for (const auto& kv : dnodes) by_block[kv.first / kDnodesPerBlock].push_back(&kv);
+  for (const auto& kv : dnodes) by_block[kv.first / dnodes_per_block_].push_back(&kv);
   std::vector<std::shared_ptr<AlignedBuf>> bufs;
   std::vector<std::pair<uint64_t, zio::BlockPtr>> leaves;
   std::vector<zio::WriteOp> ops;
@@ -106,20 +119,21 @@ Result<zio::BlockPtr> ObjectSet::sync_meta(const std::map<uint64_t, DnodePhys>& 
   leaves.reserve(by_block.size());
   for (const auto& [k, entries] : by_block) {
     auto buf = std::make_shared<AlignedBuf>();
-    if (!buf->reset(kMetaBlockSize)) return make_error(ENOMEM, "meta block buffer");
+    if (!buf->reset(meta_bytes_)) return make_error(ENOMEM, "meta block buffer");
     ZVFS_ASSIGN_OR_RETURN(old, TreeReader::lookup(arc_, meta_root_, k));
     if (!old.is_hole()) {
       ZVFS_ASSIGN_OR_RETURN(cur, arc_.read(old));
-      std::memcpy(buf->data(), cur->data(), kMetaBlockSize);
+      std::memcpy(buf->data(), cur->data(), meta_bytes_);
     }
     for (const auto* e : entries) {
-      std::memcpy(buf->data() + (e->first % kDnodesPerBlock) * kDnodeSize, &e->second, kDnodeSize);
+      std::memcpy(buf->data() + (e->first % dnodes_per_block_) * kDnodeSize, &e->second,
+                  kDnodeSize);
     }
     leaves.emplace_back(k, zio::BlockPtr{});
-    if (all_zero(buf->data(), kMetaBlockSize)) continue;  // every dnode free: a hole
+    if (all_zero(buf->data(), meta_bytes_)) continue;  // every dnode free: a hole
     zio::WriteOp op;
     op.data = buf->data();
-    op.lsize = kMetaBlockSize;
+    op.lsize = meta_bytes_;
     op.type = zio::BlockType::kDnode;
     op.out = &leaves.back().second;
     ops.push_back(op);
@@ -127,7 +141,7 @@ Result<zio::BlockPtr> ObjectSet::sync_meta(const std::map<uint64_t, DnodePhys>& 
   }
   ZVFS_TRY(ctx.write(ops));
   for (size_t i = 0; i < ops.size(); i++) arc_.insert(*ops[i].out, bufs[i]);
-  TreeWriter mw(ctx, meta_root_);
+  TreeWriter mw(ctx, meta_root_, ind_shift_);
   for (const auto& [k, bp] : leaves) ZVFS_TRY(mw.set_leaf(k, bp));
   return mw.finish();
 }
@@ -178,7 +192,6 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
 }
 
 void ObjectSet::txg_done(uint64_t txg) {
-  (void)txg;
   if (!sync_ready_) return;
   {
     std::lock_guard lk(table_mu_);
@@ -195,6 +208,7 @@ void ObjectSet::txg_done(uint64_t txg) {
   synced_dnodes_.clear();
   sync_ready_ = false;
   std::lock_guard lk(table_mu_);
+  std::erase_if(pending_deletes_, [&](const ChangeRecord& r) { return r.txg <= txg; });
   for (auto it = objects_.begin(); it != objects_.end();) {
     if (it->second.use_count() == 1) {
       it = objects_.erase(it);

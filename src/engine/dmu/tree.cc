@@ -15,15 +15,23 @@ uint64_t round_up_4k(uint64_t v) {
   return (v + 4095) / 4096 * 4096;
 }
 
+// The shift of a tree, from its root (only meaningful when the root is indirect).
+uint32_t shift_of(const BlockPtr& root) {
+  for (uint32_t s = kMinPtrShift; s <= kMaxPtrShift; s++) {
+    if (root.lsize == indirect_bytes(s)) return s;
+  }
+  return kMaxPtrShift;  // a malformed root: read_indirect refuses it
+}
+
 // Reads an indirect block and checks that it is what its pointer says (always on).
-Result<arc::BufRef> read_indirect(arc::Arc& arc, const BlockPtr& bp, int level) {
-  if (bp.type != BlockType::kIndirect || bp.level != level || bp.lsize != kIndirectBlockSize) {
+Result<arc::BufRef> read_indirect(arc::Arc& arc, const BlockPtr& bp, int level, uint32_t shift) {
+  if (bp.type != BlockType::kIndirect || bp.level != level || bp.lsize != indirect_bytes(shift)) {
     LOG_ERROR("dmu", "block pointer at 0x%llx: expected an indirect block of level %d",
               static_cast<unsigned long long>(bp.offset), level);
     return make_error(EIO, "malformed block pointer tree");
   }
   ZVFS_ASSIGN_OR_RETURN(buf, arc.read(bp));
-  if (!buf || buf->size() < kIndirectBlockSize) return make_error(EIO, "short indirect block");
+  if (!buf || buf->size() < indirect_bytes(shift)) return make_error(EIO, "short indirect block");
   return buf;
 }
 
@@ -32,64 +40,72 @@ const BlockPtr* slots_of(const arc::BufRef& b) {
 }
 
 Result<uint64_t> next_data_in(arc::Arc& arc, const BlockPtr& bp, int level, uint64_t base,
-                              uint64_t from) {
+                              uint64_t from, uint32_t shift) {
   if (bp.is_hole()) return kNoBlock;
   if (level == 0) return base >= from ? base : kNoBlock;
-  ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(arc, bp, level));
+  ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(arc, bp, level, shift));
   const BlockPtr* s = slots_of(buf);
-  const uint64_t span = level_span(level - 1);
+  const uint64_t span = level_span(level - 1, shift);
   uint32_t i = from > base ? static_cast<uint32_t>((from - base) / span) : 0;
-  for (; i < kPtrsPerIndirect; i++) {
+  for (; i < (1u << shift); i++) {
     if (s[i].is_hole()) continue;
-    ZVFS_ASSIGN_OR_RETURN(r, next_data_in(arc, s[i], level - 1, base + i * span, from));
+    ZVFS_ASSIGN_OR_RETURN(r, next_data_in(arc, s[i], level - 1, base + i * span, from, shift));
     if (r != kNoBlock) return r;
   }
   return kNoBlock;
 }
 
 Result<uint64_t> next_hole_in(arc::Arc& arc, const BlockPtr& bp, int level, uint64_t base,
-                              uint64_t from) {
+                              uint64_t from, uint32_t shift) {
   if (bp.is_hole()) return base > from ? base : from;
   if (level == 0) return kNoBlock;
-  if (bp.fill == level_span(level)) return kNoBlock;  // full subtree
-  ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(arc, bp, level));
+  if (bp.fill == level_span(level, shift)) return kNoBlock;  // full subtree
+  ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(arc, bp, level, shift));
   const BlockPtr* s = slots_of(buf);
-  const uint64_t span = level_span(level - 1);
+  const uint64_t span = level_span(level - 1, shift);
   uint32_t i = from > base ? static_cast<uint32_t>((from - base) / span) : 0;
-  for (; i < kPtrsPerIndirect; i++) {
-    ZVFS_ASSIGN_OR_RETURN(r, next_hole_in(arc, s[i], level - 1, base + i * span, from));
+  for (; i < (1u << shift); i++) {
+    ZVFS_ASSIGN_OR_RETURN(r, next_hole_in(arc, s[i], level - 1, base + i * span, from, shift));
     if (r != kNoBlock) return r;
   }
   return kNoBlock;
 }
 
-void walk_in(arc::Arc& arc, const BlockPtr& bp, int level, uint64_t base,
+void walk_in(arc::Arc& arc, const BlockPtr& bp, int level, uint64_t base, uint32_t shift,
              const TreeReader::Visit& fn, const TreeReader::OnError& on_error) {
   if (bp.is_hole()) return;
   fn(bp, base);
   if (level == 0) return;
-  auto buf = read_indirect(arc, bp, level);
+  auto buf = read_indirect(arc, bp, level, shift);
   if (!buf.ok()) {
     if (on_error) on_error(bp, base, buf.code());
     return;
   }
   const BlockPtr* s = slots_of(*buf);
-  const uint64_t span = level_span(level - 1);
-  for (uint32_t i = 0; i < kPtrsPerIndirect; i++) {
-    walk_in(arc, s[i], level - 1, base + i * span, fn, on_error);
+  const uint64_t span = level_span(level - 1, shift);
+  for (uint32_t i = 0; i < (1u << shift); i++) {
+    walk_in(arc, s[i], level - 1, base + i * span, shift, fn, on_error);
   }
 }
 
 }  // namespace
 
-uint64_t level_span(int level) {
-  if (level <= 0) return 1;
-  if (level * kIndirectShift >= 64) return ~uint64_t{0};
-  return uint64_t{1} << (level * kIndirectShift);
+uint32_t ptr_shift_for(uint32_t block_size) {
+  return block_size >= indirect_bytes(kMaxPtrShift) ? kMaxPtrShift : kMinPtrShift;
 }
 
-uint64_t tree_capacity(int height) {
-  return height <= 0 ? 0 : level_span(height - 1);
+uint64_t level_span(int level, uint32_t shift) {
+  if (level <= 0) return 1;
+  if (uint64_t(level) * shift >= 64) return ~uint64_t{0};
+  return uint64_t{1} << (level * shift);
+}
+
+uint64_t tree_capacity(int height, uint32_t shift) {
+  return height <= 0 ? 0 : level_span(height - 1, shift);
+}
+
+uint64_t tree_capacity(const BlockPtr& root) {
+  return tree_capacity(tree_height(root), shift_of(root));
 }
 
 void SyncCtx::free(const BlockPtr& bp) {
@@ -128,11 +144,12 @@ Status SyncCtx::write(std::span<zio::WriteOp> ops) {
 
 Result<BlockPtr> TreeReader::lookup(arc::Arc& arc, const BlockPtr& root, uint64_t blkid) {
   const int h = tree_height(root);
-  if (blkid >= tree_capacity(h)) return BlockPtr{};
+  const uint32_t shift = shift_of(root);
+  if (blkid >= tree_capacity(h, shift)) return BlockPtr{};
   BlockPtr bp = root;
   for (int level = h - 1; level >= 1; level--) {
-    ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(arc, bp, level));
-    bp = slots_of(buf)[(blkid >> ((level - 1) * kIndirectShift)) & (kPtrsPerIndirect - 1)];
+    ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(arc, bp, level, shift));
+    bp = slots_of(buf)[(blkid >> ((level - 1) * shift)) & ((1u << shift) - 1)];
     if (bp.is_hole()) return BlockPtr{};
   }
   if (bp.level != 0) return make_error(EIO, "malformed block pointer tree");
@@ -141,25 +158,30 @@ Result<BlockPtr> TreeReader::lookup(arc::Arc& arc, const BlockPtr& root, uint64_
 
 Result<uint64_t> TreeReader::next_data(arc::Arc& arc, const BlockPtr& root, uint64_t from) {
   const int h = tree_height(root);
-  if (from >= tree_capacity(h)) return kNoBlock;
-  return next_data_in(arc, root, h - 1, 0, from);
+  const uint32_t shift = shift_of(root);
+  if (from >= tree_capacity(h, shift)) return kNoBlock;
+  return next_data_in(arc, root, h - 1, 0, from, shift);
 }
 
 Result<uint64_t> TreeReader::next_hole(arc::Arc& arc, const BlockPtr& root, uint64_t from) {
   const int h = tree_height(root);
-  const uint64_t cap = tree_capacity(h);
+  const uint32_t shift = shift_of(root);
+  const uint64_t cap = tree_capacity(h, shift);
   if (from >= cap) return from;
-  ZVFS_ASSIGN_OR_RETURN(r, next_hole_in(arc, root, h - 1, 0, from));
+  ZVFS_ASSIGN_OR_RETURN(r, next_hole_in(arc, root, h - 1, 0, from, shift));
   return r == kNoBlock ? cap : r;
 }
 
 void TreeReader::walk(arc::Arc& arc, const BlockPtr& root, const Visit& fn,
                       const OnError& on_error) {
-  walk_in(arc, root, tree_height(root) - 1, 0, fn, on_error);
+  walk_in(arc, root, tree_height(root) - 1, 0, shift_of(root), fn, on_error);
 }
 
-TreeWriter::TreeWriter(SyncCtx& ctx, const BlockPtr& root)
-    : ctx_(ctx), root_(root), height_(tree_height(root)) {}
+TreeWriter::TreeWriter(SyncCtx& ctx, const BlockPtr& root, uint32_t shift)
+    : ctx_(ctx),
+      root_(root),
+      height_(tree_height(root)),
+      shift_(root.level > 0 && !root.is_hole() ? shift_of(root) : shift) {}
 
 Result<TreeWriter::Node*> TreeWriter::node(int level, uint64_t index) {
   auto it = nodes_.find({level, index});
@@ -169,28 +191,28 @@ Result<TreeWriter::Node*> TreeWriter::node(int level, uint64_t index) {
     if (index != 0) return make_error(EIO, "tree node index out of range");
     bp = root_;
   } else {
-    ZVFS_ASSIGN_OR_RETURN(parent, node(level + 1, index >> kIndirectShift));
-    bp = parent->slots()[index & (kPtrsPerIndirect - 1)];
+    ZVFS_ASSIGN_OR_RETURN(parent, node(level + 1, index >> shift_));
+    bp = parent->slots()[index & ((1u << shift_) - 1)];
   }
   Node n;
-  if (!n.buf.reset(kIndirectBlockSize)) return make_error(ENOMEM, "indirect block buffer");
+  if (!n.buf.reset(indirect_bytes(shift_))) return make_error(ENOMEM, "indirect block buffer");
   if (!bp.is_hole()) {
-    ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(ctx_.arc, bp, level));
-    std::memcpy(n.buf.data(), buf->data(), kIndirectBlockSize);
+    ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(ctx_.arc, bp, level, shift_));
+    std::memcpy(n.buf.data(), buf->data(), indirect_bytes(shift_));
     n.old = bp;
   }
   return &nodes_.emplace(Key{level, index}, std::move(n)).first->second;
 }
 
 Status TreeWriter::grow(uint64_t blkid) {
-  while (blkid >= tree_capacity(height_)) {
+  while (blkid >= tree_capacity(height_, shift_)) {
     if (height_ >= kMaxHeight) return make_error(EFBIG, "object too large");
     if (height_ == 0) {
       height_ = 1;
       continue;
     }
     Node n;
-    if (!n.buf.reset(kIndirectBlockSize)) return make_error(ENOMEM, "indirect block buffer");
+    if (!n.buf.reset(indirect_bytes(shift_))) return make_error(ENOMEM, "indirect block buffer");
     n.slots()[0] = root_;  // the old root becomes child 0 (rewritten if loaded below)
     nodes_.emplace(Key{height_, 0}, std::move(n));
     height_++;
@@ -205,8 +227,8 @@ Status TreeWriter::set_leaf(uint64_t blkid, const BlockPtr& bp) {
     root_ = bp;
     return ok_status();
   }
-  ZVFS_ASSIGN_OR_RETURN(n, node(1, blkid >> kIndirectShift));
-  BlockPtr& slot = n->slots()[blkid & (kPtrsPerIndirect - 1)];
+  ZVFS_ASSIGN_OR_RETURN(n, node(1, blkid >> shift_));
+  BlockPtr& slot = n->slots()[blkid & ((1u << shift_) - 1)];
   ctx_.free(slot);
   slot = bp;
   return ok_status();
@@ -215,9 +237,9 @@ Status TreeWriter::set_leaf(uint64_t blkid, const BlockPtr& bp) {
 Status TreeWriter::free_subtree(const BlockPtr& bp) {
   if (bp.is_hole()) return ok_status();
   if (bp.level > 0) {
-    ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(ctx_.arc, bp, bp.level));
+    ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(ctx_.arc, bp, bp.level, shift_));
     const BlockPtr* s = slots_of(buf);
-    for (uint32_t i = 0; i < kPtrsPerIndirect; i++) ZVFS_TRY(free_subtree(s[i]));
+    for (uint32_t i = 0; i < (1u << shift_); i++) ZVFS_TRY(free_subtree(s[i]));
   }
   ctx_.free(bp);
   return ok_status();
@@ -225,14 +247,14 @@ Status TreeWriter::free_subtree(const BlockPtr& bp) {
 
 Status TreeWriter::free_in(int level, uint64_t index, uint64_t first, uint64_t end) {
   ZVFS_ASSIGN_OR_RETURN(n, node(level, index));
-  const uint64_t span = level_span(level - 1);
-  const uint64_t base = index * level_span(level);
+  const uint64_t span = level_span(level - 1, shift_);
+  const uint64_t base = index * level_span(level, shift_);
   uint64_t s0 = first > base ? (first - base) / span : 0;
   uint64_t s1 = (end - 1 - base) / span;
-  if (s1 >= kPtrsPerIndirect) s1 = kPtrsPerIndirect - 1;
+  if (s1 >= (1u << shift_)) s1 = (1u << shift_) - 1;
   for (uint64_t s = s0; s <= s1; s++) {
     const uint64_t lo = base + s * span, hi = lo + span;
-    const uint64_t child = index * kPtrsPerIndirect + s;
+    const uint64_t child = (index << shift_) + s;
     if (level - 1 >= 1 && nodes_.count(Key{level - 1, child})) {
       ZVFS_TRY(free_in(level - 1, child, first, end));
       continue;
@@ -250,7 +272,7 @@ Status TreeWriter::free_in(int level, uint64_t index, uint64_t first, uint64_t e
 }
 
 Status TreeWriter::free_range(uint64_t first, uint64_t end) {
-  const uint64_t cap = tree_capacity(height_);
+  const uint64_t cap = tree_capacity(height_, shift_);
   if (end > cap) end = cap;
   if (first >= end) return ok_status();
   if (height_ == 1) {
@@ -273,13 +295,13 @@ Result<BlockPtr> TreeWriter::finish() {
       Node& n = it->second;
       uint64_t fill = 0;
       const BlockPtr* s = n.slots();
-      for (uint32_t k = 0; k < kPtrsPerIndirect; k++) fill += s[k].is_hole() ? 0 : s[k].fill;
+      for (uint32_t k = 0; k < (1u << shift_); k++) fill += s[k].is_hole() ? 0 : s[k].fill;
       ctx_.free(n.old);
       n.old = BlockPtr{};
       if (fill == 0) continue;  // all holes: the node becomes a hole
       zio::WriteOp op;
       op.data = n.buf.data();
-      op.lsize = kIndirectBlockSize;
+      op.lsize = indirect_bytes(shift_);
       op.type = BlockType::kIndirect;
       op.level = static_cast<uint8_t>(level);
       op.fill = fill > 0xffffffffu ? 0xffffffffu : static_cast<uint32_t>(fill);
@@ -291,9 +313,9 @@ Result<BlockPtr> TreeWriter::finish() {
       if (level == height_ - 1) {
         root_ = bp;
       } else {
-        auto p = nodes_.find(Key{level + 1, index >> kIndirectShift});
+        auto p = nodes_.find(Key{level + 1, index >> shift_});
         if (p == nodes_.end()) return make_error(EIO, "tree writer lost a parent node");
-        p->second.slots()[index & (kPtrsPerIndirect - 1)] = bp;
+        p->second.slots()[index & ((1u << shift_) - 1)] = bp;
       }
     }
   }

@@ -2,9 +2,13 @@
 //
 // An object's data is a tree of BlockPtrs. The root (kept in the dnode) is a hole (empty
 // object), a data block (level 0: the object has only block 0), or an indirect block of level
-// L >= 1: 256 BlockPtrs (16 KiB) whose children are level L-1. A tree of height h (root level
-// h-1) addresses 256^(h-1) blocks. Missing children are holes; an indirect block whose children
-// are all holes is itself a hole. Each BlockPtr's `fill` counts the data blocks below it.
+// L >= 1: an array of 2^shift BlockPtrs whose children are level L-1. Indirect blocks are
+// min(pool block size, 16 KiB) (64 or 256 pointers at 4 KiB and 16 KiB), so on pools of
+// blocks up to 16 KiB every block the objects allocate has one size and free space can never
+// be too fragmented for a commit. A tree of height h (root level h-1) addresses
+// 2^(shift*(h-1)) blocks. Readers learn the shift from the root's lsize. Missing children are
+// holes; an indirect block whose children are all holes is itself a hole. Each BlockPtr's `fill`
+// counts the data blocks below it.
 //
 // Reading (TreeReader) never modifies anything: trees are persistent. Blocks reached from a
 // root stay valid while that root might still be read, because frees are deferred by the
@@ -32,19 +36,26 @@
 
 namespace zvfs::dmu {
 
-inline constexpr uint32_t kIndirectShift = 8;
-inline constexpr uint32_t kPtrsPerIndirect = 1u << kIndirectShift;  // 256
-inline constexpr uint32_t kIndirectBlockSize = kPtrsPerIndirect * sizeof(zio::BlockPtr);
-inline constexpr int kMaxHeight = 9;  // 256^8 blocks: far beyond any device
+inline constexpr uint32_t kMinPtrShift = 6;  // 4 KiB indirect blocks
+inline constexpr uint32_t kMaxPtrShift = 8;  // 16 KiB indirect blocks
+inline constexpr int kMaxHeight = 12;
 inline constexpr uint64_t kNoBlock = ~uint64_t{0};
+
+// The pointer shift for indirect blocks of a pool with this data block size.
+uint32_t ptr_shift_for(uint32_t block_size);
+inline uint32_t indirect_bytes(uint32_t shift) {
+  return (1u << shift) * static_cast<uint32_t>(sizeof(zio::BlockPtr));
+}
 
 inline int tree_height(const zio::BlockPtr& root) {
   return root.is_hole() ? 0 : root.level + 1;
 }
 // Data blocks addressed by a tree of the given height (saturates at 2^64-1).
-uint64_t tree_capacity(int height);
+uint64_t tree_capacity(int height, uint32_t shift);
+// Same, for an existing root (with its own shift).
+uint64_t tree_capacity(const zio::BlockPtr& root);
 // Data blocks covered by one block pointer at `level`.
-uint64_t level_span(int level);
+uint64_t level_span(int level, uint32_t shift);
 
 // Everything the sync needs to write and free blocks in one txg.
 struct SyncCtx {
@@ -78,7 +89,8 @@ class TreeReader {
 
 class TreeWriter {
  public:
-  TreeWriter(SyncCtx& ctx, const zio::BlockPtr& root);
+  // `shift` is used for new indirect blocks; an existing indirect root imposes its own.
+  TreeWriter(SyncCtx& ctx, const zio::BlockPtr& root, uint32_t shift);
   // Frees data blocks [first, end) (end may be kNoBlock: to the end).
   Status free_range(uint64_t first, uint64_t end);
   // Makes `bp` (already written, or a hole) the leaf for block `blkid`, freeing the old one.
@@ -88,7 +100,7 @@ class TreeWriter {
 
  private:
   struct Node {
-    AlignedBuf buf;       // kIndirectBlockSize bytes: 256 BlockPtrs
+    AlignedBuf buf;       // indirect_bytes(shift_): 2^shift_ BlockPtrs
     zio::BlockPtr old{};  // what it replaces (hole for a new node)
     zio::BlockPtr* slots() { return reinterpret_cast<zio::BlockPtr*>(buf.data()); }
   };
@@ -102,6 +114,7 @@ class TreeWriter {
   SyncCtx& ctx_;
   zio::BlockPtr root_;
   int height_;
+  uint32_t shift_;
   std::map<Key, Node> nodes_;
 };
 

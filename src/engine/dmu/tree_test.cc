@@ -47,11 +47,15 @@ struct Env {
 };
 
 TEST(Tree, CapacityAndSpans) {
-  EXPECT_EQ(tree_capacity(0), 0u);
-  EXPECT_EQ(tree_capacity(1), 1u);
-  EXPECT_EQ(tree_capacity(2), 256u);
-  EXPECT_EQ(tree_capacity(3), 65536u);
-  EXPECT_EQ(level_span(9), ~uint64_t{0});
+  EXPECT_EQ(tree_capacity(0, 8), 0u);
+  EXPECT_EQ(tree_capacity(1, 8), 1u);
+  EXPECT_EQ(tree_capacity(2, 8), 256u);
+  EXPECT_EQ(tree_capacity(3, 8), 65536u);
+  EXPECT_EQ(tree_capacity(3, 6), 4096u);
+  EXPECT_EQ(level_span(9, 8), ~uint64_t{0});
+  EXPECT_EQ(ptr_shift_for(4096), 6u);
+  EXPECT_EQ(ptr_shift_for(16384), 8u);
+  EXPECT_EQ(ptr_shift_for(1 << 20), 8u);
 }
 
 TEST(Tree, RandomRewritesMatchModel) {
@@ -61,7 +65,7 @@ TEST(Tree, RandomRewritesMatchModel) {
   BlockPtr root;
   for (int round = 0; round < 30; round++) {
     SyncCtx ctx{env.zio, env.arc, env.alloc, ++env.txg, {}};
-    TreeWriter tw(ctx, root);
+    TreeWriter tw(ctx, root, kMaxPtrShift);
     if (round % 5 == 4) {  // a free range
       uint64_t a = rng() % 70000, b = a + rng() % 3000;
       ASSERT_TRUE(tw.free_range(a, b).ok());
@@ -113,7 +117,7 @@ TEST(Tree, RandomRewritesMatchModel) {
   EXPECT_EQ(data, model.size());
   // Free everything: the tree becomes a hole and, once the frees are safe, no space is used.
   SyncCtx ctx{env.zio, env.arc, env.alloc, ++env.txg, {}};
-  TreeWriter tw(ctx, root);
+  TreeWriter tw(ctx, root, kMaxPtrShift);
   ASSERT_TRUE(tw.free_range(0, kNoBlock).ok());
   auto r = tw.finish();
   ASSERT_TRUE(r.ok());
@@ -129,14 +133,14 @@ TEST(Tree, FreeThenSetInOneTxgAndLoadedNodes) {
   BlockPtr root;
   {
     SyncCtx ctx{env.zio, env.arc, env.alloc, ++env.txg, {}};
-    TreeWriter tw(ctx, root);
+    TreeWriter tw(ctx, root, kMaxPtrShift);
     for (uint64_t b = 0; b < 1000; b++) ASSERT_TRUE(tw.set_leaf(b, env.data_block(ctx, b)).ok());
     root = *tw.finish();
     env.retire(ctx);
   }
   {
     SyncCtx ctx{env.zio, env.arc, env.alloc, ++env.txg, {}};
-    TreeWriter tw(ctx, root);
+    TreeWriter tw(ctx, root, kMaxPtrShift);
     ASSERT_TRUE(tw.set_leaf(5, env.data_block(ctx, 555)).ok());  // loads a path first
     ASSERT_TRUE(tw.free_range(0, 600).ok());                     // then frees over it
     ASSERT_TRUE(tw.set_leaf(300, env.data_block(ctx, 333)).ok());

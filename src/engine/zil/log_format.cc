@@ -95,7 +95,7 @@ Result<std::vector<dmu::ChangeRecord>> decode_block(const uint8_t* data, uint64_
       return make_error(EIO, "log record body");
     }
     if (p.kind < static_cast<uint8_t>(dmu::OpKind::kCreate) ||
-        p.kind > static_cast<uint8_t>(dmu::OpKind::kXattrRemove)) {
+        p.kind > static_cast<uint8_t>(dmu::OpKind::kDelete)) {
       return make_error(EIO, "log record kind");
     }
     dmu::ChangeRecord r;
