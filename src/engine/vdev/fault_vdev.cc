@@ -145,6 +145,12 @@ std::unique_ptr<FaultVdev> FaultVdev::reboot(uint64_t seed) {
   return std::unique_ptr<FaultVdev>(new FaultVdev(std::move(img_), seed));
 }
 
+std::vector<std::byte> FaultVdev::surviving_image() {
+  std::lock_guard<std::mutex> g(mu_);
+  cut_locked();
+  return std::vector<std::byte>(img_.data(), img_.data() + img_.size());
+}
+
 void FaultVdev::fail_write_number(uint64_t n) {
   std::lock_guard<std::mutex> g(mu_);
   bad_write_numbers_.push_back(n);

@@ -60,6 +60,8 @@ class FaultVdev final : public Vdev {
   // The surviving medium as a new, powered device (cuts power first if it is still on). This
   // device keeps failing every I/O afterwards.
   std::unique_ptr<FaultVdev> reboot(uint64_t seed);
+  // A copy of the surviving medium (cuts power first if it is still on).
+  std::vector<std::byte> surviving_image();
 
   // Errors.
   void fail_write_number(uint64_t n);                     // that write fails with EIO

@@ -176,8 +176,9 @@ TEST(FaultVdev, RebootGivesAWorkingDeviceWithTheSurvivors) {
   EXPECT_EQ(std::memcmp(got.data(), a.data(), 4096), 0);
   ASSERT_EQ(write_block(*r, 0, a), 0);
   EXPECT_EQ(r->write_count(), 1u);
-  auto img = std::vector<std::byte>(kSize);
-  ASSERT_TRUE(r->peek(0, img.data(), kSize));
+  auto img = r->surviving_image();
+  ASSERT_EQ(img.size(), kSize);
+  EXPECT_TRUE(r->power_is_cut());
   auto copy = FaultVdev::from_image(img.data(), kSize, 1);
   ASSERT_EQ(read_block(*copy, 0, got), 0);
   EXPECT_EQ(std::memcmp(got.data(), a.data(), 4096), 0);
