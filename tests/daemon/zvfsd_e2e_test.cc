@@ -39,11 +39,11 @@ class Zvfsd : public ::testing::Test {
     remove_tree(dir_);
   }
   // Starts zvfsd in the foreground as our child and waits until it answers.
-  bool start() {
+  bool start(const char* size = "256M") {
     pid_ = fork();
     if (pid_ == 0) {
       std::string log = dir_ + "/zvfsd.log";
-      execl(kZvfsd, kZvfsd, "--pool", pool_.c_str(), "--size", "256M", "--socket", sock_.c_str(),
+      execl(kZvfsd, kZvfsd, "--pool", pool_.c_str(), "--size", size, "--socket", sock_.c_str(),
             "--foreground", "--log", log.c_str(), "--log-level", "warn", "--cache", "32M",
             "--buffered", static_cast<char*>(nullptr));
       _exit(127);
@@ -353,6 +353,33 @@ TEST_F(Zvfsd, RunSetsPreloadAndRoot) {
   EXPECT_EQ(run("ZVFS_LIB=/lib/x86_64-linux-gnu/libm.so.6 " + std::string(kZvfs) +
                 " run -- /nonexistent/cmd 2>/dev/null"),
             127);
+}
+
+// One pwrite and one pread of 1 GiB each (split into slot-sized requests by the client).
+TEST_F(Zvfsd, BigOneGibPwriteAndPread) {
+  ASSERT_TRUE(start("3G"));
+  const size_t n = 1ull << 30;
+  auto* src = static_cast<uint64_t*>(
+      mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  auto* dst = static_cast<uint64_t*>(
+      mmap(nullptr, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(src, MAP_FAILED);
+  ASSERT_NE(dst, MAP_FAILED);
+  for (size_t i = 0; i < n / 8; ++i) src[i] = i * 0x9e3779b97f4a7c15ull;
+  int fd = open((dir_ + "/big").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ipc::AttachInfo info;
+  int h = ipc::attach(fd, O_RDWR | O_CREAT, &info);
+  ASSERT_GE(h, 0);
+  ASSERT_EQ(ipc::pwrite(h, src, n, 4096), static_cast<ssize_t>(n));
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(static_cast<size_t>(st.st_size), n + 4096);
+  ASSERT_EQ(ipc::pread(h, dst, n, 4096), static_cast<ssize_t>(n));
+  EXPECT_EQ(0, memcmp(src, dst, n));
+  ipc::detach(h);
+  close(fd);
+  munmap(src, n);
+  munmap(dst, n);
 }
 
 }  // namespace
