@@ -176,6 +176,7 @@ TEST(FaultVdev, RebootGivesAWorkingDeviceWithTheSurvivors) {
   EXPECT_EQ(std::memcmp(got.data(), a.data(), 4096), 0);
   ASSERT_EQ(write_block(*r, 0, a), 0);
   EXPECT_EQ(r->write_count(), 1u);
+  ASSERT_EQ(r->flush(), 0);  // durable: survives the cut surviving_image() makes
   auto img = r->surviving_image();
   ASSERT_EQ(img.size(), kSize);
   EXPECT_TRUE(r->power_is_cut());
