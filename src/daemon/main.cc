@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -111,6 +112,13 @@ int main(int argc, char** argv) {
   bool to_stderr = o.foreground || o.log_file.empty();
   if (!log::configure(log::parse_level(o.log_level), o.log_file, to_stderr && o.foreground))
     fail("cannot open the log file " + o.log_file);
+
+  // Every open handle holds a descriptor: allow as many as the hard limit permits.
+  struct rlimit nofile;
+  if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+    nofile.rlim_cur = nofile.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &nofile);
+  }
 
   sigset_t sigs;
   sigemptyset(&sigs);

@@ -27,7 +27,7 @@ constexpr uint64_t kSpinNs = 50 * 1000;  // a worker's busy-wait when idle
 constexpr uint64_t kSpinAfterWakeNs = 200 * 1000;
 constexpr uint64_t kSpinWindowNs = 2 * 1000 * 1000;   // spin only if a request came this recently
 constexpr int64_t kSleepNs = 200ll * 1000 * 1000;     // bounded futex sleep (stop is noticed)
-constexpr uint32_t kMaxHandlesPerSession = 1u << 20;  // a client cannot grow the table forever
+constexpr uint32_t kMaxHandlesPerSession = 1u << 16;  // as many as a client can track
 
 // Binding a new blob to an unbound file happens under this lock, so two sessions attaching the
 // same new file at once end up with one blob (the loser re-reads the winner's binding).
