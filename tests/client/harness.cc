@@ -152,9 +152,25 @@ bool Zvfsd::start(std::string* why) {
   socket_ = dir_ + "/zvfs.sock";
   pool_ = dir_ + "/pool.img";
   log_ = dir_ + "/zvfsd.log";
+  return launch(why);
+}
+
+bool Zvfsd::restart(std::string* why) {
+  kill9();
+  // The dead daemon's pool lock can outlive it briefly (the kernel tears its io_uring rings
+  // down asynchronously): retry for a bounded time.
+  double deadline = now_s() + 30;
+  while (true) {
+    if (launch(why)) return true;
+    if (now_s() > deadline) return false;
+    usleep(100 * 1000);
+  }
+}
+
+bool Zvfsd::launch(std::string* why) {
   pid_ = fork();
   if (pid_ == 0) {
-    int fd = open((dir_ + "/zvfsd.out").c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    int fd = open((dir_ + "/zvfsd.out").c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
     if (fd >= 0) {
       dup2(fd, 1);
       dup2(fd, 2);

@@ -34,6 +34,8 @@ class Zvfsd {
   ~Zvfsd() { stop(); }
   // Starts the daemon; returns false (with a reason) if it did not come up.
   bool start(std::string* why);
+  // Kills it (SIGKILL) and starts it again on the same pool and socket.
+  bool restart(std::string* why);
   // Stops it (SIGTERM, then SIGKILL after a bounded wait); returns its exit status.
   int stop();
   void kill9();
@@ -43,6 +45,7 @@ class Zvfsd {
   const std::string& log() const { return log_; }
 
  private:
+  bool launch(std::string* why);
   pid_t pid_ = -1;
   std::string dir_, socket_, pool_, log_;
 };

@@ -19,8 +19,13 @@
 //   close-range FILE              close_range(3, ~0U) in a child, parent still fine
 //   expect-eio FILE               daemon unreachable: open of a file in the prefix gives EIO
 //   overhead N                    ns per read(2) on a non-ZVFS descriptor
+//   restart FILE CTLDIR           survives a daemon restart between CTLDIR/ready and CTLDIR/go
+//   exec-zvfs FILE                execve of a program stored in ZVFS is refused (ENOEXEC)
+//   aio FILE                      libaio io_submit on a ZVFS descriptor is refused (EINVAL)
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/aio_abi.h>
 #include <linux/close_range.h>
 #include <pthread.h>
 #include <signal.h>
@@ -479,6 +484,93 @@ int cmd_overhead(long n) {
   return 0;
 }
 
+bool wait_for_file(const std::string& path, int seconds) {
+  for (int i = 0; i < seconds * 100; ++i) {
+    if (access(path.c_str(), F_OK) == 0) return true;
+    usleep(10000);
+  }
+  return false;
+}
+
+int cmd_restart(const char* file, const std::string& ctl) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::string synced(100000, 's');
+  CHECK(write(fd, synced.data(), synced.size()) == static_cast<ssize_t>(synced.size()));
+  CHECK(fsync(fd) == 0);
+  int clean = open((std::string(file) + ".clean").c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(clean >= 0);
+  CHECK(write(clean, "clean", 5) == 5);
+  CHECK(fsync(clean) == 0);
+  CHECK(pwrite(fd, "unsynced", 8, 200000) == 8);  // dirty when the daemon dies
+  int r = open((ctl + "/ready").c_str(), O_WRONLY | O_CREAT, 0644);
+  CHECK(r >= 0);
+  close(r);
+  CHECK(wait_for_file(ctl + "/go", 60));
+  // The daemon died with unsynced writes on fd: its next fsync reports it, once.
+  errno = 0;
+  CHECK(fsync(fd) == -1 && errno == EIO);
+  CHECK(fsync(fd) == 0);
+  CHECK(fsync(clean) == 0);  // nothing was lost there
+  std::string back(synced.size(), '\0');
+  CHECK(pread(fd, back.data(), back.size(), 0) == static_cast<ssize_t>(back.size()));
+  CHECK(back == synced);
+  char c5[5];
+  CHECK(pread(clean, c5, 5, 0) == 5 && memcmp(c5, "clean", 5) == 0);
+  CHECK(pwrite(fd, "after", 5, 0) == 5);
+  CHECK(fsync(fd) == 0);
+  CHECK(pread(fd, c5, 5, 0) == 5 && memcmp(c5, "after", 5) == 0);
+  int again = open(file, O_RDONLY);  // new opens work too
+  CHECK(again >= 0 && pread(again, c5, 5, 0) == 5 && memcmp(c5, "after", 5) == 0);
+  CHECK(close(again) == 0 && close(fd) == 0 && close(clean) == 0);
+  return 0;
+}
+
+int cmd_exec_zvfs(const char* file) {
+  int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0755);
+  CHECK(fd >= 0);
+  const char script[] = "#!/bin/sh\necho should not run\n";
+  CHECK(write(fd, script, sizeof script - 1) == static_cast<ssize_t>(sizeof script - 1));
+  CHECK(close(fd) == 0);
+  char* const argv[] = {const_cast<char*>(file), nullptr};
+  errno = 0;
+  CHECK(execve(file, argv, environ) == -1 && errno == ENOEXEC);
+  return 0;
+}
+
+int cmd_aio(const char* file) {
+  void* lib = dlopen("libaio.so.1", RTLD_NOW | RTLD_GLOBAL);
+  if (lib == nullptr) {
+    printf("libaio not installed\n");
+    return 0;
+  }
+  // What an application linked with libaio reaches: the first definition in the global scope.
+  using SetupFn = int (*)(unsigned, aio_context_t*);
+  using SubmitFn = int (*)(aio_context_t, long, struct iocb**);
+  auto setup = reinterpret_cast<SetupFn>(dlsym(RTLD_DEFAULT, "io_setup"));
+  auto submit = reinterpret_cast<SubmitFn>(dlsym(RTLD_DEFAULT, "io_submit"));
+  CHECK(setup != nullptr && submit != nullptr);
+  aio_context_t ctx = 0;
+  CHECK(setup(8, &ctx) == 0);
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK(write(fd, "data", 4) == 4);
+  static char buf[4096];
+  struct iocb cb;
+  memset(&cb, 0, sizeof cb);
+  cb.aio_fildes = static_cast<uint32_t>(fd);
+  cb.aio_lio_opcode = IOCB_CMD_PREAD;
+  cb.aio_buf = reinterpret_cast<uintptr_t>(buf);
+  cb.aio_nbytes = sizeof buf;
+  struct iocb* list[1] = {&cb};
+  CHECK(submit(ctx, 1, list) == -EINVAL);
+  int plain = open("/etc/passwd", O_RDONLY);  // not a ZVFS file: submitted
+  CHECK(plain >= 0);
+  cb.aio_fildes = static_cast<uint32_t>(plain);
+  CHECK(submit(ctx, 1, list) == 1);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -505,6 +597,9 @@ int main(int argc, char** argv) {
   if (c == "close-range") return cmd_close_range(f);
   if (c == "expect-eio") return cmd_expect_eio(f);
   if (c == "overhead") return cmd_overhead(atol(f));
+  if (c == "restart" && argc == 4) return cmd_restart(f, argv[3]);
+  if (c == "exec-zvfs") return cmd_exec_zvfs(f);
+  if (c == "aio") return cmd_aio(f);
   fprintf(stderr, "unknown command %s\n", c.c_str());
   return 2;
 }

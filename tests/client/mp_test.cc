@@ -124,6 +124,35 @@ TEST_F(MpTest, WriterKilledMidWrite) {
   expect_ok({"check-records", "rec", std::to_string(last)});
 }
 
+TEST_F(MpTest, ExecOfAZvfsProgramIsRefused) {
+  expect_ok({"exec-zvfs", "prog.sh"});
+}
+TEST_F(MpTest, LibaioOnAZvfsFileIsRefused) {
+  expect_ok({"aio", "f"});
+}
+
+// A client keeps working across a daemon crash and restart: synced data is there, the file with
+// unsynced writes reports EIO from its next fsync exactly once, clean files carry on.
+TEST_F(MpTest, DaemonRestartUnderAClient) {
+  std::string ctl = base_ + "/ctl";
+  ASSERT_EQ(mkdir(ctl.c_str(), 0755), 0);
+  RunResult res;
+  std::thread client([&] { res = mp({"restart", "f", ctl}, 120); });
+  bool ready = false;
+  for (int i = 0; i < 6000 && !ready; ++i) {
+    ready = access((ctl + "/ready").c_str(), F_OK) == 0;
+    if (!ready) usleep(10000);
+  }
+  std::string why;
+  bool restarted = ready && daemon_.restart(&why);
+  FILE* go = fopen((ctl + "/go").c_str(), "w");
+  if (go != nullptr) fclose(go);
+  client.join();
+  ASSERT_TRUE(ready) << "the client never got ready: " << res.err;
+  ASSERT_TRUE(restarted) << why;
+  EXPECT_EQ(res.status, 0) << res.err << res.out;
+}
+
 TEST(MpNoDaemon, UnreachableDaemonGivesEio) {
   std::string base = make_temp_dir("nod");
   ASSERT_FALSE(base.empty());
