@@ -74,8 +74,14 @@ ssize_t read_at(OpenFile* of, void* buf, size_t n, uint64_t off) {
   return ipc::pread(of->handle, buf, n, off);
 }
 
+// A regular file never accepts zero bytes of a non-empty write (the kernel reports an error
+// instead); callers loop on short writes, so a zero from the daemon becomes EIO.
+ssize_t nonzero_write(ssize_t r, size_t n) {
+  return (r == 0 && n != 0) ? -EIO : r;
+}
+
 ssize_t write_at(OpenFile* of, const void* buf, size_t n, uint64_t off) {
-  return ipc::pwrite(of->handle, buf, n, off);
+  return nonzero_write(ipc::pwrite(of->handle, buf, n, off), n);
 }
 
 // Validates an iovec array as readv/writev do; returns the total or -EINVAL.
@@ -91,7 +97,7 @@ ssize_t iov_total(const struct iovec* iov, int cnt) {
 
 ssize_t append_locked(OpenFile* of, int fd, const void* buf, size_t n, bool move_pos) {
   uint64_t end = 0;
-  ssize_t r = ipc::append(of->handle, buf, n, &end);
+  ssize_t r = nonzero_write(ipc::append(of->handle, buf, n, &end), n);
   if (r >= 0 && move_pos) set_pos(fd, static_cast<off_t>(end));
   return r;
 }

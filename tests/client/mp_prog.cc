@@ -22,6 +22,8 @@
 //   restart FILE CTLDIR           survives a daemon restart between CTLDIR/ready and CTLDIR/go
 //   exec-zvfs FILE                execve of a program stored in ZVFS is refused (ENOEXEC)
 //   aio FILE                      libaio io_submit on a ZVFS descriptor is refused (EINVAL)
+//   seek-data FILE                SEEK_DATA/SEEK_HOLE describe the blob, not the placeholder
+//   latency FILE                  µs per 4 KiB pread/pwrite/read through the library
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -571,6 +573,55 @@ int cmd_aio(const char* file) {
   return 0;
 }
 
+int cmd_seek_data(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::vector<char> block(65536, 'd');
+  CHECK(pwrite(fd, block.data(), block.size(), 0) == 65536);
+  CHECK(pwrite(fd, block.data(), block.size(), 8 << 20) == 65536);
+  off_t end = (8 << 20) + 65536;
+  CHECK(lseek(fd, 0, SEEK_DATA) == 0);
+  off_t hole = lseek(fd, 0, SEEK_HOLE);
+  CHECK(hole >= 65536 && hole < (8 << 20));  // the first hole: after the first extent
+  off_t data = lseek(fd, hole, SEEK_DATA);
+  CHECK(data > hole && data <= (8 << 20));
+  CHECK(lseek(fd, 0, SEEK_CUR) == data);                // the offset moved there
+  CHECK(lseek(fd, (8 << 20) + 100, SEEK_HOLE) == end);  // the implicit hole at EOF
+  errno = 0;
+  CHECK(lseek(fd, end, SEEK_DATA) == -1 && errno == ENXIO);
+  errno = 0;
+  CHECK(lseek(fd, end + 10, SEEK_HOLE) == -1 && errno == ENXIO);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0 && st.st_size == end);
+  CHECK(st.st_blocks >= 2 * 65536 / 512);  // the blob's allocation
+  CHECK(st.st_blocks < (8 << 20) / 512);   // holes are not allocated
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+int cmd_latency(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::vector<char> b(4096, 'l');
+  for (int i = 0; i < 256; ++i) CHECK(pwrite(fd, b.data(), 4096, i * 4096) == 4096);
+  auto time_us = [](auto&& fn) {
+    struct timespec a, z;
+    clock_gettime(CLOCK_MONOTONIC, &a);
+    for (int i = 0; i < 2000; ++i) fn(i);
+    clock_gettime(CLOCK_MONOTONIC, &z);
+    return ((z.tv_sec - a.tv_sec) * 1e9 + (z.tv_nsec - a.tv_nsec)) / 2000 / 1000.0;
+  };
+  double pr = time_us([&](int i) { CHECK(pread(fd, b.data(), 4096, (i % 256) * 4096) == 4096); });
+  double pw = time_us([&](int i) { CHECK(pwrite(fd, b.data(), 4096, (i % 256) * 4096) == 4096); });
+  double rd = time_us([&](int i) {
+    if (i % 256 == 0) lseek(fd, 0, SEEK_SET);
+    CHECK(read(fd, b.data(), 4096) == 4096);
+  });
+  printf("pread4k %.1f us, pwrite4k %.1f us, read4k %.1f us\n", pr, pw, rd);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -600,6 +651,8 @@ int main(int argc, char** argv) {
   if (c == "restart" && argc == 4) return cmd_restart(f, argv[3]);
   if (c == "exec-zvfs") return cmd_exec_zvfs(f);
   if (c == "aio") return cmd_aio(f);
+  if (c == "seek-data") return cmd_seek_data(f);
+  if (c == "latency") return cmd_latency(f);
   fprintf(stderr, "unknown command %s\n", c.c_str());
   return 2;
 }

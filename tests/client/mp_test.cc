@@ -130,6 +130,16 @@ TEST_F(MpTest, ExecOfAZvfsProgramIsRefused) {
 TEST_F(MpTest, LibaioOnAZvfsFileIsRefused) {
   expect_ok({"aio", "f"});
 }
+TEST_F(MpTest, SeekDataAndHoleDescribeTheBlob) {
+  expect_ok({"seek-data", "f"});
+}
+
+// Not a timed assertion: prints the cost of a cached 4 KiB call through the library.
+TEST_F(MpTest, CachedCallLatency) {
+  RunResult r = mp({"latency", "f"});
+  EXPECT_EQ(r.status, 0) << r.err;
+  std::printf("[ latency ] %s", r.out.c_str());
+}
 
 // A client keeps working across a daemon crash and restart: synced data is there, the file with
 // unsynced writes reports EIO from its next fsync exactly once, clean files carry on.
