@@ -1,0 +1,248 @@
+// fault_test.cc — damaged and failing devices: bit rot found by reads and scrub, damaged
+// labels and uberblocks, injected EIO on data, log writes and flushes, and a full pool.
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <map>
+#include <random>
+#include <set>
+
+#include "engine/blob/test_util.h"
+#include "engine/spa/label.h"
+#include "engine/vdev/fault_vdev.h"
+#include "zvfs/blob.h"
+
+namespace zvfs::engine {
+namespace {
+
+constexpr uint64_t kBlock = 4096;
+
+// Block contents that say where they belong, so a test can find them on the medium.
+void fill_block(uint8_t* p, BlobId id, uint64_t blk) {
+  std::snprintf(reinterpret_cast<char*>(p), 64, "ZVFS-TEST-BLOCK %llu %llu ",
+                static_cast<unsigned long long>(id), static_cast<unsigned long long>(blk));
+  for (uint64_t i = 64; i < kBlock; i++) p[i] = static_cast<uint8_t>(id * 31 + blk * 7 + i);
+}
+
+class FaultTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<vdev::FaultVdev> dev = std::make_shared<vdev::FaultVdev>(32ull << 20, 99);
+  PoolConfig cfg = testing::test_config();
+  std::unique_ptr<Pool> pool;
+
+  void SetUp() override {
+    cfg.log_bytes = 1 << 20;
+    auto p = Pool::create(testing::share(dev), cfg);
+    ASSERT_TRUE(p.ok());
+    pool = std::move(*p);
+  }
+  void reimport(bool clean) {
+    if (clean) {
+      ASSERT_TRUE(pool->export_pool().ok());
+    } else {
+      testing::abandon(*pool);
+    }
+    pool.reset();
+    dev = dev->reboot(7);
+    auto p = Pool::import(testing::share(dev), cfg);
+    ASSERT_TRUE(p.ok()) << p.error().msg;
+    pool = std::move(*p);
+  }
+  // Blobs of `blocks` tagged blocks each.
+  std::vector<BlobId> make_blobs(int n, uint64_t blocks) {
+    std::vector<BlobId> ids;
+    std::vector<uint8_t> buf(kBlock);
+    for (int i = 0; i < n; i++) {
+      BlobId id = *pool->create_blob();
+      auto b = *pool->open_blob(id);
+      for (uint64_t k = 0; k < blocks; k++) {
+        fill_block(buf.data(), id, k);
+        EXPECT_TRUE(b->write(k * kBlock, buf.data(), kBlock).ok());
+      }
+      ids.push_back(id);
+    }
+    return ids;
+  }
+  // Where each tagged block lives on the medium: (blob, blk) -> offset.
+  std::map<std::pair<BlobId, uint64_t>, uint64_t> locate() {
+    std::map<std::pair<BlobId, uint64_t>, uint64_t> where;
+    std::vector<uint8_t> buf(kBlock);
+    for (uint64_t off = 0; off + kBlock <= dev->size(); off += kBlock) {
+      dev->peek(off, buf.data(), 64);
+      unsigned long long id, blk;
+      if (std::sscanf(reinterpret_cast<char*>(buf.data()), "ZVFS-TEST-BLOCK %llu %llu", &id,
+                      &blk) == 2) {
+        where[{id, blk}] = off;
+      }
+    }
+    return where;
+  }
+};
+
+TEST_F(FaultTest, BitRotIsFoundByReadsAndScrub) {
+  auto ids = make_blobs(6, 20);
+  ASSERT_TRUE(pool->sync_all().ok());
+  reimport(true);  // a cold cache: reads go to the medium
+  auto where = locate();
+  ASSERT_EQ(where.size(), 6u * 20u);
+  std::mt19937_64 rng(5);
+  std::set<std::pair<BlobId, uint64_t>> bad;
+  std::vector<std::pair<BlobId, uint64_t>> all;
+  for (auto& kv : where) all.push_back(kv.first);
+  while (bad.size() < 9) {
+    auto pick = all[rng() % all.size()];
+    if (bad.insert(pick).second) {
+      dev->flip_bits(where[pick] + 100 + rng() % 3000, static_cast<uint8_t>(1u << (rng() % 8)));
+    }
+  }
+  std::vector<uint8_t> got(kBlock), want(kBlock);
+  for (BlobId id : ids) {
+    auto b = *pool->open_blob(id);
+    for (uint64_t k = 0; k < 20; k++) {
+      auto r = b->read(k * kBlock, got.data(), kBlock);
+      if (bad.count({id, k})) {
+        EXPECT_EQ(r.code(), EIO) << id << "/" << k;  // never returned as data
+      } else {
+        ASSERT_TRUE(r.ok()) << id << "/" << k;
+        fill_block(want.data(), id, k);
+        EXPECT_EQ(got, want);
+      }
+    }
+  }
+  EXPECT_GE(pool->stats().checksum_errors, bad.size());
+  uint64_t calls = 0;
+  auto rep = pool->scrub([&](const ScrubProgress& p) {
+    calls++;
+    EXPECT_LE(p.bytes_done, p.bytes_total);
+  });
+  ASSERT_TRUE(rep.ok());
+  EXPECT_GT(calls, 0u);
+  EXPECT_EQ(rep->errors, bad.size());
+  std::set<std::pair<BlobId, uint64_t>> found;
+  for (const auto& d : rep->damaged) {
+    EXPECT_EQ(d.what, "data block");
+    found.insert({d.blob, d.offset / kBlock});
+    const std::pair<BlobId, uint64_t> key{d.blob, d.offset / kBlock};
+    EXPECT_EQ(d.disk_offset, where[key]);
+  }
+  EXPECT_EQ(found, bad);
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_FALSE(chk->consistent);
+}
+
+TEST_F(FaultTest, DamagedLabelAndNewestUberblock) {
+  auto ids = make_blobs(2, 3);
+  ASSERT_TRUE(pool->sync_all().ok());
+  auto late = make_blobs(1, 2);  // only in the newest txgs
+  reimport(true);
+  // The first label is destroyed: the copy at the end is used.
+  for (int i = 0; i < 16; i++) dev->flip_bits(64 + i, 0xff);
+  reimport(true);
+  auto b = pool->open_blob(late[0]);
+  ASSERT_TRUE(b.ok());
+  b = Result<std::shared_ptr<Blob>>(make_error(ENOENT, ""));
+  // The newest uberblock (written by the export) is torn: the one before it is used.
+  const uint64_t newest = pool->stats().synced_txg + 2;  // export: sync_all + a clean commit
+  ASSERT_TRUE(pool->export_pool().ok());
+  pool.reset();
+  dev = dev->reboot(9);
+  dev->flip_bits(4096 + (newest % 128) * 4096 + 20, 0x10);
+  {
+    auto p = Pool::import(testing::share(dev), cfg);
+    ASSERT_TRUE(p.ok());
+    pool = std::move(*p);
+  }
+  EXPECT_EQ(pool->stats().synced_txg, newest);  // newest-1 imported, plus import's commit
+  EXPECT_TRUE(pool->open_blob(late[0]).ok());
+  // Both labels destroyed: refused, not a pool.
+  ASSERT_TRUE(pool->export_pool().ok());
+  pool.reset();
+  std::shared_ptr<vdev::FaultVdev> dev2 = dev->reboot(3);
+  const uint64_t last = (dev2->size() / 4096 - 1) * 4096;
+  for (int i = 0; i < 16; i++) dev2->flip_bits(last + i, 0xff);
+  EXPECT_FALSE(Pool::import(testing::share(dev2), cfg).ok());
+  for (int i = 0; i < 16; i++) dev2->flip_bits(last + i, 0xff);  // repair label 1
+  auto p = Pool::import(testing::share(dev2), cfg);
+  ASSERT_TRUE(p.ok());
+  for (BlobId id : ids) EXPECT_TRUE((*p)->open_blob(id).ok());
+}
+
+TEST_F(FaultTest, FailedCommitFailsThePoolAndItStillImports) {
+  auto ids = make_blobs(2, 4);
+  ASSERT_TRUE(pool->sync_all().ok());
+  auto b = *pool->open_blob(ids[0]);
+  std::vector<uint8_t> junk(3 * kBlock, 0x77);
+  ASSERT_TRUE(b->write(0, junk.data(), junk.size()).ok());
+  // Every write to the data region fails from now on.
+  auto lbl = spa::compute_layout(dev->size(), cfg.block_size, cfg.log_bytes);
+  ASSERT_TRUE(lbl.ok());
+  dev->fail_writes_in_range(lbl->data_off, lbl->data_len);
+  EXPECT_EQ(pool->sync_all().code(), EIO);
+  EXPECT_EQ(b->sync().code(), EIO);  // never success after a lost commit
+  EXPECT_EQ(b->write(0, "x", 1).code(), EIO);
+  EXPECT_EQ(pool->create_blob().code(), EIO);
+  std::vector<uint8_t> got(3 * kBlock);
+  EXPECT_TRUE(b->read(0, got.data(), got.size()).ok());  // reads still work
+  EXPECT_EQ(got, junk);
+  b.reset();
+  dev->clear_range_failures();
+  reimport(false);
+  std::vector<uint8_t> want(kBlock);
+  auto b2 = *pool->open_blob(ids[0]);
+  ASSERT_TRUE(b2->read(0, got.data(), kBlock).ok());
+  fill_block(want.data(), ids[0], 0);
+  EXPECT_EQ(std::vector<uint8_t>(got.begin(), got.begin() + kBlock), want);
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_TRUE(chk->consistent);
+}
+
+TEST_F(FaultTest, FailedLogWriteOrFlushFailsThatSyncOnly) {
+  BlobId id = *pool->create_blob();
+  ASSERT_TRUE(pool->sync_all().ok());
+  auto b = *pool->open_blob(id);
+  ASSERT_TRUE(b->write(0, "first", 5).ok());
+  dev->fail_next_flush();
+  EXPECT_EQ(b->sync().code(), EIO);
+  dev->fail_write_number(dev->write_count() + 1);
+  EXPECT_EQ(b->sync().code(), EIO);
+  ASSERT_TRUE(b->write(5, "-second", 7).ok());
+  ASSERT_TRUE(b->sync().ok());  // the failed records are logged again
+  b.reset();
+  reimport(false);
+  auto b2 = *pool->open_blob(id);
+  char buf[12];
+  ASSERT_EQ(*b2->read(0, buf, 12), 12u);
+  EXPECT_EQ(std::string(buf, 12), "first-second");
+}
+
+TEST_F(FaultTest, FullPoolRefusesWritesButDeletesAndCommitsWork) {
+  std::vector<uint8_t> chunk(256 * 1024, 0x5a);
+  std::vector<BlobId> ids;
+  int enospc = 0;
+  for (int i = 0; i < 400 && enospc == 0; i++) {
+    BlobId id = *pool->create_blob();
+    ids.push_back(id);
+    auto b = *pool->open_blob(id);
+    auto w = b->write(0, chunk.data(), chunk.size());
+    if (!w.ok()) {
+      ASSERT_EQ(w.code(), ENOSPC);
+      enospc++;
+    }
+  }
+  ASSERT_EQ(enospc, 1) << "the pool never filled up";
+  ASSERT_TRUE(pool->sync_all().ok());  // what was accepted commits
+  for (size_t i = 0; i < ids.size(); i += 2) ASSERT_TRUE(pool->delete_blob(ids[i]).ok());
+  ASSERT_TRUE(pool->sync_all().ok());
+  ASSERT_TRUE(pool->sync_all().ok());
+  ASSERT_TRUE(pool->sync_all().ok());
+  auto b = *pool->open_blob(*pool->create_blob());
+  EXPECT_TRUE(b->write(0, chunk.data(), chunk.size()).ok());
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+}
+
+}  // namespace
+}  // namespace zvfs::engine
