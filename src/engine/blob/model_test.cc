@@ -29,7 +29,7 @@ struct ModelBlob {
 
 // Index of the first differing byte, or n if equal.
 size_t first_diff(const uint8_t* a, const uint8_t* b, size_t n) {
-  if (std::memcmp(a, b, n) == 0) return n;
+  if (n == 0 || std::memcmp(a, b, n) == 0) return n;
   size_t i = 0;
   while (a[i] == b[i]) i++;
   return i;

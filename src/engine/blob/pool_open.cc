@@ -8,6 +8,7 @@
 #include <chrono>
 #include <random>
 
+#include "common/aligned_buf.h"
 #include "common/log.h"
 #include "engine/alloc/space_map.h"
 #include "engine/blob/pool_core.h"
@@ -52,6 +53,14 @@ Status format(zio::Pipeline& zio, const PoolConfig& cfg) {
   ub.txg = 1;
   ub.pool_guid = label.pool_guid;
   ub.timestamp_ns = label.create_time_ns;
+  // The log region is written once with zeros, so that on a sparse file a log write never
+  // allocates file blocks (an allocating write would make every flush a journal commit).
+  AlignedBuf zeros(1 << 20);
+  if (!zeros.data()) return make_error(ENOMEM, "zero buffer");
+  for (uint64_t off = 0; off < layout.log_len; off += zeros.size()) {
+    const uint64_t n = std::min<uint64_t>(zeros.size(), layout.log_len - off);
+    ZVFS_TRY(zio.write_raw(layout.log_off + off, zeros.data(), static_cast<uint32_t>(n)));
+  }
   // The uberblock first: a crash before the labels leaves no pool at all.
   ZVFS_TRY(spa::write_uberblock(zio, layout, ub));
   ZVFS_TRY(zio.flush());
