@@ -105,7 +105,8 @@ void FaultVdev::cut_locked() {
   for (auto it = unflushed_.rbegin(); it != unflushed_.rend(); ++it)
     std::memcpy(img_.data() + it->off, it->old_data.data(), it->old_data.size());
   for (const Unflushed& u : unflushed_) {
-    switch (rng_() % 3) {
+    uint64_t pick = fate_ == CutFate::kRandom ? rng_() % 3 : static_cast<uint64_t>(fate_) - 1;
+    switch (pick) {
       case 0:
         std::memcpy(img_.data() + u.off, u.new_data.data(), u.new_data.size());
         ++fs_.cut_kept;
@@ -127,6 +128,11 @@ void FaultVdev::cut_locked() {
 void FaultVdev::arm_power_cut_at_write(uint64_t n) {
   std::lock_guard<std::mutex> g(mu_);
   cut_at_write_ = n;
+}
+
+void FaultVdev::set_cut_fate(CutFate f) {
+  std::lock_guard<std::mutex> g(mu_);
+  fate_ = f;
 }
 
 void FaultVdev::cut_power() {

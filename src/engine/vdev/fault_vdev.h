@@ -30,6 +30,14 @@ namespace zvfs::vdev {
 
 inline constexpr uint32_t kTearSectorSize = 512;
 
+// What happens to the unflushed writes at a power cut.
+enum class CutFate : uint8_t {
+  kRandom,  // each one kept, dropped or torn, equally likely (the default)
+  kKeepAll,
+  kDropAll,
+  kTearAll,  // each one torn: a random subset of its 512-byte sectors reaches the medium
+};
+
 struct FaultStats {
   uint64_t writes = 0;            // write requests seen (including failed ones)
   uint64_t flushes = 0;           // flush calls seen
@@ -56,6 +64,7 @@ class FaultVdev final : public Vdev {
   // Power. Writes are numbered from 1 in the order they reach the device.
   void arm_power_cut_at_write(uint64_t n);  // write number n is in flight when power fails
   void cut_power();                         // now (no-op if already cut)
+  void set_cut_fate(CutFate f);             // for the next cut
   bool power_is_cut() const;
   // The surviving medium as a new, powered device (cuts power first if it is still on). This
   // device keeps failing every I/O afterwards.
@@ -96,6 +105,7 @@ class FaultVdev final : public Vdev {
   std::vector<Range> bad_write_ranges_, bad_read_ranges_;
   std::vector<uint64_t> bad_write_numbers_;
   uint64_t cut_at_write_ = 0;  // 0 = not armed
+  CutFate fate_ = CutFate::kRandom;
   bool fail_next_flush_ = false;
   FaultStats fs_;
   VdevCounters counters_;

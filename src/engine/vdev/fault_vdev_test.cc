@@ -103,6 +103,31 @@ TEST(FaultVdev, UnflushedWritesAreKeptDroppedOrTorn) {
   EXPECT_GT(torn, 0u);
 }
 
+TEST(FaultVdev, FixedFates) {
+  for (CutFate f : {CutFate::kKeepAll, CutFate::kDropAll, CutFate::kTearAll}) {
+    FaultVdev v(kSize, 4);
+    v.set_cut_fate(f);
+    for (int i = 0; i < 10; ++i)
+      ASSERT_EQ(write_block(v, uint64_t(i) * 8192, pattern_buf(8192, i)), 0);
+    v.cut_power();
+    FaultStats fs = v.fault_stats();
+    EXPECT_EQ(fs.cut_kept, f == CutFate::kKeepAll ? 10u : 0u);
+    EXPECT_EQ(fs.cut_dropped, f == CutFate::kDropAll ? 10u : 0u);
+    EXPECT_EQ(fs.cut_torn, f == CutFate::kTearAll ? 10u : 0u);
+    AlignedBuf got(8192), zero(8192);
+    ASSERT_TRUE(v.peek(0, got.data(), 8192));
+    auto src = sector_sources(got.data(), 8192, {zero.data(), pattern_buf(8192, 0).data()});
+    for (int s : src) {
+      ASSERT_GE(s, 0);
+      if (f == CutFate::kKeepAll) {
+        EXPECT_EQ(s, 1);
+      } else if (f == CutFate::kDropAll) {
+        EXPECT_EQ(s, 0);
+      }
+    }
+  }
+}
+
 TEST(FaultVdev, OverlappingUnflushedWritesLeaveOnlyRealContents) {
   for (uint64_t seed = 1; seed <= 30; ++seed) {
     FaultVdev v(kSize, seed);
