@@ -59,7 +59,9 @@ pg_init() {
     tail -n 20 "$data.initdb.log" >&2
     return 1
   }
-  cat >>"$data/postgresql.conf" <<'EOF'
+  # Appended by a process of the cluster's own kind (as postgres, with PG_ENV): on ZVFS the
+  # file's data lives in the pool, and a plain `cat >>` would write beside it.
+  pg_as_postgres sh -c 'cat >>"$1"' sh "$data/postgresql.conf" <<'EOF'
 listen_addresses = ''
 shared_memory_type = sysv
 dynamic_shared_memory_type = sysv

@@ -80,6 +80,15 @@ apps_start_daemon() {
 # on_zvfs CMD...: runs CMD with the library preloaded on the test's prefix.
 on_zvfs() { zvfs_preload "$@"; }
 
+# spawn_on_zvfs OUT CMD...: starts CMD preloaded in the background, output to OUT; SPAWN_PID is
+# the program's own PID (the subshell execs it), so a SIGKILL hits the program itself.
+spawn_on_zvfs() {
+  local out=$1
+  shift
+  (exec env LD_PRELOAD="$ZVFS_LIB${LD_PRELOAD:+:$LD_PRELOAD}" "$@" >"$out" 2>&1 </dev/null) &
+  SPAWN_PID=$!
+}
+
 # binding_of FILE: prints the blob binding xattr of FILE (empty if none).
 binding_of() {
   local n v

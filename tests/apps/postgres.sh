@@ -34,6 +34,9 @@ pg_prepare_dir "$data"
 pg_prepare_dir "$ts"
 pg_init "$data" || fail "initdb on ZVFS failed"
 pg_start "$data" "$sock" "$port" || fail "PostgreSQL did not start on ZVFS"
+[ "$(pg_sql "$sock" "$port" postgres "SHOW listen_addresses")" = "" ] ||
+  fail "the server did not read the settings written to its postgresql.conf"
+expect_in_pool "$data/postgresql.conf"
 sql postgres "CREATE TABLESPACE zts LOCATION '$ts'" || fail "CREATE TABLESPACE failed"
 sql postgres "CREATE DATABASE bench TABLESPACE zts" || fail "CREATE DATABASE failed"
 link=$(find "$data/pg_tblspc" -maxdepth 1 -type l | head -n 1)
@@ -69,7 +72,8 @@ done_transactions() { cat "$TEST_DIR"/pgbench_log.* 2>/dev/null | wc -l; }
 case "$TEST_VARIANT" in
   run)
     for c in 1 4; do
-      pgb -c "$c" -j "$(((c + 1) / 2))" -T "$secs" -l --log-prefix="$TEST_DIR/pgbench_log" bench \
+      # -n: no vacuum, which would also truncate pgbench_history between the runs.
+      pgb -n -c "$c" -j "$(((c + 1) / 2))" -T "$secs" -l --log-prefix="$TEST_DIR/pgbench_log" bench \
         >"$TEST_DIR/run-$c.out" 2>&1 || {
         cat "$TEST_DIR/run-$c.out"
         fail "pgbench -c $c failed"
@@ -83,7 +87,7 @@ case "$TEST_VARIANT" in
     check_bench "$n"
     ;;
   crash-app | crash-daemon)
-    pgb -c 4 -j 2 -T 60 -l --log-prefix="$TEST_DIR/pgbench_log" bench >"$TEST_DIR/run.out" 2>&1 &
+    pgb -n -c 4 -j 2 -T 60 -l --log-prefix="$TEST_DIR/pgbench_log" bench >"$TEST_DIR/run.out" 2>&1 &
     client=$!
     for ((i = 0; i < 600; i++)); do
       h=$(sql bench "SELECT count(*) FROM pgbench_history" 2>/dev/null)

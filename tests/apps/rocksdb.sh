@@ -6,14 +6,14 @@
 # database holds exactly its keys), crash-app (db_bench is killed with SIGKILL during a --sync=1
 # fillseq), crash-daemon (the daemon is killed instead, then restarted). After a crash every key
 # db_bench reported done is there, and the keys form one unbroken sequence from 0.
-# ZVFS_TEST_LONG=1 uses 100000 keys instead of 5000.
+# ZVFS_TEST_LONG=1 uses 100000 keys instead of 2000.
 set -uo pipefail
 TEST_VARIANT=${1:?usage: rocksdb.sh run|crash-app|crash-daemon}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need db_bench ldb sst_dump getfattr
 apps_setup
 
-num=5000
+num=2000
 [ "$TEST_LONG" = 1 ] && num=100000
 db=$TEST_ROOT/rocksdb/db
 wal=$TEST_ROOT/rocksdb/wal
@@ -75,9 +75,9 @@ case "$TEST_VARIANT" in
     check_db
     ;;
   crash-app | crash-daemon)
-    on_zvfs db_bench --benchmarks=fillseq --sync=1 --num=100000000 --duration=60 \
-      "${common[@]}" >"$TEST_DIR/db_bench.out" 2>&1 &
-    writer=$!
+    spawn_on_zvfs "$TEST_DIR/db_bench.out" db_bench --benchmarks=fillseq --sync=1 \
+      --num=100000000 --duration=60 "${common[@]}"
+    writer=$SPAWN_PID
     # Wait until db_bench reports at least 2000 synced puts (bounded).
     for ((i = 0; i < 600; i++)); do
       done_ops=$(tr '\r' '\n' <"$TEST_DIR/db_bench.out" | sed -nE 's/^\.\.\. finished ([0-9]+) ops.*/\1/p' | tail -n 1)

@@ -66,8 +66,8 @@ case "$TEST_VARIANT" in
     apps_setup
     ready=$TEST_DIR/ready
     db=$TEST_ROOT/t.db
-    on_zvfs "$py" "$here/sqlite_work.py" crash "$db" "$ready" >"$TEST_DIR/crash.out" 2>&1 &
-    writer=$!
+    spawn_on_zvfs "$TEST_DIR/crash.out" "$py" "$here/sqlite_work.py" crash "$db" "$ready"
+    writer=$SPAWN_PID
     for ((i = 0; i < 600; i++)); do
       [ -e "$ready" ] && break
       kill -0 "$writer" 2>/dev/null || {
