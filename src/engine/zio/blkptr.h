@@ -30,13 +30,13 @@ namespace zvfs::zio {
 
 enum class BlockType : uint8_t {
   kNone = 0,
-  kData = 1,        // file data
-  kIndirect = 2,    // array of BlockPtr
-  kDnode = 3,       // array of dnodes
-  kObjDir = 4,      // object directory / blob table node
-  kSpaceMap = 5,    // allocator space map
-  kXattr = 6,       // blob extended attributes
-  kZilBlock = 7,    // intent log block
+  kData = 1,      // file data
+  kIndirect = 2,  // array of BlockPtr
+  kDnode = 3,     // array of dnodes
+  kObjDir = 4,    // object directory / blob table node
+  kSpaceMap = 5,  // allocator space map
+  kXattr = 6,     // blob extended attributes
+  kZilBlock = 7,  // intent log block
   kOther = 8,
 };
 

@@ -40,9 +40,9 @@ struct WriteOp {
   BlockType type = BlockType::kData;
   uint8_t level = 0;
   uint32_t fill = 1;
-  uint64_t offset = 0;         // allocated by the caller, multiple of 4096
-  uint32_t asize = 0;          // allocated bytes (>= lsize rounded up to 4096)
-  BlockPtr* out = nullptr;     // filled on success
+  uint64_t offset = 0;      // allocated by the caller, multiple of 4096
+  uint32_t asize = 0;       // allocated bytes (>= lsize rounded up to 4096)
+  BlockPtr* out = nullptr;  // filled on success
 };
 
 struct ReadOp {
