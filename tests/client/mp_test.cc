@@ -175,11 +175,10 @@ TEST(MpNoDaemon, UnreachableDaemonGivesEio) {
 
 TEST(MpNoDaemon, OverheadOnPlainDescriptorsIsSmall) {
   RunResult plain = run({kMpProg, "overhead", "200000"}, {}, "", 60);
-  RunResult pre =
-      run({kMpProg, "overhead", "200000"},
-          {std::string("LD_PRELOAD=") + kLibPath, "ZVFS_ROOT=/nonexistent-zvfs"}, "", 60);
-  ASSERT_EQ(plain.status, 0);
-  ASSERT_EQ(pre.status, 0);
+  RunResult pre = run({kMpProg, "overhead", "200000"},
+                      preload_env("/nonexistent-zvfs", "/nonexistent-zvfs.sock"), "", 60);
+  ASSERT_EQ(plain.status, 0) << plain.err;
+  ASSERT_EQ(pre.status, 0) << pre.err;
   long a = atol(plain.out.c_str()), b = atol(pre.out.c_str());
   std::printf("[ overhead ] read(2) of 1 byte from /dev/zero: %ld ns plain, %ld ns preloaded\n", a,
               b);
