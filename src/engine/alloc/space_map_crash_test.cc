@@ -8,6 +8,7 @@
 // reference (their chains included) can have been overwritten by the writes of a later txg.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
 #include <deque>
 #include <random>
 
@@ -74,36 +75,49 @@ std::deque<Published> run_workload(vdev::FaultVdev& dev, uint64_t seed) {
   return pub;
 }
 
+// Crash points per workload seed, and seeds: ZVFS_CRASH_POINTS (default 150, one seed) sets the
+// total; the long run registered with ctest -L long asks for thousands.
+uint64_t crash_points() {
+  const char* e = std::getenv("ZVFS_CRASH_POINTS");
+  uint64_t n = e ? std::strtoull(e, nullptr, 10) : 0;
+  return n ? n : 150;
+}
+
 TEST(SpaceMapCrash, PublishedRootsSurvivePowerCuts) {
-  // Dry run: how many writes the workload makes.
-  uint64_t total_writes = 0;
-  {
-    vdev::FaultVdev dev(kDev, 1);
-    auto pub = run_workload(dev, 99);
-    ASSERT_EQ(pub.back().txg, kTxgs);
-    total_writes = dev.write_count();
-  }
-  ASSERT_GT(total_writes, 100u);
-  const uint64_t step = std::max<uint64_t>(1, total_writes / 150);
+  const uint64_t points = crash_points();
+  const uint64_t seeds = (points + 149) / 150;
   int cuts = 0, roots_checked = 0;
-  for (uint64_t n = 1; n <= total_writes; n += step) {
-    SCOPED_TRACE("cut at write " + std::to_string(n));
-    vdev::FaultVdev dev(kDev, n);
-    dev.arm_power_cut_at_write(n);
-    auto pub = run_workload(dev, 99);
-    ASSERT_TRUE(dev.power_is_cut());
-    ++cuts;
-    auto after = dev.reboot(n + 1);
-    zio::Pipeline zio(*after);
-    // The newest published root and the two before it.
-    for (size_t back = 0; back < 3 && back < pub.size(); ++back) {
-      const Published& p = pub[pub.size() - 1 - back];
-      SCOPED_TRACE("root of txg " + std::to_string(p.txg));
-      Allocator b(kStart, kDev, 32 * K);
-      ASSERT_TRUE(SpaceMap::load(zio, p.root, b, p.txg).ok());
-      ASSERT_TRUE(same(b.allocated_ranges(), p.allocated));
-      ASSERT_TRUE(same(sorted_deferred_ranges(b.deferred()), sorted_deferred_ranges(p.deferred)));
-      ++roots_checked;
+  for (uint64_t seed = 99; seed < 99 + seeds; ++seed) {
+    SCOPED_TRACE("workload seed " + std::to_string(seed));
+    // Dry run: how many writes the workload makes.
+    uint64_t total_writes = 0;
+    {
+      vdev::FaultVdev dev(kDev, 1);
+      auto pub = run_workload(dev, seed);
+      ASSERT_EQ(pub.back().txg, kTxgs);
+      total_writes = dev.write_count();
+    }
+    ASSERT_GT(total_writes, 100u);
+    const uint64_t step = std::max<uint64_t>(1, total_writes / 150);
+    for (uint64_t n = 1; n <= total_writes; n += step) {
+      SCOPED_TRACE("cut at write " + std::to_string(n));
+      vdev::FaultVdev dev(kDev, n + seed);
+      dev.arm_power_cut_at_write(n);
+      auto pub = run_workload(dev, seed);
+      ASSERT_TRUE(dev.power_is_cut());
+      ++cuts;
+      auto after = dev.reboot(n + 1);
+      zio::Pipeline zio(*after);
+      // The newest published root and the two before it.
+      for (size_t back = 0; back < 3 && back < pub.size(); ++back) {
+        const Published& p = pub[pub.size() - 1 - back];
+        SCOPED_TRACE("root of txg " + std::to_string(p.txg));
+        Allocator b(kStart, kDev, 32 * K);
+        ASSERT_TRUE(SpaceMap::load(zio, p.root, b, p.txg).ok());
+        ASSERT_TRUE(same(b.allocated_ranges(), p.allocated));
+        ASSERT_TRUE(same(sorted_deferred_ranges(b.deferred()), sorted_deferred_ranges(p.deferred)));
+        ++roots_checked;
+      }
     }
   }
   EXPECT_GE(cuts, 100);
