@@ -509,6 +509,54 @@ void run_script() {
   }
   op_stat(3);
   rec(fopen("missing/x", "r") == nullptr ? -1 : 0, 0, "fopen missing");
+  // O_DIRECT: aligned transfers work, misaligned ones fail as the kernel says.
+  {
+    int d = open("f0", O_RDWR | O_DIRECT);
+    rec(d >= 0 ? 0 : -1, 0, "open O_DIRECT");
+    void* al = nullptr;
+    if (d >= 0 && posix_memalign(&al, 4096, 65536) == 0) {
+      auto* c = static_cast<char*>(al);
+      memset(c, 'D', 65536);
+      rec(pwrite(d, c, 8192, 4096), 0, "direct pwrite aligned");
+      rec(pwrite(d, c, 8192, 1), 0, "direct pwrite odd offset");
+      rec(pwrite(d, c + 1, 4096, 0), 0, "direct pwrite odd buffer");
+      rec(pwrite(d, c, 100, 0), 0, "direct pwrite odd length");
+      memset(c, 0, 65536);
+      ssize_t n = pread(d, c, 65536, 0);
+      rec(n, n > 0 ? fnv(c, static_cast<size_t>(n)) : 0, "direct pread");
+      rec(lseek(d, 0, SEEK_SET), 0, "direct lseek");
+      n = read(d, c, 4096);
+      rec(n, n > 0 ? fnv(c, static_cast<size_t>(n)) : 0, "direct read");
+      rec(write(d, c, 4096), 0, "direct write");
+      rec(lseek(d, 0, SEEK_CUR), 0, "direct pos");
+      free(al);
+    }
+    if (d >= 0) close(d);
+  }
+  // O_SYNC / O_DSYNC writes and the *v2 calls with flags.
+  {
+    int d = open("f3", O_RDWR | O_DSYNC);
+    rec(d >= 0 ? 0 : -1, 0, "open O_DSYNC");
+    fill(5000);
+    rec(write(d, g_buf.data(), 5000), 0, "dsync write");
+    struct iovec iov[2] = {{g_buf.data(), 100}, {g_buf.data() + 100, 200}};
+    rec(pwritev2(d, iov, 2, 10, RWF_DSYNC), 0, "pwritev2 dsync");
+    rec(pwritev2(d, iov, 2, -1, 0), 0, "pwritev2 at position");
+    rec(lseek(d, 0, SEEK_CUR), 0, "position after pwritev2");
+    rec(pwritev2(d, iov, 2, 0, RWF_APPEND), 0, "pwritev2 append");
+    rec(pwritev2(d, iov, 2, 0, 0x40000000), 0, "pwritev2 bad flag");
+    memset(g_buf.data(), 0, 300);
+    ssize_t n = preadv2(d, iov, 2, 0, 0);
+    rec(n, n > 0 ? fnv(g_buf.data(), static_cast<size_t>(n)) : 0, "preadv2");
+    rec(preadv(d, iov, 2, -5), 0, "preadv negative");
+    struct stat st;
+    rec(fstat(d, &st) == 0 ? st.st_size : -1, 0, "size after v2");
+    close(d);
+    d = open("f3", O_WRONLY | O_SYNC | O_APPEND);
+    rec(write(d, g_buf.data(), 77), 0, "sync append");
+    rec(lseek(d, 0, SEEK_CUR), 0, "position after sync append");
+    close(d);
+  }
   for (int s = 0; s < kSlots; ++s) close_slot(s);
 }
 
