@@ -57,7 +57,7 @@ int adopt_fd(int fd, int flags, bool may_create) {
   int saved = errno;
   struct stat st;
   if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode) || (flags & O_PATH) != 0 ||
-      !fd_under_prefix(fd)) {
+      !dev_may_hold_prefix(st.st_dev) || !fd_under_prefix(fd)) {
     errno = saved;
     return 0;
   }

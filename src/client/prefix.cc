@@ -13,6 +13,7 @@
 #include <atomic>
 
 #include "client/real.h"
+#include "client/zlog.h"
 
 namespace zvfs::client {
 namespace {
@@ -132,8 +133,16 @@ bool fd_under_prefix(int fd) {
   char path[PATH_MAX];
   int saved = errno;
   ssize_t n = readlink(link, path, sizeof path - 1);
+  if (n <= 0) {
+    // Without /proc the kernel's name of a descriptor is unknown: nothing can be classified,
+    // and files under the prefixes would silently pass through. Say so once.
+    static std::atomic<bool> warned{false};
+    if (errno == ENOENT && !warned.exchange(true))
+      zlog("/proc/self/fd is not available: ZVFS files cannot be recognised in this process");
+    errno = saved;
+    return false;
+  }
   errno = saved;
-  if (n <= 0) return false;
   path[n] = '\0';
   if (path[0] != '/') return false;  // "pipe:[..]", "anon_inode:..."
   return canonical_path_under_prefix(path);
