@@ -37,6 +37,11 @@ ssize_t any_pread(int fd, void* buf, size_t n, off_t off);
 ssize_t any_pwrite(int fd, const void* buf, size_t n, off_t off);
 off_t any_lseek(int fd, off_t off, int whence);
 
+// Standard streams over fds 0-2 (hook_stdio.cc): flush before fd changes, then re-point
+// stdin/stdout/stderr at a cookie stream if the fd is now a ZVFS file (or back at glibc's).
+void std_stream_before_change(int fd);
+void std_stream_update(int fd);
+
 // Fills *size / *blocks from the blob if (dirfd, path) names a ZVFS file (found open in this
 // process by inode, or opened briefly when no descriptor of this process is open on it).
 // Returns 1 if fixed, 0 if not a ZVFS file, -errno on failure.

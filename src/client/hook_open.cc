@@ -136,15 +136,21 @@ ZVFS_HOOK int dup(int fd) noexcept {
 }
 
 ZVFS_HOOK int dup2(int oldfd, int newfd) noexcept {
+  if (newfd >= 0 && newfd <= 2) std_stream_before_change(newfd);
   int r = REAL(dup2)(oldfd, newfd);
   if (r < 0 || oldfd == newfd) return r;
-  return dup_common(oldfd, r);
+  r = dup_common(oldfd, r);
+  if (newfd <= 2) std_stream_update(newfd);
+  return r;
 }
 
 ZVFS_HOOK int dup3(int oldfd, int newfd, int flags) noexcept {
+  if (newfd >= 0 && newfd <= 2) std_stream_before_change(newfd);
   int r = REAL(dup3)(oldfd, newfd, flags);
   if (r < 0) return r;
-  return dup_common(oldfd, r);
+  r = dup_common(oldfd, r);
+  if (newfd <= 2) std_stream_update(newfd);
+  return r;
 }
 
 static int fcntl_common(decltype(&::fcntl) real, int fd, int cmd, void* arg) {

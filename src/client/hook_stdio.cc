@@ -14,11 +14,15 @@
 // a log line rather than writing to the placeholder.
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include "client/adopt.h"
 #include "client/fd_table.h"
@@ -36,7 +40,46 @@ namespace {
 struct Cookie {
   int fd;
   char* buf;
+  FILE* file;     // the stream this cookie serves
+  bool detached;  // a standard stream handed back: closing it must not close fd
+  Cookie* next;   // registry of live cookie streams (g_cookies_mu)
+  Cookie* prev;
 };
+
+// Live cookie streams. exit() destroys the library's static objects (the IPC session among
+// them) before glibc flushes the streams still open, so the first write through a cookie
+// registers an atexit handler (running before those destructors) that flushes them all.
+pthread_mutex_t g_cookies_mu = PTHREAD_MUTEX_INITIALIZER;
+Cookie* g_cookies = nullptr;
+std::atomic<bool> g_exit_flush_registered{false};
+
+void flush_cookie_streams() {
+  // Collect under the lock, flush outside it (a flush re-enters ck_write).
+  constexpr int kMax = 1024;
+  FILE* files[kMax];
+  int n = 0;
+  pthread_mutex_lock(&g_cookies_mu);
+  for (Cookie* c = g_cookies; c != nullptr && n < kMax; c = c->next) files[n++] = c->file;
+  pthread_mutex_unlock(&g_cookies_mu);
+  for (int i = 0; i < n; ++i) fflush(files[i]);
+}
+
+void register_cookie(Cookie* c) {
+  pthread_mutex_lock(&g_cookies_mu);
+  c->prev = nullptr;
+  c->next = g_cookies;
+  if (g_cookies != nullptr) g_cookies->prev = c;
+  g_cookies = c;
+  pthread_mutex_unlock(&g_cookies_mu);
+}
+
+void unregister_cookie(Cookie* c) {
+  pthread_mutex_lock(&g_cookies_mu);
+  if (c->prev != nullptr) c->prev->next = c->next;
+  if (c->next != nullptr) c->next->prev = c->prev;
+  if (g_cookies == c) g_cookies = c->next;
+  pthread_mutex_unlock(&g_cookies_mu);
+}
 
 int cookie_fd(void* c) {
   return static_cast<Cookie*>(c)->fd;
@@ -51,6 +94,9 @@ ssize_t ck_read(void* c, char* buf, size_t n) {
 }
 
 ssize_t ck_write(void* c, const char* buf, size_t n) {
+  if (!g_exit_flush_registered.load(std::memory_order_acquire) &&
+      !g_exit_flush_registered.exchange(true))
+    atexit(flush_cookie_streams);
   size_t done = 0;
   while (done < n) {
     ssize_t r = any_write(cookie_fd(c), buf + done, n - done);
@@ -77,9 +123,12 @@ int ck_seek(void* c, off64_t* pos, int whence) {
 int ck_close(void* c) {
   auto* ck = static_cast<Cookie*>(c);
   int fd = ck->fd;
+  bool detached = ck->detached;
+  unregister_cookie(ck);
   // glibc has flushed and does not touch the buffer after the close function returns.
   free(ck->buf);
   free(ck);
+  if (detached) return 0;
   if (fd_lookup(fd) != nullptr) return close_zvfs_fd(fd);
   return REAL(close)(fd);
 }
@@ -121,6 +170,8 @@ FILE* cookie_stream(int fd, const char* mode) {
   }
   ck->fd = fd;
   ck->buf = buf;
+  ck->detached = false;
+  ck->next = ck->prev = nullptr;
   cookie_io_functions_t io = {ck_read, ck_write, ck_seek, ck_close};
   FILE* f = fopencookie(ck, m, io);
   if (f == nullptr) {
@@ -129,6 +180,8 @@ FILE* cookie_stream(int fd, const char* mode) {
     return nullptr;
   }
   setvbuf(f, buf, _IOFBF, bufsize);
+  ck->file = f;
+  register_cookie(ck);
   f->_fileno = fd;  // fileno(f) answers the real descriptor; I/O still goes through the cookie
   if (mode[0] == 'a' && strchr(mode, '+') == nullptr) {  // as glibc: "a" starts at the end,
                                                          // "a+" reads from the start
@@ -173,7 +226,52 @@ FILE* after_fopen(FILE* f, const char* mode) {
   return c;
 }
 
+// stdin/stdout/stderr are glibc's own streams: when fd 0, 1 or 2 is a ZVFS file (a shell's
+// redirection, inherited across exec, or a dup2 in this process) the stream variable is pointed
+// at a cookie stream over the same fd, and back at glibc's stream when the fd stops being one.
+FILE* g_std_orig[3];
+FILE* g_std_cookie[3];
+pthread_mutex_t g_std_mu = PTHREAD_MUTEX_INITIALIZER;
+
+FILE** std_var(int fd) {
+  return fd == 0 ? &stdin : fd == 1 ? &stdout : &stderr;
+}
+
 }  // namespace
+
+void std_stream_before_change(int fd) {
+  if (fd < 0 || fd > 2) return;
+  FILE* c = g_std_cookie[fd];
+  if (c != nullptr) fflush(c);
+}
+
+void std_stream_update(int fd) {
+  if (fd < 0 || fd > 2) return;
+  pthread_mutex_lock(&g_std_mu);
+  bool zvfs = fd_lookup(fd) != nullptr;
+  FILE** var = std_var(fd);
+  if (zvfs && g_std_cookie[fd] == nullptr) {
+    FILE* c = cookie_stream(fd, fd == 0 ? "r" : "w");
+    if (c != nullptr) {
+      fflush(*var);
+      if (fd == 2) setvbuf(c, nullptr, _IONBF, 0);
+      g_std_orig[fd] = *var;
+      g_std_cookie[fd] = c;
+      *var = c;
+    }
+  } else if (!zvfs && g_std_cookie[fd] != nullptr) {
+    FILE* c = g_std_cookie[fd];
+    pthread_mutex_lock(&g_cookies_mu);
+    for (Cookie* k = g_cookies; k != nullptr; k = k->next)
+      if (k->file == c) k->detached = true;
+    pthread_mutex_unlock(&g_cookies_mu);
+    REAL(fclose)(c);
+    *var = g_std_orig[fd];
+    g_std_cookie[fd] = nullptr;
+  }
+  pthread_mutex_unlock(&g_std_mu);
+}
+
 }  // namespace zvfs::client
 
 using namespace zvfs::client;

@@ -12,6 +12,7 @@
 
 #include "client/adopt.h"
 #include "client/fd_table.h"
+#include "client/hook.h"
 #include "client/prefix.h"
 #include "client/real.h"
 #include "client/zlog.h"
@@ -39,6 +40,7 @@ __attribute__((constructor(101))) void zvfs_client_init() {
   }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   adopt_inherited_fds();
+  for (int fd = 0; fd <= 2; ++fd) std_stream_update(fd);
 }
 
 }  // namespace

@@ -104,6 +104,21 @@ check "python3" "$(python3 -c "$py" "$plain")" "$(z python3 -c "$py" "$root")"
 printf 'print("script stored in zvfs")\n' | z tee "$root/s.py" >/dev/null
 check "python3 runs a script from the prefix" "script stored in zvfs" "$(z python3 "$root/s.py")"
 
+# Redirections: the shell opens the file, the program writes through stdout (glibc's stdio, which
+# the library re-points at the ZVFS file), builtins of bash, and awk's own output files.
+z sh -c "seq 1 100000 > '$root/seq.txt'"
+check "seq > file" "$(seq 1 100000 | sha)" "$(z cat "$root/seq.txt" | sha)"
+check "seq > file placeholder" "588895 0" "$(placeholder "$root/seq.txt")"
+z bash -c "echo hello > '$root/b.txt'; printf '%s\n' more >> '$root/b.txt'; cat '$root/b.txt' | wc -l >> '$root/b.txt'"
+check "bash builtins redirected" "hello more 2" "$(z cat "$root/b.txt" | tr '\n' ' ' | sed 's/ $//')"
+z awk 'BEGIN { for (i = 0; i < 20000; i++) print i, i * i > "'"$root/awk.txt"'" }'
+check "awk output file" "$(awk 'BEGIN { for (i = 0; i < 20000; i++) print i, i * i }' | sha)" \
+  "$(z cat "$root/awk.txt" | sha)"
+z sort -r "$root/seq.txt" -o "$root/sorted.txt"
+check "sort -o" "$(seq 1 100000 | sort -r | sha)" "$(z cat "$root/sorted.txt" | sha)"
+z sh -c "grep -c 7 < '$root/seq.txt' > '$root/count.txt'"
+check "stdin and stdout redirected" "$(seq 1 100000 | grep -c 7)" "$(z cat "$root/count.txt")"
+
 sql='
 PRAGMA journal_mode=DELETE;
 CREATE TABLE t(a INTEGER PRIMARY KEY, b TEXT);

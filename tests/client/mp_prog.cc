@@ -24,6 +24,8 @@
 //   aio FILE                      libaio io_submit on a ZVFS descriptor is refused (EINVAL)
 //   seek-data FILE                SEEK_DATA/SEEK_HOLE describe the blob, not the placeholder
 //   latency FILE                  µs per 4 KiB pread/pwrite/read through the library
+//   exit-flush FILE               fopen + fprintf, then exit() without fclose: data reaches ZVFS
+//   count-lines FILE N            FILE holds exactly the N lines exit-flush wrote
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -622,6 +624,24 @@ int cmd_latency(const char* file) {
   return 0;
 }
 
+int cmd_exit_flush(const char* file) {
+  FILE* f = fopen(file, "w");
+  CHECK(f != nullptr);
+  for (int i = 0; i < 10000; ++i) fprintf(f, "line %d\n", i);
+  printf("to stdout %d\n", 42);  // stdout may be a ZVFS file too (redirected by the caller)
+  exit(0);                       // glibc flushes open streams at exit
+}
+
+int cmd_count_lines(const char* file, int n) {
+  int fd = open(file, O_RDONLY);
+  CHECK(fd >= 0);
+  std::string s = read_all(fd);
+  std::string want;
+  for (int i = 0; i < n; ++i) want += "line " + std::to_string(i) + "\n";
+  CHECK(s == want);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -653,6 +673,8 @@ int main(int argc, char** argv) {
   if (c == "aio") return cmd_aio(f);
   if (c == "seek-data") return cmd_seek_data(f);
   if (c == "latency") return cmd_latency(f);
+  if (c == "exit-flush") return cmd_exit_flush(f);
+  if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));
   fprintf(stderr, "unknown command %s\n", c.c_str());
   return 2;
 }

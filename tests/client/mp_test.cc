@@ -130,6 +130,11 @@ TEST_F(MpTest, ExecOfAZvfsProgramIsRefused) {
 TEST_F(MpTest, LibaioOnAZvfsFileIsRefused) {
   expect_ok({"aio", "f"});
 }
+TEST_F(MpTest, StreamsLeftOpenAreFlushedAtExit) {
+  expect_ok({"exit-flush", "f"});
+  expect_ok({"count-lines", "f", "10000"});
+}
+
 TEST_F(MpTest, SeekDataAndHoleDescribeTheBlob) {
   expect_ok({"seek-data", "f"});
 }
