@@ -41,6 +41,8 @@ off_t any_lseek(int fd, off_t off, int whence);
 // stdin/stdout/stderr at a cookie stream if the fd is now a ZVFS file (or back at glibc's).
 void std_stream_before_change(int fd);
 void std_stream_update(int fd);
+// Called at the end of start-up (see hook_stdio.cc: exit-time flushing of cookie streams).
+void stdio_started();
 
 // Fills *size / *blocks from the blob if (dirfd, path) names a ZVFS file (found open in this
 // process by inode, or opened briefly when no descriptor of this process is open on it).

@@ -93,10 +93,20 @@ ssize_t ck_read(void* c, char* buf, size_t n) {
   return set_errno_result(r);
 }
 
-ssize_t ck_write(void* c, const char* buf, size_t n) {
+void ensure_exit_flush() {
   if (!g_exit_flush_registered.load(std::memory_order_acquire) &&
       !g_exit_flush_registered.exchange(true))
     atexit(flush_cookie_streams);
+}
+
+// Set at the end of the library's constructor. Streams created later (by the application, once
+// every library's initialisers have run and registered their destructors) register the exit
+// flush at once, so it runs before those destructors; the standard streams created by the
+// constructor register it at their first write.
+std::atomic<bool> g_started{false};
+
+ssize_t ck_write(void* c, const char* buf, size_t n) {
+  ensure_exit_flush();
   size_t done = 0;
   while (done < n) {
     ssize_t r = any_write(cookie_fd(c), buf + done, n - done);
@@ -182,6 +192,7 @@ FILE* cookie_stream(int fd, const char* mode) {
   setvbuf(f, buf, _IOFBF, bufsize);
   ck->file = f;
   register_cookie(ck);
+  if (g_started.load(std::memory_order_acquire)) ensure_exit_flush();
   f->_fileno = fd;  // fileno(f) answers the real descriptor; I/O still goes through the cookie
   if (mode[0] == 'a' && strchr(mode, '+') == nullptr) {  // as glibc: "a" starts at the end,
                                                          // "a+" reads from the start
@@ -238,6 +249,10 @@ FILE** std_var(int fd) {
 }
 
 }  // namespace
+
+void stdio_started() {
+  g_started.store(true, std::memory_order_release);
+}
 
 void std_stream_before_change(int fd) {
   if (fd < 0 || fd > 2) return;

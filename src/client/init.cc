@@ -43,5 +43,10 @@ __attribute__((constructor(101))) void zvfs_client_init() {
   for (int fd = 0; fd <= 2; ++fd) std_stream_update(fd);
 }
 
+// After every static initialiser of the library (default priority, later than the one above).
+__attribute__((constructor)) void zvfs_client_started() {
+  stdio_started();
+}
+
 }  // namespace
 }  // namespace zvfs::client
