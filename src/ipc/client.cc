@@ -304,7 +304,8 @@ int ensure_attached(HandleEntry* e) {
   return r < 0 ? r : 0;
 }
 
-thread_local uint32_t t_slot_hint = 0;
+// initial-exec: no __tls_get_addr (and no allocation) on the data path of the preload library.
+__attribute__((tls_model("initial-exec"))) thread_local uint32_t t_slot_hint = 0;
 
 // Claims a free slot; returns its index, or -EIO if the session died while waiting.
 int claim_slot(Session* s) {
