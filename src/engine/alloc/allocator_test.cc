@@ -107,6 +107,62 @@ TEST(Allocator, FragmentationGivesEnospcForLargeButNotSmall) {
   EXPECT_TRUE(a.alloc(K).ok());
 }
 
+// Slabs: when the cursor's slab only has small holes left, a larger request goes to the slab
+// with the largest free extent, and following allocations continue contiguously from there.
+TEST(Allocator, MovesToTheLeastFragmentedSlab) {
+  constexpr uint64_t kSlab = 16ull << 20;  // the smallest slab size, for a 64 MiB region
+  constexpr uint64_t kChunk = 64 << 10;
+  Allocator a(0, 4 * kSlab, 0);
+  std::vector<uint64_t> offs;
+  for (uint64_t used = 0; used < 4 * kSlab; used += kChunk) {
+    auto o = a.alloc(kChunk);
+    ASSERT_TRUE(o.ok());
+    offs.push_back(*o);
+  }
+  const size_t per_slab = kSlab / kChunk;
+  for (size_t i = 0; i < per_slab; ++i) a.free_now(offs[i] + 8 * K, K);  // slab 0: 4 KiB holes
+  for (size_t i = 0; i < 16; ++i) a.free_now(offs[per_slab + 10 + i], kChunk);     // slab 1: 1 MiB
+  for (size_t i = 0; i < 64; ++i) a.free_now(offs[3 * per_slab + 5 + i], kChunk);  // slab 3: 4 MiB
+  // The cursor wrapped to slab 0, which only has 4 KiB holes.
+  auto big = a.alloc(2ull << 20);
+  ASSERT_TRUE(big.ok());
+  EXPECT_EQ(*big, offs[3 * per_slab + 5]) << "the slab with the largest free extent";
+  uint64_t next = *big + (2ull << 20);
+  for (int i = 0; i < 8; ++i) {  // 1 MiB of the 2 MiB left in the run
+    auto o = a.alloc(kChunk * 2);
+    ASSERT_TRUE(o.ok());
+    EXPECT_EQ(*o, next) << "sequential after the move";
+    next += kChunk * 2;
+  }
+  EXPECT_TRUE(a.is_free(offs[per_slab + 10], 16 * kChunk)) << "slab 1's run left alone";
+  auto small = a.alloc(K);
+  ASSERT_TRUE(small.ok());
+  EXPECT_EQ(*small, next) << "small requests follow the cursor too";
+}
+
+// Ranges that cross a slab boundary are tracked in both slabs and freed whole.
+TEST(Allocator, RangesAcrossSlabBoundaries) {
+  constexpr uint64_t kSlab = 16ull << 20;
+  Allocator a(0, 2 * kSlab, 0);
+  std::vector<uint64_t> offs;
+  for (int i = 0; i < 300; ++i) offs.push_back(*a.alloc(16 * K));  // 64 KiB each, past 16 MiB
+  // Free two neighbours straddling the boundary, then load them as one record.
+  uint64_t first = kSlab - 16 * K;
+  a.free_now(first, 32 * K);
+  EXPECT_TRUE(a.is_free(first, 32 * K));
+  auto pend = a.take_pending();
+  Allocator b(0, 2 * kSlab, 0);
+  for (auto& r : pend) b.load_record(r, 1);
+  EXPECT_TRUE(same(a.allocated_ranges(), b.allocated_ranges()));
+  b.load_record({SpaceRecord::Kind::kAlloc, first, 32 * K, 0}, 1);
+  EXPECT_TRUE(b.is_allocated(first, 32 * K));
+  b.free_deferred(first, 32 * K, 3);
+  b.txg_synced(4);
+  EXPECT_FALSE(b.is_free(first, 32 * K));
+  b.txg_synced(5);
+  EXPECT_TRUE(b.is_free(first, 32 * K));
+}
+
 TEST(Allocator, PendingRecordsReplayToTheSameState) {
   Allocator a(0, 1024 * K, 0);
   std::vector<SpaceRecord> log;
