@@ -174,6 +174,20 @@ int cmd_up(int argc, char** argv) {
   return kExitOk;
 }
 
+// Parses the arguments of a subcommand whose only flag is --socket PATH.
+static bool socket_only_args(const char* cmd, int argc, char** argv, std::string* sock) {
+  *sock = ipc::default_socket_path();
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
+      *sock = argv[++i];
+    } else {
+      fprintf(stderr, "zvfs %s: unknown argument '%s'\n", cmd, argv[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
 // True once pid has exited (a zombie counts: it holds no files, the pool is exported).
 static bool process_gone(pid_t pid) {
   char path[64], buf[512];
@@ -195,15 +209,8 @@ int cmd_down(int argc, char** argv) {
         "and removes its socket. Waits (up to 60 s) until it is gone.\n");
     return kExitOk;
   }
-  std::string sock = ipc::default_socket_path();
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
-      sock = argv[++i];
-    } else {
-      fprintf(stderr, "zvfs down: unknown argument '%s'\n", argv[i]);
-      return kExitUsage;
-    }
-  }
+  std::string sock;
+  if (!socket_only_args("down", argc, argv, &sock)) return kExitUsage;
   alignas(8) uint8_t rep[ipc::kMaxSocketPayload];
   size_t len = 0;
   int r = ipc::admin_call(sock.c_str(), ipc::Op::kStats, nullptr, 0, rep, sizeof rep, &len, 5000);
@@ -268,15 +275,8 @@ int cmd_scrub(int argc, char** argv) {
         "and shows progress. Exit 0 if no damage was found, 1 otherwise.\n");
     return kExitOk;
   }
-  std::string sock = ipc::default_socket_path();
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
-      sock = argv[++i];
-    } else {
-      fprintf(stderr, "zvfs scrub: unknown argument '%s'\n", argv[i]);
-      return kExitUsage;
-    }
-  }
+  std::string sock;
+  if (!socket_only_args("scrub", argc, argv, &sock)) return kExitUsage;
   int r =
       ipc::admin_call(sock.c_str(), ipc::Op::kScrubStart, nullptr, 0, nullptr, 0, nullptr, 10000);
   if (r == -EBUSY) {

@@ -25,8 +25,11 @@ constexpr uint64_t kSpinNs = 50 * 1000;  // a worker's busy-wait when idle
 // the other CPU) before it can send again: a 50 us spin would end just before it comes back
 // and both sides would sleep on every request. Spin past the wake-up latency instead.
 constexpr uint64_t kSpinAfterWakeNs = 200 * 1000;
-constexpr uint64_t kSpinWindowNs = 2 * 1000 * 1000;   // spin only if a request came this recently
-constexpr int64_t kSleepNs = 200ll * 1000 * 1000;     // bounded futex sleep (stop is noticed)
+constexpr uint64_t kSpinWindowNs = 2 * 1000 * 1000;  // spin only if a request came this recently
+// Bounded futex sleep of an idle worker: stop_workers() wakes sleepers at once; the bound only
+// covers a worker that checked `stopping_` just before it was set. Long, so idle sessions cost
+// (almost) nothing.
+constexpr int64_t kSleepNs = 1000ll * 1000 * 1000;
 constexpr uint32_t kMaxHandlesPerSession = 1u << 16;  // as many as a client can track
 
 // Binding a new blob to an unbound file happens under this lock, so two sessions attaching the
