@@ -48,6 +48,7 @@ db_num=20000 pg_secs=10 pg_scale=10
 [ "$quick" -eq 1 ] && db_num=3000 pg_secs=3
 
 started=$(date +%s)
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 say() { printf '[%4ds] %s\n' "$(($(date +%s) - started))" "$*"; }
 wanted() { [ -z "$only" ] || [[ $1 =~ $only ]]; }
 
@@ -239,6 +240,7 @@ mem_gib=$(awk '/MemTotal/ {printf "%.0f", $2 / 1048576}' /proc/meminfo)
 fs_dev=$(df --output=source,fstype "$work" | tail -n 1 | tr -s ' ')
 rev=$(git -C "$top" rev-parse --short HEAD 2>/dev/null || echo unknown)
 note="ZVFS rows: $([ "$use_zvfs" -eq 1 ] && echo "zvfsd + libzvfs.so at commit $rev" || echo "not measured (ZVFS not built)")."
+note="$note Load average $load_start at the start, $(cut -d' ' -f1 /proc/loadavg) at the end (other work on the machine skews the fdatasync rows)."
 "$py" - "$out/meta.json" <<EOF
 import json, sys
 json.dump({
