@@ -88,16 +88,22 @@ Result<std::shared_ptr<PoolCore>> PoolCore::open(std::unique_ptr<vdev::Vdev> dev
   ZVFS_ASSIGN_OR_RETURN(label, spa::read_label(zio));
   p->label_ = label;
   const spa::Layout& l = label.layout;
-  ZVFS_ASSIGN_OR_RETURN(ub, spa::read_best_uberblock(zio, l, label.pool_guid));
+  ZVFS_ASSIGN_OR_RETURN(ubs, spa::read_uberblocks(zio, l, label.pool_guid));
   p->reserve_bytes_ = reserve_for(l.data_len);
-  p->alloc_ =
-      std::make_unique<alloc::Allocator>(l.data_off, l.data_off + l.data_len, p->reserve_bytes_);
-  Status sm = alloc::SpaceMap::load(zio, ub.space_map, *p->alloc_, ub.txg);
-  if (!sm.ok()) {
-    LOG_ERROR("spa", "%s: space map of txg %llu does not load: %s", p->path_.c_str(),
-              static_cast<unsigned long long>(ub.txg), sm.error().msg);
-    return sm.error();
+  // The newest uberblock whose space map loads. Older ones are tried only if the newest names
+  // damaged state; their blocks are intact because frees are deferred for kDeferTxgs txgs.
+  spa::Uberblock ub;
+  Status sm = make_error(EIO, "no uberblock");
+  for (size_t i = 0; i < ubs.size() && i <= alloc::kDeferTxgs; i++) {
+    ub = ubs[i];
+    p->alloc_ =
+        std::make_unique<alloc::Allocator>(l.data_off, l.data_off + l.data_len, p->reserve_bytes_);
+    sm = alloc::SpaceMap::load(zio, ub.space_map, *p->alloc_, ub.txg);
+    if (sm.ok()) break;
+    LOG_ERROR("spa", "%s: space map of txg %llu does not load (%s); trying the previous txg",
+              p->path_.c_str(), static_cast<unsigned long long>(ub.txg), sm.error().msg);
   }
+  if (!sm.ok()) return sm.error();
   p->arc_ = std::make_unique<arc::Arc>(zio, cfg.cache_bytes);
   p->os_ = std::make_unique<dmu::ObjectSet>(
       zio, *p->arc_, *p->alloc_, l.block_size,

@@ -1,6 +1,7 @@
 // uberblock.cc — encoding, ring placement and selection of uberblocks (see uberblock.h).
 #include "engine/spa/uberblock.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/aligned_buf.h"
@@ -58,29 +59,35 @@ std::optional<Uberblock> decode_uberblock(const void* slot, uint64_t pool_guid) 
   return ub;
 }
 
-Result<Uberblock> read_best_uberblock(zio::Pipeline& zio, const Layout& layout,
-                                      uint64_t pool_guid) {
+Result<std::vector<Uberblock>> read_uberblocks(zio::Pipeline& zio, const Layout& layout,
+                                               uint64_t pool_guid) {
   const uint64_t ring_bytes = uint64_t{layout.ub_count} * kUberblockSlotSize;
   AlignedBuf buf(ring_bytes);
   if (!buf.data()) return make_error(ENOMEM, "uberblock ring buffer");
   ZVFS_TRY(zio.read_raw(layout.ub_off, buf.data(), static_cast<uint32_t>(ring_bytes)));
-  std::optional<Uberblock> best;
-  uint32_t valid = 0;
+  std::vector<Uberblock> all;
   for (uint32_t i = 0; i < layout.ub_count; i++) {
     auto ub = decode_uberblock(buf.data() + uint64_t{i} * kUberblockSlotSize, pool_guid);
     if (!ub) continue;
     if (ub->txg % layout.ub_count != i) continue;  // a slot only ever holds its own txgs
-    valid++;
-    if (!best || ub->txg > best->txg) best = ub;
+    all.push_back(*ub);
   }
-  if (!best) {
+  if (all.empty()) {
     LOG_ERROR("spa", "%s: no valid uberblock in the ring; the pool cannot be imported",
               zio.vdev().describe().c_str());
     return make_error(EIO, "no valid uberblock");
   }
-  LOG_DEBUG("spa", "uberblock ring: %u valid, newest txg %llu", valid,
-            static_cast<unsigned long long>(best->txg));
-  return *best;
+  std::sort(all.begin(), all.end(),
+            [](const Uberblock& x, const Uberblock& y) { return x.txg > y.txg; });
+  LOG_DEBUG("spa", "uberblock ring: %zu valid, newest txg %llu", all.size(),
+            static_cast<unsigned long long>(all.front().txg));
+  return all;
+}
+
+Result<Uberblock> read_best_uberblock(zio::Pipeline& zio, const Layout& layout,
+                                      uint64_t pool_guid) {
+  ZVFS_ASSIGN_OR_RETURN(all, read_uberblocks(zio, layout, pool_guid));
+  return all.front();
 }
 
 }  // namespace zvfs::spa

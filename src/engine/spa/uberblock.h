@@ -13,6 +13,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <vector>
 
 #include "engine/alloc/space_map.h"
 #include "engine/spa/label.h"
@@ -67,5 +68,9 @@ std::optional<Uberblock> decode_uberblock(const void* slot, uint64_t pool_guid);
 
 // Reads the whole ring and returns the newest valid uberblock. EIO (logged) if none verifies.
 Result<Uberblock> read_best_uberblock(zio::Pipeline& zio, const Layout& layout, uint64_t pool_guid);
+// Every valid uberblock of the ring, newest first (import falls back to older ones when the
+// state the newest names cannot be loaded). EIO (logged) if none verifies.
+Result<std::vector<Uberblock>> read_uberblocks(zio::Pipeline& zio, const Layout& layout,
+                                               uint64_t pool_guid);
 
 }  // namespace zvfs::spa
