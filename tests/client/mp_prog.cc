@@ -26,6 +26,7 @@
 //   latency FILE                  µs per 4 KiB pread/pwrite/read through the library
 //   exit-flush FILE               fopen + fprintf, then exit() without fclose: data reaches ZVFS
 //   count-lines FILE N            FILE holds exactly the N lines exit-flush wrote
+//   churn FILE                    threads opening, dup'ing and closing ZVFS files at once
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -642,6 +643,42 @@ int cmd_count_lines(const char* file, int n) {
   return 0;
 }
 
+int cmd_churn(const char* file) {
+  std::atomic<int> bad{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t) {
+    ts.emplace_back([&, t] {
+      std::string name = std::string(file) + "." + std::to_string(t);
+      char want[64], got[64];
+      for (int i = 0; i < 300 && bad == 0; ++i) {
+        int fd = open(name.c_str(), O_RDWR | O_CREAT, 0644);
+        if (fd < 0) {
+          ++bad;
+          break;
+        }
+        snprintf(want, sizeof want, "thread %d iteration %06d", t, i);
+        if (pwrite(fd, want, sizeof want, 0) != static_cast<ssize_t>(sizeof want)) ++bad;
+        int d = dup(fd);
+        int d2 = fcntl(fd, F_DUPFD_CLOEXEC, 50);
+        if (d < 0 || d2 < 50) ++bad;
+        if (close(fd) != 0) ++bad;
+        memset(got, 0, sizeof got);
+        if (pread(d, got, sizeof got, 0) != static_cast<ssize_t>(sizeof got) ||
+            memcmp(got, want, sizeof got) != 0)
+          ++bad;
+        if (dup2(d2, d) != d) ++bad;
+        if (close(d) != 0) ++bad;
+        if (pread(d2, got, sizeof got, 0) != static_cast<ssize_t>(sizeof got)) ++bad;
+        if (close(d2) != 0) ++bad;
+        if (i % 50 == 49 && unlink(name.c_str()) != 0) ++bad;
+      }
+    });
+  }
+  for (auto& th : ts) th.join();
+  CHECK(bad == 0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -674,6 +711,7 @@ int main(int argc, char** argv) {
   if (c == "seek-data") return cmd_seek_data(f);
   if (c == "latency") return cmd_latency(f);
   if (c == "exit-flush") return cmd_exit_flush(f);
+  if (c == "churn") return cmd_churn(f);
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));
   fprintf(stderr, "unknown command %s\n", c.c_str());
   return 2;

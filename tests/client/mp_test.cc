@@ -130,6 +130,10 @@ TEST_F(MpTest, ExecOfAZvfsProgramIsRefused) {
 TEST_F(MpTest, LibaioOnAZvfsFileIsRefused) {
   expect_ok({"aio", "f"});
 }
+TEST_F(MpTest, ThreadsOpeningDupingClosing) {
+  expect_ok({"churn", "f"});
+}
+
 TEST_F(MpTest, StreamsLeftOpenAreFlushedAtExit) {
   expect_ok({"exit-flush", "f"});
   expect_ok({"count-lines", "f", "10000"});
