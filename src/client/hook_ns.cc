@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -171,23 +172,48 @@ ZVFS_HOOK int truncate64(const char* path, off64_t len) noexcept {
   return set_errno_result(truncate_blob(path, len));
 }
 
-ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
-  if (g_fd_table != nullptr && prefix_count() > 0) {
-    int saved = errno;
-    struct stat st;
-    // A ZVFS file's placeholder holds no data blocks; only then is the exact check worth it.
-    if (REAL(stat)(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_blocks == 0 &&
-        dev_may_hold_prefix(st.st_dev)) {
-      int pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
-      bool under = pfd >= 0 && fd_under_prefix(pfd);
-      if (pfd >= 0) REAL(close)(pfd);
-      if (under) {
-        zlog("execve %s: programs stored in ZVFS cannot be executed (copy them out first)", path);
-        errno = ENOEXEC;
-        return -1;
-      }
+namespace zvfs::client {
+namespace {
+// execve of a ZVFS file cannot be served: -ENOEXEC (and a log line) for one, 0 otherwise.
+int refuse_zvfs_program(const char* path) {
+  if (g_fd_table == nullptr || prefix_count() == 0) return 0;
+  int saved = errno;
+  struct stat st;
+  int result = 0;
+  // A ZVFS file's placeholder holds no data blocks; only then is the exact check worth it.
+  if (REAL(stat)(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_blocks == 0 &&
+      dev_may_hold_prefix(st.st_dev)) {
+    int pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
+    bool under = pfd >= 0 && fd_under_prefix(pfd);
+    if (pfd >= 0) REAL(close)(pfd);
+    if (under) {
+      zlog("exec %s: programs stored in ZVFS cannot be executed (copy them out first)", path);
+      result = -ENOEXEC;
     }
-    errno = saved;
   }
+  errno = saved;
+  return result;
+}
+}  // namespace
+}  // namespace zvfs::client
+
+ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
+  int r = refuse_zvfs_program(path);
+  if (r < 0) return set_errno_result(r);
   return REAL(execve)(path, argv, envp);
+}
+
+// glibc's execv/execvp call its internal execve, not the hook above.
+ZVFS_HOOK int execv(const char* path, char* const argv[]) noexcept {
+  int r = refuse_zvfs_program(path);
+  if (r < 0) return set_errno_result(r);
+  return REAL(execv)(path, argv);
+}
+
+ZVFS_HOOK int execvp(const char* file, char* const argv[]) noexcept {
+  if (strchr(file, '/') != nullptr) {  // a path, not a name searched in PATH
+    int r = refuse_zvfs_program(file);
+    if (r < 0) return set_errno_result(r);
+  }
+  return REAL(execvp)(file, argv);
 }

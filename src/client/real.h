@@ -26,17 +26,19 @@ namespace zvfs::client {
   X(openat)                                                                                        \
   X(openat64)                                                                                      \
   X(creat)                                                                                         \
-  X(creat64) X(close) X(close_range) X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64)    \
-      X(readv) X(writev) X(preadv) X(preadv64) X(pwritev) X(pwritev64) X(preadv2) X(pwritev2)      \
-          X(preadv64v2) X(pwritev64v2) X(lseek) X(lseek64) X(ftruncate) X(ftruncate64) X(truncate) \
-              X(truncate64) X(fallocate) X(fallocate64) X(posix_fallocate) X(posix_fallocate64)    \
-                  X(fsync) X(fdatasync) X(sync_file_range) X(syncfs) X(sync) X(fstat) X(fstat64)   \
-                      X(stat) X(stat64) X(lstat) X(lstat64) X(fstatat) X(fstatat64) X(statx)       \
-                          X(dup) X(dup2) X(dup3) X(fcntl) X(fcntl64) X(fork) X(unlink) X(unlinkat) \
+  X(creat64)                                                                                       \
+  X(close) X(close_range) X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64) X(readv)      \
+      X(writev) X(preadv) X(preadv64) X(pwritev) X(pwritev64) X(preadv2) X(pwritev2) X(preadv64v2) \
+          X(pwritev64v2) X(lseek) X(lseek64) X(ftruncate) X(ftruncate64) X(truncate) X(truncate64) \
+              X(fallocate) X(fallocate64) X(posix_fallocate) X(posix_fallocate64) X(fsync)         \
+                  X(fdatasync) X(sync_file_range) X(syncfs) X(sync) X(fstat) X(fstat64) X(stat)    \
+                      X(stat64) X(lstat) X(lstat64) X(fstatat) X(fstatat64) X(statx) X(dup)        \
+                          X(dup2) X(dup3) X(fcntl) X(fcntl64) X(fork) X(unlink) X(unlinkat)        \
                               X(rename) X(renameat) X(renameat2) X(link) X(linkat)                 \
                                   X(copy_file_range) X(sendfile) X(sendfile64) X(splice) X(mmap)   \
                                       X(mmap64) X(ioctl) X(fopen) X(fopen64) X(fdopen) X(freopen)  \
-                                          X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)
+                                          X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)  \
+                                              X(execv) X(execvp)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;

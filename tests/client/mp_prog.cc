@@ -540,6 +540,11 @@ int cmd_exec_zvfs(const char* file) {
   char* const argv[] = {const_cast<char*>(file), nullptr};
   errno = 0;
   CHECK(execve(file, argv, environ) == -1 && errno == ENOEXEC);
+  std::string path = std::string("./") + file;
+  errno = 0;
+  CHECK(execv(path.c_str(), argv) == -1 && errno == ENOEXEC);
+  errno = 0;
+  CHECK(execvp(path.c_str(), argv) == -1 && errno == ENOEXEC);
   return 0;
 }
 
