@@ -85,7 +85,7 @@ step "fio: the seed's job (16 KiB random writes, psync, 10 s) on $demo"
 
 step "db_bench: RocksDB fillrandom (sync=1) then readrandom, database and WAL on $demo"
 "$ZVFS_CLI" run --root "$demo" -- db_bench --benchmarks=fillrandom,readrandom,stats \
-  --db="$demo/rocksdb" --wal_dir="$demo/rocksdb-wal" --num=20000 --reads=20000 --sync=1 \
+  --db="$demo/rocksdb" --wal_dir="$demo/rocksdb-wal" --num=10000 --reads=10000 --sync=1 \
   --value_size=400 --threads=1 --compression_type=none
 
 step "What the files look like to Linux (placeholders: sizes right, no blocks of their own)"
