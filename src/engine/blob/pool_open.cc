@@ -1,10 +1,12 @@
 // pool_open.cc — creating and importing a pool: labels, uberblock, space map, log replay.
 //
-// Import = read a label (either copy) -> read the uberblock ring and take the newest valid ->
-// rebuild the allocator from the space map -> replay the intent log (records of the
-// uberblock's log generation, from its log head, skipping records of txgs it already holds)
-// -> commit one txg, which also moves the log to the next generation, before anything else may
-// be logged. Cost is proportional to the space map and the log, never to the data stored.
+// Import = read a label (either copy) -> read the uberblock ring and take the newest valid one
+// whose space map loads into a fresh allocator (falling back at most kDeferTxgs) -> make the
+// newer ones, if any, invalid on the medium (zeroed slots, flushed) before anything else is
+// written -> replay the intent log (records of the uberblock's log generation, from its log
+// head, skipping records of txgs it already holds) -> commit one txg, which also moves the log
+// to the next generation, before anything else may be logged. Cost is proportional to the space
+// map and the log, never to the data stored.
 #include <chrono>
 #include <random>
 
@@ -91,10 +93,11 @@ Result<std::shared_ptr<PoolCore>> PoolCore::open(std::unique_ptr<vdev::Vdev> dev
   ZVFS_ASSIGN_OR_RETURN(ubs, spa::read_uberblocks(zio, l, label.pool_guid));
   p->reserve_bytes_ = reserve_for(l.data_len);
   // The newest uberblock whose space map loads. Older ones are tried only if the newest names
-  // damaged state; their blocks are intact because frees are deferred for kDeferTxgs txgs.
+  // damaged state; their blocks are intact because frees are deferred for kDeferTxgs txgs (a
+  // bound on txgs, not on ring entries: the ring may miss a txg whose slot is damaged).
   spa::Uberblock ub;
   Status sm = make_error(EIO, "no uberblock");
-  for (size_t i = 0; i < ubs.size() && i <= alloc::kDeferTxgs; i++) {
+  for (size_t i = 0; i < ubs.size() && ubs.front().txg - ubs[i].txg <= alloc::kDeferTxgs; i++) {
     ub = ubs[i];
     p->alloc_ =
         std::make_unique<alloc::Allocator>(l.data_off, l.data_off + l.data_len, p->reserve_bytes_);
@@ -104,6 +107,10 @@ Result<std::shared_ptr<PoolCore>> PoolCore::open(std::unique_ptr<vdev::Vdev> dev
               p->path_.c_str(), static_cast<unsigned long long>(ub.txg), sm.error().msg);
   }
   if (!sm.ok()) return sm.error();
+  // Uberblocks newer than the one taken must never be imported again: the txgs committed from
+  // here reuse their numbers and may reallocate their blocks, and a crash before a newer one's
+  // slot is overwritten would leave it in the ring. Made invalid durably before any write.
+  ZVFS_TRY(spa::invalidate_newer_uberblocks(zio, l, ubs, ub.txg));
   p->arc_ = std::make_unique<arc::Arc>(zio, cfg.cache_bytes);
   p->os_ = std::make_unique<dmu::ObjectSet>(
       zio, *p->arc_, *p->alloc_, l.block_size,

@@ -84,6 +84,25 @@ Result<std::vector<Uberblock>> read_uberblocks(zio::Pipeline& zio, const Layout&
   return all;
 }
 
+Status invalidate_newer_uberblocks(zio::Pipeline& zio, const Layout& layout,
+                                   const std::vector<Uberblock>& all, uint64_t txg) {
+  AlignedBuf zeros(kUberblockSlotSize);
+  if (!zeros.data()) return make_error(ENOMEM, "uberblock buffer");
+  std::memset(zeros.data(), 0, kUberblockSlotSize);
+  bool wrote = false;
+  for (const Uberblock& ub : all) {
+    if (ub.txg <= txg) continue;
+    LOG_INFO("spa", "%s: invalidating uberblock of txg %llu (importing txg %llu)",
+             zio.vdev().describe().c_str(), static_cast<unsigned long long>(ub.txg),
+             static_cast<unsigned long long>(txg));
+    const uint64_t off = layout.ub_off + (ub.txg % layout.ub_count) * uint64_t{kUberblockSlotSize};
+    ZVFS_TRY(zio.write_raw(off, zeros.data(), kUberblockSlotSize));
+    wrote = true;
+  }
+  if (!wrote) return ok_status();
+  return zio.flush();
+}
+
 Result<Uberblock> read_best_uberblock(zio::Pipeline& zio, const Layout& layout,
                                       uint64_t pool_guid) {
   ZVFS_ASSIGN_OR_RETURN(all, read_uberblocks(zio, layout, pool_guid));

@@ -73,4 +73,12 @@ Result<Uberblock> read_best_uberblock(zio::Pipeline& zio, const Layout& layout, 
 Result<std::vector<Uberblock>> read_uberblocks(zio::Pipeline& zio, const Layout& layout,
                                                uint64_t pool_guid);
 
+// Makes every uberblock of `all` newer than `txg` invalid on the medium (its slot is zeroed)
+// and flushes. Import calls it, before anything else is written, when it takes an uberblock
+// that is not the newest valid one: the newer ones name blocks that are free in the imported
+// state, and the txgs committed from it reuse their numbers, so one of them surviving a later
+// crash (its slot not yet overwritten) would be imported over blocks since reallocated.
+Status invalidate_newer_uberblocks(zio::Pipeline& zio, const Layout& layout,
+                                   const std::vector<Uberblock>& all, uint64_t txg);
+
 }  // namespace zvfs::spa
