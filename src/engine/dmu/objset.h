@@ -37,9 +37,17 @@
 
 namespace zvfs::dmu {
 
+// Blob ids are never reused, not even across a crash: ids handed out after the last durable
+// commit may already be named by bindings that outlived the crash (a Linux file's xattr is made
+// durable by its own file system, not by us). So a commit records as next_id a high-water mark
+// kIdReserve past the ids handed out so far, and import starts there. A crash thus skips at most
+// kIdReserve ids; more than kIdReserve creations within one txg could still repeat an id, which
+// the daemon's owner-inode check then refuses rather than sharing a blob.
+inline constexpr uint64_t kIdReserve = 1ull << 20;
+
 struct ObjsetRoot {
   zio::BlockPtr meta_root{};
-  uint64_t next_id = 1;
+  uint64_t next_id = 1;  // on disk: every id below it may be in use (see kIdReserve)
   uint64_t blob_count = 0;
 };
 

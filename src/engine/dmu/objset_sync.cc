@@ -36,7 +36,7 @@ uint64_t ObjectSet::close_txg() {
   {
     std::lock_guard lk(table_mu_);
     dirty.swap(open_dirty_);
-    syncing_root_.next_id = next_id_;
+    syncing_root_.next_id = next_id_ + kIdReserve;
     syncing_root_.blob_count = live_count_;
   }
   syncing_objs_.clear();
