@@ -186,15 +186,18 @@ Status ObjectSet::remove(Object& o) {
 }
 
 Status ObjectSet::for_each(const std::function<bool(const ObjStat&)>& fn) {
+  // A meta-object block read from the on-disk tree describes exactly the objects that are not
+  // in objects_ only if no txg completed in between: txg_done installs a new root and then
+  // evicts clean objects, so a block of the old root paired with the table after eviction
+  // would show deleted blobs and stale sizes. The root generation detects that; retry.
   uint64_t k = 0;  // meta-object block index
   for (;;) {
     zio::BlockPtr root;
-    uint64_t mem_k = kNoBlock;
+    uint64_t gen;
     {
       std::lock_guard lk(table_mu_);
       root = meta_root_;
-      auto it = objects_.lower_bound(k * dnodes_per_block_);
-      if (it != objects_.end()) mem_k = it->first / dnodes_per_block_;
+      gen = root_gen_;
     }
     std::vector<uint8_t> block;
     uint64_t disk_k = kNoBlock;
@@ -202,19 +205,24 @@ Status ObjectSet::for_each(const std::function<bool(const ObjStat&)>& fn) {
       std::shared_lock reuse(reuse_mu_);
       ZVFS_ASSIGN_OR_RETURN(nk, TreeReader::next_data(arc_, root, k));
       disk_k = nk;
-      if (disk_k != kNoBlock && disk_k <= mem_k) {
+      if (disk_k != kNoBlock) {
         ZVFS_ASSIGN_OR_RETURN(bp, TreeReader::lookup(arc_, root, disk_k));
         ZVFS_ASSIGN_OR_RETURN(buf, arc_.read(bp));
         block.assign(reinterpret_cast<const uint8_t*>(buf->data()),
                      reinterpret_cast<const uint8_t*>(buf->data()) + meta_bytes_);
       }
     }
-    const uint64_t cur = std::min(disk_k, mem_k);
-    if (cur == kNoBlock) return ok_status();
+    uint64_t cur;
     std::map<uint64_t, std::shared_ptr<Object>> mem;
     {
       std::lock_guard lk(table_mu_);
-      auto it = objects_.lower_bound(cur * dnodes_per_block_);
+      if (gen != root_gen_) continue;  // a txg completed meanwhile: read the new root
+      auto it = objects_.lower_bound(k * dnodes_per_block_);
+      const uint64_t mem_k = it != objects_.end() ? it->first / dnodes_per_block_ : kNoBlock;
+      cur = std::min(disk_k, mem_k);
+      if (cur == kNoBlock) return ok_status();
+      if (disk_k != cur) block.clear();
+      it = objects_.lower_bound(cur * dnodes_per_block_);
       for (; it != objects_.end() && it->first < (cur + 1) * dnodes_per_block_; ++it) {
         mem.insert(*it);
       }

@@ -158,6 +158,7 @@ class ObjectSet {
   std::map<uint64_t, std::shared_ptr<Object>> objects_;     // held or dirty objects
   std::map<uint64_t, std::shared_ptr<Object>> open_dirty_;  // objects changed in the open txg
   zio::BlockPtr meta_root_{};
+  uint64_t root_gen_ = 0;  // bumped whenever meta_root_ changes (and objects get evicted)
   uint64_t next_id_ = 1;
   uint64_t live_count_ = 0;
   std::vector<ChangeRecord> pending_deletes_;

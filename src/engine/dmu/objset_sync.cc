@@ -196,6 +196,7 @@ void ObjectSet::txg_done(uint64_t txg) {
   {
     std::lock_guard lk(table_mu_);
     meta_root_ = syncing_root_.meta_root;
+    root_gen_++;
   }
   for (auto& o : syncing_objs_) {
     std::lock_guard ol(o->mu);
