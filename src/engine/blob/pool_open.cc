@@ -5,8 +5,16 @@
 // newer ones, if any, invalid on the medium (zeroed slots, flushed) before anything else is
 // written -> replay the intent log (records of the uberblock's log generation, from its log
 // head, skipping records of txgs it already holds) -> commit one txg, which also moves the log
-// to the next generation, before anything else may be logged. Cost is proportional to the space
+// to a new generation, before anything else may be logged. Cost is proportional to the space
 // map and the log, never to the data stored.
+//
+// Log generations are random, not counted: after a fallback import, the abandoned history's
+// log blocks (generation g + 1, written after the uberblock that did not load) are still in
+// the ring exactly where the new lifetime's log starts, with the same sequence numbers. A new
+// lifetime numbered g + 1 again would later replay them over newer committed state, and no
+// count kept on the medium survives a crash between invalidating the newer uberblocks and the
+// first commit.
+#include <algorithm>
 #include <chrono>
 #include <random>
 
@@ -29,6 +37,16 @@ uint64_t new_guid() {
   uint64_t g = 0;
   while (g == 0) g = (uint64_t{rd()} << 32) ^ rd() ^ now_ns();
   return g;
+}
+
+// A log generation for a new pool lifetime: random, and none of those the ring names.
+uint64_t new_log_gen(const std::vector<spa::Uberblock>& ring) {
+  for (;;) {
+    const uint64_t g = new_guid();
+    if (std::none_of(ring.begin(), ring.end(),
+                     [&](const spa::Uberblock& u) { return u.log_gen == g; }))
+      return g;
+  }
 }
 
 // The reserve kept back for commits and deletes on a full pool.
@@ -126,7 +144,7 @@ Result<std::shared_ptr<PoolCore>> PoolCore::open(std::unique_ptr<vdev::Vdev> dev
                                                       applied++;
                                                       return os.apply(r);
                                                     }));
-  p->zil_ = std::make_unique<zil::IntentLog>(zio, region, label.pool_guid, ub.log_gen + 1, end);
+  p->zil_ = std::make_unique<zil::IntentLog>(zio, region, label.pool_guid, new_log_gen(ubs), end);
   p->ub_ = ub;
   p->synced_txg_ = ub.txg;
   // Commit the replayed changes and the new log generation before anything else is logged.
