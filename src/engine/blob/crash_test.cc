@@ -13,6 +13,9 @@
 //     successful sync (so synced bytes are exact and the rest are old or new, never garbage),
 //     and the size is one of the sizes it had since then;
 //   - check() finds every block verifying, nothing referenced twice, no leak.
+// Before each import, the newest valid uberblock's space map must load as it is: a power cut
+// never leaves the pool needing import's fallback to an older uberblock (which would hide a
+// lost write behind an older state).
 // The recovered state becomes the model for the next iteration.
 //
 // ZVFS_SEED replays a run; ZVFS_CRASH_POINTS sets the number of power cuts (default 1000).
@@ -24,7 +27,10 @@
 #include <random>
 #include <set>
 
+#include "engine/alloc/space_map.h"
 #include "engine/blob/test_util.h"
+#include "engine/spa/label.h"
+#include "engine/spa/uberblock.h"
 #include "engine/vdev/fault_vdev.h"
 #include "engine/zio/zio.h"
 #include "zvfs/blob.h"
@@ -49,6 +55,22 @@ uint64_t hash_block(const std::vector<uint8_t>& data, uint64_t blk) {
   }
   zio::Checksum c = zio::checksum(buf, kBlock);
   return c.lo ^ (c.hi * 31);
+}
+
+// Empty if the newest valid uberblock on `d` names a space map that loads; else what is wrong.
+std::string newest_space_map_problem(vdev::FaultVdev& d) {
+  zio::Pipeline z(d);
+  auto label = spa::read_label(z);
+  if (!label.ok()) return std::string("label: ") + label.error().msg;
+  const spa::Layout& l = label->layout;
+  auto ubs = spa::read_uberblocks(z, l, label->pool_guid);
+  if (!ubs.ok()) return std::string("uberblocks: ") + ubs.error().msg;
+  const spa::Uberblock& ub = ubs->front();
+  alloc::Allocator a(l.data_off, l.data_off + l.data_len, 0);
+  Status st = alloc::SpaceMap::load(z, ub.space_map, a, ub.txg);
+  if (st.ok()) return "";
+  return "space map of the newest uberblock (txg " + std::to_string(ub.txg) +
+         ") does not load: " + st.error().msg;
 }
 
 // What a blob may look like after a crash.
@@ -203,6 +225,9 @@ class CrashRun {
     pool_.reset();
     for (int attempt = 0;; attempt++) {
       dev_ = dev_->reboot(seed_ ^ (iter_ * 7919 + attempt));
+      const std::string problem = newest_space_map_problem(*dev_);
+      ASSERT_TRUE(problem.empty())
+          << problem << ", iteration " << iter_ << " attempt " << attempt << " seed " << seed_;
       const bool again = attempt == 0 && rand(8) == 0;
       if (again) dev_->arm_power_cut_at_write(1 + rand(12));  // crash again during recovery
       auto p = Pool::import(testing::share(dev_), cfg_);
