@@ -67,6 +67,7 @@ struct HandleEntry {
   std::atomic<uint64_t> write_gen;   // bumped by every acknowledged change
   std::atomic<uint64_t> synced_gen;  // write_gen covered by the last successful sync
   std::atomic<uint32_t> lost;        // had unsynced changes when its session died
+  int32_t fork_handle;               // handle in the child's session while a fork is prepared
 };
 
 struct Session {
@@ -82,7 +83,20 @@ pthread_rwlock_t g_lock;
 pthread_mutex_t g_init_mu = PTHREAD_MUTEX_INITIALIZER;
 pthread_mutex_t g_reattach_mu = PTHREAD_MUTEX_INITIALIZER;
 pthread_once_t g_once = PTHREAD_ONCE_INIT;
-Session g_sess;
+// The session in use and a spare: the atfork prepare handler opens a session for the child in
+// the spare, and the child makes it current (see fork_prepare below).
+Session g_session_store[2];
+Session* g_cur = &g_session_store[0];
+// The current session's control socket, for owns_fd() (read without the session lock).
+std::atomic<int> g_owned_sock{-1};
+// The child's session while a fork is being prepared (see atfork_prepare), else -1.
+std::atomic<int> g_owned_fork_sock{-1};
+pthread_mutex_t g_fork_mu = PTHREAD_MUTEX_INITIALIZER;
+bool g_fork_prepared = false;  // g_fork_mu
+// Entries [0, g_handle_high) may be in use (bounds the scans at fork).
+std::atomic<int> g_handle_high{0};
+// Set on a thread whose descriptor table is not the process's: it must never open a session.
+__attribute__((tls_model("initial-exec"))) thread_local bool t_no_connect = false;
 std::atomic<uint64_t> g_epoch_counter{0};
 std::atomic<uint64_t> g_dead_epoch{0};  // newest session epoch seen to die
 std::atomic<bool> g_connected_once{false};
@@ -101,10 +115,62 @@ void init_rwlock() {
 
 void teardown_session(Session* s) {
   s->region.unmap();
+  // No longer ours: the preload library's close() must let this one through.
+  int expect = s->sock;
+  g_owned_sock.compare_exchange_strong(expect, -1);
+  expect = s->sock;
+  g_owned_fork_sock.compare_exchange_strong(expect, -1);
   if (s->sock >= 0) close(s->sock);
   s->sock = -1;
   s->epoch = 0;
   s->dead.store(false);
+}
+
+Session* spare_session() {
+  return g_cur == &g_session_store[0] ? &g_session_store[1] : &g_session_store[0];
+}
+
+int connect_session(Session* s);
+int attach_in_session(Session* s, int fd, int open_flags, AttachInfo* info, int32_t* handle);
+
+// fork(): the child inherits the process's descriptors, so it shares every open file
+// description with the parent, but not the parent's session: its handles are re-opened on a
+// session of its own. Done lazily, the child would have no reference on a blob until its first
+// call, and a parent closing the last descriptor of an unlinked file meanwhile would free the
+// blob under the child. So the prepare handler opens the child's session before the fork (in the
+// spare Session) and attaches every handle's descriptor there; the child makes it current, the
+// parent closes its copy of it. If the daemon cannot be reached, the child re-attaches lazily.
+void atfork_prepare() {
+  pthread_mutex_lock(&g_fork_mu);
+  g_fork_prepared = false;
+  int high = g_handle_high.load();
+  bool any = false;
+  for (int i = 0; g_handles && i < high && !any; ++i) any = g_handles[i].used.load() == 1;
+  if (!any) return;
+  Session* fs = spare_session();
+  if (connect_session(fs) != 0) return;
+  g_owned_fork_sock.store(fs->sock);
+  for (int i = 0; i < high; ++i) {
+    HandleEntry* e = &g_handles[i];
+    e->fork_handle = -1;
+    if (e->used.load() != 1) continue;
+    // O_TRUNC and O_CREAT happened once, at the caller's open.
+    int32_t h = -1;
+    if (attach_in_session(fs, e->fd.load(), e->open_flags & ~(O_TRUNC | O_CREAT), nullptr, &h) == 1)
+      e->fork_handle = h;
+  }
+  g_fork_prepared = true;
+}
+
+void atfork_parent() {
+  if (g_fork_prepared) {
+    // The child (if any) holds its own copy of the socket: the daemon sees the session close
+    // only when the child is done with it.
+    teardown_session(spare_session());
+    for (int i = 0, high = g_handle_high.load(); i < high; ++i) g_handles[i].fork_handle = -1;
+    g_fork_prepared = false;
+  }
+  pthread_mutex_unlock(&g_fork_mu);
 }
 
 void atfork_child() {
@@ -112,8 +178,22 @@ void atfork_child() {
   init_rwlock();
   pthread_mutex_init(&g_init_mu, nullptr);
   pthread_mutex_init(&g_reattach_mu, nullptr);
-  pthread_mutex_init(&g_sess.sock_mu, nullptr);
-  teardown_session(&g_sess);  // the child's copies only; the parent keeps its session
+  pthread_mutex_init(&g_fork_mu, nullptr);
+  for (Session& s : g_session_store) pthread_mutex_init(&s.sock_mu, nullptr);
+  teardown_session(g_cur);  // the child's copies only; the parent keeps its session
+  if (!g_fork_prepared) return;
+  g_fork_prepared = false;
+  g_cur = spare_session();
+  g_owned_sock.store(g_cur->sock);
+  g_owned_fork_sock.store(-1);
+  for (int i = 0, high = g_handle_high.load(); i < high; ++i) {
+    HandleEntry* e = &g_handles[i];
+    if (e->used.load() == 1 && e->fork_handle >= 0) {
+      e->daemon_handle.store(e->fork_handle);
+      e->epoch.store(g_cur->epoch);
+    }
+    e->fork_handle = -1;
+  }
 }
 
 void global_init() {
@@ -127,7 +207,7 @@ void global_init() {
   void* p = mmap(nullptr, sizeof(HandleEntry) * kMaxHandles, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p != MAP_FAILED) g_handles = static_cast<HandleEntry*>(p);  // zero pages: all unused
-  pthread_atfork(nullptr, nullptr, atfork_child);
+  pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
 }
 
 bool ensure_init() {
@@ -233,13 +313,16 @@ int connect_session(Session* s) {
 int acquire_session(uint64_t* deadline) {
   for (;;) {
     pthread_rwlock_rdlock(&g_lock);
-    if (g_sess.epoch != 0 && !g_sess.dead.load(std::memory_order_acquire)) return 0;
+    if (g_cur->epoch != 0 && !g_cur->dead.load(std::memory_order_acquire)) return 0;
     pthread_rwlock_unlock(&g_lock);
+    // A socket opened (or closed) in a private descriptor table would not be the process's.
+    if (t_no_connect) return -EIO;
     pthread_rwlock_wrlock(&g_lock);
     int r = 0;
-    if (g_sess.epoch == 0 || g_sess.dead.load()) {
-      if (g_sess.dead.load()) teardown_session(&g_sess);
-      r = connect_session(&g_sess);
+    if (g_cur->epoch == 0 || g_cur->dead.load()) {
+      if (g_cur->dead.load()) teardown_session(g_cur);
+      r = connect_session(g_cur);
+      if (r == 0) g_owned_sock.store(g_cur->sock);
     }
     pthread_rwlock_unlock(&g_lock);
     if (r == -EPROTONOSUPPORT) return -EPROTONOSUPPORT;
@@ -263,14 +346,14 @@ HandleEntry* entry(int handle) {
   return e->used.load(std::memory_order_acquire) == 1 ? e : nullptr;
 }
 
-// Attaches e->fd in the current session. Caller holds g_lock shared.
-int attach_in_session(HandleEntry* e, int open_flags, AttachInfo* info) {
+// Attaches fd in session s: 1 and *handle if it is a ZVFS file, 0 if not, or -errno.
+int attach_in_session(Session* s, int fd, int open_flags, AttachInfo* info, int32_t* handle) {
   AttachReq req;
   req.open_flags = open_flags;
   req.created = (open_flags & O_CREAT) ? 1 : 0;
   AttachRep rep;
   size_t len = 0;
-  int r = sock_call(&g_sess, Op::kAttach, &req, sizeof(req), e->fd.load(), &rep, sizeof(rep), &len);
+  int r = sock_call(s, Op::kAttach, &req, sizeof(req), fd, &rep, sizeof(rep), &len);
   if (r < 0) return r;
   if (len != sizeof(rep)) return -EPROTO;
   if (info) {
@@ -279,25 +362,34 @@ int attach_in_session(HandleEntry* e, int open_flags, AttachInfo* info) {
     info->blob_id = rep.blob_id;
   }
   if (!rep.zvfs) return 0;
-  e->daemon_handle.store(rep.handle);
-  e->epoch.store(g_sess.epoch, std::memory_order_release);
+  *handle = rep.handle;
+  return 1;
+}
+
+// Attaches e->fd in the current session. Caller holds g_lock shared.
+int attach_entry(HandleEntry* e, int open_flags, AttachInfo* info) {
+  int32_t h = -1;
+  int r = attach_in_session(g_cur, e->fd.load(), open_flags, info, &h);
+  if (r != 1) return r;
+  e->daemon_handle.store(h);
+  e->epoch.store(g_cur->epoch, std::memory_order_release);
   return 1;
 }
 
 // Makes sure e is attached in the current session. Caller holds g_lock shared.
 int ensure_attached(HandleEntry* e) {
-  if (e->epoch.load(std::memory_order_acquire) == g_sess.epoch) return 0;
+  if (e->epoch.load(std::memory_order_acquire) == g_cur->epoch) return 0;
   pthread_mutex_lock(&g_reattach_mu);
   int r = 0;
   uint64_t old = e->epoch.load();
-  if (old != g_sess.epoch) {
+  if (old != g_cur->epoch) {
     uint64_t w = e->write_gen.load();
     if (old <= g_dead_epoch.load() && e->synced_gen.load() != w) {
       e->lost.store(1);
       e->synced_gen.store(w);
     }
     // O_TRUNC and O_CREAT happened once, at the caller's open: never again on a re-attach.
-    r = attach_in_session(e, e->open_flags & ~(O_TRUNC | O_CREAT), nullptr);
+    r = attach_entry(e, e->open_flags & ~(O_TRUNC | O_CREAT), nullptr);
     if (r == 0) r = -EIO;  // no longer a ZVFS file (binding gone): nothing to reach
   }
   pthread_mutex_unlock(&g_reattach_mu);
@@ -389,7 +481,7 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
   for (int attempt = 0;; ++attempt) {
     int r = acquire_session(&deadline);
     if (r < 0) return r;
-    Session* s = &g_sess;
+    Session* s = g_cur;
     if (e && (r = ensure_attached(e)) < 0) {
       release_session();
       if (s->dead.load() && attempt == 0) continue;
@@ -477,7 +569,9 @@ int attach(int fd, int open_flags, AttachInfo* info) {
       e->write_gen.store(0);
       e->synced_gen.store(0);
       e->lost.store(0);
+      e->fork_handle = -1;
       e->used.store(2);  // reserved until the daemon answers
+      if (i + 1 > g_handle_high.load()) g_handle_high.store(i + 1);
       break;
     }
   }
@@ -489,8 +583,8 @@ int attach(int fd, int open_flags, AttachInfo* info) {
   for (int attempt = 0;; ++attempt) {
     r = acquire_session(&deadline);
     if (r < 0) break;
-    r = attach_in_session(e, open_flags, info);
-    bool dead = g_sess.dead.load();
+    r = attach_entry(e, open_flags, info);
+    bool dead = g_cur->dead.load();
     release_session();
     if (r == -EIO && dead && attempt == 0) continue;
     break;
@@ -509,7 +603,7 @@ int detach(int handle) {
   if (!e) return -EBADF;
   int r = 0;
   pthread_rwlock_rdlock(&g_lock);
-  bool live = g_sess.epoch != 0 && !g_sess.dead.load() && e->epoch.load() == g_sess.epoch;
+  bool live = g_cur->epoch != 0 && !g_cur->dead.load() && e->epoch.load() == g_cur->epoch;
   pthread_rwlock_unlock(&g_lock);
   if (live) {
     IoRep rep;
@@ -671,9 +765,60 @@ int release_if_unlinked(int opath_fd) {
   uint64_t deadline = 0;
   int r = acquire_session(&deadline);
   if (r < 0) return r;
-  r = sock_call(&g_sess, Op::kReleaseIfUnlinked, nullptr, 0, opath_fd, nullptr, 0, nullptr);
+  r = sock_call(g_cur, Op::kReleaseIfUnlinked, nullptr, 0, opath_fd, nullptr, 0, nullptr);
   release_session();
   return r < 0 ? r : 0;
+}
+
+bool owns_fd(int fd) {
+  return fd >= 0 && (fd == g_owned_sock.load(std::memory_order_relaxed) ||
+                     fd == g_owned_fork_sock.load(std::memory_order_relaxed));
+}
+
+int owned_fds(int* out, int cap) {
+  int n = 0;
+  int a = g_owned_sock.load();
+  int b = g_owned_fork_sock.load();
+  if (a >= 0 && n < cap) out[n++] = a;
+  if (b >= 0 && b != a && n < cap) out[n++] = b;
+  return n;
+}
+
+int move_owned_fd(int fd) {
+  if (!owns_fd(fd)) return 0;
+  // The fork session is only open inside fork() itself (g_fork_mu); the current session's
+  // socket changes under g_lock held exclusive, so no request is using it meanwhile.
+  pthread_mutex_lock(&g_fork_mu);
+  pthread_rwlock_wrlock(&g_lock);
+  int r = 0;
+  if (g_cur->sock == fd && g_owned_sock.load() == fd) {
+    int saved = errno;
+    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+    if (nfd < 0) {
+      r = -errno;
+    } else {
+      g_cur->sock = nfd;
+      g_owned_sock.store(nfd);
+      close(fd);  // no longer owned: goes through
+    }
+    errno = saved;
+  }
+  pthread_rwlock_unlock(&g_lock);
+  pthread_mutex_unlock(&g_fork_mu);
+  return r;
+}
+
+int ensure_session() {
+  if (!ensure_init()) return -ENOMEM;
+  uint64_t deadline = 0;
+  int r = acquire_session(&deadline);
+  if (r < 0) return r;
+  release_session();
+  return 0;
+}
+
+void set_thread_private_fds(bool on) {
+  t_no_connect = on;
 }
 
 bool connected() {

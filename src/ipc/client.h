@@ -3,7 +3,9 @@
 // One process-wide session with the daemon, opened lazily on first use. Safe for the preload
 // library: no exceptions; no heap allocation on the data path (read/write/sync/stat); the
 // session's own descriptors are >= 3 (never 0-2) and close-on-exec; after fork() the child
-// gets a fresh session on its next call (the parent's is never touched by the child).
+// gets a session of its own, opened for it by the parent before the fork and holding its own
+// reference on every handle (so a parent closing the last descriptor of an unlinked file cannot
+// free the blob under the child); the parent's session is never touched by the child.
 // Thread-safe: every thread may have a request in flight at once.
 //
 // Handles. attach() registers an open Linux fd with the daemon (the fd itself travels by
@@ -63,6 +65,24 @@ int seek(int handle, uint64_t off, int whence, uint64_t* result);
 // on the victim before the operation. If it was a ZVFS file whose last link is gone, the blob is
 // freed once the last handle on it (in any process) is closed.
 int release_if_unlinked(int opath_fd);
+
+// The descriptors the session owns in this process (its control socket; during fork(), also
+// the child's). They are >= 3 and close-on-exec. The preload library keeps the application from
+// closing them (close, close_range, closefrom) and, before a dup2/dup3 onto one of them, calls
+// move_owned_fd so the application gets the number it asked for. owns_fd is one or two atomic
+// loads. owned_fds stores up to cap of them in out and returns how many.
+bool owns_fd(int fd);
+int owned_fds(int* out, int cap);
+// If fd is owned, moves the session to another descriptor (>= 3, close-on-exec) and closes fd.
+// Returns 0 or -errno.
+int move_owned_fd(int fd);
+
+// Opens the session now if there is none. Returns 0 or -errno.
+int ensure_session();
+// For a thread that unshared its descriptor table (unshare(CLONE_FILES)): while set, requests
+// from this thread never open or close a session (a socket in that table would not be the
+// process's); they fail with EIO if the session is not live. Call ensure_session() first.
+void set_thread_private_fds(bool on);
 
 // True once a session has been established in this process (for tests and diagnostics).
 bool connected();

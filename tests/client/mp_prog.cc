@@ -27,6 +27,7 @@
 //   exit-flush FILE               fopen + fprintf, then exit() without fclose: data reaches ZVFS
 //   count-lines FILE N            FILE holds exactly the N lines exit-flush wrote
 //   churn FILE                    threads opening, dup'ing and closing ZVFS files at once
+//   fork-unlinked FILE            a child keeps an unlinked file's data after the parent's close
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -684,6 +685,54 @@ int cmd_churn(const char* file) {
   return 0;
 }
 
+// ---- fork-unlinked --------------------------------------------------------------------------
+
+// The child holds an inherited descriptor without using it while the parent closes its own:
+// the blob must live until the child's last close. `unlink_before_fork`: the name is gone when
+// the child is created; otherwise the parent removes it after the fork.
+int fork_unlinked(const char* file, bool unlink_before_fork) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::string data(200000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 + i / 1000);
+  CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  if (unlink_before_fork) CHECK(unlink(file) == 0);
+  int go[2];
+  CHECK(pipe(go) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(2);  // the parent has closed its descriptor
+    std::string back(data.size() + 10, '\0');
+    if (pread(fd, back.data(), back.size(), 0) != static_cast<ssize_t>(data.size())) _exit(3);
+    if (memcmp(back.data(), data.data(), data.size()) != 0) _exit(4);
+    struct stat st;
+    if (fstat(fd, &st) != 0 || st.st_size != static_cast<off_t>(data.size())) _exit(5);
+    if (pwrite(fd, "child", 5, 0) != 5 || pread(fd, back.data(), 5, 0) != 5) _exit(6);
+    if (close(fd) != 0) _exit(7);
+    _exit(0);
+  }
+  CHECK(pid > 0);
+  close(go[0]);
+  if (!unlink_before_fork) CHECK(unlink(file) == 0);
+  CHECK(close(fd) == 0);
+  CHECK(write(go[1], "g", 1) == 1);
+  close(go[1]);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  if (WEXITSTATUS(st) != 0) {
+    fprintf(stderr, "fork-unlinked child failed with code %d\n", WEXITSTATUS(st));
+    return 1;
+  }
+  return 0;
+}
+
+int cmd_fork_unlinked(const char* file) {
+  if (fork_unlinked(file, true) != 0) return 1;
+  return fork_unlinked(file, false);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -717,6 +766,7 @@ int main(int argc, char** argv) {
   if (c == "latency") return cmd_latency(f);
   if (c == "exit-flush") return cmd_exit_flush(f);
   if (c == "churn") return cmd_churn(f);
+  if (c == "fork-unlinked") return cmd_fork_unlinked(f);
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));
   fprintf(stderr, "unknown command %s\n", c.c_str());
   return 2;
