@@ -118,13 +118,9 @@ int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void*
   return r;
 }
 
-void adopt_inherited_fds() {
-  if (prefix_count() == 0 || g_fd_table == nullptr) return;
+int list_open_fds(int* out, int cap) {
   int dfd = REAL(open)("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return;
-  // Collect first: attaching opens the IPC session's own descriptors while we list.
-  constexpr int kMaxInherited = 4096;
-  static int fds[kMaxInherited];
+  if (dfd < 0) return -errno;
   int n = 0;
   alignas(8) char buf[4096];
   for (int rounds = 0; rounds < 1024; ++rounds) {
@@ -135,10 +131,19 @@ void adopt_inherited_fds() {
       off += d->d_reclen;
       if (d->d_name[0] < '0' || d->d_name[0] > '9') continue;
       int fd = atoi(d->d_name);
-      if (fd != dfd && n < kMaxInherited) fds[n++] = fd;
+      if (fd != dfd && n < cap) out[n++] = fd;
     }
   }
   REAL(close)(dfd);
+  return n;
+}
+
+void adopt_inherited_fds() {
+  if (prefix_count() == 0 || g_fd_table == nullptr) return;
+  // Collect first: attaching opens the IPC session's own descriptors while we list.
+  constexpr int kMaxInherited = 4096;
+  static int fds[kMaxInherited];
+  int n = list_open_fds(fds, kMaxInherited);
   for (int i = 0; i < n; ++i) {
     int fd = fds[i];
     int fl = REAL(fcntl)(fd, F_GETFL);

@@ -13,6 +13,9 @@ namespace zvfs::client {
 // passes through, -errno if it could not be decided (daemon unreachable: -EIO).
 int adopt_fd(int fd, int flags, bool may_create);
 
+// The process's open descriptors as /proc/self/fd lists them (up to cap): the count, or -errno.
+int list_open_fds(int* out, int cap);
+
 // Re-discovers ZVFS descriptors inherited across exec (start-up only).
 void adopt_inherited_fds();
 

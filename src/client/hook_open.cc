@@ -1,20 +1,25 @@
-// hook_open.cc — descriptors coming and going: the open family, close, close_range, dup*,
-// fcntl(F_DUPFD*), vfork.
+// hook_open.cc — descriptors coming and going: the open family, close, close_range, closefrom,
+// dup*, fcntl(F_DUPFD*), vfork. The library's own descriptors survive the application's closing
+// sprees (own_fds.h).
 //
 // open really opens the Linux file first (the kernel resolves dirfds, "..", symlinks, O_NOFOLLOW,
 // /proc/self/fd/N and O_CREAT exactly), then asks whether the opened descriptor is a ZVFS file
 // (adopt.h). If the daemon cannot be reached for a file under a prefix, open fails with EIO (the
 // just-opened descriptor is closed again; no other descriptor of the file can exist in this
 // process, since every one of them would have needed the daemon too).
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/close_range.h>
 #include <stdarg.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "client/adopt.h"
 #include "client/fd_table.h"
 #include "client/hook.h"
+#include "client/own_fds.h"
 #include "client/real.h"
 
 namespace zvfs::client {
@@ -119,16 +124,52 @@ ZVFS_HOOK int creat64(const char* path, mode_t mode) {
 }
 
 ZVFS_HOOK int close(int fd) {
-  if (fd_lookup(fd) == nullptr) return REAL(close)(fd);
+  if (fd_lookup(fd) == nullptr) {
+    if (__builtin_expect(own_fd(fd), 0)) return 0;  // the library's: "closed" for the caller
+    return REAL(close)(fd);
+  }
   return close_zvfs_fd(fd);
 }
 
 ZVFS_HOOK int close_range(unsigned first, unsigned last, int flags) noexcept {
-  if ((flags & CLOSE_RANGE_CLOEXEC) == 0 && first <= last) {
-    // Bounded by the highest slot ever used, whatever `last` is (often ~0U).
-    fd_remove_range(first, last, [](const Released& r) { finish_release(r); });
+  constexpr int kKnown = CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC;
+  // Invalid arguments, or only marking close-on-exec (ours already are): the kernel decides.
+  if ((flags & ~kKnown) != 0 || first > last || (flags & CLOSE_RANGE_CLOEXEC) != 0)
+    return REAL(close_range)(first, last, flags);
+  // Bounded by the highest slot ever used, whatever `last` is (often ~0U).
+  fd_remove_range(first, last, [](const Released& r) { finish_release(r); });
+  // Close the range around the library's own descriptors.
+  int own[4];
+  int n = own_fds(own, 4);
+  unsigned lo = first;
+  bool split = false;
+  for (int i = 0; i < n; ++i) {
+    auto o = static_cast<unsigned>(own[i]);  // >= 3 and < INT_MAX: o + 1 does not wrap
+    if (o < lo || o > last) continue;
+    split = true;
+    if (o > lo && REAL(close_range)(lo, o - 1, flags) != 0) return -1;
+    lo = o + 1;
   }
-  return REAL(close_range)(first, last, flags);
+  if (!split) return REAL(close_range)(first, last, flags);
+  if (lo <= last && REAL(close_range)(lo, last, flags) != 0) return -1;
+  return 0;
+}
+
+// glibc's closefrom calls its internal close_range, not ours.
+ZVFS_HOOK void closefrom(int lowfd) noexcept {
+  unsigned lo = lowfd < 0 ? 0u : static_cast<unsigned>(lowfd);
+  if (close_range(lo, ~0U, 0) == 0) return;
+  // No close_range in this kernel: close what /proc lists, as glibc's fallback does (in rounds:
+  // each closes what one listing found).
+  for (int round = 0; round < 1024; ++round) {
+    int fds[256];
+    int n = list_open_fds(fds, 256);
+    if (n <= 0) return;
+    int closed = 0;
+    for (int i = 0; i < n; ++i)
+      if (fds[i] >= lowfd && !own_fd(fds[i])) closed += close(fds[i]) == 0;
+    if (n < 256 || closed == 0) return;
+  }
 }
 
 ZVFS_HOOK int dup(int fd) noexcept {
@@ -137,6 +178,7 @@ ZVFS_HOOK int dup(int fd) noexcept {
 
 ZVFS_HOOK int dup2(int oldfd, int newfd) noexcept {
   if (newfd >= 0 && newfd <= 2) std_stream_before_change(newfd);
+  if (oldfd != newfd && own_fd(newfd)) own_fd_make_room(newfd);
   int r = REAL(dup2)(oldfd, newfd);
   if (r < 0 || oldfd == newfd) return r;
   r = dup_common(oldfd, r);
@@ -146,6 +188,7 @@ ZVFS_HOOK int dup2(int oldfd, int newfd) noexcept {
 
 ZVFS_HOOK int dup3(int oldfd, int newfd, int flags) noexcept {
   if (newfd >= 0 && newfd <= 2) std_stream_before_change(newfd);
+  if (oldfd != newfd && own_fd(newfd)) own_fd_make_room(newfd);
   int r = REAL(dup3)(oldfd, newfd, flags);
   if (r < 0) return r;
   r = dup_common(oldfd, r);

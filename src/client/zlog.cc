@@ -8,11 +8,13 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "client/real.h"
 
 namespace zvfs::client {
 namespace {
-int g_log_fd = -1;
+std::atomic<int> g_log_fd{-1};
 }  // namespace
 
 void zlog_init() {
@@ -31,12 +33,28 @@ void zlog_init() {
   g_log_fd = fd;
 }
 
+int zlog_fd() {
+  int fd = g_log_fd.load(std::memory_order_relaxed);
+  return fd >= 3 ? fd : -1;
+}
+
+void zlog_move_fd() {
+  int fd = zlog_fd();
+  if (fd < 0) return;
+  int saved = errno;
+  int moved = REAL(fcntl)(fd, F_DUPFD_CLOEXEC, 3);
+  g_log_fd.store(moved);
+  REAL(close)(fd);
+  errno = saved;
+}
+
 bool zlog_enabled() {
   return g_log_fd >= 0;
 }
 
 void zlog(const char* fmt, ...) {
-  if (g_log_fd < 0) return;
+  int fd = g_log_fd.load(std::memory_order_relaxed);
+  if (fd < 0) return;
   int saved = errno;
   char line[512];
   int n = snprintf(line, sizeof line, "zvfs[%d]: ", static_cast<int>(getpid()));
@@ -47,7 +65,7 @@ void zlog(const char* fmt, ...) {
   size_t len = static_cast<size_t>(n) + (m < 0 ? 0 : static_cast<size_t>(m));
   if (len > sizeof line - 2) len = sizeof line - 2;
   line[len++] = '\n';
-  ssize_t w = REAL(write)(g_log_fd, line, len);
+  ssize_t w = REAL(write)(fd, line, len);
   (void)w;
   errno = saved;
 }

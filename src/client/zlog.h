@@ -12,6 +12,10 @@ namespace zvfs::client {
 // Reads ZVFS_LOG; called once from the library's initialisation.
 void zlog_init();
 bool zlog_enabled();
+// The log file's descriptor when ZVFS_LOG names a file (>= 3), else -1.
+int zlog_fd();
+// Moves the log file to another descriptor (>= 3, close-on-exec) and closes the old one.
+void zlog_move_fd();
 void zlog(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 }  // namespace zvfs::client

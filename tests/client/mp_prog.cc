@@ -27,7 +27,10 @@
 //   exit-flush FILE               fopen + fprintf, then exit() without fclose: data reaches ZVFS
 //   count-lines FILE N            FILE holds exactly the N lines exit-flush wrote
 //   churn FILE                    threads opening, dup'ing and closing ZVFS files at once
+//   own-fds FILE                  closing every descriptor (close loop, close_range, closefrom,
+//                                 dup2/dup3 onto them) leaves the library's own ones working
 //   fork-unlinked FILE            a child keeps an unlinked file's data after the parent's close
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -685,6 +688,136 @@ int cmd_churn(const char* file) {
   return 0;
 }
 
+// ---- own-fds ------------------------------------------------------------------------------
+
+// The child below runs with fds 0-2 closed: failures are reported by exit code.
+#define CHECK_OR_EXIT(cond, code) \
+  do {                            \
+    if (!(cond)) _exit(code);     \
+  } while (0)
+
+struct FdInfo {
+  int fd;
+  std::string target;
+};
+
+std::vector<FdInfo> list_fds() {
+  std::vector<FdInfo> out;
+  DIR* d = opendir("/proc/self/fd");
+  if (d == nullptr) return out;
+  int dfd = dirfd(d);
+  while (struct dirent* e = readdir(d)) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    int fd = atoi(e->d_name);
+    if (fd == dfd) continue;
+    char link[64], target[512];
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t n = readlink(link, target, sizeof target - 1);
+    if (n <= 0) continue;
+    target[n] = '\0';
+    out.push_back({fd, target});
+  }
+  closedir(d);
+  return out;
+}
+
+// Descriptors the library holds: sockets (the session) and the ZVFS_LOG file.
+std::vector<FdInfo> library_fds() {
+  const char* log = getenv("ZVFS_LOG");
+  std::vector<FdInfo> out;
+  for (auto& f : list_fds())
+    if (f.target.rfind("socket:", 0) == 0 || (log != nullptr && f.target == log)) out.push_back(f);
+  return out;
+}
+
+bool same_library_fds(const std::vector<FdInfo>& before) {
+  auto now = library_fds();
+  if (now.size() != before.size()) return false;
+  for (auto& b : before) {
+    bool found = false;
+    for (auto& n : now) found = found || n.target == b.target;
+    if (!found) return false;
+  }
+  for (auto& n : now)
+    if (n.fd < 3 || (fcntl(n.fd, F_GETFD) & FD_CLOEXEC) == 0) return false;
+  return true;
+}
+
+bool zvfs_file_works(int fd, const char* path, const char* tag) {
+  char b[64];
+  size_t len = strlen(tag);
+  if (pwrite(fd, tag, len, 0) != static_cast<ssize_t>(len)) return false;
+  if (fsync(fd) != 0) return false;  // EIO if the session had been lost with unsynced data
+  // A new open goes through the control socket.
+  int f2 = open(path, O_RDONLY);
+  if (f2 < 0) return false;
+  bool ok = pread(f2, b, len, 0) == static_cast<ssize_t>(len) && memcmp(b, tag, len) == 0;
+  struct stat a, c;
+  ok = ok && fstat(fd, &a) == 0 && fstat(f2, &c) == 0 && a.st_ino == c.st_ino;
+  return close(f2) == 0 && ok;
+}
+
+int cmd_own_fds(const char* file) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(0);
+    close(1);
+    close(2);
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK_OR_EXIT(fd == 0, 10);  // the application still gets the lowest number
+    CHECK_OR_EXIT(write(fd, "first", 5) == 5, 11);
+    auto lib = library_fds();
+    CHECK_OR_EXIT(!lib.empty(), 12);
+    CHECK_OR_EXIT(same_library_fds(lib), 13);  // >= 3 and close-on-exec
+    // Unsynced data when each spree happens: a lost session would fail the next fsync.
+    CHECK_OR_EXIT(close_range(1, ~0U, 0) == 0, 14);
+    CHECK_OR_EXIT(same_library_fds(lib), 15);
+    CHECK_OR_EXIT(zvfs_file_works(fd, file, "after close_range"), 16);
+    CHECK_OR_EXIT(pwrite(fd, "x", 1, 100) == 1, 17);
+    for (int i = 1; i < 1024; ++i) {
+      errno = 0;
+      int r = close(i);
+      CHECK_OR_EXIT(r == 0 || errno == EBADF, 18);
+    }
+    CHECK_OR_EXIT(same_library_fds(lib), 19);
+    CHECK_OR_EXIT(zvfs_file_works(fd, file, "after a close loop"), 20);
+    CHECK_OR_EXIT(pwrite(fd, "y", 1, 100) == 1, 21);
+    closefrom(1);
+    CHECK_OR_EXIT(same_library_fds(lib), 22);
+    CHECK_OR_EXIT(zvfs_file_works(fd, file, "after closefrom"), 23);
+    // dup2/dup3 onto a library descriptor: the caller gets that number, the library moves.
+    for (int round = 0; round < 2; ++round) {
+      lib = library_fds();
+      for (auto& l : lib) {
+        CHECK_OR_EXIT(pwrite(fd, "z", 1, 100) == 1, 24);
+        int r = round == 0 ? dup2(fd, l.fd) : dup3(fd, l.fd, O_CLOEXEC);
+        CHECK_OR_EXIT(r == l.fd, 25);
+        struct stat a, b;
+        CHECK_OR_EXIT(fstat(fd, &a) == 0 && fstat(l.fd, &b) == 0 && a.st_ino == b.st_ino, 26);
+        char c;
+        CHECK_OR_EXIT(pread(l.fd, &c, 1, 100) == 1 && c == 'z', 27);
+        CHECK_OR_EXIT(close(l.fd) == 0, 28);
+      }
+      CHECK_OR_EXIT(same_library_fds(lib), 29);
+      CHECK_OR_EXIT(zvfs_file_works(fd, file, "after dup2 onto the library"), 30);
+    }
+    CHECK_OR_EXIT(close(fd) == 0, 31);
+    _exit(0);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  if (WEXITSTATUS(st) != 0) {
+    fprintf(stderr, "own-fds child failed with code %d\n", WEXITSTATUS(st));
+    return 1;
+  }
+  int fd = open(file, O_RDONLY);
+  CHECK(fd >= 0);
+  char b[32] = {};
+  CHECK(pread(fd, b, 27, 0) == 27 && memcmp(b, "after dup2 onto the library", 27) == 0);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 // ---- fork-unlinked --------------------------------------------------------------------------
 
 // The child holds an inherited descriptor without using it while the parent closes its own:
@@ -766,6 +899,7 @@ int main(int argc, char** argv) {
   if (c == "latency") return cmd_latency(f);
   if (c == "exit-flush") return cmd_exit_flush(f);
   if (c == "churn") return cmd_churn(f);
+  if (c == "own-fds") return cmd_own_fds(f);
   if (c == "fork-unlinked") return cmd_fork_unlinked(f);
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));
   fprintf(stderr, "unknown command %s\n", c.c_str());

@@ -134,6 +134,12 @@ TEST_F(MpTest, ThreadsOpeningDupingClosing) {
   expect_ok({"churn", "f"});
 }
 
+TEST_F(MpTest, LibraryDescriptorsSurviveClosingEverything) {
+  expect_ok({"own-fds", "f"});
+  // With a log file, whose descriptor is the library's too.
+  env_.push_back("ZVFS_LOG=" + base_ + "/client.log");
+  expect_ok({"own-fds", "g"});
+}
 TEST_F(MpTest, ForkedChildKeepsAnUnlinkedFile) {
   expect_ok({"fork-unlinked", "f"});
 }
