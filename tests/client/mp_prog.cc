@@ -829,7 +829,14 @@ int fork_unlinked(const char* file, bool unlink_before_fork) {
   std::string data(200000, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 + i / 1000);
   CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
-  if (unlink_before_fork) CHECK(unlink(file) == 0);
+  if (unlink_before_fork) {
+    CHECK(unlink(file) == 0);
+    // One more control-socket round trip before the fork opens the child's session: zvfsd
+    // closed the descriptor of a release-if-unlinked request a second time after replying,
+    // which could close the socket of a session accepted meanwhile.
+    int other = open((std::string(file) + ".other").c_str(), O_RDWR | O_CREAT, 0644);
+    CHECK(other >= 0 && close(other) == 0);
+  }
   int go[2];
   CHECK(pipe(go) == 0);
   pid_t pid = fork();
