@@ -4,6 +4,9 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
@@ -32,25 +35,70 @@ void finish_release(const Released& r) {
 
 namespace {
 
+struct ReopenJob {
+  int fd;
+  int (*fn)(int handle, void* arg);
+  void* arg;
+  int result;
+};
+
+void* reopen_thread(void* p) {
+  auto* job = static_cast<ReopenJob*>(p);
+  ipc::set_thread_private_fds(true);
+  if (unshare(CLONE_FILES) != 0) {
+    job->result = -errno;
+    return nullptr;
+  }
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/thread-self/fd/%d", job->fd);
+  int wfd = REAL(open)(proc, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (wfd < 0) {
+    job->result = -errno;
+    return nullptr;
+  }
+  ipc::AttachInfo info;
+  int handle = ipc::attach(wfd, O_WRONLY, &info);
+  if (handle >= 0) {
+    job->result = info.zvfs ? job->fn(handle, job->arg) : 0;
+    ipc::detach(handle);
+  } else {
+    job->result = (handle == -1 && !info.zvfs) ? 0 : handle;
+  }
+  REAL(close)(wfd);
+  return nullptr;
+}
+
 // O_TRUNC: Linux truncates even through O_RDONLY (the open already proved write permission),
-// but the daemon writes only through writable descriptors, so a read-only open truncates through
-// a brief write-only reopen of the same inode. (Closing that descriptor would drop POSIX locks
-// this process held on the file through other descriptors; opening with O_RDONLY|O_TRUNC while
-// holding such locks is the one case that differs from the kernel.)
-int truncate_on_open(int fd, int flags, int handle) {
+// but the daemon changes a blob only through a writable descriptor: another writable handle of
+// this process on the inode, else a write reopen (with_write_reopen).
+int truncate_on_open(int fd, int flags, int handle, dev_t dev, ino_t ino) {
   int acc = flags & O_ACCMODE;
   if (acc == O_WRONLY || acc == O_RDWR) return ipc::truncate(handle, 0);
-  char proc[64];
-  snprintf(proc, sizeof proc, "/proc/self/fd/%d", fd);
-  int wfd = REAL(open)(proc, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (wfd < 0) return -errno;
-  int r = with_brief_attach(
-      wfd, O_WRONLY, [](int h, void*) { return ipc::truncate(h, 0); }, nullptr);
-  REAL(close)(wfd);
-  return r;
+  int wh = fd_find_inode_handle(dev, ino, true);
+  if (wh >= 0) return ipc::truncate(wh, 0);
+  return with_write_reopen(
+      fd, [](int h, void*) { return ipc::truncate(h, 0); }, nullptr);
 }
 
 }  // namespace
+
+int with_write_reopen(int fd, int (*fn)(int handle, void* arg), void* arg) {
+  int r = ipc::ensure_session();  // opened here, in the process's descriptor table
+  if (r < 0) return r;
+  ReopenJob job{fd, fn, arg, -EIO};
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);  // the helper takes none of the application's signals
+  pthread_t t;
+  int e = pthread_create(&t, nullptr, reopen_thread, &job);
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  if (e != 0) {
+    zlog("cannot start a thread to reopen fd %d for writing: %d", fd, e);
+    return -e;
+  }
+  pthread_join(t, nullptr);
+  return job.result;
+}
 
 int adopt_fd(int fd, int flags, bool may_create) {
   if (fd < 0 || g_fd_table == nullptr) return 0;
@@ -93,7 +141,7 @@ int adopt_fd(int fd, int flags, bool may_create) {
   of->writable = (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
   // The kernel truncated the placeholder; the blob follows.
   if ((flags & O_TRUNC) != 0 && info.size != 0) {
-    int rc = truncate_on_open(fd, flags, h);
+    int rc = truncate_on_open(fd, flags, h, st.st_dev, st.st_ino);
     if (rc < 0) {
       ipc::detach(h);
       of_free(of);

@@ -24,6 +24,15 @@ void adopt_inherited_fds();
 // result (>= 0 expected), 0 for a plain file, -errno if the daemon could not be asked.
 int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void* arg);
 
+// Runs fn(handle) on a writable handle of the file that `fd` (a descriptor of this process, any
+// access mode or O_PATH) refers to, for a change the daemon accepts only from a writer (truncate
+// after open(O_RDONLY|O_TRUNC) or truncate(path)). The file is reopened for writing by a helper
+// thread that first unshares its descriptor table: closing that descriptor cannot drop the POSIX
+// record locks this process holds on the file (the kernel ties them to the descriptor table), and
+// the application never sees a descriptor come and go. Returns fn's result, 0 if the file is not
+// a ZVFS file, or -errno.
+int with_write_reopen(int fd, int (*fn)(int handle, void* arg), void* arg);
+
 // Tell the IPC session about a slot emptied by fd_remove/fd_install (see fd_table.h).
 struct Released;
 void finish_release(const Released& r);

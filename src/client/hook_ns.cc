@@ -81,8 +81,8 @@ int rename_common(int olddir, const char* oldpath, int newdir, const char* newpa
   return r;
 }
 
-// The blob behind path, updated for truncate(path): through an open descriptor of this process
-// on the same inode, or by opening the file for writing for a moment.
+// The blob behind path, updated for truncate(path): through a writable descriptor of this
+// process on the same inode, or through a write reopen that cannot drop the process's locks.
 int truncate_blob(const char* path, off_t len) {
   if (g_fd_table == nullptr || prefix_count() == 0) return 0;
   int saved = errno;
@@ -96,15 +96,21 @@ int truncate_blob(const char* path, off_t len) {
     errno = saved;
     return ipc::truncate(h, static_cast<uint64_t>(len));
   }
-  int fd = REAL(open)(path, O_WRONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  // An O_PATH descriptor (closing it drops no POSIX lock), reopened for writing by
+  // with_write_reopen.
+  int pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
   int result = 0;
-  if (fd >= 0) {
-    uint64_t new_size = static_cast<uint64_t>(len);
-    result = with_brief_attach(
-        fd, O_WRONLY,
-        [](int handle, void* arg) { return ipc::truncate(handle, *static_cast<uint64_t*>(arg)); },
-        &new_size);
-    REAL(close)(fd);
+  if (pfd >= 0) {
+    struct stat now;
+    if (REAL(fstat)(pfd, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino &&
+        fd_under_prefix(pfd)) {
+      uint64_t new_size = static_cast<uint64_t>(len);
+      result = with_write_reopen(
+          pfd,
+          [](int handle, void* arg) { return ipc::truncate(handle, *static_cast<uint64_t*>(arg)); },
+          &new_size);
+    }
+    REAL(close)(pfd);
   }
   errno = saved;
   return result;

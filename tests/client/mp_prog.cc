@@ -29,6 +29,7 @@
 //   churn FILE                    threads opening, dup'ing and closing ZVFS files at once
 //   own-fds FILE                  closing every descriptor (close loop, close_range, closefrom,
 //                                 dup2/dup3 onto them) leaves the library's own ones working
+//   trunc-lock FILE               O_RDONLY|O_TRUNC and truncate(path) keep the caller's POSIX locks
 //   fork-unlinked FILE            a child keeps an unlinked file's data after the parent's close
 #include <dirent.h>
 #include <dlfcn.h>
@@ -818,6 +819,90 @@ int cmd_own_fds(const char* file) {
   return 0;
 }
 
+// ---- trunc-lock -----------------------------------------------------------------------------
+
+// From another process: the lock `fd`'s file carries over its whole range, as F_GETLK sees it.
+int lock_seen_by_child(int fd) {
+  pid_t parent = getpid();
+  pid_t pid = fork();
+  if (pid == 0) {
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    if (fcntl(fd, F_GETLK, &fl) != 0) _exit(100);
+    if (fl.l_type == F_UNLCK) _exit(101);  // nobody holds a lock
+    if (fl.l_pid != parent) _exit(102);
+    _exit(fl.l_type == F_RDLCK ? 1 : 2);
+  }
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+void set_lock(int fd, short type) {
+  struct flock fl;
+  memset(&fl, 0, sizeof fl);
+  fl.l_type = type;
+  fl.l_whence = SEEK_SET;
+  CHECK(fcntl(fd, F_SETLK, &fl) == 0);
+}
+
+void fill(const char* file, const std::string& data) {
+  int w = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(w >= 0);
+  CHECK(write(w, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  CHECK(close(w) == 0);
+}
+
+int cmd_trunc_lock(const char* file) {
+  std::string data(10000, 'q');
+  for (size_t i = 0; i < data.size(); i += 7) data[i] = static_cast<char>('a' + i % 26);
+  struct stat st;
+  char b[16];
+
+  // A read lock through a read-only descriptor; no writable descriptor in this process.
+  fill(file, data);
+  int r = open(file, O_RDONLY);
+  CHECK(r >= 0);
+  set_lock(r, F_RDLCK);
+  CHECK(lock_seen_by_child(r) == 1);
+  int t = open(file, O_RDONLY | O_TRUNC);
+  CHECK(t >= 0);
+  CHECK(fstat(t, &st) == 0 && st.st_size == 0);
+  CHECK(read(t, b, sizeof b) == 0 && pread(r, b, sizeof b, 0) == 0);
+  CHECK(stat(file, &st) == 0 && st.st_size == 0);
+  CHECK(lock_seen_by_child(r) == 1);  // still held
+  CHECK(close(t) == 0 && close(r) == 0);
+
+  // truncate(path) with the same lock.
+  fill(file, data);
+  r = open(file, O_RDONLY);
+  CHECK(r >= 0);
+  set_lock(r, F_RDLCK);
+  CHECK(truncate(file, 100) == 0);
+  CHECK(fstat(r, &st) == 0 && st.st_size == 100);
+  std::string back(200, '\0');
+  CHECK(pread(r, back.data(), back.size(), 0) == 100 && memcmp(back.data(), data.data(), 100) == 0);
+  CHECK(lock_seen_by_child(r) == 1);
+  CHECK(close(r) == 0);
+
+  // A write lock through a read-write descriptor, then O_RDONLY|O_TRUNC.
+  fill(file, data);
+  int rw = open(file, O_RDWR);
+  CHECK(rw >= 0);
+  set_lock(rw, F_WRLCK);
+  t = open(file, O_RDONLY | O_TRUNC);
+  CHECK(t >= 0);
+  CHECK(fstat(t, &st) == 0 && st.st_size == 0 && fstat(rw, &st) == 0 && st.st_size == 0);
+  CHECK(pread(rw, b, sizeof b, 0) == 0);
+  CHECK(lock_seen_by_child(rw) == 2);
+  CHECK(pwrite(rw, "after", 5, 0) == 5);
+  CHECK(pread(t, b, sizeof b, 0) == 5 && memcmp(b, "after", 5) == 0);
+  CHECK(close(t) == 0 && close(rw) == 0);
+  return 0;
+}
+
 // ---- fork-unlinked --------------------------------------------------------------------------
 
 // The child holds an inherited descriptor without using it while the parent closes its own:
@@ -907,6 +992,7 @@ int main(int argc, char** argv) {
   if (c == "exit-flush") return cmd_exit_flush(f);
   if (c == "churn") return cmd_churn(f);
   if (c == "own-fds") return cmd_own_fds(f);
+  if (c == "trunc-lock") return cmd_trunc_lock(f);
   if (c == "fork-unlinked") return cmd_fork_unlinked(f);
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));
   fprintf(stderr, "unknown command %s\n", c.c_str());

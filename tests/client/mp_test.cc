@@ -140,6 +140,9 @@ TEST_F(MpTest, LibraryDescriptorsSurviveClosingEverything) {
   env_.push_back("ZVFS_LOG=" + base_ + "/client.log");
   expect_ok({"own-fds", "g"});
 }
+TEST_F(MpTest, TruncatingOpenKeepsPosixLocks) {
+  expect_ok({"trunc-lock", "f"});
+}
 TEST_F(MpTest, ForkedChildKeepsAnUnlinkedFile) {
   expect_ok({"fork-unlinked", "f"});
 }
