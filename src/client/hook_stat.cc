@@ -4,9 +4,10 @@
 // The placeholder's st_size mirrors the logical size and its st_blocks is 0 (its data lives in
 // the pool), so both size fields of a ZVFS file are replaced with the blob's: st_size = logical
 // size, st_blocks = allocated bytes / 512 (cp and RocksDB infer holes from st_blocks).
-// Path-based calls find the blob through a descriptor of the same inode already open in this
-// process, or else open the file read-only for a moment: no POSIX lock can be dropped by that
-// close, since a process that holds none of the file's descriptors holds none of its locks.
+// Path-based calls, and fstat of an O_PATH descriptor, find the blob through a descriptor of the
+// same inode already open in this process, or else open the file read-only for a moment: no
+// POSIX lock can be dropped by that close, since a process that holds none of the file's
+// descriptors holds none of its locks.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -27,6 +28,34 @@ static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat and stat64 sha
 
 namespace zvfs::client {
 
+namespace {
+
+// Size and allocation of the blob behind the placeholder that `pfd` (O_PATH or any access
+// mode) refers to, through a brief read-only reopen when no descriptor of this process has the
+// file open (then the process holds no POSIX lock on it that a close could drop).
+int reopened_blob_size(int pfd, ipc::BlobStatInfo* bs) {
+  char proc[64];
+  snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
+  int fd = REAL(open)(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return 0;
+  int result = with_brief_attach(
+      fd, O_RDONLY,
+      [](int handle, void* arg) {
+        int r = ipc::stat(handle, static_cast<ipc::BlobStatInfo*>(arg));
+        return r < 0 ? r : 1;
+      },
+      bs);
+  REAL(close)(fd);
+  return result;
+}
+
+void set_sizes(const ipc::BlobStatInfo& bs, off_t* size, blkcnt_t* blocks) {
+  *size = static_cast<off_t>(bs.size);
+  *blocks = static_cast<blkcnt_t>((bs.allocated_bytes + 511) / 512);
+}
+
+}  // namespace
+
 int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t ino, off_t* size,
                    blkcnt_t* blocks) {
   if (g_fd_table == nullptr || prefix_count() == 0) return 0;
@@ -34,8 +63,7 @@ int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t in
   ipc::BlobStatInfo bs;
   int h = fd_find_inode_handle(dev, ino);
   if (h >= 0 && ipc::stat(h, &bs) == 0) {
-    *size = static_cast<off_t>(bs.size);
-    *blocks = static_cast<blkcnt_t>((bs.allocated_bytes + 511) / 512);
+    set_sizes(bs, size, blocks);
     return 1;
   }
   int saved = errno;
@@ -47,48 +75,59 @@ int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t in
   int result = 0;
   struct stat st;
   if (REAL(fstat)(pfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino) {
-    char proc[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-    int fd = REAL(open)(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-    if (fd >= 0) {
-      result = with_brief_attach(
-          fd, O_RDONLY,
-          [](int handle, void* arg) {
-            auto* out = static_cast<ipc::BlobStatInfo*>(arg);
-            int r = ipc::stat(handle, out);
-            return r < 0 ? r : 1;
-          },
-          &bs);
-      if (result == 1) {
-        *size = static_cast<off_t>(bs.size);
-        *blocks = static_cast<blkcnt_t>((bs.allocated_bytes + 511) / 512);
-      }
-      REAL(close)(fd);
-    }
+    result = reopened_blob_size(pfd, &bs);
+    if (result == 1) set_sizes(bs, size, blocks);
   }
   REAL(close)(pfd);
   errno = saved;
   return result;
 }
 
+// An O_PATH descriptor (never in the table) on a ZVFS file: the stat of the placeholder gets the
+// blob's sizes.
+int opath_fd_blob_size(int fd, struct stat* st) {
+  if (g_fd_table == nullptr || prefix_count() == 0 || !dev_may_hold_prefix(st->st_dev)) return 0;
+  int saved = errno;
+  int fl = REAL(fcntl)(fd, F_GETFL);
+  if (fl < 0 || (fl & O_PATH) == 0) {
+    errno = saved;
+    return 0;
+  }
+  ipc::BlobStatInfo bs;
+  int h = fd_find_inode_handle(st->st_dev, st->st_ino);
+  int r = 0;
+  if (h >= 0 && ipc::stat(h, &bs) == 0)
+    r = 1;
+  else if (fd_under_prefix(fd))
+    r = reopened_blob_size(fd, &bs);
+  errno = saved;
+  if (r == 1) set_sizes(bs, &st->st_size, &st->st_blocks);
+  return r < 0 ? r : 0;
+}
+
 namespace {
+
+// The placeholder of a ZVFS file holding data is a hole: no data blocks (an xattr block at most).
+// Files with real blocks, or empty ones, are described by the kernel already.
+bool may_be_placeholder(const struct stat* st) {
+  return S_ISREG(st->st_mode) && st->st_size != 0 && st->st_blocks <= 8;
+}
 
 int fix_fd(int fd, struct stat* st) {
   OpenFile* of = fd_lookup(fd);
-  if (of == nullptr) return 0;
-  int r = zf_fix_stat(of, st);
+  int r = 0;
+  if (of != nullptr)
+    r = zf_fix_stat(of, st);
+  else if (may_be_placeholder(st))
+    r = opath_fd_blob_size(fd, st);
   return set_errno_result(r);
 }
 
 int fix_path(int dirfd, const char* path, int at_flags, struct stat* st) {
   if (!S_ISREG(st->st_mode)) return 0;
-  if ((at_flags & AT_EMPTY_PATH) == 0 || path == nullptr || path[0] != '\0') {
-    // The placeholder of a ZVFS file holding data is a hole: no data blocks (an xattr block at
-    // most). Files with real blocks, or empty ones, are described by the kernel already.
-    if (st->st_size == 0 || st->st_blocks > 8) return 0;
-  }
   if ((at_flags & AT_EMPTY_PATH) != 0 && path != nullptr && path[0] == '\0')
     return fix_fd(dirfd, st);
+  if (!may_be_placeholder(st)) return 0;
   off_t size;
   blkcnt_t blocks;
   int r = path_blob_size(dirfd, path, (at_flags & AT_SYMLINK_NOFOLLOW) == 0, st->st_dev, st->st_ino,
@@ -108,14 +147,15 @@ using namespace zvfs::client;
 
 ZVFS_HOOK int fstat(int fd, struct stat* st) noexcept {
   int r = REAL(fstat)(fd, st);
-  if (r != 0 || fd_lookup(fd) == nullptr) return r;
+  if (r != 0 || (fd_lookup(fd) == nullptr && !may_be_placeholder(st))) return r;
   return fix_fd(fd, st);
 }
 
 ZVFS_HOOK int fstat64(int fd, struct stat64* st) noexcept {
   int r = REAL(fstat64)(fd, st);
-  if (r != 0 || fd_lookup(fd) == nullptr) return r;
-  return fix_fd(fd, reinterpret_cast<struct stat*>(st));
+  auto* s = reinterpret_cast<struct stat*>(st);
+  if (r != 0 || (fd_lookup(fd) == nullptr && !may_be_placeholder(s))) return r;
+  return fix_fd(fd, s);
 }
 
 ZVFS_HOOK int stat(const char* path, struct stat* st) noexcept {

@@ -31,6 +31,7 @@
 //                                 dup2/dup3 onto them) leaves the library's own ones working
 //   trunc-lock FILE               O_RDONLY|O_TRUNC and truncate(path) keep the caller's POSIX locks
 //   fork-unlinked FILE            a child keeps an unlinked file's data after the parent's close
+//   opath FILE                    O_PATH descriptors and /proc/self/fd/N reopens of ZVFS files
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -958,6 +959,64 @@ int cmd_fork_unlinked(const char* file) {
   return fork_unlinked(file, false);
 }
 
+// ---- opath ----------------------------------------------------------------------------------
+
+std::string proc_fd(int fd) {
+  return "/proc/self/fd/" + std::to_string(fd);
+}
+
+// The stat family on an O_PATH descriptor describes the blob; /proc/self/fd/N reopens (of an
+// O_PATH descriptor, of a ZVFS descriptor, of an unlinked file) reach the blob.
+int cmd_opath(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::string data(100000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>('a' + i % 23);
+  CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  struct stat want;
+  CHECK(fstat(fd, &want) == 0 && want.st_size == 100000 && want.st_blocks >= 100000 / 512);
+  CHECK(close(fd) == 0);
+
+  int p = open(file, O_PATH);
+  CHECK(p >= 0);
+  struct stat st;
+  CHECK(fstat(p, &st) == 0);
+  CHECK(st.st_size == want.st_size && st.st_blocks == want.st_blocks);
+  memset(&st, 0, sizeof st);
+  CHECK(fstatat(p, "", &st, AT_EMPTY_PATH) == 0);
+  CHECK(st.st_size == want.st_size && st.st_blocks == want.st_blocks);
+  struct statx stx;
+  CHECK(statx(p, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) == 0);
+  CHECK(stx.stx_size == 100000 && stx.stx_blocks == static_cast<uint64_t>(want.st_blocks));
+  CHECK(stat(proc_fd(p).c_str(), &st) == 0 && st.st_blocks == want.st_blocks);
+  // The O_PATH descriptor itself does no I/O, as on any file system.
+  char b[8];
+  errno = 0;
+  CHECK(read(p, b, sizeof b) == -1 && errno == EBADF);
+
+  // Reopening through /proc/self/fd/N reaches the blob.
+  int r = open(proc_fd(p).c_str(), O_RDWR);
+  CHECK(r >= 0);
+  std::string back(data.size() + 10, '\0');
+  CHECK(pread(r, back.data(), back.size(), 0) == static_cast<ssize_t>(data.size()));
+  CHECK(memcmp(back.data(), data.data(), data.size()) == 0);
+  CHECK(pwrite(r, "REOPEN", 6, 0) == 6);
+  int r2 = open(proc_fd(r).c_str(), O_RDONLY);
+  CHECK(r2 >= 0 && pread(r2, b, 6, 0) == 6 && memcmp(b, "REOPEN", 6) == 0);
+  CHECK(lseek(r2, 0, SEEK_CUR) == 0);  // a new open file description, its own offset
+
+  // Unlinked: a reopen still reaches the data, until the last descriptor is closed.
+  CHECK(unlink(file) == 0);
+  int r3 = open(proc_fd(r).c_str(), O_RDONLY);
+  CHECK(r3 >= 0);
+  CHECK(close(r) == 0 && close(r2) == 0 && close(p) == 0);
+  CHECK(pread(r3, back.data(), back.size(), 0) == static_cast<ssize_t>(data.size()));
+  CHECK(memcmp(back.data(), "REOPEN", 6) == 0 &&
+        memcmp(back.data() + 6, data.data() + 6, data.size() - 6) == 0);
+  CHECK(close(r3) == 0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -994,6 +1053,7 @@ int main(int argc, char** argv) {
   if (c == "own-fds") return cmd_own_fds(f);
   if (c == "trunc-lock") return cmd_trunc_lock(f);
   if (c == "fork-unlinked") return cmd_fork_unlinked(f);
+  if (c == "opath") return cmd_opath(f);
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));
   fprintf(stderr, "unknown command %s\n", c.c_str());
   return 2;
