@@ -9,15 +9,20 @@
 //    because a name outside the prefixes never reaches the blob.
 //  - truncate(path) updates the blob as ftruncate does.
 //  - execve of a ZVFS file cannot be served (the kernel would read the empty placeholder):
-//    ENOEXEC and a log line.
+//    ENOEXEC and a log line. Otherwise the exec hands the IPC session over to the new image when
+//    ZVFS descriptors survive it (exec_handover.h).
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <string>
+
 #include "client/adopt.h"
+#include "client/exec_handover.h"
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/prefix.h"
@@ -206,14 +211,46 @@ int refuse_zvfs_program(const char* path) {
 ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
   int r = refuse_zvfs_program(path);
   if (r < 0) return set_errno_result(r);
-  return REAL(execve)(path, argv, envp);
+  const char* entry = exec_handover_prepare();
+  if (entry == nullptr) return REAL(execve)(path, argv, envp);
+  char** env = env_with_entry(envp, entry);
+  if (env == nullptr) exec_handover_failed();
+  r = REAL(execve)(path, argv, env != nullptr ? env : envp);
+  int e = errno;
+  free(env);
+  exec_handover_failed();
+  errno = e;
+  return r;
 }
+
+namespace zvfs::client {
+namespace {
+// execv/execvp take the process's environment: the handover entry goes there for the call.
+template <class Exec>
+int exec_in_environ(Exec&& exec) {
+  const char* entry = exec_handover_prepare();
+  if (entry == nullptr) return exec();
+  const char* eq = strchr(entry, '=');
+  std::string name(entry, static_cast<size_t>(eq - entry));
+  if (setenv(name.c_str(), eq + 1, 1) != 0) {
+    exec_handover_failed();
+    return exec();
+  }
+  int r = exec();
+  int e = errno;
+  unsetenv(name.c_str());
+  exec_handover_failed();
+  errno = e;
+  return r;
+}
+}  // namespace
+}  // namespace zvfs::client
 
 // glibc's execv/execvp call its internal execve, not the hook above.
 ZVFS_HOOK int execv(const char* path, char* const argv[]) noexcept {
   int r = refuse_zvfs_program(path);
   if (r < 0) return set_errno_result(r);
-  return REAL(execv)(path, argv);
+  return exec_in_environ([&] { return REAL(execv)(path, argv); });
 }
 
 ZVFS_HOOK int execvp(const char* file, char* const argv[]) noexcept {
@@ -221,5 +258,5 @@ ZVFS_HOOK int execvp(const char* file, char* const argv[]) noexcept {
     int r = refuse_zvfs_program(file);
     if (r < 0) return set_errno_result(r);
   }
-  return REAL(execvp)(file, argv);
+  return exec_in_environ([&] { return REAL(execvp)(file, argv); });
 }

@@ -11,6 +11,7 @@
 #include <pthread.h>
 
 #include "client/adopt.h"
+#include "client/exec_handover.h"
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/prefix.h"
@@ -40,6 +41,7 @@ __attribute__((constructor(101))) void zvfs_client_init() {
   }
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   adopt_inherited_fds();
+  exec_handover_finish();  // the previous image's session, kept open until now
   for (int fd = 0; fd <= 2; ++fd) std_stream_update(fd);
 }
 

@@ -32,6 +32,8 @@
 //   trunc-lock FILE               O_RDONLY|O_TRUNC and truncate(path) keep the caller's POSIX locks
 //   fork-unlinked FILE            a child keeps an unlinked file's data after the parent's close
 //   opath FILE                    O_PATH descriptors and /proc/self/fd/N reopens of ZVFS files
+//   exec-unlinked FILE            an exec'd child reads an unlinked file the parent closed
+//   exec-unlinked-child FD        (the exec'd side)
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -906,6 +908,81 @@ int cmd_trunc_lock(const char* file) {
 
 // ---- fork-unlinked --------------------------------------------------------------------------
 
+// unlink, then one more control-socket round trip before a fork opens the child's session:
+// zvfsd closed the descriptor of a release-if-unlinked request a second time after replying,
+// which could close the socket of a session accepted meanwhile.
+void unlink_and_settle(const char* file) {
+  CHECK(unlink(file) == 0);
+  int other = open((std::string(file) + ".other").c_str(), O_RDWR | O_CREAT, 0644);
+  CHECK(other >= 0 && close(other) == 0);
+}
+
+// fork(); the child returns only once the parent called release_child(*release).
+pid_t fork_held(int* release) {
+  int go[2];
+  CHECK(pipe(go) == 0);
+  pid_t pid = fork();
+  if (pid == 0) {
+    close(go[1]);
+    char c;
+    if (read(go[0], &c, 1) != 1) _exit(2);
+    close(go[0]);
+    return 0;
+  }
+  CHECK(pid > 0);
+  close(go[0]);
+  *release = go[1];
+  return pid;
+}
+
+void release_child(int release) {
+  CHECK(write(release, "g", 1) == 1);
+  close(release);
+}
+
+std::string exec_unlinked_data() {
+  std::string data(150000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13 + i / 777);
+  return data;
+}
+
+// A child execs after the parent closed its descriptor of an unlinked file: the new program
+// reads the inherited descriptor (the blob must survive the exec itself).
+int cmd_exec_unlinked(const char* self, const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::string data = exec_unlinked_data();
+  CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+  unlink_and_settle(file);
+  int release = -1;
+  pid_t pid = fork_held(&release);
+  if (pid == 0) {
+    std::string a = std::to_string(fd);
+    char* const argv[] = {const_cast<char*>(self), const_cast<char*>("exec-unlinked-child"),
+                          a.data(), nullptr};
+    execv(self, argv);
+    _exit(127);
+  }
+  CHECK(close(fd) == 0);
+  release_child(release);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  return WEXITSTATUS(st);
+}
+
+int cmd_exec_unlinked_child(int fd) {
+  CHECK(getenv("ZVFS_SESSION_FD") == nullptr);  // the hand-over is invisible to the program
+  std::string data = exec_unlinked_data();
+  std::string back(data.size() + 10, '\0');
+  CHECK(pread(fd, back.data(), back.size(), 0) == static_cast<ssize_t>(data.size()));
+  CHECK(memcmp(back.data(), data.data(), data.size()) == 0);
+  int sockets = 0;
+  for (auto& f : list_fds()) sockets += f.target.rfind("socket:", 0) == 0;
+  CHECK(sockets == 1);  // this image's session; the previous one's was closed
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 // The child holds an inherited descriptor without using it while the parent closes its own:
 // the blob must live until the child's last close. `unlink_before_fork`: the name is gone when
 // the child is created; otherwise the parent removes it after the fork.
@@ -915,21 +992,10 @@ int fork_unlinked(const char* file, bool unlink_before_fork) {
   std::string data(200000, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 + i / 1000);
   CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
-  if (unlink_before_fork) {
-    CHECK(unlink(file) == 0);
-    // One more control-socket round trip before the fork opens the child's session: zvfsd
-    // closed the descriptor of a release-if-unlinked request a second time after replying,
-    // which could close the socket of a session accepted meanwhile.
-    int other = open((std::string(file) + ".other").c_str(), O_RDWR | O_CREAT, 0644);
-    CHECK(other >= 0 && close(other) == 0);
-  }
-  int go[2];
-  CHECK(pipe(go) == 0);
-  pid_t pid = fork();
-  if (pid == 0) {
-    close(go[1]);
-    char c;
-    if (read(go[0], &c, 1) != 1) _exit(2);  // the parent has closed its descriptor
+  if (unlink_before_fork) unlink_and_settle(file);
+  int release = -1;
+  pid_t pid = fork_held(&release);
+  if (pid == 0) {  // the parent has closed its descriptor
     std::string back(data.size() + 10, '\0');
     if (pread(fd, back.data(), back.size(), 0) != static_cast<ssize_t>(data.size())) _exit(3);
     if (memcmp(back.data(), data.data(), data.size()) != 0) _exit(4);
@@ -939,12 +1005,9 @@ int fork_unlinked(const char* file, bool unlink_before_fork) {
     if (close(fd) != 0) _exit(7);
     _exit(0);
   }
-  CHECK(pid > 0);
-  close(go[0]);
   if (!unlink_before_fork) CHECK(unlink(file) == 0);
   CHECK(close(fd) == 0);
-  CHECK(write(go[1], "g", 1) == 1);
-  close(go[1]);
+  release_child(release);
   int st;
   CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
   if (WEXITSTATUS(st) != 0) {
@@ -1054,6 +1117,8 @@ int main(int argc, char** argv) {
   if (c == "trunc-lock") return cmd_trunc_lock(f);
   if (c == "fork-unlinked") return cmd_fork_unlinked(f);
   if (c == "opath") return cmd_opath(f);
+  if (c == "exec-unlinked") return cmd_exec_unlinked(argv[0], f);
+  if (c == "exec-unlinked-child") return cmd_exec_unlinked_child(atoi(f));
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));
   fprintf(stderr, "unknown command %s\n", c.c_str());
   return 2;

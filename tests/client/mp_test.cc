@@ -151,6 +151,10 @@ TEST_F(MpTest, OpathDescriptorsAndProcFdReopens) {
   expect_ok({"opath", "f"});
 }
 
+TEST_F(MpTest, ExecKeepsAnUnlinkedFileAlive) {
+  expect_ok({"exec-unlinked", "f"});
+}
+
 TEST_F(MpTest, StreamsLeftOpenAreFlushedAtExit) {
   expect_ok({"exit-flush", "f"});
   expect_ok({"count-lines", "f", "10000"});
