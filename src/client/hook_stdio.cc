@@ -10,8 +10,10 @@
 // fopen lets glibc open the file (so mode strings, O_CLOEXEC 'e', O_EXCL 'x' behave exactly),
 // then retires glibc's FILE without closing the descriptor (closing would drop the process's
 // POSIX locks on the file) and wraps the descriptor instead. freopen onto a ZVFS file cannot
-// keep the caller's FILE object (its operations live inside glibc): it fails with EOPNOTSUPP and
-// a log line rather than writing to the placeholder.
+// keep the caller's FILE object (its operations live inside glibc). For stdin/stdout/stderr the
+// stream variable is re-pointed at a cookie stream over the reopened descriptor (as after a
+// dup2 onto 0-2) and freopen returns that stream; other streams fail with EOPNOTSUPP and a log
+// line rather than writing to the placeholder.
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -248,6 +250,13 @@ FILE** std_var(int fd) {
   return fd == 0 ? &stdin : fd == 1 ? &stdout : &stderr;
 }
 
+// 0, 1 or 2 if f is (glibc's) stdin, stdout or stderr, else -1.
+int std_index(FILE* f) {
+  for (int k = 0; k < 3; ++k)
+    if (f == *std_var(k) || f == g_std_orig[k]) return k;
+  return -1;
+}
+
 }  // namespace
 
 void stdio_started() {
@@ -318,18 +327,33 @@ ZVFS_HOOK FILE* fdopen(int fd, const char* mode) noexcept {
 }
 
 namespace {
-FILE* after_freopen(FILE* f) {
+FILE* after_freopen(FILE* f, const char* mode) {
   if (f == nullptr) return f;
   int fd = fileno(f);
   int saved = errno;
   int fl = REAL(fcntl)(fd, F_GETFL);
-  int rc = fl < 0 ? 0 : adopt_fd(fd, fl, false);
+  int want = mode_access(mode);
+  if (want < 0) want = 0;
+  // glibc closed the stream's old descriptor and put the new file at the same number with its
+  // internal calls: a ZVFS file that was there is gone.
+  note_new_fd(fd, nullptr);
+  int rc = fl < 0 ? 0 : adopt_fd(fd, fl | (want & O_TRUNC), (want & O_CREAT) != 0);
+  int std = std_index(f);
+  if (std >= 0 && std == fd) {
+    // A standard stream: its variable is pointed at a cookie stream over the fd (or back at
+    // glibc's stream), as after a dup2 onto it.
+    std_stream_update(fd);
+    if (rc >= 0) {
+      errno = saved;
+      return *std_var(fd);
+    }
+  }
   if (rc == 0) {
     errno = saved;
     return f;
   }
   if (rc > 0) {
-    zlog("freopen onto a ZVFS file (fd %d) is not supported", fd);
+    zlog("freopen onto a ZVFS file (fd %d) is only supported for stdin/stdout/stderr", fd);
     finish_release(fd_remove(fd));
     rc = -EOPNOTSUPP;
   }
@@ -337,12 +361,25 @@ FILE* after_freopen(FILE* f) {
   errno = -rc;
   return nullptr;
 }
+
+// freopen of a standard stream that is currently a cookie stream: glibc cannot reopen a cookie
+// stream, so its own stream for that descriptor (kept aside) is reopened instead.
+FILE* std_glibc_stream(FILE* stream) {
+  for (int k = 0; k < 3; ++k) {
+    if (stream != nullptr && stream == g_std_cookie[k]) {
+      fflush(stream);
+      clearerr(stream);
+      return g_std_orig[k];
+    }
+  }
+  return stream;
+}
 }  // namespace
 
 ZVFS_HOOK FILE* freopen(const char* path, const char* mode, FILE* stream) {
-  return after_freopen(REAL(freopen)(path, mode, stream));
+  return after_freopen(REAL(freopen)(path, mode, std_glibc_stream(stream)), mode);
 }
 
 ZVFS_HOOK FILE* freopen64(const char* path, const char* mode, FILE* stream) {
-  return after_freopen(REAL(freopen64)(path, mode, stream));
+  return after_freopen(REAL(freopen64)(path, mode, std_glibc_stream(stream)), mode);
 }

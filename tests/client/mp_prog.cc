@@ -34,6 +34,7 @@
 //   opath FILE                    O_PATH descriptors and /proc/self/fd/N reopens of ZVFS files
 //   exec-unlinked FILE            an exec'd child reads an unlinked file the parent closed
 //   exec-unlinked-child FD        (the exec'd side)
+//   freopen FILE                  freopen of stdout/stdin onto ZVFS files (and away again)
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -1080,6 +1081,60 @@ int cmd_opath(const char* file) {
   return 0;
 }
 
+// ---- freopen -------------------------------------------------------------------------------
+
+std::string file_contents(const std::string& path) {
+  int fd = open(path.c_str(), O_RDONLY);
+  CHECK(fd >= 0);
+  std::string s = read_all(fd);
+  CHECK(close(fd) == 0);
+  return s;
+}
+
+int cmd_freopen(const char* file) {
+  std::string a = std::string(file) + ".a";
+  std::string b = std::string(file) + ".b";
+  int fd = open(b.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0 && write(fd, "old\n", 4) == 4 && close(fd) == 0);
+  fd = open(a.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0 && write(fd, "stale contents, longer than what follows\n", 41) == 41);
+  CHECK(close(fd) == 0);
+
+  // glibc's stdout onto a ZVFS file ("w" truncates the blob too).
+  FILE* f = freopen(a.c_str(), "w", stdout);
+  CHECK(f != nullptr && f == stdout && fileno(stdout) == 1);
+  printf("line %d\n", 1);
+  fprintf(stdout, "line %d\n", 2);
+  CHECK(fflush(stdout) == 0);
+  CHECK(file_contents(a) == "line 1\nline 2\n");
+  struct stat st;
+  CHECK(stat(a.c_str(), &st) == 0 && st.st_size == 14);
+
+  // stdout is now a ZVFS stream: freopen it onto another ZVFS file, appending.
+  f = freopen(b.c_str(), "a", stdout);
+  CHECK(f != nullptr && f == stdout && fileno(stdout) == 1);
+  printf("appended\n");
+  CHECK(fflush(stdout) == 0);
+  CHECK(file_contents(b) == "old\nappended\n");
+  CHECK(file_contents(a) == "line 1\nline 2\n");
+
+  // And away from ZVFS: writes no longer reach the files.
+  f = freopen("/dev/null", "w", stdout);
+  CHECK(f != nullptr && f == stdout);
+  printf("into the void\n");
+  CHECK(fflush(stdout) == 0);
+  CHECK(file_contents(b) == "old\nappended\n");
+
+  // stdin from a ZVFS file.
+  f = freopen(a.c_str(), "r", stdin);
+  CHECK(f != nullptr && f == stdin);
+  char line[64];
+  CHECK(fgets(line, sizeof line, stdin) != nullptr && strcmp(line, "line 1\n") == 0);
+  CHECK(fgets(line, sizeof line, stdin) != nullptr && strcmp(line, "line 2\n") == 0);
+  CHECK(fgets(line, sizeof line, stdin) == nullptr && feof(stdin));
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1117,6 +1172,7 @@ int main(int argc, char** argv) {
   if (c == "trunc-lock") return cmd_trunc_lock(f);
   if (c == "fork-unlinked") return cmd_fork_unlinked(f);
   if (c == "opath") return cmd_opath(f);
+  if (c == "freopen") return cmd_freopen(f);
   if (c == "exec-unlinked") return cmd_exec_unlinked(argv[0], f);
   if (c == "exec-unlinked-child") return cmd_exec_unlinked_child(atoi(f));
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));

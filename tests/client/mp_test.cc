@@ -155,6 +155,10 @@ TEST_F(MpTest, ExecKeepsAnUnlinkedFileAlive) {
   expect_ok({"exec-unlinked", "f"});
 }
 
+TEST_F(MpTest, FreopenOfStandardStreamsOntoZvfsFiles) {
+  expect_ok({"freopen", "f"});
+}
+
 TEST_F(MpTest, StreamsLeftOpenAreFlushedAtExit) {
   expect_ok({"exit-flush", "f"});
   expect_ok({"count-lines", "f", "10000"});
