@@ -12,13 +12,17 @@
 //   - every 4 KiB block of every blob equals one of the versions it had since its last
 //     successful sync (so synced bytes are exact and the rest are old or new, never garbage),
 //     and the size is one of the sizes it had since then;
-//   - check() finds every block verifying, nothing referenced twice, no leak.
+//   - check() finds every block verifying, nothing referenced twice, no leak (also on the
+//     live pool now and then, before the cut).
 // Before each import, the newest valid uberblock's space map must load as it is: a power cut
 // never leaves the pool needing import's fallback to an older uberblock (which would hide a
 // lost write behind an older state).
 // The recovered state becomes the model for the next iteration.
 //
 // ZVFS_SEED replays a run; ZVFS_CRASH_POINTS sets the number of power cuts (default 1000).
+// ZVFS_CRASH_DEV_MB (device size, default 24, at least 16) and ZVFS_CRASH_BLOB_KB (largest
+// blob, default 96) run the pool near full instead (e.g. 16 and 1024: ENOSPC, the reserve,
+// slab moves, condensing under pressure).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -39,7 +43,6 @@ namespace zvfs::engine {
 namespace {
 
 constexpr uint64_t kBlock = 4096;
-constexpr uint64_t kMaxBlobBytes = 96 * 1024;
 constexpr size_t kMaxBlobs = 12;
 
 uint64_t env_u64(const char* name, uint64_t dflt) {
@@ -105,7 +108,7 @@ class CrashRun {
     cfg_.log_bytes = 1 << 20;
     cfg_.dirty_max_bytes = 1 << 20;
     cfg_.cache_bytes = 2 << 20;
-    dev_ = std::make_shared<vdev::FaultVdev>(24ull << 20, seed);
+    dev_ = std::make_shared<vdev::FaultVdev>(env_u64("ZVFS_CRASH_DEV_MB", 24) << 20, seed);
     auto p = Pool::create(testing::share(dev_), cfg_);
     EXPECT_TRUE(p.ok());
     pool_ = std::move(*p);
@@ -160,8 +163,8 @@ class CrashRun {
     if (r < 45) {  // write (or append)
       const bool app = rand(5) == 0;
       const uint64_t len = 1 + (rand(3) == 0 ? rand(3 * kBlock) : rand(600));
-      uint64_t off = app ? e.cur.size() : rand(kMaxBlobBytes - len);
-      if (off + len > kMaxBlobBytes) return true;
+      uint64_t off = app ? e.cur.size() : rand(max_blob_ - len);
+      if (off + len > max_blob_) return true;
       std::vector<uint8_t> buf(len);
       for (auto& c : buf) c = static_cast<uint8_t>(rng_());
       const std::vector<uint8_t> before = e.cur;
@@ -177,7 +180,7 @@ class CrashRun {
       }
     } else if (r < 55) {
       const uint64_t old = e.cur.size();
-      const uint64_t ns = rand(kMaxBlobBytes);
+      const uint64_t ns = rand(max_blob_);
       e.cur.resize(ns, 0);
       e.changed(std::min(old, ns) / kBlock, (std::max(old, ns) + kBlock - 1) / kBlock);
       if (!b.truncate(ns).ok()) return false;
@@ -202,6 +205,11 @@ class CrashRun {
         x.must_exist = true;
       }
       durable_deletes();
+      if (++sync_alls_ % 8 == 0) {  // the live pool agrees with its space map (before a cut)
+        auto rep = pool_->check();
+        if (!rep.ok()) return false;
+        EXPECT_TRUE(rep->consistent) << rep->problems[0] << " (live), iteration " << iter_;
+      }
     } else if (r < 93) {
       e.deleted = true;
       if (!pool_->delete_blob(id).ok()) return false;
@@ -315,12 +323,14 @@ class CrashRun {
   }
 
   const uint64_t seed_;
+  const uint64_t max_blob_ = env_u64("ZVFS_CRASH_BLOB_KB", 96) * 1024;
   std::mt19937_64 rng_;
   PoolConfig cfg_;
   std::shared_ptr<vdev::FaultVdev> dev_;
   std::unique_ptr<Pool> pool_;
   std::map<BlobId, Expect> model_;
   uint64_t iter_ = 0;
+  uint64_t sync_alls_ = 0;
 };
 
 TEST(Crash, PowerCutsAtRandomWrites) {
@@ -333,6 +343,114 @@ TEST(Crash, PowerCutsAtRandomWrites) {
               static_cast<unsigned long long>(seed));
   CrashRun run(seed);
   run.run(points);
+}
+
+// A fixed workload: blobs whose blocks are rewritten and logged, one commit per round, until
+// the space map has been condensed at least once. Stops at the first error (the power is out).
+// `rounds` receives, per round, the device's write count after its commit and the number of
+// records of the newest space map.
+struct Round {
+  uint64_t writes_after = 0, sm_records = 0;
+};
+void condensing_workload(vdev::FaultVdev& dev, Pool& pool, std::vector<Round>* rounds) {
+  constexpr int kBlobs = 8, kRoundsMax = 60;
+  std::vector<BlobId> ids;
+  for (int i = 0; i < kBlobs; i++) {
+    auto id = pool.create_blob();
+    if (!id.ok()) return;
+    ids.push_back(*id);
+  }
+  std::vector<uint8_t> buf(kBlock);
+  bool condensed = false;
+  uint64_t last_records = 0;
+  for (int r = 0; r < kRoundsMax && !condensed; r++) {
+    for (int i = 0; i < kBlobs; i++) {
+      auto b = pool.open_blob(ids[i]);
+      if (!b.ok()) return;
+      std::memset(buf.data(), r * 16 + i, buf.size());
+      if (!(*b)->write(((r * 7 + i * 3) % 24) * kBlock, buf.data(), kBlock).ok()) return;
+      if (i == r % kBlobs && !(*b)->sync().ok()) return;
+    }
+    if (r % 5 == 4 && !pool.delete_blob(ids[r % kBlobs]).ok()) return;
+    if (r % 5 == 4) {
+      auto id = pool.create_blob();
+      if (!id.ok()) return;
+      ids[r % kBlobs] = *id;
+    }
+    if (!pool.sync_all().ok()) return;
+    zio::Pipeline z(dev);
+    auto label = spa::read_label(z);
+    if (!label.ok()) return;
+    auto ubs = spa::read_uberblocks(z, label->layout, label->pool_guid);
+    if (!ubs.ok()) return;
+    const uint64_t records = ubs->front().space_map.records;
+    condensed = records < last_records;
+    last_records = records;
+    if (rounds) rounds->push_back({dev.write_count(), records});
+  }
+}
+
+// Every write of the commits around the first condense of the space map, in turn, is the one
+// in flight when the power fails, with all unflushed writes kept, all dropped or all torn: the
+// newest valid uberblock's space map loads as it is, the pool imports and check() finds it
+// consistent.
+TEST(Crash, EveryWriteAroundACondenseWithEachFate) {
+  PoolConfig cfg = testing::test_config();
+  cfg.log_bytes = 1 << 20;
+  auto fresh = [&](std::shared_ptr<vdev::FaultVdev>* dev, std::unique_ptr<Pool>* pool) {
+    *dev = std::make_shared<vdev::FaultVdev>(24ull << 20, 1);
+    auto p = Pool::create(testing::share(*dev), cfg);
+    ASSERT_TRUE(p.ok()) << p.error().msg;
+    *pool = std::move(*p);
+  };
+  std::shared_ptr<vdev::FaultVdev> dev;
+  std::unique_ptr<Pool> pool;
+  std::vector<Round> rounds;
+  fresh(&dev, &pool);
+  condensing_workload(*dev, *pool, &rounds);
+  ASSERT_GE(rounds.size(), 3u);
+  ASSERT_LT(rounds.back().sm_records, rounds[rounds.size() - 2].sm_records)
+      << "the workload never condensed the space map";
+  testing::abandon(*pool);
+  pool.reset();
+  // The writes of the round before the condense, the condensing one and one more.
+  const uint64_t first = rounds[rounds.size() - 3].writes_after + 1;
+  const uint64_t last = rounds.back().writes_after + 8;
+  int cuts = 0;
+  for (vdev::CutFate fate :
+       {vdev::CutFate::kKeepAll, vdev::CutFate::kDropAll, vdev::CutFate::kTearAll}) {
+    for (uint64_t k = first; k <= last && !::testing::Test::HasFailure(); k++) {
+      fresh(&dev, &pool);
+      dev->set_cut_fate(fate);
+      dev->arm_power_cut_at_write(k);
+      condensing_workload(*dev, *pool, nullptr);
+      testing::abandon(*pool);
+      pool.reset();
+      if (!dev->power_is_cut()) continue;  // the workload finished before write k
+      cuts++;
+      dev = dev->reboot(k);
+      const std::string problem = newest_space_map_problem(*dev);
+      ASSERT_TRUE(problem.empty())
+          << problem << " (cut at write " << k << ", fate " << static_cast<int>(fate) << ")";
+      auto p = Pool::import(testing::share(dev), cfg);
+      ASSERT_TRUE(p.ok()) << p.error().msg << " (cut at write " << k << ")";
+      auto chk = (*p)->check();
+      ASSERT_TRUE(chk.ok());
+      ASSERT_TRUE(chk->consistent) << chk->problems[0] << " (cut at write " << k << ")";
+      ASSERT_TRUE((*p)->for_each_blob([&](const BlobStat& st) {
+                        auto b = (*p)->open_blob(st.id);
+                        std::vector<uint8_t> got(st.size);
+                        EXPECT_TRUE(b.ok() && (*b)->read(0, got.data(), got.size()).ok())
+                            << "blob " << st.id << " (cut at write " << k << ")";
+                        return true;
+                      })
+                      .ok());
+    }
+  }
+  std::printf("%d power cuts at writes %llu..%llu (condense in round %zu)\n", cuts,
+              static_cast<unsigned long long>(first), static_cast<unsigned long long>(last),
+              rounds.size());
+  EXPECT_GT(cuts, 30);
 }
 
 }  // namespace
