@@ -26,6 +26,8 @@
 
 #include "client/fd_table.h"
 
+struct fiemap;
+
 namespace zvfs::client {
 
 inline constexpr size_t kMaxRwCount = 0x7ffff000;  // Linux MAX_RW_COUNT (INT_MAX & PAGE_MASK)
@@ -44,5 +46,7 @@ int zf_size(OpenFile* of, uint64_t* size, uint64_t* allocated);
 int zf_ftruncate(OpenFile* of, int fd, off_t len);
 int zf_fallocate(OpenFile* of, int fd, int mode, off_t off, off_t len);
 int zf_sync(OpenFile* of, bool datasync);
+// FS_IOC_FIEMAP: the blob's data extents (fiemap.cc).
+int zf_fiemap(OpenFile* of, struct fiemap* fm);
 
 }  // namespace zvfs::client

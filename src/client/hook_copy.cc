@@ -5,9 +5,10 @@
 // placeholder), so the copy runs here through a bounded buffer, reading and writing through
 // whichever path each side needs; offsets and the file positions move exactly as the real call
 // would move them. The kernel validates the arguments first with a zero-length call.
-// FICLONE/FICLONERANGE/FIDEDUPERANGE/FIEMAP on a ZVFS file answer EOPNOTSUPP (cp and
-// pg_upgrade then copy). libaio's io_submit on a ZVFS file is refused with EINVAL and a log
-// line; io_uring rings are not interceptable and are documented as unsupported.
+// FICLONE/FICLONERANGE/FIDEDUPERANGE on a ZVFS file answer EOPNOTSUPP (cp and pg_upgrade then
+// copy); FIEMAP describes the blob's extents (fiemap.cc). libaio's io_submit on a ZVFS file is
+// refused with EINVAL and a log line; io_uring rings are not interceptable and are documented as
+// unsupported.
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/aio_abi.h>
@@ -21,6 +22,7 @@
 #include <unistd.h>
 
 #include "client/fd_table.h"
+#include "client/file_ops.h"
 #include "client/hook.h"
 #include "client/real.h"
 #include "client/zlog.h"
@@ -150,14 +152,21 @@ ZVFS_HOOK int ioctl(int fd, unsigned long request, ...) noexcept {
   va_start(ap, request);
   void* arg = va_arg(ap, void*);
   va_end(ap);
-  if (fd_lookup(fd) != nullptr) {
+  if (OpenFile* of = fd_lookup(fd); of != nullptr) {
     switch (request) {
       case FICLONE:
       case FICLONERANGE:
       case FIDEDUPERANGE:
-      case FS_IOC_FIEMAP:
         errno = EOPNOTSUPP;
         return -1;
+      case FS_IOC_FIEMAP: {
+        if (arg == nullptr) {
+          errno = EFAULT;
+          return -1;
+        }
+        int r = zf_fiemap(of, static_cast<struct fiemap*>(arg));
+        return r < 0 ? set_errno_result(r) : 0;
+      }
       default:
         break;
     }

@@ -35,18 +35,22 @@
 //   exec-unlinked FILE            an exec'd child reads an unlinked file the parent closed
 //   exec-unlinked-child FD        (the exec'd side)
 //   freopen FILE                  freopen of stdout/stdin onto ZVFS files (and away again)
+//   fiemap FILE                   FS_IOC_FIEMAP describes the blob's extents
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/aio_abi.h>
 #include <linux/close_range.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -1135,6 +1139,62 @@ int cmd_freopen(const char* file) {
   return 0;
 }
 
+// ---- fiemap --------------------------------------------------------------------------------
+
+// A struct fiemap followed by room for 8 extents.
+struct FiemapBuf {
+  alignas(struct fiemap) unsigned char raw[sizeof(struct fiemap) + 8 * sizeof(fiemap_extent)];
+  struct fiemap& fm = *reinterpret_cast<struct fiemap*>(raw);
+};
+
+int fiemap_call(int fd, FiemapBuf* b, uint64_t start, uint64_t len, uint32_t count,
+                uint32_t flags = 0) {
+  memset(b->raw, 0, sizeof b->raw);
+  b->fm.fm_start = start;
+  b->fm.fm_length = len;
+  b->fm.fm_flags = flags;
+  b->fm.fm_extent_count = count;
+  return ioctl(fd, FS_IOC_FIEMAP, &b->fm);
+}
+
+int cmd_fiemap(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::vector<char> block(65536, 'e');
+  CHECK(pwrite(fd, block.data(), block.size(), 0) == 65536);
+  CHECK(pwrite(fd, block.data(), block.size(), 8 << 20) == 65536);
+  const uint64_t end = (8 << 20) + 65536;
+  FiemapBuf b;
+  // Count only.
+  CHECK(fiemap_call(fd, &b, 0, FIEMAP_MAX_OFFSET, 0) == 0);
+  CHECK(b.fm.fm_mapped_extents == 2);
+  // The extents: the two written ranges (at block granularity), the second one last.
+  CHECK(fiemap_call(fd, &b, 0, FIEMAP_MAX_OFFSET, 8, FIEMAP_FLAG_SYNC) == 0);
+  CHECK(b.fm.fm_mapped_extents == 2);
+  const struct fiemap_extent e0 = b.fm.fm_extents[0];
+  const struct fiemap_extent e1 = b.fm.fm_extents[1];
+  CHECK(e0.fe_logical == 0 && e0.fe_length >= 65536 && e0.fe_length < (8 << 20));
+  CHECK((e0.fe_flags & FIEMAP_EXTENT_LAST) == 0 && (e0.fe_flags & FIEMAP_EXTENT_UNKNOWN) != 0);
+  CHECK(e1.fe_logical <= (8 << 20) && e1.fe_logical >= e0.fe_logical + e0.fe_length);
+  CHECK(e1.fe_logical + e1.fe_length == end && (e1.fe_flags & FIEMAP_EXTENT_LAST) != 0);
+  // A range that starts past the first extent; an array of one.
+  CHECK(fiemap_call(fd, &b, 1 << 20, FIEMAP_MAX_OFFSET, 8) == 0);
+  CHECK(b.fm.fm_mapped_extents == 1 && b.fm.fm_extents[0].fe_logical == e1.fe_logical);
+  CHECK(fiemap_call(fd, &b, 0, FIEMAP_MAX_OFFSET, 1) == 0);
+  CHECK(b.fm.fm_mapped_extents == 1 && b.fm.fm_extents[0].fe_logical == 0);
+  // A range inside the hole; past the end.
+  CHECK(fiemap_call(fd, &b, 1 << 20, 1 << 20, 8) == 0 && b.fm.fm_mapped_extents == 0);
+  CHECK(fiemap_call(fd, &b, end + 4096, 4096, 8) == 0 && b.fm.fm_mapped_extents == 0);
+  // Errors as the kernel gives them.
+  errno = 0;
+  CHECK(fiemap_call(fd, &b, 0, 0, 8) == -1 && errno == EINVAL);
+  errno = 0;
+  CHECK(fiemap_call(fd, &b, 0, FIEMAP_MAX_OFFSET, 8, FIEMAP_FLAG_XATTR) == -1 && errno == EBADR);
+  CHECK(b.fm.fm_flags == FIEMAP_FLAG_XATTR);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1173,6 +1233,7 @@ int main(int argc, char** argv) {
   if (c == "fork-unlinked") return cmd_fork_unlinked(f);
   if (c == "opath") return cmd_opath(f);
   if (c == "freopen") return cmd_freopen(f);
+  if (c == "fiemap") return cmd_fiemap(f);
   if (c == "exec-unlinked") return cmd_exec_unlinked(argv[0], f);
   if (c == "exec-unlinked-child") return cmd_exec_unlinked_child(atoi(f));
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));

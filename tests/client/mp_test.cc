@@ -159,6 +159,10 @@ TEST_F(MpTest, FreopenOfStandardStreamsOntoZvfsFiles) {
   expect_ok({"freopen", "f"});
 }
 
+TEST_F(MpTest, FiemapDescribesTheBlob) {
+  expect_ok({"fiemap", "f"});
+}
+
 TEST_F(MpTest, StreamsLeftOpenAreFlushedAtExit) {
   expect_ok({"exit-flush", "f"});
   expect_ok({"count-lines", "f", "10000"});
