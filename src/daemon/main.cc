@@ -5,7 +5,8 @@
 // once clients can connect and exits non-zero with the reason otherwise. SIGTERM/SIGINT are
 // blocked in every thread and read through a signalfd by the accept loop.
 // Crash: nothing to clean up; the next start imports the pool (the engine replays its intent
-// log) and replaces the stale socket file.
+// log) and replaces the stale socket file. A start right after a kill -9 may find the pool still
+// locked by the dead daemon for a moment: open_pool() waits for it (--lock-wait).
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <memory>
 #include <string>
 #include <thread>
 
@@ -25,6 +27,7 @@
 #include "daemon/blob_table.h"
 #include "daemon/context.h"
 #include "daemon/options.h"
+#include "daemon/pool_open.h"
 #include "daemon/server.h"
 #include "ipc/doorbell.h"
 
@@ -134,21 +137,19 @@ int main(int argc, char** argv) {
   if (o.cache) cfg.cache_bytes = o.cache;
   if (o.txg_ms) cfg.txg_interval_ms = o.txg_ms;
   cfg.direct_io = !o.buffered;
-  struct stat st;
-  bool exists = stat(o.pool.c_str(), &st) == 0 && (S_ISBLK(st.st_mode) || st.st_size > 0);
-  auto pool = exists ? engine::Pool::import(o.pool, cfg) : engine::Pool::create(o.pool, cfg);
-  if (!pool.ok())
-    fail(std::string(exists ? "cannot import the pool " : "cannot create the pool ") + o.pool +
-         ": " + pool.error().msg + " (" + strerror(pool.code()) + ")");
-  LOG_INFO("daemon", "%s pool %s", exists ? "imported" : "created", o.pool.c_str());
+  std::string why;
+  auto opened = daemon::open_pool(o.pool, cfg, static_cast<int>(o.lock_wait_ms), &why);
+  if (!opened.ok()) fail(why);
+  std::unique_ptr<engine::Pool> pool = std::move(opened->pool);
+  LOG_INFO("daemon", "%s pool %s", opened->created ? "created" : "imported", o.pool.c_str());
 
-  daemon::BlobTable blobs(**pool);
+  daemon::BlobTable blobs(*pool);
   daemon::Context ctx;
-  ctx.pool = pool->get();
+  ctx.pool = pool.get();
   ctx.blobs = &blobs;
   ctx.opts = &o;
   ctx.binding_xattr = daemon::binding_xattr_name(o.binding);
-  ctx.pool_guid = (*pool)->stats().pool_guid;
+  ctx.pool_guid = pool->stats().pool_guid;
   ctx.start_ns = ipc::now_ns();
   unsigned cpus = std::thread::hardware_concurrency();
   ctx.spinners_max = cpus > 1 ? static_cast<int>(cpus - 1) : 1;
@@ -159,7 +160,7 @@ int main(int argc, char** argv) {
     daemon::Server server(ctx);
     Status ls = server.listen();
     if (!ls.ok()) {
-      (void)(*pool)->export_pool();
+      (void)pool->export_pool();
       fail(std::string(ls.error().msg) + " " + o.socket + ": " + strerror(ls.code()));
     }
     if (!o.pidfile.empty()) {
@@ -172,7 +173,7 @@ int main(int argc, char** argv) {
     report("R");
     server.run(sfd);
   }
-  Status es = (*pool)->export_pool();
+  Status es = pool->export_pool();
   if (!o.pidfile.empty()) unlink(o.pidfile.c_str());
   if (!es.ok()) {
     LOG_ERROR("daemon", "exporting the pool failed: %s", es.error().msg);

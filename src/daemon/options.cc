@@ -37,6 +37,8 @@ static const char kUsage[] =
     "  --max-sessions N     connections beyond this are refused (default 1024)\n"
     "  --txg-ms N           transaction group interval (default: engine default)\n"
     "  --buffered           do not use O_DIRECT on the pool file\n"
+    "  --lock-wait MS       how long to wait for a pool still locked by another process,\n"
+    "                       e.g. a daemon killed a moment ago (default 10000)\n"
     "  -h, --help           this help\n";
 
 int parse_options(int argc, char** argv, Options* o) {
@@ -71,19 +73,22 @@ int parse_options(int argc, char** argv, Options* o) {
       *out = static_cast<uint32_t>(n);
       return true;
     };
+    auto str_arg = [&](std::string* out, const char* what) {
+      const char* v = need(what);
+      if (v) *out = v;
+      return v != nullptr;
+    };
     const char* v = nullptr;
     uint64_t sz = 0;
     if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
       fputs(kUsage, stdout);
       return 2;
     } else if (!strcmp(a, "--pool")) {
-      if (!(v = need("a path"))) return 1;
-      o->pool = v;
+      if (!str_arg(&o->pool, "a path")) return 1;
     } else if (!strcmp(a, "--size")) {
       if (!size_arg(&o->size)) return 1;
     } else if (!strcmp(a, "--socket")) {
-      if (!(v = need("a path"))) return 1;
-      o->socket = v;
+      if (!str_arg(&o->socket, "a path")) return 1;
     } else if (!strcmp(a, "--socket-mode")) {
       if (!(v = need("an octal mode"))) return 1;
       char* end = nullptr;
@@ -94,21 +99,17 @@ int parse_options(int argc, char** argv, Options* o) {
       }
       o->socket_mode = static_cast<unsigned>(m);
     } else if (!strcmp(a, "--socket-group")) {
-      if (!(v = need("a group name or id"))) return 1;
-      o->socket_group = v;
+      if (!str_arg(&o->socket_group, "a group name or id")) return 1;
     } else if (!strcmp(a, "--foreground") || !strcmp(a, "-f")) {
       o->foreground = true;
     } else if (!strcmp(a, "--cache")) {
       if (!size_arg(&o->cache)) return 1;
     } else if (!strcmp(a, "--log")) {
-      if (!(v = need("a file"))) return 1;
-      o->log_file = v;
+      if (!str_arg(&o->log_file, "a file")) return 1;
     } else if (!strcmp(a, "--log-level")) {
-      if (!(v = need("debug|info|warn|error"))) return 1;
-      o->log_level = v;
+      if (!str_arg(&o->log_level, "debug|info|warn|error")) return 1;
     } else if (!strcmp(a, "--pidfile")) {
-      if (!(v = need("a file"))) return 1;
-      o->pidfile = v;
+      if (!str_arg(&o->pidfile, "a file")) return 1;
     } else if (!strcmp(a, "--binding")) {
       if (!(v = need("auto|user|trusted"))) return 1;
       if (strcmp(v, "auto") && strcmp(v, "user") && strcmp(v, "trusted")) {
@@ -131,6 +132,8 @@ int parse_options(int argc, char** argv, Options* o) {
       if (!num_arg(&o->max_sessions, 1, 65536)) return 1;
     } else if (!strcmp(a, "--txg-ms")) {
       if (!num_arg(&o->txg_ms, 1, 600000)) return 1;
+    } else if (!strcmp(a, "--lock-wait")) {
+      if (!num_arg(&o->lock_wait_ms, 0, 600000)) return 1;
     } else if (!strcmp(a, "--buffered")) {
       o->buffered = true;
     } else {

@@ -22,8 +22,9 @@ struct Options {
   uint32_t slot_count = 16;
   uint32_t slot_bytes = 1u << 20;
   uint32_t max_sessions = 1024;
-  uint32_t txg_ms = 0;    // 0: engine default
-  bool buffered = false;  // no O_DIRECT (for file systems without it)
+  uint32_t txg_ms = 0;            // 0: engine default
+  bool buffered = false;          // no O_DIRECT (for file systems without it)
+  uint32_t lock_wait_ms = 10000;  // wait for a pool locked by another process (a dying daemon)
 };
 
 // Parses argv. Returns 0 to run, 1 for an error (message printed), 2 after --help.

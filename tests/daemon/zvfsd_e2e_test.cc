@@ -1,11 +1,14 @@
 // zvfsd_e2e_test.cc — the real zvfsd binary on the real engine, over a 256 MiB sparse pool in a
 // temp directory: daemon mode start-up and `zvfs down`, status through the CLI, and a daemon
 // kill -9 in the middle of a multi-process workload: clients recover, everything they synced
-// is there after the restart, and a handle that had unsynced writes gets EIO once.
+// is there after the restart, and a handle that had unsynced writes gets EIO once; a restart
+// right after a kill -9 under load (the pool still locked by the dead daemon for a moment).
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -38,17 +41,20 @@ class Zvfsd : public ::testing::Test {
     stop();
     remove_tree(dir_);
   }
-  // Starts zvfsd in the foreground as our child and waits until it answers.
-  bool start(const char* size = "256M") {
+  // Starts zvfsd in the foreground as our child and waits until it answers (or exits).
+  bool start(const char* size = "256M", const char* lock_wait_ms = "10000") {
     pid_ = fork();
     if (pid_ == 0) {
       std::string log = dir_ + "/zvfsd.log";
+      std::string err = dir_ + "/zvfsd.stderr";
+      int efd = open(err.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (efd >= 0) dup2(efd, 2);
       execl(kZvfsd, kZvfsd, "--pool", pool_.c_str(), "--size", size, "--socket", sock_.c_str(),
             "--foreground", "--log", log.c_str(), "--log-level", "warn", "--cache", "32M",
-            "--buffered", static_cast<char*>(nullptr));
+            "--buffered", "--lock-wait", lock_wait_ms, static_cast<char*>(nullptr));
       _exit(127);
     }
-    for (int i = 0; i < 300; ++i) {
+    for (int i = 0; i < 1500; ++i) {
       size_t len = 0;
       uint8_t rep[8192];
       if (ipc::admin_call(sock_.c_str(), ipc::Op::kScrubStatus, nullptr, 0, rep, sizeof rep, &len,
@@ -142,6 +148,29 @@ struct Progress {
 
 constexpr size_t kBlock = 16384;
 
+// Runs body() in a forked child that exits with its result; the child is killed when the test
+// process ends, even by a failed assertion that skipped the test's own clean-up.
+template <class F>
+pid_t spawn(F body) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    _exit(body());
+  }
+  return pid;
+}
+
+std::string read_file(const std::string& path) {
+  std::string out;
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return out;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  close(fd);
+  return out;
+}
+
 void fill(uint8_t* p, int worker, int iter) {
   for (size_t i = 0; i < kBlock; ++i) p[i] = static_cast<uint8_t>(worker * 50 + iter + i / 1024);
 }
@@ -194,9 +223,8 @@ TEST_F(Zvfsd, KillNineMidWorkloadClientsRecover) {
   ASSERT_EQ(ipc::pwrite(b, "unsynced", 8, 0), 8);
   std::vector<pid_t> kids;
   for (int w = 0; w < 4; ++w) {
-    pid_t pid = fork();
+    pid_t pid = spawn([&] { return worker(dir_ + "/w" + std::to_string(w), w, pr); });
     ASSERT_GE(pid, 0);
-    if (pid == 0) _exit(worker(dir_ + "/w" + std::to_string(w), w, pr));
     kids.push_back(pid);
   }
   // Let the workers sync some iterations, then crash the daemon and bring it back.
@@ -204,7 +232,6 @@ TEST_F(Zvfsd, KillNineMidWorkloadClientsRecover) {
   kill9();
   int before[4];
   for (int w = 0; w < 4; ++w) before[w] = pr->synced[w].load();
-  usleep(200000);
   ASSERT_TRUE(start());
   // The workers make progress again.
   for (int i = 0; i < 1000; ++i) {
@@ -254,6 +281,89 @@ TEST_F(Zvfsd, KillNineMidWorkloadClientsRecover) {
   unsetenv("ZVFS_TIMEOUT_MS");
 }
 
+// A client process writing and syncing 16 KiB blocks in a loop until it is killed; bumps *synced
+// after each sync that succeeded.
+int sync_loop(const std::string& path, std::atomic<int>* synced) {
+  int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ipc::AttachInfo info;
+  int h = ipc::attach(fd, O_RDWR | O_CREAT, &info);
+  if (h < 0) return 10;
+  uint8_t buf[kBlock];
+  for (int it = 0;; ++it) {
+    fill(buf, 0, it);
+    if (ipc::pwrite(h, buf, kBlock, static_cast<uint64_t>(it % 256) * kBlock) == kBlock &&
+        ipc::sync(h, false) == 0)
+      synced->fetch_add(1);
+  }
+}
+
+// A daemon killed with SIGKILL while clients keep it busy is restarted at once on the same pool,
+// several times in a row: the new daemon waits for the dead one's lock on the pool (released by
+// the kernel only after it has torn down the dead process's rings) instead of failing.
+TEST_F(Zvfsd, KillNineUnderLoadThenImmediateRestart) {
+  setenv("ZVFS_TIMEOUT_MS", "30000", 1);
+  auto* synced =
+      static_cast<std::atomic<int>*>(mmap(nullptr, sizeof(std::atomic<int>), PROT_READ | PROT_WRITE,
+                                          MAP_SHARED | MAP_ANONYMOUS, -1, 0));
+  ASSERT_NE(synced, MAP_FAILED);
+  ASSERT_TRUE(start());
+  for (int round = 0; round < 5; ++round) {
+    synced->store(0);
+    std::vector<pid_t> kids;
+    for (int k = 0; k < 3; ++k) {
+      pid_t pid = spawn([&] { return sync_loop(dir_ + "/load" + std::to_string(k), synced); });
+      ASSERT_GE(pid, 0);
+      kids.push_back(pid);
+    }
+    for (int i = 0; i < 1000 && synced->load() < 30; ++i) usleep(10000);
+    ASSERT_GE(synced->load(), 30) << "round " << round << ": the clients made no progress";
+    kill9();
+    bool up = start();
+    for (pid_t pid : kids) {
+      kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+    ASSERT_TRUE(up) << "round " << round
+                    << ": the restarted daemon exited: " << read_file(dir_ + "/zvfsd.stderr");
+  }
+  EXPECT_EQ(stop(), 0);
+  munmap(synced, sizeof(std::atomic<int>));
+  unsetenv("ZVFS_TIMEOUT_MS");
+}
+
+// A pool locked by another process: the daemon waits (bounded) and starts as soon as the lock is
+// released; if it is not released in time, it fails with a message that says so.
+TEST_F(Zvfsd, WaitsForALockedPoolThenGivesUpClearly) {
+  ASSERT_TRUE(start());
+  ASSERT_EQ(stop(), 0);
+  int lfd = open(pool_.c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(lfd, 0);
+  ASSERT_EQ(flock(lfd, LOCK_EX | LOCK_NB), 0);
+  // Not released in time: a clear failure.
+  EXPECT_FALSE(start("256M", "300"));
+  std::string err = read_file(dir_ + "/zvfsd.stderr");
+  EXPECT_NE(err.find("in use by another process"), std::string::npos) << err;
+  EXPECT_NE(err.find("still locked after 0.3 s"), std::string::npos) << err;
+  // Released while the daemon waits: it starts.
+  pid_t releaser = spawn([&] {
+    // Release once the daemon has said it is waiting (bounded).
+    for (int i = 0; i < 1000; ++i) {
+      if (read_file(dir_ + "/zvfsd.log").find("locked by another process") != std::string::npos)
+        break;
+      usleep(10000);
+    }
+    return flock(lfd, LOCK_UN);
+  });
+  ASSERT_GE(releaser, 0);
+  close(lfd);  // the child's copy of the descriptor holds the lock now
+  EXPECT_TRUE(start("256M", "20000"));
+  int st = 0;
+  waitpid(releaser, &st, 0);
+  EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  EXPECT_NE(read_file(dir_ + "/zvfsd.log").find("locked by another process"), std::string::npos);
+  EXPECT_EQ(stop(), 0);
+}
+
 // Stats straight from the daemon, decoded as `zvfs status` does.
 cli::StatsView daemon_stats(const std::string& sock) {
   std::vector<uint8_t> rep(ipc::kMaxSocketPayload);
@@ -270,19 +380,18 @@ TEST_F(Zvfsd, KilledClientLeavesNoHandleInStats) {
   ASSERT_TRUE(start());
   int p[2];
   ASSERT_EQ(pipe(p), 0);
-  pid_t kid = fork();
-  ASSERT_GE(kid, 0);
-  if (kid == 0) {
+  pid_t kid = spawn([&] {
     for (int i = 0; i < 3; ++i) {
       int fd = open((dir_ + "/k" + std::to_string(i)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
       ipc::AttachInfo info;
       int h = ipc::attach(fd, O_RDWR | O_CREAT, &info);
-      if (h < 0 || ipc::pwrite(h, "data", 4, 0) != 4) _exit(2);
+      if (h < 0 || ipc::pwrite(h, "data", 4, 0) != 4) return 2;
     }
     (void)!write(p[1], "r", 1);
     pause();
-    _exit(0);
-  }
+    return 0;
+  });
+  ASSERT_GE(kid, 0);
   char c;
   ASSERT_EQ(read(p[0], &c, 1), 1);
   cli::StatsView v = daemon_stats(sock_);
