@@ -29,7 +29,10 @@ int cmd_create(int argc, char** argv);
 // Helpers shared by the subcommands.
 std::string self_dir();  // directory of the running zvfs binary
 std::string default_pool();
-bool want_help(int argc, char** argv);
+// -h/--help (before any "--") prints `usage` to stdout and sets *rc = 0; fewer than `min_argc`
+// arguments (argv[0] counts) print it to stderr and set *rc = 2. Returns true in both cases:
+// the subcommand returns *rc without running.
+bool help_or_usage(int argc, char** argv, const char* usage, int min_argc, int* rc);
 // Prints a message for a failed daemon request: no daemon, permission, protocol.
 int daemon_error(const char* what, int err, const char* socket);
 

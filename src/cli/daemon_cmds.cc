@@ -35,10 +35,19 @@ std::string default_pool() {
   return p && *p ? p : "/var/lib/zvfs/default.pool";
 }
 
-bool want_help(int argc, char** argv) {
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--")) return false;
-    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) return true;
+bool help_or_usage(int argc, char** argv, const char* usage, int min_argc, int* rc) {
+  bool help = false;
+  for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; ++i)
+    help = help || !strcmp(argv[i], "-h") || !strcmp(argv[i], "--help");
+  if (help) {
+    fputs(usage, stdout);
+    *rc = kExitOk;
+    return true;
+  }
+  if (argc < min_argc) {
+    fputs(usage, stderr);
+    *rc = kExitUsage;
+    return true;
   }
   return false;
 }
@@ -91,17 +100,17 @@ static bool daemon_answers(const char* sock) {
   return ipc::admin_call(sock, ipc::Op::kStats, nullptr, 0, rep, sizeof rep, &len, 2000) >= 0;
 }
 
+static const char kUpUsage[] =
+    "usage: zvfs up [--pool PATH] [--size SIZE] [--socket PATH] [--log FILE] [-- ZVFSD-ARGS]\n"
+    "\n"
+    "Starts zvfsd in the background on PATH (default $ZVFS_POOL or\n"
+    "/var/lib/zvfs/default.pool), creating it as a sparse file of SIZE (default 8G) if it\n"
+    "does not exist, and returns once the daemon accepts connections.\n"
+    "Does nothing (exit 0) if a daemon already answers on the socket.\n";
+
 int cmd_up(int argc, char** argv) {
-  if (want_help(argc, argv)) {
-    printf(
-        "usage: zvfs up [--pool PATH] [--size SIZE] [--socket PATH] [--log FILE] [-- ZVFSD-ARGS]\n"
-        "\n"
-        "Starts zvfsd in the background on PATH (default $ZVFS_POOL or\n"
-        "/var/lib/zvfs/default.pool), creating it as a sparse file of SIZE (default 8G) if it\n"
-        "does not exist, and returns once the daemon accepts connections.\n"
-        "Does nothing (exit 0) if a daemon already answers on the socket.\n");
-    return kExitOk;
-  }
+  int rc;
+  if (help_or_usage(argc, argv, kUpUsage, 1, &rc)) return rc;
   std::string pool = default_pool(), size = "8G", sock = ipc::default_socket_path(), log;
   std::vector<std::string> extra;
   for (int i = 1; i < argc; ++i) {
@@ -174,12 +183,16 @@ int cmd_up(int argc, char** argv) {
   return kExitOk;
 }
 
-// Parses the arguments of a subcommand whose only flag is --socket PATH.
-static bool socket_only_args(const char* cmd, int argc, char** argv, std::string* sock) {
+// Parses the arguments of a subcommand that talks to a running daemon: --socket PATH, and
+// --json where `json` is given.
+static bool socket_args(const char* cmd, int argc, char** argv, std::string* sock,
+                        bool* json = nullptr) {
   *sock = ipc::default_socket_path();
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
       *sock = argv[++i];
+    } else if (json && !strcmp(argv[i], "--json")) {
+      *json = true;
     } else {
       fprintf(stderr, "zvfs %s: unknown argument '%s'\n", cmd, argv[i]);
       return false;
@@ -201,16 +214,17 @@ static bool process_gone(pid_t pid) {
   return rp && rp[1] == ' ' && (rp[2] == 'Z' || rp[2] == 'X');
 }
 
+static const char kDownUsage[] =
+    "usage: zvfs down [--socket PATH]\n"
+    "\n"
+    "Asks the daemon to stop: it finishes in-flight requests, exports the pool cleanly\n"
+    "and removes its socket. Waits (up to 60 s) until it is gone.\n";
+
 int cmd_down(int argc, char** argv) {
-  if (want_help(argc, argv)) {
-    printf(
-        "usage: zvfs down [--socket PATH]\n\n"
-        "Asks the daemon to stop: it finishes in-flight requests, exports the pool cleanly\n"
-        "and removes its socket. Waits (up to 60 s) until it is gone.\n");
-    return kExitOk;
-  }
+  int rc;
+  if (help_or_usage(argc, argv, kDownUsage, 1, &rc)) return rc;
   std::string sock;
-  if (!socket_only_args("down", argc, argv, &sock)) return kExitUsage;
+  if (!socket_args("down", argc, argv, &sock)) return kExitUsage;
   alignas(8) uint8_t rep[ipc::kMaxSocketPayload];
   size_t len = 0;
   int r = ipc::admin_call(sock.c_str(), ipc::Op::kStats, nullptr, 0, rep, sizeof rep, &len, 5000);
@@ -232,26 +246,18 @@ int cmd_down(int argc, char** argv) {
   return kExitFail;
 }
 
+static const char kStatusUsage[] =
+    "usage: zvfs status [--json] [--socket PATH]\n"
+    "\n"
+    "Shows the pool (size, use, txg), the client processes (pid, uid, open handles),\n"
+    "per-operation counts and latency percentiles, cache hit rate and error counters.\n";
+
 int cmd_status(int argc, char** argv) {
-  if (want_help(argc, argv)) {
-    printf(
-        "usage: zvfs status [--json] [--socket PATH]\n\n"
-        "Shows the pool (size, use, txg), the client processes (pid, uid, open handles),\n"
-        "per-operation counts and latency percentiles, cache hit rate and error counters.\n");
-    return kExitOk;
-  }
+  int rc;
+  if (help_or_usage(argc, argv, kStatusUsage, 1, &rc)) return rc;
   bool json = false;
-  std::string sock = ipc::default_socket_path();
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--json")) {
-      json = true;
-    } else if (!strcmp(argv[i], "--socket") && i + 1 < argc) {
-      sock = argv[++i];
-    } else {
-      fprintf(stderr, "zvfs status: unknown argument '%s'\n", argv[i]);
-      return kExitUsage;
-    }
-  }
+  std::string sock;
+  if (!socket_args("status", argc, argv, &sock, &json)) return kExitUsage;
   std::vector<uint8_t> rep(ipc::kMaxSocketPayload);
   size_t len = 0;
   int r = ipc::admin_call(sock.c_str(), ipc::Op::kStats, nullptr, 0, rep.data(), rep.size(), &len,
@@ -267,16 +273,17 @@ int cmd_status(int argc, char** argv) {
   return kExitOk;
 }
 
+static const char kScrubUsage[] =
+    "usage: zvfs scrub [--socket PATH]\n"
+    "\n"
+    "Asks the daemon to read and verify every block of the pool while it keeps serving,\n"
+    "and shows progress. Exit 0 if no damage was found, 1 otherwise.\n";
+
 int cmd_scrub(int argc, char** argv) {
-  if (want_help(argc, argv)) {
-    printf(
-        "usage: zvfs scrub [--socket PATH]\n\n"
-        "Asks the daemon to read and verify every block of the pool while it keeps serving,\n"
-        "and shows progress. Exit 0 if no damage was found, 1 otherwise.\n");
-    return kExitOk;
-  }
+  int rc;
+  if (help_or_usage(argc, argv, kScrubUsage, 1, &rc)) return rc;
   std::string sock;
-  if (!socket_only_args("scrub", argc, argv, &sock)) return kExitUsage;
+  if (!socket_args("scrub", argc, argv, &sock)) return kExitUsage;
   int r =
       ipc::admin_call(sock.c_str(), ipc::Op::kScrubStart, nullptr, 0, nullptr, 0, nullptr, 10000);
   if (r == -EBUSY) {
@@ -321,16 +328,17 @@ int cmd_scrub(int argc, char** argv) {
   }
 }
 
+static const char kRunUsage[] =
+    "usage: zvfs run [--root PREFIX]... -- CMD ARGS...\n"
+    "\n"
+    "Runs CMD with libzvfs.so preloaded: files under PREFIX (default $ZVFS_ROOT or\n"
+    "/zvfs; several --root allowed) keep their data in the ZVFS pool served by the\n"
+    "daemon on $ZVFS_SOCKET. The library is found as ../lib/libzvfs.so next to this\n"
+    "program, or at $ZVFS_LIB.\n";
+
 int cmd_run(int argc, char** argv) {
-  if (want_help(argc, argv) || argc < 2) {
-    printf(
-        "usage: zvfs run [--root PREFIX]... -- CMD ARGS...\n\n"
-        "Runs CMD with libzvfs.so preloaded: files under PREFIX (default $ZVFS_ROOT or\n"
-        "/zvfs; several --root allowed) keep their data in the ZVFS pool served by the\n"
-        "daemon on $ZVFS_SOCKET. The library is found as ../lib/libzvfs.so next to this\n"
-        "program, or at $ZVFS_LIB.\n");
-    return argc < 2 ? kExitUsage : kExitOk;
-  }
+  int rc;
+  if (help_or_usage(argc, argv, kRunUsage, 2, &rc)) return rc;
   std::string roots;
   int i = 1;
   for (; i < argc; ++i) {

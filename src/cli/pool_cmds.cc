@@ -47,14 +47,15 @@ int visit(const char* path, const struct stat* st, int type, struct FTW*) {
 
 }  // namespace
 
+static const char kCreateUsage[] =
+    "usage: zvfs create POOL --size SIZE\n"
+    "\n"
+    "Creates a new pool on POOL (a sparse file of SIZE, e.g. 8G, or a block device).\n"
+    "Refuses a device that already holds a ZVFS pool.\n";
+
 int cmd_create(int argc, char** argv) {
-  if (want_help(argc, argv) || argc < 2) {
-    printf(
-        "usage: zvfs create POOL --size SIZE\n\n"
-        "Creates a new pool on POOL (a sparse file of SIZE, e.g. 8G, or a block device).\n"
-        "Refuses a device that already holds a ZVFS pool.\n");
-    return argc < 2 ? kExitUsage : kExitOk;
-  }
+  int rc;
+  if (help_or_usage(argc, argv, kCreateUsage, 2, &rc)) return rc;
   std::string pool;
   uint64_t size = 0;
   for (int i = 1; i < argc; ++i) {
@@ -93,17 +94,18 @@ int cmd_create(int argc, char** argv) {
   return kExitOk;
 }
 
+static const char kFsckUsage[] =
+    "usage: zvfs fsck POOL [--repair] [--root DIR]...\n"
+    "\n"
+    "Checks a pool offline (stop its daemon first: zvfs down): every reachable block\n"
+    "verifies, no block is referenced twice, the space maps agree with the references.\n"
+    "With --root, also finds blobs that no file under those directories refers to any\n"
+    "more (orphans); --repair deletes them.\n"
+    "Exit: 0 clean (or everything found was repaired), 4 problems left, 1 failure.\n";
+
 int cmd_fsck(int argc, char** argv) {
-  if (want_help(argc, argv) || argc < 2) {
-    printf(
-        "usage: zvfs fsck POOL [--repair] [--root DIR]...\n\n"
-        "Checks a pool offline (stop its daemon first: zvfs down): every reachable block\n"
-        "verifies, no block is referenced twice, the space maps agree with the references.\n"
-        "With --root, also finds blobs that no file under those directories refers to any\n"
-        "more (orphans); --repair deletes them.\n"
-        "Exit: 0 clean (or everything found was repaired), 4 problems left, 1 failure.\n");
-    return argc < 2 ? kExitUsage : kExitOk;
-  }
+  int rc;
+  if (help_or_usage(argc, argv, kFsckUsage, 2, &rc)) return rc;
   std::string pool;
   bool repair = false;
   std::vector<std::string> roots;
