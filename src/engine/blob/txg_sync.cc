@@ -14,6 +14,10 @@ namespace zvfs::engine {
 namespace {
 
 constexpr uint64_t kLogBytesPerSyncMax = 8ull << 20;  // more than this: commit a txg instead
+// Changes up to this size may use the last eighth of dirty_max_bytes; larger ones wait below
+// it. A bulk writer then never fills dirty data to the hard limit, and a small write (the
+// typical write + fsync of a database log) is not queued behind it for a whole txg commit.
+constexpr uint64_t kSmallChangeBytes = 64 << 10;
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -136,8 +140,9 @@ Status PoolCore::wait_synced(uint64_t txg) {
 
 Status PoolCore::admit(uint64_t bytes, bool need_space) {
   ZVFS_TRY(check_writable());
-  const uint64_t max = cfg_.dirty_max_bytes;
-  if (os_->dirty_bytes() > max / 10 * 6) kick();
+  const uint64_t max = bytes <= kSmallChangeBytes ? cfg_.dirty_max_bytes
+                                                  : cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8;
+  if (os_->dirty_bytes() > cfg_.dirty_max_bytes / 10 * 6) kick();
   if (os_->dirty_bytes() + bytes > max && os_->dirty_bytes() > 0) {
     throttle_waits_.fetch_add(1, std::memory_order_relaxed);
     std::unique_lock lk(sync_mu_);
