@@ -278,56 +278,92 @@ TEST_F(FaultTest, FallbackImportInvalidatesNewerUberblocks) {
 
 // After a fallback import, the log blocks written in the abandoned history (after the
 // uberblock that did not load) are still in the ring, right where the new lifetime's log
-// starts. Replay matches blocks by pool guid, generation and sequence number, so the new
-// lifetime must not reuse the abandoned one's generation: otherwise a later import replays
-// those stale records over newer committed state.
-TEST_F(FaultTest, FallbackImportNeverReplaysLogRecordsOfTheAbandonedHistory) {
-  const BlobId id = *pool->create_blob();
-  const std::vector<uint8_t> v1(kBlock, 0x11), v2(kBlock, 0x22), v3(kBlock, 0x33), v4(kBlock, 0x44);
-  auto put = [&](const std::vector<uint8_t>& v, bool log) {
+// starts. Replay matches blocks by pool guid, generation and sequence number, so no later
+// lifetime may reuse the abandoned one's generation: otherwise an import replays those stale
+// records over newer committed state.
+class AbandonedLogTest : public FaultTest {
+ protected:
+  BlobId id = 0;
+  const std::vector<uint8_t> v1 = std::vector<uint8_t>(kBlock, 0x11),
+                             v2 = std::vector<uint8_t>(kBlock, 0x22),
+                             v3 = std::vector<uint8_t>(kBlock, 0x33),
+                             v4 = std::vector<uint8_t>(kBlock, 0x44);
+  spa::Uberblock replayed;  // the uberblock whose space map will not load
+
+  void put(const std::vector<uint8_t>& v, bool log) {
     auto b = *pool->open_blob(id);
     ASSERT_TRUE(b->write(0, v.data(), v.size()).ok());
     ASSERT_TRUE(log ? b->sync().ok() : pool->sync_all().ok());
-  };
-  put(v1, false);  // committed: txg T
-  put(v2, true);   // only in the log (generation g)
-  reimport(false);
-  // Import replayed v2 and committed it (txg T+1, generation g+1); one more commit (T+2).
-  const spa::Uberblock replayed = ring_of(*dev)[0];
-  ASSERT_TRUE(pool->sync_all().ok());
-  put(v3, true);  // logged in generation g+1, for a txg after T+2
-  testing::abandon(*pool);
-  pool.reset();
-  dev = dev->reboot(21);
-  const std::vector<spa::Uberblock> ring = ring_of(*dev);
-  ASSERT_GE(ring.size(), 3u);
-  ASSERT_EQ(ring[1].txg, replayed.txg);
-  ASSERT_FALSE(replayed.space_map.head.is_hole());
+  }
+  std::vector<uint8_t> contents() {
+    auto b = *pool->open_blob(id);
+    std::vector<uint8_t> got(kBlock);
+    EXPECT_TRUE(b->read(0, got.data(), got.size()).ok());
+    return got;
+  }
+  // Txg T holds v1, the log (generation g) v2. An import replays v2 and commits it (T+1,
+  // generation g+1), one more commit follows (T+2), then v3 is logged in generation g+1 for a
+  // later txg, and the power fails.
+  void abandoned_history() {
+    id = *pool->create_blob();
+    put(v1, false);
+    put(v2, true);
+    reimport(false);
+    replayed = ring_of(*dev)[0];
+    ASSERT_TRUE(pool->sync_all().ok());
+    put(v3, true);
+    testing::abandon(*pool);
+    pool.reset();
+    dev = dev->reboot(21);
+    const std::vector<spa::Uberblock> ring = ring_of(*dev);
+    ASSERT_GE(ring.size(), 3u);
+    ASSERT_EQ(ring[1].txg, replayed.txg);
+    ASSERT_FALSE(replayed.space_map.head.is_hole());
+    // The space map of T+1 (and so of T+2, whose chain includes it) will not load.
+    dev->fail_reads_in_range(replayed.space_map.head.offset, replayed.space_map.head.asize);
+  }
+  // v4 is committed; the next import must not bring v3 back.
+  void commit_v4_and_check() {
+    put(v4, false);
+    reimport(false);
+    const std::vector<uint8_t> got = contents();
+    EXPECT_TRUE(got == v4) << "a log record of the abandoned history was replayed (got 0x"
+                           << std::hex << int(got[0]) << ")";
+    auto chk = pool->check();
+    ASSERT_TRUE(chk.ok());
+    EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+  }
+};
 
-  // The space map of T+1 (and so of T+2, whose chain includes it) does not load: import
-  // falls back to T and replays v2 again. A commit then makes v4 durable.
-  dev->fail_reads_in_range(replayed.space_map.head.offset, replayed.space_map.head.asize);
+// The fallback import (to T, replaying v2) commits, then v4 is committed.
+TEST_F(AbandonedLogTest, FallbackImportNeverReplaysThem) {
+  ASSERT_NO_FATAL_FAILURE(abandoned_history());
   {
     auto p = Pool::import(testing::share(dev), cfg);
     ASSERT_TRUE(p.ok()) << p.error().msg;
     pool = std::move(*p);
   }
+  ASSERT_TRUE(contents() == v2);
+  commit_v4_and_check();
+}
+
+// The fallback import zeroes the newer uberblocks and the power fails before its commit: the
+// next import sees only T, and nothing on the medium names generation g+1 any more.
+TEST_F(AbandonedLogTest, NorAnImportAfterAFallbackCutBeforeItsCommit) {
+  ASSERT_NO_FATAL_FAILURE(abandoned_history());
+  // Writes 1 and 2 zero the slots of T+1 and T+2 (then a flush); write 3 is the commit's.
+  dev->arm_power_cut_at_write(3);
+  EXPECT_FALSE(Pool::import(testing::share(dev), cfg).ok());
+  ASSERT_TRUE(dev->power_is_cut());
+  dev = dev->reboot(22);
+  ASSERT_EQ(ring_of(*dev)[0].txg, replayed.txg - 1);
   {
-    auto b = *pool->open_blob(id);
-    std::vector<uint8_t> got(kBlock);
-    ASSERT_TRUE(b->read(0, got.data(), got.size()).ok());
-    ASSERT_EQ(got, v2);
+    auto p = Pool::import(testing::share(dev), cfg);
+    ASSERT_TRUE(p.ok()) << p.error().msg;
+    pool = std::move(*p);
   }
-  put(v4, false);
-  reimport(false);  // the read error is gone with the reboot
-  auto b = *pool->open_blob(id);
-  std::vector<uint8_t> got(kBlock);
-  ASSERT_TRUE(b->read(0, got.data(), got.size()).ok());
-  EXPECT_TRUE(got == v4) << "a log record of the abandoned history was replayed (got 0x" << std::hex
-                         << int(got[0]) << ")";
-  auto chk = pool->check();
-  ASSERT_TRUE(chk.ok());
-  EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+  ASSERT_TRUE(contents() == v2);
+  commit_v4_and_check();
 }
 
 TEST_F(FaultTest, FailedLogWriteOrFlushFailsThatSyncOnly) {
