@@ -22,7 +22,7 @@
 // ZVFS_SEED replays a run; ZVFS_CRASH_POINTS sets the number of power cuts (default 1000).
 // ZVFS_CRASH_DEV_MB (device size, default 24, at least 16) and ZVFS_CRASH_BLOB_KB (largest
 // blob, default 96) run the pool near full instead (e.g. 16 and 1024: ENOSPC, the reserve,
-// slab moves, condensing under pressure).
+// slab moves, condensing under pressure); ZVFS_CRASH_BLOCK_KB sets the block size (default 4).
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -108,6 +108,7 @@ class CrashRun {
     cfg_.log_bytes = 1 << 20;
     cfg_.dirty_max_bytes = 1 << 20;
     cfg_.cache_bytes = 2 << 20;
+    cfg_.block_size = static_cast<uint32_t>(env_u64("ZVFS_CRASH_BLOCK_KB", 4) * 1024);
     dev_ = std::make_shared<vdev::FaultVdev>(env_u64("ZVFS_CRASH_DEV_MB", 24) << 20, seed);
     auto p = Pool::create(testing::share(dev_), cfg_);
     EXPECT_TRUE(p.ok());
