@@ -88,7 +88,18 @@ void Session::control_loop() {
   while (!stopping_.load()) {
     size_t got = 0;
     int fd = -1;
-    int r = ipc::sock_recv(sock_, buf, sizeof buf, &got, &fd, -1);
+    // Until its handshake a connection may not sit idle: a flood of silent connections would
+    // otherwise hold every session place (--max-sessions) and lock real clients out.
+    int timeout = hello_done_ ? -1 : static_cast<int>(ctx_.opts->handshake_ms);
+    int r = ipc::sock_recv(sock_, buf, sizeof buf, &got, &fd, timeout);
+    if (r == -ETIMEDOUT) {
+      ctx_.bad_requests.fetch_add(1);
+      if (complaint_allowed())
+        LOG_WARN("daemon",
+                 "session %" PRIu64 " (pid %d): no handshake and no request for %u ms; closing",
+                 id_, static_cast<int>(pid_), ctx_.opts->handshake_ms);
+      break;
+    }
     if (r < 0 || got == 0) {
       if (r < 0 && r != -ECONNRESET) {
         ctx_.bad_requests.fetch_add(1);

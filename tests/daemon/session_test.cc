@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -483,6 +484,31 @@ TEST_F(SessionTest, HostileClientsDoNotDisturbOthers) {
   EXPECT_GT(d_->ctx().bad_requests.load(), 0u);
   ipc::detach(h);
   close(fd);
+}
+
+// Silent connections (no handshake, no request) fill every session place; the daemon closes
+// them after --handshake-ms, and a real client gets in.
+TEST_F(SessionTest, SilentConnectionsCannotLockClientsOut) {
+  d_.reset();
+  d_ = std::make_unique<InProcessDaemon>(*pool_, sock_, "user");
+  d_->opts().max_sessions = 8;
+  d_->opts().handshake_ms = 300;
+  ASSERT_TRUE(d_->start());
+  std::vector<int> silent;
+  for (int i = 0; i < 8; ++i) {
+    silent.push_back(ipc::sock_connect(sock_.c_str()));
+    ASSERT_GE(silent.back(), 0);
+  }
+  // The client waits (ZVFS_TIMEOUT_MS, 3 s) for a place.
+  EXPECT_EQ(ipc::null_request(), 0);
+  for (int s : silent) {
+    pollfd p{s, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 10000), 1);  // closed by the daemon: end of file
+    char c;
+    EXPECT_EQ(read(s, &c, 1), 0);
+    close(s);
+  }
+  EXPECT_GE(d_->ctx().bad_requests.load(), 8u);
 }
 
 TEST_F(SessionTest, HostileSlotRequestsGetErrors) {
