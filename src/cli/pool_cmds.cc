@@ -123,8 +123,14 @@ int cmd_fsck(int argc, char** argv) {
   }
   auto p = engine::Pool::import(pool, engine::PoolConfig{});
   if (!p.ok()) {
-    fprintf(stderr, "zvfs fsck: cannot import %s: %s (%s)\n", pool.c_str(), p.error().msg,
-            strerror(p.code()));
+    if (p.code() == EBUSY)
+      fprintf(stderr,
+              "zvfs fsck: %s is in use by another process: fsck works on a pool no daemon "
+              "serves; stop it first (zvfs down)\n",
+              pool.c_str());
+    else
+      fprintf(stderr, "zvfs fsck: cannot import %s: %s (%s)\n", pool.c_str(), p.error().msg,
+              strerror(p.code()));
     return kExitFail;
   }
   engine::Pool& pl = **p;

@@ -423,6 +423,9 @@ TEST_F(Zvfsd, FsckFindsAndRepairsOrphans) {
     ASSERT_EQ(ipc::detach(h), 0);
     close(fd);
   }
+  // Not while a daemon serves the pool: a clear refusal.
+  EXPECT_EQ(run(cli + "fsck " + pool_ + " 2> " + dir_ + "/busy.err"), 1);
+  EXPECT_NE(read_file(dir_ + "/busy.err").find("stop it first (zvfs down)"), std::string::npos);
   EXPECT_EQ(stop(), 0);
   // A tool run without the library removes a placeholder: its blob is orphaned.
   ASSERT_EQ(unlink((dir_ + "/f1").c_str()), 0);
