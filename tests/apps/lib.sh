@@ -114,15 +114,29 @@ expect_in_pool() {
 }
 
 # expect_tree_in_pool DIR MIN: at least MIN regular files under DIR are ZVFS files with data in
-# the pool, and no non-empty regular file under DIR keeps data in Linux blocks.
+# the pool, and no non-empty regular file under DIR keeps data in Linux blocks or lacks a binding
+# (the same checks as expect_in_pool, with one getfattr and one find for the whole tree).
 expect_tree_in_pool() {
-  local dir=$1 min=$2 n=0 f
-  while IFS= read -r -d '' f; do
-    expect_in_pool "$f"
-    n=$((n + 1))
-  done < <(find "$dir" -type f -size +0 -print0)
-  [ "$n" -ge "$min" ] || fail "only $n ZVFS files under $dir (expected >= $min)"
-  say "$n files under $dir live in the pool"
+  local dir=$1 min=$2 res
+  res=$({
+    getfattr -R -P --absolute-names -m '^(trusted\.zvfs\.blob|user\.zvfs\.blob_id)$' "$dir" \
+      2>/dev/null | sed -n 's/^# file: /B /p'
+    find "$dir" -type f -size +0 -printf 'F %b %p\n'
+  } | awk '
+    $1 == "B" { bound[substr($0, 3)] = 1; next }
+    {
+      f = $0; sub(/^F [0-9]+ /, "", f); n++
+      if (bad) next
+      if (!(f in bound)) bad = "E " f " has no ZVFS binding xattr (written without ZVFS?)"
+      else if ($2 != 0) bad = "E " f " holds " $2 " blocks on ext4: its data is not in the pool"
+    }
+    END { print bad ? bad : "N " n + 0 }')
+  case $res in
+    E*) fail "${res#E }" ;;
+  esac
+  res=${res#N }
+  [ "$res" -ge "$min" ] || fail "only $res ZVFS files under $dir (expected >= $min)"
+  say "$res files under $dir live in the pool"
 }
 
 # lib_log_has PATTERN: the library's log mentions PATTERN.

@@ -27,6 +27,9 @@ pglog=$TEST_DIR/pg-lib.log
 : >"$pglog"
 chmod 666 "$pglog"
 PG_ENV=(LD_PRELOAD="$ZVFS_LIB" ZVFS_ROOT="$TEST_ROOT" ZVFS_SOCKET="$ZVFS_SOCKET" ZVFS_LOG="$pglog")
+# With the daemon killed, each server process's next ZVFS call fails (EIO) only after this wait;
+# a shorter one than the default keeps the crash test bounded.
+[ "$TEST_VARIANT" = crash-daemon ] && PG_ENV+=(ZVFS_TIMEOUT_MS=3000)
 sql() { pg_sql "$sock" "$port" "$1" "$2"; }
 pgb() { "$PG_BIN/pgbench" -h "$sock" -p "$port" -U postgres "$@"; }
 
