@@ -8,6 +8,7 @@
 
 namespace zvfs::vdev {
 namespace {
+constexpr uint64_t kFsyncTag = ~0ull;
 // After a fatal io_uring_enter error, how long to wait for requests still in the kernel.
 constexpr int kDrainWaitMsMax = 5000;
 }  // namespace
@@ -144,6 +145,38 @@ void RingPool::run(std::span<IoReq> reqs) {
   }
   bool usable = drive(*r, reqs);
   release(std::move(r), !usable);
+}
+
+int RingPool::fdatasync() {
+  std::unique_ptr<Ring> r;
+  int rc = acquire(&r);
+  if (rc != 0) return rc;
+  io_uring_sqe* sqe = io_uring_get_sqe(&r->ring);
+  if (!sqe) {  // cannot happen on an idle ring; treat as a broken ring
+    release(std::move(r), true);
+    return -EIO;
+  }
+  io_uring_prep_fsync(sqe, r->fixed ? 0 : fd_, IORING_FSYNC_DATASYNC);
+  if (r->fixed) sqe->flags |= IOSQE_FIXED_FILE;
+  io_uring_sqe_set_data64(sqe, kFsyncTag);
+  int res = 0;
+  bool got = false;
+  while (!got) {
+    rc = io_uring_submit_and_wait(&r->ring, 1);
+    if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
+      LOG_ERROR("vdev", "io_uring_enter (fsync) failed: %d; abandoning ring", rc);
+      release(std::move(r), true);
+      return rc;
+    }
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_peek_cqe(&r->ring, &cqe) == 0 && cqe) {
+      res = cqe->res;
+      io_uring_cqe_seen(&r->ring, cqe);
+      got = true;
+    }
+  }
+  release(std::move(r), false);
+  return res < 0 ? res : 0;
 }
 
 }  // namespace zvfs::vdev

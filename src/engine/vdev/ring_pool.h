@@ -37,6 +37,8 @@ class RingPool {
 
   // Runs every request (already validated) and sets each result. Blocks until all completed.
   void run(std::span<IoReq> reqs);
+  // fdatasync through the ring: 0 or -errno.
+  int fdatasync();
 
  private:
   struct Ring {
