@@ -13,6 +13,7 @@
 //    ZVFS descriptors survive it (exec_handover.h).
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -208,14 +209,16 @@ int refuse_zvfs_program(const char* path) {
 }  // namespace
 }  // namespace zvfs::client
 
-ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
-  int r = refuse_zvfs_program(path);
-  if (r < 0) return set_errno_result(r);
+namespace zvfs::client {
+namespace {
+// An exec with an explicit environment: the handover entry is added to a copy of it.
+template <class Exec>
+int exec_with_env(char* const envp[], Exec&& exec) {
   const char* entry = exec_handover_prepare();
-  if (entry == nullptr) return REAL(execve)(path, argv, envp);
+  if (entry == nullptr) return exec(envp);
   char** env = env_with_entry(envp, entry);
   if (env == nullptr) exec_handover_failed();
-  r = REAL(execve)(path, argv, env != nullptr ? env : envp);
+  int r = exec(env != nullptr ? env : envp);
   int e = errno;
   free(env);
   exec_handover_failed();
@@ -223,8 +226,6 @@ ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) n
   return r;
 }
 
-namespace zvfs::client {
-namespace {
 // execv/execvp take the process's environment: the handover entry goes there for the call.
 template <class Exec>
 int exec_in_environ(Exec&& exec) {
@@ -246,6 +247,12 @@ int exec_in_environ(Exec&& exec) {
 }  // namespace
 }  // namespace zvfs::client
 
+ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
+  int r = refuse_zvfs_program(path);
+  if (r < 0) return set_errno_result(r);
+  return exec_with_env(envp, [&](char* const* env) { return REAL(execve)(path, argv, env); });
+}
+
 // glibc's execv/execvp call its internal execve, not the hook above.
 ZVFS_HOOK int execv(const char* path, char* const argv[]) noexcept {
   int r = refuse_zvfs_program(path);
@@ -259,4 +266,73 @@ ZVFS_HOOK int execvp(const char* file, char* const argv[]) noexcept {
     if (r < 0) return set_errno_result(r);
   }
   return exec_in_environ([&] { return REAL(execvp)(file, argv); });
+}
+
+ZVFS_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) noexcept {
+  if (strchr(file, '/') != nullptr) {
+    int r = refuse_zvfs_program(file);
+    if (r < 0) return set_errno_result(r);
+  }
+  return exec_with_env(envp, [&](char* const* env) { return REAL(execvpe)(file, argv, env); });
+}
+
+// The execl family: glibc builds the argument vector and calls its internal execve/execvpe;
+// these build it and call the hooks above.
+namespace zvfs::client {
+namespace {
+// The arguments from arg0 to the terminating null pointer; *envp_out (if given) gets the pointer
+// after it (execle). Returns a malloc'ed array, or nullptr with errno set.
+char** collect_args(const char* arg0, va_list ap, char* const** envp_out) {
+  va_list count;
+  va_copy(count, ap);
+  size_t n = 1;
+  while (va_arg(count, const char*) != nullptr) ++n;
+  va_end(count);
+  auto** argv = static_cast<char**>(malloc((n + 1) * sizeof(char*)));
+  if (argv == nullptr) {
+    errno = ENOMEM;
+    return nullptr;
+  }
+  argv[0] = const_cast<char*>(arg0);
+  for (size_t i = 1; i <= n; ++i) argv[i] = va_arg(ap, char*);  // argv[n] is the null
+  if (envp_out != nullptr) *envp_out = va_arg(ap, char* const*);
+  return argv;
+}
+
+template <class Exec>
+int exec_list(const char* arg0, va_list ap, char* const** envp_out, Exec&& exec) {
+  char** argv = collect_args(arg0, ap, envp_out);
+  if (argv == nullptr) return -1;
+  int r = exec(argv);
+  int e = errno;
+  free(argv);
+  errno = e;
+  return r;
+}
+}  // namespace
+}  // namespace zvfs::client
+
+ZVFS_HOOK int execl(const char* path, const char* arg0, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg0);
+  int r = exec_list(arg0, ap, nullptr, [&](char** argv) { return execv(path, argv); });
+  va_end(ap);
+  return r;
+}
+
+ZVFS_HOOK int execlp(const char* file, const char* arg0, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg0);
+  int r = exec_list(arg0, ap, nullptr, [&](char** argv) { return execvp(file, argv); });
+  va_end(ap);
+  return r;
+}
+
+ZVFS_HOOK int execle(const char* path, const char* arg0, ...) noexcept {
+  va_list ap;
+  va_start(ap, arg0);
+  char* const* envp = nullptr;
+  int r = exec_list(arg0, ap, &envp, [&](char** argv) { return execve(path, argv, envp); });
+  va_end(ap);
+  return r;
 }

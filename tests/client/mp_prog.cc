@@ -558,6 +558,14 @@ int cmd_exec_zvfs(const char* file) {
   CHECK(execv(path.c_str(), argv) == -1 && errno == ENOEXEC);
   errno = 0;
   CHECK(execvp(path.c_str(), argv) == -1 && errno == ENOEXEC);
+  errno = 0;
+  CHECK(execl(file, file, static_cast<char*>(nullptr)) == -1 && errno == ENOEXEC);
+  errno = 0;
+  CHECK(execlp(path.c_str(), file, static_cast<char*>(nullptr)) == -1 && errno == ENOEXEC);
+  errno = 0;
+  CHECK(execle(file, file, static_cast<char*>(nullptr), environ) == -1 && errno == ENOEXEC);
+  errno = 0;
+  CHECK(execvpe(path.c_str(), argv, environ) == -1 && errno == ENOEXEC);
   return 0;
 }
 
@@ -953,7 +961,7 @@ std::string exec_unlinked_data() {
 
 // A child execs after the parent closed its descriptor of an unlinked file: the new program
 // reads the inherited descriptor (the blob must survive the exec itself).
-int cmd_exec_unlinked(const char* self, const char* file) {
+int exec_unlinked(const char* self, const char* file, bool list_form) {
   int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
   std::string data = exec_unlinked_data();
@@ -965,7 +973,10 @@ int cmd_exec_unlinked(const char* self, const char* file) {
     std::string a = std::to_string(fd);
     char* const argv[] = {const_cast<char*>(self), const_cast<char*>("exec-unlinked-child"),
                           a.data(), nullptr};
-    execv(self, argv);
+    if (list_form)
+      execl(self, self, "exec-unlinked-child", a.c_str(), static_cast<char*>(nullptr));
+    else
+      execv(self, argv);
     _exit(127);
   }
   CHECK(close(fd) == 0);
@@ -973,6 +984,12 @@ int cmd_exec_unlinked(const char* self, const char* file) {
   int st;
   CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
   return WEXITSTATUS(st);
+}
+
+// execv, then execl (glibc's execl calls its internal execve: the library has its own).
+int cmd_exec_unlinked(const char* self, const char* file) {
+  int r = exec_unlinked(self, file, false);
+  return r != 0 ? r : exec_unlinked(self, file, true);
 }
 
 int cmd_exec_unlinked_child(int fd) {
