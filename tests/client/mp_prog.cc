@@ -36,6 +36,7 @@
 //   exec-unlinked-child FD        (the exec'd side)
 //   freopen FILE                  freopen of stdout/stdin onto ZVFS files (and away again)
 //   fiemap FILE                   FS_IOC_FIEMAP describes the blob's extents
+//   uring FILE                    liburing submissions and fixed files naming a ZVFS fd refused
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -62,6 +63,10 @@
 #include <string>
 #include <thread>
 #include <vector>
+
+#if ZVFS_TEST_HAVE_URING
+#include <liburing.h>
+#endif
 
 namespace {
 
@@ -1212,6 +1217,43 @@ int cmd_fiemap(const char* file) {
   return 0;
 }
 
+// ---- uring --------------------------------------------------------------------------------
+
+#if ZVFS_TEST_HAVE_URING
+int cmd_uring(const char* file) {
+  struct io_uring ring;
+  CHECK(io_uring_queue_init(8, &ring, 0) == 0);
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0 && write(fd, "zvfs data", 9) == 9);
+  int plain = open("/etc/passwd", O_RDONLY);
+  CHECK(plain >= 0);
+  char want[16];
+  CHECK(pread(plain, want, sizeof want, 0) == static_cast<ssize_t>(sizeof want));
+  static char buf[16];
+  // A read of the ZVFS file would return the placeholder's zeros: refused, nothing submitted.
+  struct io_uring_sqe* sqe = io_uring_get_sqe(&ring);
+  CHECK(sqe != nullptr);
+  io_uring_prep_read(sqe, fd, buf, sizeof buf, 0);
+  CHECK(io_uring_submit(&ring) == -EINVAL);
+  CHECK(io_uring_submit_and_wait(&ring, 1) == -EINVAL);
+  struct io_uring_cqe* cqe = nullptr;
+  CHECK(io_uring_peek_cqe(&ring, &cqe) == -EAGAIN);  // no completion: the kernel saw nothing
+  // The same queued entry on a plain file goes through.
+  sqe->fd = plain;
+  CHECK(io_uring_submit(&ring) == 1);
+  CHECK(io_uring_wait_cqe(&ring, &cqe) == 0 && cqe->res == static_cast<int>(sizeof buf));
+  CHECK(memcmp(buf, want, sizeof buf) == 0);
+  io_uring_cqe_seen(&ring, cqe);
+  // Fixed files: a ZVFS descriptor cannot be registered.
+  CHECK(io_uring_register_files(&ring, &fd, 1) == -EINVAL);
+  CHECK(io_uring_register_files(&ring, &plain, 1) == 0);
+  CHECK(io_uring_register_files_update(&ring, 0, &fd, 1) == -EINVAL);
+  io_uring_queue_exit(&ring);
+  CHECK(close(fd) == 0 && close(plain) == 0);
+  return 0;
+}
+#endif
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -1251,6 +1293,9 @@ int main(int argc, char** argv) {
   if (c == "opath") return cmd_opath(f);
   if (c == "freopen") return cmd_freopen(f);
   if (c == "fiemap") return cmd_fiemap(f);
+#if ZVFS_TEST_HAVE_URING
+  if (c == "uring") return cmd_uring(f);
+#endif
   if (c == "exec-unlinked") return cmd_exec_unlinked(argv[0], f);
   if (c == "exec-unlinked-child") return cmd_exec_unlinked_child(atoi(f));
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));

@@ -163,6 +163,11 @@ TEST_F(MpTest, FiemapDescribesTheBlob) {
   expect_ok({"fiemap", "f"});
 }
 
+TEST_F(MpTest, LiburingOnAZvfsFileIsRefused) {
+  if (!ZVFS_TEST_HAVE_URING) GTEST_SKIP() << "liburing not installed: the library has no hooks";
+  expect_ok({"uring", "f"});
+}
+
 TEST_F(MpTest, StreamsLeftOpenAreFlushedAtExit) {
   expect_ok({"exit-flush", "f"});
   expect_ok({"count-lines", "f", "10000"});
