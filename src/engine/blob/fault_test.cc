@@ -366,6 +366,55 @@ TEST_F(AbandonedLogTest, NorAnImportAfterAFallbackCutBeforeItsCommit) {
   commit_v4_and_check();
 }
 
+// Import falls back at most two txgs from the newest txg history reached, and uberblocks it
+// abandoned still count: the commit after them may have been in flight and reused the blocks
+// of uberblocks more than two txgs older. Here a fallback import (two txgs back) is cut before
+// its commit; the next import cannot load the uberblock taken then either, and must refuse
+// rather than fall back further.
+TEST_F(FaultTest, FallbackNeverGoesMoreThanTwoTxgsBelowAbandonedUberblocks) {
+  const BlobId id = *pool->create_blob();
+  std::vector<uint8_t> buf(kBlock);
+  for (int i = 0; i < 5; i++) {  // five commits, each with a space-map block of its own
+    auto b = *pool->open_blob(id);
+    std::memset(buf.data(), 0x30 + i, buf.size());
+    ASSERT_TRUE(b->write(i * kBlock, buf.data(), buf.size()).ok());
+    ASSERT_TRUE(pool->sync_all().ok());
+  }
+  testing::abandon(*pool);
+  pool.reset();
+  dev = dev->reboot(31);
+  const std::vector<spa::Uberblock> ring = ring_of(*dev);
+  ASSERT_GE(ring.size(), 5u);
+  for (size_t i = 0; i + 1 < 5; i++) {
+    ASSERT_EQ(ring[i].txg, ring[i + 1].txg + 1);
+    ASSERT_NE(ring[i].space_map.head.offset, ring[i + 1].space_map.head.offset);
+  }
+  auto fail_map = [&](const spa::Uberblock& u) {
+    dev->fail_reads_in_range(u.space_map.head.offset, u.space_map.head.asize);
+  };
+  // The maps of F and F-1 do not load: import takes F-2, marks F-1 and F abandoned (writes 1
+  // and 2, then a flush) and is cut at the first write of its commit.
+  fail_map(ring[1]);
+  dev->arm_power_cut_at_write(3);
+  EXPECT_FALSE(Pool::import(testing::share(dev), cfg).ok());
+  ASSERT_TRUE(dev->power_is_cut());
+  dev = dev->reboot(32);
+  ASSERT_EQ(ring_of(*dev)[0].txg, ring[2].txg);
+  // F-2's map does not load now: F-3 and F-4 are more than two txgs below F.
+  fail_map(ring[2]);
+  auto refused = Pool::import(testing::share(dev), cfg);
+  EXPECT_FALSE(refused.ok()) << "imported txg " << (*refused)->stats().synced_txg - 1;
+  // Without the read error, F-2 imports.
+  dev = dev->reboot(33);
+  auto p = Pool::import(testing::share(dev), cfg);
+  ASSERT_TRUE(p.ok()) << p.error().msg;
+  pool = std::move(*p);
+  EXPECT_EQ(pool->stats().synced_txg, ring[2].txg + 1);
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+}
+
 TEST_F(FaultTest, FailedLogWriteOrFlushFailsThatSyncOnly) {
   BlobId id = *pool->create_blob();
   ASSERT_TRUE(pool->sync_all().ok());

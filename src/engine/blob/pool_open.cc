@@ -1,12 +1,12 @@
 // pool_open.cc — creating and importing a pool: labels, uberblock, space map, log replay.
 //
 // Import = read a label (either copy) -> read the uberblock ring and take the newest valid one
-// whose space map loads into a fresh allocator (falling back at most kDeferTxgs) -> make the
-// newer ones, if any, invalid on the medium (zeroed slots, flushed) before anything else is
-// written -> replay the intent log (records of the uberblock's log generation, from its log
-// head, skipping records of txgs it already holds) -> commit one txg, which also moves the log
-// to a new generation, before anything else may be logged. Cost is proportional to the space
-// map and the log, never to the data stored.
+// whose space map loads into a fresh allocator (falling back at most kDeferTxgs from the newest
+// txg reached) -> make the newer ones, if any, unimportable on the medium (rewritten as
+// abandoned uberblocks, flushed) before anything else is written -> replay the intent log (records
+// of the uberblock's log generation, from its log head, skipping records of txgs it already holds)
+// -> commit one txg, which also moves the log to a new generation, before anything else may be
+// logged. Cost is proportional to the space map and the log, never to the data stored.
 //
 // Log generations are random, not counted: after a fallback import, the abandoned history's
 // log blocks (generation g + 1, written after the uberblock that did not load) are still in
@@ -108,14 +108,19 @@ Result<std::shared_ptr<PoolCore>> PoolCore::open(std::unique_ptr<vdev::Vdev> dev
   ZVFS_ASSIGN_OR_RETURN(label, spa::read_label(zio));
   p->label_ = label;
   const spa::Layout& l = label.layout;
-  ZVFS_ASSIGN_OR_RETURN(ubs, spa::read_uberblocks(zio, l, label.pool_guid));
+  uint64_t abandoned = 0;
+  ZVFS_ASSIGN_OR_RETURN(ubs, spa::read_uberblocks(zio, l, label.pool_guid, &abandoned));
   p->reserve_bytes_ = reserve_for(l.data_len);
   // The newest uberblock whose space map loads. Older ones are tried only if the newest names
   // damaged state; their blocks are intact because frees are deferred for kDeferTxgs txgs (a
-  // bound on txgs, not on ring entries: the ring may miss a txg whose slot is damaged).
+  // bound on txgs, not on ring entries: the ring may miss a txg whose slot is damaged). The
+  // bound counts from the newest txg history reached, abandoned ones included: after an
+  // earlier fallback, the commits of the abandoned txgs may have reused the blocks of
+  // uberblocks more than kDeferTxgs older than them.
+  const uint64_t reached = std::max(ubs.front().txg, abandoned);
   spa::Uberblock ub;
   Status sm = make_error(EIO, "no uberblock");
-  for (size_t i = 0; i < ubs.size() && ubs.front().txg - ubs[i].txg <= alloc::kDeferTxgs; i++) {
+  for (size_t i = 0; i < ubs.size() && reached - ubs[i].txg <= alloc::kDeferTxgs; i++) {
     ub = ubs[i];
     p->alloc_ =
         std::make_unique<alloc::Allocator>(l.data_off, l.data_off + l.data_len, p->reserve_bytes_);
@@ -124,7 +129,12 @@ Result<std::shared_ptr<PoolCore>> PoolCore::open(std::unique_ptr<vdev::Vdev> dev
     LOG_ERROR("spa", "%s: space map of txg %llu does not load (%s); trying the previous txg",
               p->path_.c_str(), static_cast<unsigned long long>(ub.txg), sm.error().msg);
   }
-  if (!sm.ok()) return sm.error();
+  if (!sm.ok()) {
+    LOG_ERROR("spa", "%s: no uberblock within %llu txgs of txg %llu (the newest reached) loads",
+              p->path_.c_str(), static_cast<unsigned long long>(alloc::kDeferTxgs),
+              static_cast<unsigned long long>(reached));
+    return sm.error();
+  }
   // Uberblocks newer than the one taken must never be imported again: the txgs committed from
   // here reuse their numbers and may reallocate their blocks, and a crash before a newer one's
   // slot is overwritten would leave it in the ring. Made invalid durably before any write.

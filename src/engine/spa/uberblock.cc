@@ -14,13 +14,12 @@ zio::Checksum ub_checksum(const UberblockPhys& p) {
   return zio::checksum(&p, offsetof(UberblockPhys, checksum));
 }
 
-}  // namespace
-
-Status write_uberblock(zio::Pipeline& zio, const Layout& layout, const Uberblock& ub) {
+// Writes `ub` into its slot under `magic` (a live or an abandoned uberblock).
+Status write_slot(zio::Pipeline& zio, const Layout& layout, const Uberblock& ub, uint64_t magic) {
   AlignedBuf buf(kUberblockSlotSize);
   if (!buf.data()) return make_error(ENOMEM, "uberblock buffer");
   auto* p = reinterpret_cast<UberblockPhys*>(buf.data());
-  p->magic = kUberblockMagic;
+  p->magic = magic;
   p->version = kFormatVersion;
   p->flags = ub.flags;
   p->txg = ub.txg;
@@ -38,10 +37,11 @@ Status write_uberblock(zio::Pipeline& zio, const Layout& layout, const Uberblock
   return zio.write_raw(off, buf.data(), kUberblockSlotSize);
 }
 
-std::optional<Uberblock> decode_uberblock(const void* slot, uint64_t pool_guid) {
+// Decodes a slot holding `magic` (a live or an abandoned uberblock).
+std::optional<Uberblock> decode_slot(const void* slot, uint64_t pool_guid, uint64_t magic) {
   UberblockPhys p;
   std::memcpy(&p, slot, sizeof(p));
-  if (p.magic != kUberblockMagic || p.version != kFormatVersion) return std::nullopt;
+  if (p.magic != magic || p.version != kFormatVersion) return std::nullopt;
   if (!(ub_checksum(p) == p.checksum)) return std::nullopt;
   if (p.pool_guid != pool_guid || p.txg == 0) return std::nullopt;
   Uberblock ub;
@@ -59,15 +59,32 @@ std::optional<Uberblock> decode_uberblock(const void* slot, uint64_t pool_guid) 
   return ub;
 }
 
+}  // namespace
+
+Status write_uberblock(zio::Pipeline& zio, const Layout& layout, const Uberblock& ub) {
+  return write_slot(zio, layout, ub, kUberblockMagic);
+}
+
+std::optional<Uberblock> decode_uberblock(const void* slot, uint64_t pool_guid) {
+  return decode_slot(slot, pool_guid, kUberblockMagic);
+}
+
 Result<std::vector<Uberblock>> read_uberblocks(zio::Pipeline& zio, const Layout& layout,
-                                               uint64_t pool_guid) {
+                                               uint64_t pool_guid, uint64_t* abandoned_txg) {
   const uint64_t ring_bytes = uint64_t{layout.ub_count} * kUberblockSlotSize;
   AlignedBuf buf(ring_bytes);
   if (!buf.data()) return make_error(ENOMEM, "uberblock ring buffer");
   ZVFS_TRY(zio.read_raw(layout.ub_off, buf.data(), static_cast<uint32_t>(ring_bytes)));
   std::vector<Uberblock> all;
+  if (abandoned_txg) *abandoned_txg = 0;
   for (uint32_t i = 0; i < layout.ub_count; i++) {
-    auto ub = decode_uberblock(buf.data() + uint64_t{i} * kUberblockSlotSize, pool_guid);
+    const std::byte* slot = buf.data() + uint64_t{i} * kUberblockSlotSize;
+    if (abandoned_txg) {
+      auto gone = decode_slot(slot, pool_guid, kUberblockAbandonedMagic);
+      if (gone && gone->txg % layout.ub_count == i)
+        *abandoned_txg = std::max(*abandoned_txg, gone->txg);
+    }
+    auto ub = decode_uberblock(slot, pool_guid);
     if (!ub) continue;
     if (ub->txg % layout.ub_count != i) continue;  // a slot only ever holds its own txgs
     all.push_back(*ub);
@@ -86,17 +103,13 @@ Result<std::vector<Uberblock>> read_uberblocks(zio::Pipeline& zio, const Layout&
 
 Status invalidate_newer_uberblocks(zio::Pipeline& zio, const Layout& layout,
                                    const std::vector<Uberblock>& all, uint64_t txg) {
-  AlignedBuf zeros(kUberblockSlotSize);
-  if (!zeros.data()) return make_error(ENOMEM, "uberblock buffer");
-  std::memset(zeros.data(), 0, kUberblockSlotSize);
   bool wrote = false;
   for (const Uberblock& ub : all) {
     if (ub.txg <= txg) continue;
     LOG_INFO("spa", "%s: invalidating uberblock of txg %llu (importing txg %llu)",
              zio.vdev().describe().c_str(), static_cast<unsigned long long>(ub.txg),
              static_cast<unsigned long long>(txg));
-    const uint64_t off = layout.ub_off + (ub.txg % layout.ub_count) * uint64_t{kUberblockSlotSize};
-    ZVFS_TRY(zio.write_raw(off, zeros.data(), kUberblockSlotSize));
+    ZVFS_TRY(write_slot(zio, layout, ub, kUberblockAbandonedMagic));
     wrote = true;
   }
   if (!wrote) return ok_status();

@@ -24,7 +24,10 @@
 namespace zvfs::spa {
 
 inline constexpr uint64_t kUberblockMagic = 0x52454255'5346565aULL;  // "ZVFSUBER"
-inline constexpr uint32_t kUberblockFlagClean = 1;                   // written by export
+// An abandoned uberblock (see invalidate_newer_uberblocks): the same layout under another
+// magic, so no reader ever imports it, but import still learns how far history went.
+inline constexpr uint64_t kUberblockAbandonedMagic = 0x44414241'5346565aULL;  // "ZVFSABAD"
+inline constexpr uint32_t kUberblockFlagClean = 1;                            // written by export
 
 struct UberblockPhys {
   uint64_t magic;
@@ -69,15 +72,20 @@ std::optional<Uberblock> decode_uberblock(const void* slot, uint64_t pool_guid);
 // Reads the whole ring and returns the newest valid uberblock. EIO (logged) if none verifies.
 Result<Uberblock> read_best_uberblock(zio::Pipeline& zio, const Layout& layout, uint64_t pool_guid);
 // Every valid uberblock of the ring, newest first (import falls back to older ones when the
-// state the newest names cannot be loaded). EIO (logged) if none verifies.
+// state the newest names cannot be loaded). EIO (logged) if none verifies. If `abandoned_txg`
+// is given it receives the highest txg of the abandoned uberblocks in the ring (0 if none).
 Result<std::vector<Uberblock>> read_uberblocks(zio::Pipeline& zio, const Layout& layout,
-                                               uint64_t pool_guid);
+                                               uint64_t pool_guid,
+                                               uint64_t* abandoned_txg = nullptr);
 
-// Makes every uberblock of `all` newer than `txg` invalid on the medium (its slot is zeroed)
-// and flushes. Import calls it, before anything else is written, when it takes an uberblock
-// that is not the newest valid one: the newer ones name blocks that are free in the imported
-// state, and the txgs committed from it reuse their numbers, so one of them surviving a later
-// crash (its slot not yet overwritten) would be imported over blocks since reallocated.
+// Makes every uberblock of `all` newer than `txg` unimportable on the medium and flushes: its
+// slot is rewritten as an abandoned uberblock (kUberblockAbandonedMagic, same txg). Import
+// calls it, before anything else is written, when it takes an uberblock that is not the newest
+// valid one: the newer ones name blocks that are free in the imported state, and the txgs
+// committed from it reuse their numbers, so one of them surviving a later crash (its slot not
+// yet overwritten) would be imported over blocks since reallocated. The abandoned ones still
+// count as history reached: the commits up to them may have reused the blocks of uberblocks
+// more than kDeferTxgs older, so a later import must not fall back to those either.
 Status invalidate_newer_uberblocks(zio::Pipeline& zio, const Layout& layout,
                                    const std::vector<Uberblock>& all, uint64_t txg);
 
