@@ -50,6 +50,12 @@ class FaultTest : public ::testing::Test {
     ASSERT_TRUE(p.ok()) << p.error().msg;
     pool = std::move(*p);
   }
+  // The power fails with the pool open; the device restarts.
+  void power_cut(uint64_t seed) {
+    testing::abandon(*pool);
+    pool.reset();
+    dev = dev->reboot(seed);
+  }
   // Blobs of `blocks` tagged blocks each.
   std::vector<BlobId> make_blobs(int n, uint64_t blocks) {
     std::vector<BlobId> ids;
@@ -223,9 +229,7 @@ TEST_F(FaultTest, FallbackImportInvalidatesNewerUberblocks) {
     ASSERT_TRUE(b->write(0, second.data(), second.size()).ok());
   }
   ASSERT_TRUE(pool->sync_all().ok());
-  testing::abandon(*pool);
-  pool.reset();
-  dev = dev->reboot(11);
+  power_cut(11);
   const std::vector<spa::Uberblock> ring = ring_of(*dev);
   ASSERT_GE(ring.size(), 2u);
   const spa::Uberblock newest = ring[0];
@@ -312,9 +316,7 @@ class AbandonedLogTest : public FaultTest {
     replayed = ring_of(*dev)[0];
     ASSERT_TRUE(pool->sync_all().ok());
     put(v3, true);
-    testing::abandon(*pool);
-    pool.reset();
-    dev = dev->reboot(21);
+    power_cut(21);
     const std::vector<spa::Uberblock> ring = ring_of(*dev);
     ASSERT_GE(ring.size(), 3u);
     ASSERT_EQ(ring[1].txg, replayed.txg);
@@ -380,9 +382,7 @@ TEST_F(FaultTest, FallbackNeverGoesMoreThanTwoTxgsBelowAbandonedUberblocks) {
     ASSERT_TRUE(b->write(i * kBlock, buf.data(), buf.size()).ok());
     ASSERT_TRUE(pool->sync_all().ok());
   }
-  testing::abandon(*pool);
-  pool.reset();
-  dev = dev->reboot(31);
+  power_cut(31);
   const std::vector<spa::Uberblock> ring = ring_of(*dev);
   ASSERT_GE(ring.size(), 5u);
   for (size_t i = 0; i + 1 < 5; i++) {
