@@ -50,8 +50,11 @@ int FaultVdev::do_write(IoReq& r) {
   Unflushed u;
   u.off = r.off;
   u.old_data.assign(img_.data() + r.off, img_.data() + r.off + r.len);
-  u.new_data.assign(static_cast<std::byte*>(r.buf), static_cast<std::byte*>(r.buf) + r.len);
-  std::memcpy(img_.data() + r.off, r.buf, r.len);
+  u.new_data.reserve(r.len);
+  for_each_segment(r, [&](std::byte* mem, uint32_t len, uint64_t) {
+    u.new_data.insert(u.new_data.end(), mem, mem + len);
+  });
+  std::memcpy(img_.data() + r.off, u.new_data.data(), r.len);
   unflushed_.push_back(std::move(u));
   if (number == cut_at_write_) {
     cut_locked();  // the write was in flight: it meets the same fate as the unflushed ones
@@ -74,7 +77,9 @@ int FaultVdev::submit(std::span<IoReq> reqs) {
       ++fs_.injected_errors;
       r.result = -EIO;
     } else {
-      std::memcpy(r.buf, img_.data() + r.off, r.len);
+      for_each_segment(r, [&](std::byte* mem, uint32_t len, uint64_t off) {
+        std::memcpy(mem, img_.data() + off, len);
+      });
       r.result = r.len;
     }
     counters_.count(r);

@@ -27,11 +27,12 @@ class MemoryVdev final : public Vdev {
       r.result = check_req(r, img_.size());
       if (r.result == 0) {
         std::lock_guard<std::mutex> g(mu_);
-        std::byte* p = img_.data() + r.off;
-        if (r.op == IoReq::Op::kRead)
-          std::memcpy(r.buf, p, r.len);
-        else
-          std::memcpy(p, r.buf, r.len);
+        for_each_segment(r, [&](std::byte* mem, uint32_t len, uint64_t off) {
+          if (r.op == IoReq::Op::kRead)
+            std::memcpy(mem, img_.data() + off, len);
+          else
+            std::memcpy(img_.data() + off, mem, len);
+        });
         r.result = r.len;
       }
       counters_.count(r);

@@ -77,7 +77,11 @@ void RingPool::release(std::unique_ptr<Ring> r, bool broken) {
 
 void RingPool::prep(Ring& r, io_uring_sqe* sqe, IoReq& q, uint64_t tag) {
   int fd = r.fixed ? 0 : fd_;
-  if (q.op == IoReq::Op::kRead)
+  if (q.iovcnt > 0 && q.op == IoReq::Op::kRead)
+    io_uring_prep_readv(sqe, fd, q.iov, q.iovcnt, q.off);
+  else if (q.iovcnt > 0)
+    io_uring_prep_writev(sqe, fd, q.iov, q.iovcnt, q.off);
+  else if (q.op == IoReq::Op::kRead)
     io_uring_prep_read(sqe, fd, q.buf, q.len, q.off);
   else
     io_uring_prep_write(sqe, fd, q.buf, q.len, q.off);

@@ -8,6 +8,10 @@
 // Contract:
 //   - Offsets, lengths and buffer addresses passed to submit() are multiples of
 //     kSectorSize (4096) — this is what O_DIRECT demands on the file vdev.
+//   - A request may be vectored (iovcnt > 0): it moves the device range [off, off + len) to or
+//     from up to kMaxIov memory segments in order (pwritev/preadv); each segment's address and
+//     length are sector multiples and the lengths add up to len. One vectored request is one
+//     device I/O: the pipeline uses it to write contiguous blocks in one go.
 //   - submit() is thread-safe and blocks until every request in the batch has completed.
 //     Concurrent callers do not serialize on one another for the duration of their I/O.
 //   - Each IoReq::result is set to the number of bytes transferred or to -errno.
@@ -20,6 +24,8 @@
 //     assumed durable.
 #pragma once
 
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -30,14 +36,17 @@
 namespace zvfs::vdev {
 
 inline constexpr uint32_t kSectorSize = 4096;
+inline constexpr uint32_t kMaxIov = 1024;  // segments per vectored request (IOV_MAX)
 
 struct IoReq {
   enum class Op : uint8_t { kRead, kWrite };
   Op op = Op::kRead;
-  void* buf = nullptr;  // kSectorSize-aligned
-  uint32_t len = 0;     // multiple of kSectorSize
-  uint64_t off = 0;     // multiple of kSectorSize
-  int64_t result = 0;   // out: bytes transferred or -errno
+  void* buf = nullptr;         // kSectorSize-aligned
+  uint32_t len = 0;            // multiple of kSectorSize
+  uint64_t off = 0;            // multiple of kSectorSize
+  int64_t result = 0;          // out: bytes transferred or -errno
+  const iovec* iov = nullptr;  // vectored request: iovcnt segments instead of buf
+  uint32_t iovcnt = 0;
 };
 
 struct VdevStats {

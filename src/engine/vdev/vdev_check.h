@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cerrno>
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/vdev/vdev.h"
@@ -18,11 +19,38 @@ inline bool is_sector_aligned(uint64_t v) {
 
 // 0 if `r` is a well-formed request for a device of `dev_size` bytes, else -EINVAL.
 inline int check_req(const IoReq& r, uint64_t dev_size) {
-  if (r.buf == nullptr || r.len == 0) return -EINVAL;
-  if (!is_sector_aligned(r.off) || !is_sector_aligned(r.len)) return -EINVAL;
-  if (!is_sector_aligned(reinterpret_cast<uintptr_t>(r.buf))) return -EINVAL;
+  if (r.len == 0 || !is_sector_aligned(r.off) || !is_sector_aligned(r.len)) return -EINVAL;
+  if (r.iovcnt > 0) {
+    if (r.iov == nullptr || r.iovcnt > kMaxIov) return -EINVAL;
+    uint64_t sum = 0;
+    for (uint32_t i = 0; i < r.iovcnt; ++i) {
+      const iovec& v = r.iov[i];
+      if (v.iov_base == nullptr || v.iov_len == 0 || !is_sector_aligned(v.iov_len) ||
+          !is_sector_aligned(reinterpret_cast<uintptr_t>(v.iov_base)))
+        return -EINVAL;
+      sum += v.iov_len;
+    }
+    if (sum != r.len) return -EINVAL;
+  } else {
+    if (r.buf == nullptr || !is_sector_aligned(reinterpret_cast<uintptr_t>(r.buf))) return -EINVAL;
+  }
   if (r.off > dev_size || r.len > dev_size - r.off) return -EINVAL;
   return 0;
+}
+
+// Calls fn(std::byte* mem, uint32_t len, uint64_t device_off) for each memory segment of a
+// checked request, in device order (one call for a plain request).
+template <class Fn>
+void for_each_segment(const IoReq& r, Fn&& fn) {
+  if (r.iovcnt == 0) {
+    fn(static_cast<std::byte*>(r.buf), r.len, r.off);
+    return;
+  }
+  uint64_t off = r.off;
+  for (uint32_t i = 0; i < r.iovcnt; ++i) {
+    fn(static_cast<std::byte*>(r.iov[i].iov_base), static_cast<uint32_t>(r.iov[i].iov_len), off);
+    off += r.iov[i].iov_len;
+  }
 }
 
 // The value submit() returns for a completed batch: 0, or the first request's -errno
