@@ -11,6 +11,7 @@
 // deferred in T. If any step fails the pool stops (the caller refuses further changes); the
 // deltas stay in memory so reads remain correct and the on-disk state is the previous txg's.
 // txg_done(T), after the uberblock is durable, installs the new roots and drops T's deltas.
+#include <algorithm>
 #include <cstring>
 
 #include "common/log.h"
@@ -25,7 +26,10 @@ bool all_zero(const std::byte* p, size_t n) {
   return std::memcmp(p, p + 1, n - 1) == 0;
 }
 
-constexpr size_t kWriteBatch = 128;
+// Data blocks are written in batches of this many bytes: large enough that the pipeline can
+// coalesce them into few large device writes with many in flight, bounded so a batch's
+// bookkeeping stays small.
+constexpr uint64_t kWriteBatchBytes = 32ull << 20;
 
 }  // namespace
 
@@ -152,6 +156,7 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
   std::vector<std::vector<std::pair<uint64_t, zio::BlockPtr>>> leaves(syncing_objs_.size());
   std::vector<zio::WriteOp> ops;
   std::vector<std::shared_ptr<AlignedBuf>> bufs;
+  const size_t batch_blocks = std::max<uint64_t>(kWriteBatchBytes / block_size_, 1);
   auto flush = [&]() -> Status {
     ZVFS_TRY(ctx.write(ops));
     for (size_t i = 0; i < ops.size(); i++) arc_.insert(*ops[i].out, bufs[i]);
@@ -173,7 +178,7 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
       op.out = &leaves[i].back().second;
       ops.push_back(op);
       bufs.push_back(buf);
-      if (ops.size() >= kWriteBatch) ZVFS_TRY(flush());
+      if (ops.size() >= batch_blocks) ZVFS_TRY(flush());
     }
   }
   ZVFS_TRY(flush());

@@ -31,6 +31,7 @@ struct Scratch {
   std::vector<vdev::IoReq> reqs;
   std::vector<uint32_t> index;  // reqs[i] serves op index[i]
   std::vector<Checksum> sums;
+  std::vector<iovec> iov;  // segments of coalesced (vectored) write requests
   AlignedBuf arena;
 
   // Makes room for `bytes` of bounce memory; false on ENOMEM.

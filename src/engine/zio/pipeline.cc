@@ -4,7 +4,10 @@
 // to the vdev in one batch (aligned blocks straight from the caller's memory, others through
 // per-thread bounce memory with the tail of the last sector zeroed), and fill the BlockPtrs
 // only when the whole batch succeeded. A partial failure fills nothing: the caller's tree never
-// names a block whose write did not complete.
+// names a block whose write did not complete. Blocks that follow one another on the device (the
+// allocator hands out consecutive space to a batch) go out as one vectored request of up to
+// kRunBytesMax: one device I/O for many small blocks. Each block keeps its own BlockPtr and
+// checksum; only the I/O is shared.
 //
 // Read: validate each BlockPtr (an impossible pointer is corruption: EIO), read
 // round_up(lsize) bytes, verify the checksum over lsize bytes. A mismatch zeroes the caller's
@@ -19,6 +22,10 @@
 
 namespace zvfs::zio {
 namespace {
+
+// Largest coalesced write: big enough that per-request costs vanish, small enough that a batch
+// still spreads over many requests in flight.
+constexpr uint64_t kRunBytesMax = 2u << 20;
 
 const char* type_name(BlockType t) {
   switch (t) {
@@ -86,8 +93,8 @@ Status Pipeline::write(std::span<WriteOp> ops, uint64_t txg) {
   }
   Scratch& s = thread_scratch();
   if (!s.reserve_arena(bounce_bytes)) return make_error(ENOMEM, "zio: no memory for bounce");
-  s.reqs.resize(ops.size());
   s.sums.resize(ops.size());
+  s.iov.resize(ops.size());
   std::byte* arena = s.arena.data();
   for (size_t i = 0; i < ops.size(); ++i) {
     const WriteOp& op = ops[i];
@@ -100,13 +107,35 @@ Status Pipeline::write(std::span<WriteOp> ops, uint64_t txg) {
       arena += len;
     }
     s.sums[i] = checksum(buf, op.lsize);
-    s.reqs[i] = vdev::IoReq{vdev::IoReq::Op::kWrite, buf, len, op.offset, 0};
+    s.iov[i] = iovec{buf, len};
+  }
+  // Runs of device-contiguous blocks become one request each (s.iov no longer grows here).
+  s.reqs.clear();
+  for (size_t i = 0; i < ops.size();) {
+    const uint64_t start = ops[i].offset;
+    uint64_t end = start + s.iov[i].iov_len;
+    size_t j = i + 1;
+    while (j < ops.size() && j - i < vdev::kMaxIov && ops[j].offset == end &&
+           end - start + s.iov[j].iov_len <= kRunBytesMax) {
+      end += s.iov[j].iov_len;
+      ++j;
+    }
+    vdev::IoReq r{vdev::IoReq::Op::kWrite, s.iov[i].iov_base, static_cast<uint32_t>(end - start),
+                  start, 0};
+    if (j - i > 1) {
+      r.buf = nullptr;
+      r.iov = &s.iov[i];
+      r.iovcnt = static_cast<uint32_t>(j - i);
+    }
+    s.reqs.push_back(r);
+    i = j;
   }
   int rc = vdev_.submit(s.reqs);
   s.trim();
   if (rc != 0) {
     uint64_t failed = 0;
-    for (const vdev::IoReq& r : s.reqs) failed += r.result != static_cast<int64_t>(r.len);
+    for (const vdev::IoReq& r : s.reqs)
+      if (r.result != static_cast<int64_t>(r.len)) failed += r.iovcnt > 0 ? r.iovcnt : 1;
     io_errors_.fetch_add(failed, std::memory_order_relaxed);
     LOG_ERROR("zio", "write batch of %zu blocks failed: %d (%llu blocks)", ops.size(), rc,
               static_cast<unsigned long long>(failed));

@@ -201,6 +201,70 @@ TEST(Pipeline, DeviceErrorsReachTheCaller) {
   EXPECT_EQ(out, a);
 }
 
+TEST(Pipeline, ContiguousBlocksGoOutAsOneDeviceWrite) {
+  auto dev = vdev::make_memory_vdev(kDev);
+  Pipeline zio(*dev);
+  // Blocks 0..3 follow one another on the device (one of them bounced: unaligned and short),
+  // block 4 leaves a gap, block 5 follows block 4, block 6 lies before block 0's run.
+  struct Spec {
+    uint32_t lsize;
+    uint64_t offset;
+    bool aligned;
+  };
+  const Spec specs[] = {{16384, 65536, true}, {4096, 81920, true},  {100, 86016, false},
+                        {8192, 90112, true},  {4096, 106496, true}, {4096, 110592, true},
+                        {4096, 4096, true}};
+  constexpr size_t kN = sizeof(specs) / sizeof(specs[0]);
+  std::vector<AlignedBuf> bufs;
+  std::vector<std::vector<unsigned char>> want;
+  std::vector<WriteOp> ops;
+  std::vector<BlockPtr> bps(kN);
+  for (size_t i = 0; i < kN; ++i) {
+    want.push_back(bytes(specs[i].lsize, unsigned(i) + 40));
+    bufs.emplace_back(specs[i].lsize + 4096);
+    std::byte* p = bufs.back().data() + (specs[i].aligned ? 0 : 1);
+    std::memcpy(p, want.back().data(), specs[i].lsize);
+    ops.push_back({p, specs[i].lsize, BlockType::kData, 0, 1, specs[i].offset,
+                   uint32_t((specs[i].lsize + 4095) / 4096 * 4096), &bps[i]});
+  }
+  ASSERT_TRUE(zio.write(ops, 9).ok());
+  EXPECT_EQ(dev->stats().writes, 3u) << "runs: blocks 0-3, blocks 4-5, block 6";
+  EXPECT_EQ(zio.stats().blocks_written, kN);
+  for (size_t i = 0; i < kN; ++i) {
+    EXPECT_EQ(bps[i].offset, specs[i].offset);
+    EXPECT_EQ(bps[i].lsize, specs[i].lsize);
+    std::vector<unsigned char> out(specs[i].lsize);
+    ASSERT_TRUE(zio.read_block(bps[i], out.data()).ok()) << "block " << i;
+    EXPECT_EQ(out, want[i]) << "block " << i;
+  }
+  // The sector tail of the bounced block is zero on the device.
+  AlignedBuf sec(4096);
+  ASSERT_TRUE(zio.read_raw(86016, sec.data(), 4096).ok());
+  for (size_t k = 100; k < 4096; ++k) ASSERT_EQ(sec.data()[k], std::byte{0});
+}
+
+TEST(Pipeline, CoalescedWritesAreBoundedInSize) {
+  auto dev = vdev::make_memory_vdev(kDev);
+  Pipeline zio(*dev);
+  constexpr uint32_t kBlock = 64 << 10;
+  constexpr size_t kN = 48;  // 3 MiB of contiguous blocks: more than one request may carry
+  AlignedBuf data(kN * kBlock);
+  auto pat = bytes(kN * kBlock, 3);
+  std::memcpy(data.data(), pat.data(), pat.size());
+  std::vector<WriteOp> ops;
+  std::vector<BlockPtr> bps(kN);
+  for (size_t i = 0; i < kN; ++i)
+    ops.push_back(
+        {data.data() + i * kBlock, kBlock, BlockType::kData, 0, 1, i * kBlock, kBlock, &bps[i]});
+  ASSERT_TRUE(zio.write(ops, 2).ok());
+  EXPECT_EQ(dev->stats().writes, 2u);
+  std::vector<unsigned char> out(kBlock);
+  for (size_t i = 0; i < kN; ++i) {
+    ASSERT_TRUE(zio.read_block(bps[i], out.data()).ok());
+    ASSERT_EQ(std::memcmp(out.data(), pat.data() + i * kBlock, kBlock), 0) << "block " << i;
+  }
+}
+
 TEST(Pipeline, RawRoundTripAnyBuffer) {
   auto dev = vdev::make_memory_vdev(kDev);
   Pipeline zio(*dev);
