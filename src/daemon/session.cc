@@ -168,6 +168,7 @@ bool Session::handle_socket_message(const uint8_t* buf, size_t len, int fd) {
     }
     case ipc::Op::kReleaseIfUnlinked: {
       int32_t s = do_release_if_unlinked(fd);
+      fd = -1;  // consumed (closed by do_release_if_unlinked)
       ok = reply(s, nullptr, 0, -1);
       break;
     }

@@ -926,15 +926,6 @@ int cmd_trunc_lock(const char* file) {
 
 // ---- fork-unlinked --------------------------------------------------------------------------
 
-// unlink, then one more control-socket round trip before a fork opens the child's session:
-// zvfsd closed the descriptor of a release-if-unlinked request a second time after replying,
-// which could close the socket of a session accepted meanwhile.
-void unlink_and_settle(const char* file) {
-  CHECK(unlink(file) == 0);
-  int other = open((std::string(file) + ".other").c_str(), O_RDWR | O_CREAT, 0644);
-  CHECK(other >= 0 && close(other) == 0);
-}
-
 // fork(); the child returns only once the parent called release_child(*release).
 pid_t fork_held(int* release) {
   int go[2];
@@ -971,7 +962,7 @@ int exec_unlinked(const char* self, const char* file, bool list_form) {
   CHECK(fd >= 0);
   std::string data = exec_unlinked_data();
   CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
-  unlink_and_settle(file);
+  CHECK(unlink(file) == 0);
   int release = -1;
   pid_t pid = fork_held(&release);
   if (pid == 0) {
@@ -1019,7 +1010,7 @@ int fork_unlinked(const char* file, bool unlink_before_fork) {
   std::string data(200000, '\0');
   for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 31 + i / 1000);
   CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
-  if (unlink_before_fork) unlink_and_settle(file);
+  if (unlink_before_fork) CHECK(unlink(file) == 0);
   int release = -1;
   pid_t pid = fork_held(&release);
   if (pid == 0) {  // the parent has closed its descriptor

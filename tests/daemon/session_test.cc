@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <linux/falloc.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -281,6 +282,41 @@ TEST_F(SessionTest, UnlinkedBlobFreedAtLastClose) {
   ASSERT_EQ(unlink(path("u3").c_str()), 0);
   ipc::detach(h);
   close(fd);
+  EXPECT_EQ(pool_->count(), 0u);
+}
+
+// Regression: the daemon closed the descriptor of a release-if-unlinked request twice (once
+// when done, once more after the reply), so the second close hit whatever the daemon had
+// opened with that number meanwhile. The daemon runs in this process here: a thread that
+// keeps opening descriptors (which take the lowest free number, the one just closed) must
+// never see one of its own closed under it.
+TEST_F(SessionTest, ReleaseIfUnlinkedClosesItsDescriptorOnce) {
+  std::atomic<bool> stop{false};
+  std::atomic<int> stolen{0};
+  std::thread grabber([&] {
+    while (!stop.load()) {
+      int x = open("/dev/null", O_RDONLY | O_CLOEXEC);
+      if (x < 0) continue;
+      for (int i = 0; i < 20; i++) sched_yield();
+      if (fcntl(x, F_GETFD) < 0) {
+        stolen++;  // closed by someone else: never close it again
+        continue;
+      }
+      close(x);
+    }
+  });
+  int h;
+  for (int i = 0; i < 2000 && stolen.load() == 0; i++) {
+    const std::string name = "r" + std::to_string(i);
+    int fd = create(name, &h);
+    ASSERT_EQ(unlink(path(name).c_str()), 0);
+    ASSERT_EQ(ipc::release_if_unlinked(fd), 0);
+    ASSERT_EQ(ipc::detach(h), 0);
+    close(fd);
+  }
+  stop = true;
+  grabber.join();
+  EXPECT_EQ(stolen.load(), 0) << "a descriptor of this process was closed by the daemon";
   EXPECT_EQ(pool_->count(), 0u);
 }
 
