@@ -94,9 +94,10 @@ class PoolCore {
   std::condition_variable done_cv_;  // a txg finished (or the pool failed)
   std::thread thread_;
   bool stop_ = false;
-  bool pause_ = false;     // check(): keep the sync thread idle
-  bool syncing_ = false;   // the sync thread is inside sync_one
-  uint64_t want_txg_ = 0;  // commit at least up to this txg
+  bool pause_ = false;      // check(): keep the sync thread idle
+  bool syncing_ = false;    // the sync thread is inside sync_one
+  uint64_t want_txg_ = 0;   // commit at least up to this txg
+  bool throttled_ = false;  // a writer waited on the throttle since the last commit began
   uint64_t synced_txg_ = 0;
   spa::Uberblock ub_;  // the last durable uberblock
   Status failed_;

@@ -68,8 +68,10 @@ void PoolCore::sync_loop() {
   while (!stop_) {
     auto wanted = [&] {
       if (pause_ || !failed_.ok()) return false;
+      // A writer held back during the last commit: commit again at once, so a bulk writer
+      // keeps the device busy instead of refilling up to dirty_kick while it idles.
       return want_txg_ > synced_txg_ || os_->dirty_bytes() > dirty_kick ||
-             zil_->used_bytes() > zil_->capacity() / 2;
+             zil_->used_bytes() > zil_->capacity() / 2 || (throttled_ && os_->has_changes());
     };
     sync_cv_.wait_until(lk, next, [&] { return stop_ || wanted(); });
     if (stop_) break;
@@ -80,6 +82,7 @@ void PoolCore::sync_loop() {
       continue;
     }
     syncing_ = true;
+    throttled_ = false;
     lk.unlock();
     Status st = sync_one(0);
     lk.lock();
@@ -144,8 +147,9 @@ Status PoolCore::admit(uint64_t bytes, bool need_space) {
                                                   : cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8;
   if (os_->dirty_bytes() > cfg_.dirty_max_bytes / 10 * 6) kick();
   if (os_->dirty_bytes() + bytes > max && os_->dirty_bytes() > 0) {
-    throttle_waits_.fetch_add(1, std::memory_order_relaxed);
     std::unique_lock lk(sync_mu_);
+    throttled_ = true;
+    throttle_waits_.fetch_add(1, std::memory_order_relaxed);  // after the flag: tests rely on it
     for (int i = 0; i < 1000 && os_->dirty_bytes() + bytes > max && os_->dirty_bytes() > 0; i++) {
       if (stop_ || !failed_.ok()) break;
       if (want_txg_ <= synced_txg_) want_txg_ = synced_txg_ + 1;
