@@ -8,9 +8,12 @@
 //          Pool::sync_all()": the commit's own throughput, the figure to compare with phase 1.
 // Phase 3 (stream): GiB of 1 MiB Blob::writes with background commits and the write throttle,
 //          then sync_all(): sustained throughput as a writer sees it.
+// Memory: the process's peak resident set (VmHWM) over its size before the pool was created,
+// against the engine's bound: cache + dirty limit + 64 MiB (run with GiB = 4 for the target).
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -27,6 +30,23 @@ using Clock = std::chrono::steady_clock;
 
 double secs_since(Clock::time_point t) {
   return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// A field of /proc/self/status in KiB (VmRSS, VmHWM), or 0.
+uint64_t status_kib(const char* field) {
+  FILE* f = std::fopen("/proc/self/status", "r");
+  if (f == nullptr) return 0;
+  char line[256];
+  uint64_t v = 0;
+  const size_t n = std::strlen(field);
+  while (std::fgets(line, sizeof line, f) != nullptr) {
+    if (std::strncmp(line, field, n) == 0 && line[n] == ':') {
+      v = std::strtoull(line + n + 1, nullptr, 10);
+      break;
+    }
+  }
+  std::fclose(f);
+  return v;
 }
 
 double mbps(uint64_t bytes, double s) {
@@ -72,6 +92,7 @@ int main(int argc, char** argv) {
   // 2 and 3. The engine.
   const std::string path = dir + "/bulk_pool.img";
   ::unlink(path.c_str());
+  const uint64_t base_kib = status_kib("VmRSS");
   zvfs::engine::PoolConfig cfg;
   cfg.create_size = 2 * total + (1ull << 30);
   cfg.block_size = bs;
@@ -113,6 +134,12 @@ int main(int argc, char** argv) {
               mbps(total, write_s), mbps(total, all_s));
   std::printf("       throttle waits %llu\n",
               static_cast<unsigned long long>(p.stats().throttle_waits));
+  const uint64_t peak_mib = (status_kib("VmHWM") - std::min(base_kib, status_kib("VmHWM"))) >> 10;
+  const uint64_t bound_mib = (cfg.cache_bytes + cfg.dirty_max_bytes + (64ull << 20)) >> 20;
+  std::printf(
+      "       peak RSS over baseline %llu MiB; bound cache + dirty + 64 MiB = %llu MiB: %s\n",
+      static_cast<unsigned long long>(peak_mib), static_cast<unsigned long long>(bound_mib),
+      peak_mib <= bound_mib ? "within" : "EXCEEDED");
   if (!p.export_pool().ok()) return 1;
   ::unlink(path.c_str());
   return 0;
