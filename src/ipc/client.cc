@@ -513,7 +513,10 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
       h->doorbell.fetch_add(1, std::memory_order_seq_cst);
       futex_wake(&h->doorbell, 1);
     }
-    r = wait_reply(s, i, woke ? kReplySpinAfterWakeNs : kReplySpinNs);
+    // A sync waits for a device write and flush (hundreds of us): spinning through it would only
+    // take the CPU from other threads (on 2 CPUs, from the very processes waiting on it).
+    const uint64_t spin = io.op == Op::kSync ? 0 : woke ? kReplySpinAfterWakeNs : kReplySpinNs;
+    r = wait_reply(s, i, spin);
     if (r < 0) {
       release_session();
       if (attempt == 0 && io.retry) continue;
