@@ -6,8 +6,8 @@
 // input) makes the submit fail with -EINVAL, nothing of the batch submitted; registering a ZVFS
 // descriptor as a fixed file fails the same way (so fixed-file entries cannot name one). Rings
 // driven without liburing (raw io_uring_enter, as fio does) are not interceptable and stay
-// unsupported.
-#if __has_include(<liburing.h>)
+// unsupported. If the process has no liburing loaded (nothing to forward to), the hooks answer
+// -ENOSYS, as a liburing call answers an unavailable system call.
 #include <dlfcn.h>
 #include <errno.h>
 #include <liburing.h>
@@ -107,4 +107,3 @@ ZVFS_HOOK int io_uring_register_files_update_tag(struct io_uring* ring, unsigned
   if (any_zvfs(files, nr)) return -EINVAL;
   ZVFS_URING_FORWARD(io_uring_register_files_update_tag, ring, off, files, tags, nr);
 }
-#endif

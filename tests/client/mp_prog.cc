@@ -41,6 +41,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <linux/aio_abi.h>
 #include <linux/close_range.h>
 #include <linux/fiemap.h>
@@ -63,10 +64,6 @@
 #include <string>
 #include <thread>
 #include <vector>
-
-#if ZVFS_TEST_HAVE_URING
-#include <liburing.h>
-#endif
 
 namespace {
 
@@ -1210,7 +1207,6 @@ int cmd_fiemap(const char* file) {
 
 // ---- uring --------------------------------------------------------------------------------
 
-#if ZVFS_TEST_HAVE_URING
 int cmd_uring(const char* file) {
   struct io_uring ring;
   CHECK(io_uring_queue_init(8, &ring, 0) == 0);
@@ -1243,7 +1239,6 @@ int cmd_uring(const char* file) {
   CHECK(close(fd) == 0 && close(plain) == 0);
   return 0;
 }
-#endif
 
 }  // namespace
 
@@ -1284,9 +1279,7 @@ int main(int argc, char** argv) {
   if (c == "opath") return cmd_opath(f);
   if (c == "freopen") return cmd_freopen(f);
   if (c == "fiemap") return cmd_fiemap(f);
-#if ZVFS_TEST_HAVE_URING
   if (c == "uring") return cmd_uring(f);
-#endif
   if (c == "exec-unlinked") return cmd_exec_unlinked(argv[0], f);
   if (c == "exec-unlinked-child") return cmd_exec_unlinked_child(atoi(f));
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));
