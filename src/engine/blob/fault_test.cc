@@ -294,6 +294,15 @@ class AbandonedLogTest : public FaultTest {
                              v4 = std::vector<uint8_t>(kBlock, 0x44);
   spa::Uberblock replayed;  // the uberblock whose space map will not load
 
+  // Imports (the fallback to T, replaying v2), then commits v4 and checks it stays.
+  void import_expecting_v2_then_commit_v4() {
+    auto p = Pool::import(testing::share(dev), cfg);
+    ASSERT_TRUE(p.ok()) << p.error().msg;
+    pool = std::move(*p);
+    ASSERT_TRUE(contents() == v2);
+    commit_v4_and_check();
+  }
+
   void put(const std::vector<uint8_t>& v, bool log) {
     auto b = *pool->open_blob(id);
     ASSERT_TRUE(b->write(0, v.data(), v.size()).ok());
@@ -340,32 +349,21 @@ class AbandonedLogTest : public FaultTest {
 // The fallback import (to T, replaying v2) commits, then v4 is committed.
 TEST_F(AbandonedLogTest, FallbackImportNeverReplaysThem) {
   ASSERT_NO_FATAL_FAILURE(abandoned_history());
-  {
-    auto p = Pool::import(testing::share(dev), cfg);
-    ASSERT_TRUE(p.ok()) << p.error().msg;
-    pool = std::move(*p);
-  }
-  ASSERT_TRUE(contents() == v2);
-  commit_v4_and_check();
+  ASSERT_NO_FATAL_FAILURE(import_expecting_v2_then_commit_v4());
 }
 
-// The fallback import zeroes the newer uberblocks and the power fails before its commit: the
+// The fallback import abandons the newer uberblocks and the power fails before its commit: the
 // next import sees only T, and nothing on the medium names generation g+1 any more.
 TEST_F(AbandonedLogTest, NorAnImportAfterAFallbackCutBeforeItsCommit) {
   ASSERT_NO_FATAL_FAILURE(abandoned_history());
-  // Writes 1 and 2 zero the slots of T+1 and T+2 (then a flush); write 3 is the commit's.
+  // Writes 1 and 2 rewrite the slots of T+1 and T+2 as abandoned (then a flush); write 3 is the
+  // commit's.
   dev->arm_power_cut_at_write(3);
   EXPECT_FALSE(Pool::import(testing::share(dev), cfg).ok());
   ASSERT_TRUE(dev->power_is_cut());
   dev = dev->reboot(22);
   ASSERT_EQ(ring_of(*dev)[0].txg, replayed.txg - 1);
-  {
-    auto p = Pool::import(testing::share(dev), cfg);
-    ASSERT_TRUE(p.ok()) << p.error().msg;
-    pool = std::move(*p);
-  }
-  ASSERT_TRUE(contents() == v2);
-  commit_v4_and_check();
+  ASSERT_NO_FATAL_FAILURE(import_expecting_v2_then_commit_v4());
 }
 
 // Import falls back at most two txgs from the newest txg history reached, and uberblocks it
