@@ -9,7 +9,7 @@
 // created in a temp directory (--mem: on the in-memory pool of the daemon tests instead, to
 // isolate IPC costs). Output: one line per (case, threads): p50/p99 latency and throughput.
 //
-// Usage: zvfs_bench_ipc [--ops N] [--threads 1,2,4,8] [--mem] [--json]
+// Usage: zvfs_bench_ipc [--ops N] [--threads 1,2,4,8] [--mem] [--json] [--only SUBSTRING]
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -203,6 +203,8 @@ pid_t start_daemon(const std::string& dir, const std::string& sock, bool mem) {
 int main(int argc, char** argv) {
   int ops = 20000;
   bool mem = false;
+  std::string only;  // run only the measurements whose name contains this
+  auto wanted = [&](const std::string& name) { return name.find(only) != std::string::npos; };
   std::vector<int> threads = {1, 2, 4, 8};
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--ops") && i + 1 < argc) {
@@ -211,12 +213,16 @@ int main(int argc, char** argv) {
       mem = true;
     } else if (!strcmp(argv[i], "--json")) {
       g_json = true;
+    } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+      only = argv[++i];
     } else if (!strcmp(argv[i], "--threads") && i + 1 < argc) {
       threads.clear();
       for (char* p = strtok(argv[++i], ","); p; p = strtok(nullptr, ","))
         threads.push_back(atoi(p));
     } else {
-      fprintf(stderr, "usage: zvfs_bench_ipc [--ops N] [--threads 1,2,4,8] [--mem] [--json]\n");
+      fprintf(stderr,
+              "usage: zvfs_bench_ipc [--ops N] [--threads 1,2,4,8] [--mem] [--json] "
+              "[--only SUBSTRING]\n");
       return 2;
     }
   }
@@ -241,17 +247,20 @@ int main(int argc, char** argv) {
          std::thread::hardware_concurrency(), ops,
          mem || !kHaveEngine ? "in memory" : "engine on a temp file");
   for (int t : threads) {
-    sock_pingpong(t, ops);
-    shm_pingpong(t, ops);
-    print(measure("zvfs-null", t, ops, [&](int, int) { ipc::null_request(); }));
+    if (wanted("sock-pingpong")) sock_pingpong(t, ops);
+    if (wanted("shm-pingpong")) shm_pingpong(t, ops);
+    if (wanted("zvfs-null"))
+      print(measure("zvfs-null", t, ops, [&](int, int) { ipc::null_request(); }));
     for (size_t sz : {size_t{4096}, size_t{16384}}) {
       std::string n = sz == 4096 ? "4k" : "16k";
-      print(measure("zvfs-write" + n, t, ops, [&](int th, int) {
-        ipc::pwrite(h, buf.data() + th * 16384, sz, static_cast<uint64_t>(th) * 16384);
-      }));
-      print(measure("zvfs-read" + n, t, ops, [&](int th, int) {
-        ipc::pread(h, buf.data() + th * 16384, sz, static_cast<uint64_t>(th) * 16384);
-      }));
+      if (wanted("zvfs-write" + n))
+        print(measure("zvfs-write" + n, t, ops, [&](int th, int) {
+          ipc::pwrite(h, buf.data() + th * 16384, sz, static_cast<uint64_t>(th) * 16384);
+        }));
+      if (wanted("zvfs-read" + n))
+        print(measure("zvfs-read" + n, t, ops, [&](int th, int) {
+          ipc::pread(h, buf.data() + th * 16384, sz, static_cast<uint64_t>(th) * 16384);
+        }));
     }
   }
   ipc::detach(h);

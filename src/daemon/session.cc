@@ -461,7 +461,11 @@ void Session::worker_loop() {
         bool spun = false, found = false;
         if (ctx_.spinners.fetch_add(1) < ctx_.spinners_max) {
           spun = true;
+          // Announced so clients do not ring (and wake a second worker onto their own CPU)
+          // while this one is watching the slots; withdrawn before the sleep path re-scans.
+          rh->daemon_spinners.fetch_add(1);
           found = ipc::spin_until([&] { return stopping_.load() || pending(); }, spin_ns);
+          rh->daemon_spinners.fetch_sub(1);
         }
         ctx_.spinners.fetch_sub(1);
         session_spinner_.store(0);

@@ -508,7 +508,11 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     // Ring only if a worker announced that it sleeps: a worker announces (daemon_sleepers++)
     // before its last scan, so with seq_cst either that scan sees kRequest or we see it.
     RegionHeader* h = s->region.header();
-    bool woke = h->daemon_sleepers.load(std::memory_order_seq_cst) > 0;
+    // Nor while a worker spins: it will see the request, and a woken second worker would land
+    // on this CPU and preempt us. A spinner withdraws before it re-scans and sleeps, so either
+    // we see no spinner or its re-scan sees kRequest.
+    bool woke = h->daemon_sleepers.load(std::memory_order_seq_cst) > 0 &&
+                h->daemon_spinners.load(std::memory_order_seq_cst) == 0;
     if (woke) {
       h->doorbell.fetch_add(1, std::memory_order_seq_cst);
       futex_wake(&h->doorbell, 1);

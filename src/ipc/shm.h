@@ -42,6 +42,7 @@ struct alignas(64) RegionHeader {
   uint32_t slot_data_bytes;
   alignas(64) std::atomic<uint32_t> doorbell;  // bumped by a client after publishing a request
   std::atomic<uint32_t> daemon_sleepers;       // daemon workers asleep on `doorbell`
+  std::atomic<uint32_t> daemon_spinners;       // daemon workers busy-waiting for a request
   alignas(64) std::atomic<uint32_t> free_seq;  // bumped when a slot returns to kFree
   std::atomic<uint32_t> free_waiters;          // client threads asleep waiting for a free slot
   alignas(64) std::atomic<uint32_t> client_spinners;  // client threads spinning for a reply
