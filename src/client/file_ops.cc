@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "client/real.h"
+#include "common/copy.h"
 #include "ipc/client.h"
 
 namespace zvfs::client {
@@ -243,7 +244,7 @@ ssize_t zf_writev(OpenFile* of, int fd, const struct iovec* iov, int cnt, off_t 
       size_t k = 0;
       for (int i = 0; i < cnt && k < want; ++i) {
         size_t len = iov[i].iov_len < want - k ? iov[i].iov_len : want - k;
-        memcpy(tmp + k, iov[i].iov_base, len);
+        copy_bytes(tmp + k, iov[i].iov_base, len);
         k += len;
       }
       result = append_locked(of, fd, tmp, want, at_pos);

@@ -40,6 +40,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "common/copy.h"
 #include "ipc/client_diag.h"
 #include "ipc/doorbell.h"
 #include "ipc/protocol.h"
@@ -495,7 +496,7 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     }
     uint32_t i = static_cast<uint32_t>(idx);
     Slot* sl = s->region.slot(i);
-    if (io.src && io.len) memcpy(s->region.data(i), io.src, io.len);
+    if (io.src && io.len) copy_bytes(s->region.data(i), io.src, io.len);
     sl->req = MsgHeader{};
     sl->req.opcode = static_cast<uint16_t>(io.op);
     sl->req.request_id = i;
@@ -532,7 +533,7 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     if (result > 0 && io.dst) {
       uint64_t n = static_cast<uint64_t>(result);
       if (n > io.len) n = io.len;  // never trust the peer with our buffer's size
-      memcpy(io.dst, s->region.data(i), n);
+      copy_bytes(io.dst, s->region.data(i), n);
     }
     free_slot(s, i);
     release_session();

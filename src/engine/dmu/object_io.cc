@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/copy.h"
 #include "common/log.h"
 #include "engine/dmu/objset.h"
 
@@ -58,7 +59,7 @@ Status read_tree(arc::Arc& arc, const zio::BlockPtr& root, uint32_t bs, uint64_t
     return make_error(EIO, "malformed data block pointer");
   }
   ZVFS_ASSIGN_OR_RETURN(buf, arc.read(bp));
-  std::memcpy(dst, buf->data() + boff, cnt);
+  copy_bytes(dst, buf->data() + boff, cnt);
   return ok_status();
 }
 
@@ -74,7 +75,7 @@ Status ObjectSet::fill_old(Object& o, uint64_t blk, AlignedBuf& out) {
   std::shared_ptr<AlignedBuf> src;
   switch (resolve(o, blk, &src, /*skip_open_blocks=*/true)) {
     case Src::kBuf:
-      std::memcpy(out.data(), src->data(), block_size_);
+      copy_bytes(out.data(), src->data(), block_size_);
       return ok_status();
     case Src::kZero:
       return ok_status();
@@ -147,7 +148,7 @@ bool copy_from_memory(const Object& o, uint64_t b, uint32_t boff, uint32_t cnt, 
   std::shared_ptr<AlignedBuf> src;
   switch (resolve(o, b, &src)) {
     case Src::kBuf:
-      std::memcpy(dst, src->data() + boff, cnt);
+      copy_bytes(dst, src->data() + boff, cnt);
       return true;
     case Src::kZero:
       std::memset(dst, 0, cnt);
@@ -235,7 +236,7 @@ Status ObjectSet::write_locked(Object& o, uint64_t off, const void* buf, size_t 
     const uint32_t boff = static_cast<uint32_t>(pos % bs);
     const uint32_t cnt = static_cast<uint32_t>(std::min<uint64_t>(bs - boff, len - done));
     ZVFS_ASSIGN_OR_RETURN(blk, writable_block(o, d, b, /*need_old=*/false));
-    std::memcpy(blk->data() + boff, in + done, cnt);
+    copy_bytes(blk->data() + boff, in + done, cnt);
     done += cnt;
   }
   if (end > o.size) o.size = end;

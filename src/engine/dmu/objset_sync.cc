@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "common/copy.h"
 #include "common/log.h"
 #include "engine/dmu/objset.h"
 
@@ -128,7 +129,7 @@ Result<zio::BlockPtr> ObjectSet::sync_meta(const std::map<uint64_t, DnodePhys>& 
     ZVFS_ASSIGN_OR_RETURN(old, TreeReader::lookup(arc_, meta_root_, k));
     if (!old.is_hole()) {
       ZVFS_ASSIGN_OR_RETURN(cur, arc_.read(old));
-      std::memcpy(buf->data(), cur->data(), meta_bytes_);
+      copy_bytes(buf->data(), cur->data(), meta_bytes_);
     }
     for (const auto* e : entries) {
       std::memcpy(buf->data() + (e->first % dnodes_per_block_) * kDnodeSize, &e->second,

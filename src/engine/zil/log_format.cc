@@ -3,6 +3,7 @@
 
 #include <cstring>
 
+#include "common/copy.h"
 #include "engine/zio/zio.h"
 
 namespace zvfs::zil {
@@ -45,7 +46,7 @@ void encode_block(const BlockIdentity& id, const std::vector<const dmu::ChangeRe
     std::memcpy(out + pos, &p, sizeof(p));
     pos += sizeof(p);
     std::memcpy(out + pos, r->name.data(), r->name.size());
-    if (!r->data.empty()) std::memcpy(out + pos + r->name.size(), r->data.data(), r->data.size());
+    if (!r->data.empty()) copy_bytes(out + pos + r->name.size(), r->data.data(), r->data.size());
     pos += pad8(r->name.size() + r->data.size());
   }
   LogBlockHeader h{};

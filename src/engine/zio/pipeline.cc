@@ -16,6 +16,7 @@
 // Nothing is cached or buffered here: a crash loses nothing that the vdev had not already lost.
 #include <cstring>
 
+#include "common/copy.h"
 #include "common/log.h"
 #include "engine/zio/bounce.h"
 #include "engine/zio/zio.h"
@@ -101,7 +102,7 @@ Status Pipeline::write(std::span<WriteOp> ops, uint64_t txg) {
     uint32_t len = static_cast<uint32_t>(round_up_sector(op.lsize));
     void* buf = const_cast<void*>(op.data);
     if (needs_bounce(op.data, op.lsize)) {
-      std::memcpy(arena, op.data, op.lsize);
+      copy_bytes(arena, op.data, op.lsize);
       std::memset(arena + op.lsize, 0, len - op.lsize);
       buf = arena;
       arena += len;
@@ -220,7 +221,7 @@ Status Pipeline::read(std::span<ReadOp> ops) {
                 static_cast<unsigned long long>(bp.birth_txg));
       continue;
     }
-    if (r.buf != op.buf) std::memcpy(op.buf, r.buf, bp.lsize);
+    if (r.buf != op.buf) copy_bytes(op.buf, r.buf, bp.lsize);
     ++blocks;
     bytes += bp.lsize;
   }
@@ -248,7 +249,7 @@ Status Pipeline::write_raw(uint64_t off, const void* buf, uint32_t len) {
   void* p = const_cast<void*>(buf);
   if (needs_bounce(buf, len)) {
     if (!s.reserve_arena(len)) return make_error(ENOMEM, "zio: no memory for bounce");
-    std::memcpy(s.arena.data(), buf, len);
+    copy_bytes(s.arena.data(), buf, len);
     p = s.arena.data();
   }
   vdev::IoReq r{vdev::IoReq::Op::kWrite, p, len, off, 0};
@@ -273,7 +274,7 @@ Status Pipeline::read_raw(uint64_t off, void* buf, uint32_t len) {
   }
   vdev::IoReq r{vdev::IoReq::Op::kRead, p, len, off, 0};
   int rc = vdev_.submit({&r, 1});
-  if (rc == 0 && p != buf) std::memcpy(buf, p, len);
+  if (rc == 0 && p != buf) copy_bytes(buf, p, len);
   s.trim();
   if (rc != 0) {
     io_errors_.fetch_add(1, std::memory_order_relaxed);
