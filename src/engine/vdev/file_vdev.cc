@@ -49,12 +49,32 @@ class FileVdev final : public Vdev {
 
   uint64_t size() const override { return size_; }
 
-  int submit(std::span<IoReq> reqs) override {
+  int submit(std::span<IoReq> reqs) override { return submit_impl(reqs, false); }
+
+  int submit_then_flush(std::span<IoReq> reqs) override { return submit_impl(reqs, true); }
+
+  int flush() override {
+    int rc = rings_->fdatasync();
+    return count_flush(rc);
+  }
+
+  VdevStats stats() const override { return counters_.snapshot(); }
+  std::string describe() const override { return "file:" + path_; }
+
+ private:
+  // Runs the batch; with `then_flush`, a valid batch carries its fdatasync in the same
+  // submission (an invalid one never reaches the flush: its error is returned first).
+  int submit_impl(std::span<IoReq> reqs, bool then_flush) {
     bool all_valid = true;
     for (IoReq& r : reqs) {
       if (check_req(r, size_) != 0) all_valid = false;
     }
-    if (all_valid) {
+    int flush_rc = 0;
+    bool flushed = false;
+    if (all_valid && then_flush) {
+      flush_rc = rings_->run_then_fdatasync(reqs);
+      flushed = true;
+    } else if (all_valid) {
       rings_->run(reqs);
     } else {
       // Rare: run the valid requests one by one, refuse the others.
@@ -74,20 +94,18 @@ class FileVdev final : public Vdev {
                   static_cast<unsigned long long>(r.off), static_cast<long long>(r.result));
       }
     }
-    return batch_result(reqs.data(), reqs.size());
+    int rc = batch_result(reqs.data(), reqs.size());
+    if (!flushed) return rc == 0 && then_flush ? flush() : rc;
+    flush_rc = count_flush(flush_rc);
+    return rc != 0 ? rc : flush_rc;
   }
 
-  int flush() override {
-    int rc = rings_->fdatasync();
+  int count_flush(int rc) {
     counters_.count_flush(rc);
     if (rc != 0) LOG_ERROR("vdev", "%s: flush failed: %d", path_.c_str(), rc);
     return rc;
   }
 
-  VdevStats stats() const override { return counters_.snapshot(); }
-  std::string describe() const override { return "file:" + path_; }
-
- private:
   const std::string path_;
   const int fd_;
   const uint64_t size_;

@@ -89,14 +89,22 @@ void RingPool::prep(Ring& r, io_uring_sqe* sqe, IoReq& q, uint64_t tag) {
   io_uring_sqe_set_data64(sqe, tag);
 }
 
-bool RingPool::drive(Ring& r, std::span<IoReq> reqs) {
-  const size_t n = reqs.size();
+bool RingPool::drive(Ring& r, std::span<IoReq> reqs, int* flush_res) {
+  // The fdatasync, if asked for, is one more request (tag n) queued after all the others.
+  const size_t n = reqs.size() + (flush_res ? 1 : 0);
   size_t next = 0, done = 0;
   while (done < n) {
     while (next < n) {
       io_uring_sqe* sqe = io_uring_get_sqe(&r.ring);
       if (!sqe) break;
-      prep(r, sqe, reqs[next], next);
+      if (next < reqs.size()) {
+        prep(r, sqe, reqs[next], next);
+      } else {
+        // DRAIN: the kernel starts it only once every earlier request on this ring completed.
+        io_uring_prep_fsync(sqe, r.fixed ? 0 : fd_, IORING_FSYNC_DATASYNC);
+        sqe->flags |= IOSQE_IO_DRAIN | (r.fixed ? IOSQE_FIXED_FILE : 0);
+        io_uring_sqe_set_data64(sqe, next);
+      }
       ++next;
     }
     // With everything queued, wait for all of it in the same system call.
@@ -110,13 +118,15 @@ bool RingPool::drive(Ring& r, std::span<IoReq> reqs) {
         __kernel_timespec ts{0, 10 * 1000 * 1000};
         io_uring_cqe* cqe = nullptr;
         if (io_uring_wait_cqe_timeout(&r.ring, &cqe, &ts) == 0 && cqe) {
-          reqs[io_uring_cqe_get_data64(cqe)].result = cqe->res;
+          uint64_t tag = io_uring_cqe_get_data64(cqe);
+          if (tag < reqs.size()) reqs[tag].result = cqe->res;
           io_uring_cqe_seen(&r.ring, cqe);
           ++done;
         }
       }
-      for (size_t i = 0; i < n; ++i)
-        if (reqs[i].result == 0) reqs[i].result = rc;
+      for (IoReq& q : reqs)
+        if (q.result == 0) q.result = rc;
+      if (flush_res) *flush_res = rc;
       return false;
     }
     if (rc == -EAGAIN || rc == -EBUSY) {
@@ -127,8 +137,11 @@ bool RingPool::drive(Ring& r, std::span<IoReq> reqs) {
     io_uring_cqe* cqe;
     io_uring_for_each_cqe(&r.ring, head, cqe) {
       uint64_t tag = io_uring_cqe_get_data64(cqe);
-      if (tag < n) {
+      if (tag < reqs.size()) {
         reqs[tag].result = cqe->res;
+        ++done;
+      } else if (tag < n) {
+        *flush_res = cqe->res < 0 ? cqe->res : 0;
         ++done;
       }
       ++seen;
@@ -149,6 +162,20 @@ void RingPool::run(std::span<IoReq> reqs) {
   }
   bool usable = drive(*r, reqs);
   release(std::move(r), !usable);
+}
+
+int RingPool::run_then_fdatasync(std::span<IoReq> reqs) {
+  for (IoReq& q : reqs) q.result = 0;
+  std::unique_ptr<Ring> r;
+  int rc = acquire(&r);
+  if (rc != 0) {
+    for (IoReq& q : reqs) q.result = rc;
+    return rc;
+  }
+  int flush_res = -EIO;
+  bool usable = drive(*r, reqs, &flush_res);
+  release(std::move(r), !usable);
+  return flush_res;
 }
 
 int RingPool::fdatasync() {

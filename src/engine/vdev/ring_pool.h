@@ -39,6 +39,10 @@ class RingPool {
   void run(std::span<IoReq> reqs);
   // fdatasync through the ring: 0 or -errno.
   int fdatasync();
+  // run(reqs), then an fdatasync that the kernel starts when every request has completed, all in
+  // one submission (IOSQE_IO_DRAIN): a synchronous log write costs one wait instead of two.
+  // Returns the fdatasync's 0 or -errno; the requests' results are set as by run().
+  int run_then_fdatasync(std::span<IoReq> reqs);
 
  private:
   struct Ring {
@@ -50,8 +54,9 @@ class RingPool {
   int new_ring(std::unique_ptr<Ring>* out);
   int acquire(std::unique_ptr<Ring>* out);
   void release(std::unique_ptr<Ring> r, bool broken);
-  // Drives one batch; returns false if the ring is no longer usable.
-  bool drive(Ring& r, std::span<IoReq> reqs);
+  // Drives one batch (followed by a draining fdatasync whose result goes to *flush_res, if
+  // flush_res is set); returns false if the ring is no longer usable.
+  bool drive(Ring& r, std::span<IoReq> reqs, int* flush_res = nullptr);
   void prep(Ring& r, io_uring_sqe* sqe, IoReq& q, uint64_t tag);
 
   const int fd_;

@@ -21,7 +21,8 @@
 //     flush() issued after its completion has returned 0. Until then a power cut may lose it or
 //     tear it (at 512-byte granularity).
 //   - flush() returns 0 or -errno. After a failed flush, nothing written before it may be
-//     assumed durable.
+//     assumed durable. submit_then_flush() is submit() then flush() with the same guarantees;
+//     the file vdev issues both in one io_uring submission.
 #pragma once
 
 #include <sys/uio.h>
@@ -61,6 +62,12 @@ class Vdev {
   virtual uint64_t size() const = 0;
   virtual int submit(std::span<IoReq> reqs) = 0;
   virtual int flush() = 0;
+  // submit(reqs) followed by flush(), as one round trip where the device allows it. Returns the
+  // batch's first -errno, else the flush's result. The flush covers every request of the batch.
+  virtual int submit_then_flush(std::span<IoReq> reqs) {
+    int rc = submit(reqs);
+    return rc != 0 ? rc : flush();
+  }
   virtual VdevStats stats() const = 0;
   virtual std::string describe() const = 0;  // for logs: "file:/path" etc.
 };

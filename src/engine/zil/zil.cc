@@ -110,9 +110,8 @@ Status IntentLog::write_block(const std::vector<Waiter*>& batch) {
   std::memset(buf_.data(), 0, bytes);
   encode_block(BlockIdentity{guid_, gen_, at.seq}, recs, reinterpret_cast<uint8_t*>(buf_.data()),
                bytes);
-  Status st =
-      zio_.write_raw(region_.off + at.pos % region_.len, buf_.data(), static_cast<uint32_t>(bytes));
-  if (st.ok()) st = zio_.flush();
+  Status st = zio_.write_raw_durable(region_.off + at.pos % region_.len, buf_.data(),
+                                     static_cast<uint32_t>(bytes));
   if (!st.ok()) {
     LOG_ERROR("zil", "intent log write of %llu bytes failed: %s",
               static_cast<unsigned long long>(bytes), st.error().msg);

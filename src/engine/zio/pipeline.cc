@@ -243,6 +243,14 @@ Status Pipeline::read_block(const BlockPtr& bp, void* buf) {
 }
 
 Status Pipeline::write_raw(uint64_t off, const void* buf, uint32_t len) {
+  return write_raw_impl(off, buf, len, false);
+}
+
+Status Pipeline::write_raw_durable(uint64_t off, const void* buf, uint32_t len) {
+  return write_raw_impl(off, buf, len, true);
+}
+
+Status Pipeline::write_raw_impl(uint64_t off, const void* buf, uint32_t len, bool flush) {
   if (buf == nullptr || len == 0 || len % vdev::kSectorSize || off % vdev::kSectorSize)
     return make_error(EINVAL, "zio: raw write not sector-aligned");
   Scratch& s = thread_scratch();
@@ -253,11 +261,12 @@ Status Pipeline::write_raw(uint64_t off, const void* buf, uint32_t len) {
     p = s.arena.data();
   }
   vdev::IoReq r{vdev::IoReq::Op::kWrite, p, len, off, 0};
-  int rc = vdev_.submit({&r, 1});
+  int rc = flush ? vdev_.submit_then_flush({&r, 1}) : vdev_.submit({&r, 1});
   s.trim();
   if (rc != 0) {
     io_errors_.fetch_add(1, std::memory_order_relaxed);
-    return make_error(-rc, "zio: raw write failed");
+    bool write_failed = r.result != static_cast<int64_t>(len);
+    return make_error(-rc, write_failed ? "zio: raw write failed" : "zio: flush failed");
   }
   bytes_written_.fetch_add(len, std::memory_order_relaxed);
   return ok_status();

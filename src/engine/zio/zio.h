@@ -69,6 +69,8 @@ class Pipeline {
   Status read_block(const BlockPtr& bp, void* buf);
 
   Status write_raw(uint64_t off, const void* buf, uint32_t len);  // len multiple of 4096
+  // write_raw() and flush() in one device round trip (the intent log's synchronous write).
+  Status write_raw_durable(uint64_t off, const void* buf, uint32_t len);
   Status read_raw(uint64_t off, void* buf, uint32_t len);
   Status flush();
 
@@ -77,6 +79,8 @@ class Pipeline {
   void count_checksum_error();  // for raw structures verified by callers
 
  private:
+  Status write_raw_impl(uint64_t off, const void* buf, uint32_t len, bool flush);
+
   vdev::Vdev& vdev_;
   std::atomic<uint64_t> blocks_read_{0}, blocks_written_{0}, bytes_read_{0}, bytes_written_{0};
   std::atomic<uint64_t> checksum_errors_{0}, io_errors_{0};
