@@ -85,6 +85,8 @@ failures=0
 cleanup() {
   pg_stop
   if [ -n "${ZVFSD_PID:-}" ]; then
+    # The daemon's own view of the run (per-operation counts and latencies) for diagnosis.
+    "$ZVFS_CLI" status >"$out/logs/zvfs-status.txt" 2>&1 || true
     zvfs_daemon_stop 30
   fi
   rm -rf "$work"
