@@ -1,6 +1,9 @@
 // ring_pool.cc — see ring_pool.h.
 #include "engine/vdev/ring_pool.h"
 
+#include <time.h>
+
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 
@@ -9,14 +12,18 @@
 namespace zvfs::vdev {
 namespace {
 constexpr uint64_t kFsyncTag = ~0ull;
-// After a fatal io_uring_enter error, how long to wait for requests still in the kernel.
-constexpr int kDrainWaitMsMax = 5000;
+// Draining a broken ring: the sleep between two empty peeks grows from the first to the last.
+constexpr long kDrainSleepNsFirst = 100 * 1000;
+constexpr long kDrainSleepNsMax = 20 * 1000 * 1000;
+// How often a drain that is still waiting says so.
+constexpr auto kDrainLogEvery = std::chrono::seconds(10);
 }  // namespace
 
-int RingPool::create(int fd, unsigned depth, unsigned max_rings, std::unique_ptr<RingPool>* out) {
+int RingPool::create(int fd, unsigned depth, unsigned max_rings, std::unique_ptr<RingPool>* out,
+                     RingHooks hooks) {
   if (depth == 0) depth = 1;
   if (max_rings == 0) max_rings = 1;
-  std::unique_ptr<RingPool> p(new RingPool(fd, depth, max_rings));
+  std::unique_ptr<RingPool> p(new RingPool(fd, depth, max_rings, std::move(hooks)));
   std::unique_ptr<Ring> first;
   int rc = p->new_ring(&first);
   if (rc != 0) return rc;
@@ -109,24 +116,11 @@ bool RingPool::drive(Ring& r, std::span<IoReq> reqs, int* flush_res) {
     }
     // With everything queued, wait for all of it in the same system call.
     unsigned wait_nr = next == n ? static_cast<unsigned>(next - done) : 1;
-    int rc = io_uring_submit_and_wait(&r.ring, wait_nr);
+    int rc = hooks_.submit_and_wait ? hooks_.submit_and_wait(&r.ring, wait_nr)
+                                    : io_uring_submit_and_wait(&r.ring, wait_nr);
     if (rc < 0 && rc != -EINTR && rc != -EAGAIN && rc != -EBUSY) {
       LOG_ERROR("vdev", "io_uring_enter failed: %d; abandoning ring", rc);
-      // Requests already in the kernel still own their buffers: wait for them (bounded).
-      auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kDrainWaitMsMax);
-      while (done < next && std::chrono::steady_clock::now() < deadline) {
-        __kernel_timespec ts{0, 10 * 1000 * 1000};
-        io_uring_cqe* cqe = nullptr;
-        if (io_uring_wait_cqe_timeout(&r.ring, &cqe, &ts) == 0 && cqe) {
-          uint64_t tag = io_uring_cqe_get_data64(cqe);
-          if (tag < reqs.size()) reqs[tag].result = cqe->res;
-          io_uring_cqe_seen(&r.ring, cqe);
-          ++done;
-        }
-      }
-      for (IoReq& q : reqs)
-        if (q.result == 0) q.result = rc;
-      if (flush_res) *flush_res = rc;
+      fail_batch(r, reqs, flush_res, next, done, rc);
       return false;
     }
     if (rc == -EAGAIN || rc == -EBUSY) {
@@ -149,6 +143,47 @@ bool RingPool::drive(Ring& r, std::span<IoReq> reqs, int* flush_res) {
     io_uring_cq_advance(&r.ring, seen);
   }
   return true;
+}
+
+void RingPool::fail_batch(Ring& r, std::span<IoReq> reqs, int* flush_res, size_t next, size_t done,
+                          int rc) {
+  const size_t n = reqs.size();  // tags below n are requests; tag n is the fdatasync, if any
+  // Requests are queued in tag order and the kernel consumes the submission queue in order, so
+  // the ones it never took are the last `untaken` queued; they will not complete.
+  const size_t untaken = io_uring_sq_ready(&r.ring);
+  const size_t taken = next - untaken;
+  long sleep_ns = kDrainSleepNsFirst;
+  auto start = std::chrono::steady_clock::now();
+  auto next_log = start + kDrainLogEvery;
+  while (done < taken) {
+    // Only shared memory is read here: io_uring_enter is what failed.
+    unsigned head, seen = 0;
+    io_uring_cqe* cqe;
+    io_uring_for_each_cqe(&r.ring, head, cqe) {
+      uint64_t tag = io_uring_cqe_get_data64(cqe);
+      if (tag < n) reqs[tag].result = cqe->res < 0 ? cqe->res : rc;
+      if (tag < n + (flush_res ? 1 : 0)) ++done;
+      ++seen;
+    }
+    io_uring_cq_advance(&r.ring, seen);
+    if (seen > 0) {
+      sleep_ns = kDrainSleepNsFirst;
+      continue;
+    }
+    if (hooks_.drain_idle) hooks_.drain_idle();
+    auto now = std::chrono::steady_clock::now();
+    if (now >= next_log) {
+      LOG_WARN("vdev", "broken ring: still waiting for %zu request(s) after %lld s", taken - done,
+               static_cast<long long>(
+                   std::chrono::duration_cast<std::chrono::seconds>(now - start).count()));
+      next_log = now + kDrainLogEvery;
+    }
+    timespec ts{0, sleep_ns};
+    ::nanosleep(&ts, nullptr);
+    sleep_ns = std::min(sleep_ns * 2, kDrainSleepNsMax);
+  }
+  for (size_t i = taken; i < n; ++i) reqs[i].result = rc;
+  if (flush_res) *flush_res = rc;  // the batch failed: nothing of it may count as durable
 }
 
 void RingPool::run(std::span<IoReq> reqs) {

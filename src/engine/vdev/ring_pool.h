@@ -10,13 +10,21 @@
 //
 // Batches larger than the ring's depth are streamed through it: the ring is refilled as
 // completions are reaped. A ring whose io_uring_enter fails in a way that leaves its state
-// unknown is drained (bounded wait) and destroyed rather than reused.
+// unknown is destroyed rather than reused, but only after every request the kernel had taken
+// has completed: those requests still own the caller's buffers, so the drain has no time limit
+// (it peeks at the completion queue, sleeping a bounded time between peeks, and never calls
+// io_uring_enter again). Every request of the failed batch not reaped before the error then
+// reports an error: its own if it failed in the kernel, otherwise the io_uring_enter error.
+//
+// RingHooks is the fault seam for tests: it can stand in for io_uring_enter (to inject an
+// error after the kernel took the requests) and observe the drain.
 #pragma once
 
 #include <liburing.h>
 
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -26,11 +34,20 @@
 
 namespace zvfs::vdev {
 
+// Test seams; empty in production.
+struct RingHooks {
+  // Replaces io_uring_submit_and_wait(ring, wait_nr) in drive(); returns what it would.
+  std::function<int(io_uring* ring, unsigned wait_nr)> submit_and_wait;
+  // Called by the drain after a fatal error each time a peek found nothing, before it sleeps.
+  std::function<void()> drain_idle;
+};
+
 class RingPool {
  public:
   // Creates the pool and its first ring (so an unusable io_uring is reported at open time).
   // Returns -errno on failure.
-  static int create(int fd, unsigned depth, unsigned max_rings, std::unique_ptr<RingPool>* out);
+  static int create(int fd, unsigned depth, unsigned max_rings, std::unique_ptr<RingPool>* out,
+                    RingHooks hooks = {});
   ~RingPool();
   RingPool(const RingPool&) = delete;
   RingPool& operator=(const RingPool&) = delete;
@@ -49,7 +66,8 @@ class RingPool {
     io_uring ring{};
     bool fixed = false;  // fd registered as fixed file 0
   };
-  RingPool(int fd, unsigned depth, unsigned max_rings) : fd_(fd), depth_(depth), max_(max_rings) {}
+  RingPool(int fd, unsigned depth, unsigned max_rings, RingHooks hooks)
+      : fd_(fd), depth_(depth), max_(max_rings), hooks_(std::move(hooks)) {}
 
   int new_ring(std::unique_ptr<Ring>* out);
   int acquire(std::unique_ptr<Ring>* out);
@@ -57,11 +75,16 @@ class RingPool {
   // Drives one batch (followed by a draining fdatasync whose result goes to *flush_res, if
   // flush_res is set); returns false if the ring is no longer usable.
   bool drive(Ring& r, std::span<IoReq> reqs, int* flush_res = nullptr);
+  // After a fatal io_uring_enter error `rc`: waits for every request the kernel took, then
+  // sets the result of each request not reaped before the error (see the top of the file) and
+  // *flush_res (if set) to rc.
+  void fail_batch(Ring& r, std::span<IoReq> reqs, int* flush_res, size_t next, size_t done, int rc);
   void prep(Ring& r, io_uring_sqe* sqe, IoReq& q, uint64_t tag);
 
   const int fd_;
   const unsigned depth_;
   const unsigned max_;
+  const RingHooks hooks_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Ring>> idle_;  // guarded by mu_
