@@ -12,20 +12,24 @@ namespace zvfs::cli {
 bool parse_stats(const uint8_t* buf, size_t len, StatsView* out) {
   if (len < sizeof(ipc::StatsHeader)) return false;
   memcpy(&out->h, buf, sizeof out->h);
-  size_t need = sizeof out->h + out->h.op_count * sizeof(ipc::OpStats) +
-                out->h.client_count * sizeof(ipc::ClientInfo);
-  if (out->h.op_count > ipc::kOpMax || out->h.client_count > ipc::kMaxClientsInStats || need != len)
-    return false;
+  // Client records: as long as the daemon says (never shorter than the first version's, bounded
+  // so that a count times a size cannot overflow); the known fields are at their start.
+  size_t rec = out->h.client_info_bytes ? out->h.client_info_bytes : ipc::kClientInfoV1Bytes;
+  if (rec < ipc::kClientInfoV1Bytes || rec > ipc::kMaxSocketPayload) return false;
+  if (out->h.op_count > ipc::kOpMax || out->h.client_count > ipc::kMaxSocketPayload) return false;
+  size_t need = sizeof out->h + out->h.op_count * sizeof(ipc::OpStats) + out->h.client_count * rec;
+  if (need != len) return false;
   size_t pos = sizeof out->h;
   out->ops.resize(out->h.op_count);
   for (auto& o : out->ops) {
     memcpy(&o, buf + pos, sizeof o);
     pos += sizeof o;
   }
-  out->clients.resize(out->h.client_count);
+  out->client_gid = rec >= offsetof(ipc::ClientInfo, gid) + sizeof(uint32_t);
+  out->clients.assign(out->h.client_count, ipc::ClientInfo{});
   for (auto& c : out->clients) {
-    memcpy(&c, buf + pos, sizeof c);
-    pos += sizeof c;
+    memcpy(&c, buf + pos, rec < sizeof c ? rec : sizeof c);
+    pos += rec;
   }
   return true;
 }
@@ -82,10 +86,11 @@ std::string stats_text(const StatsView& v, const std::string& socket) {
            static_cast<unsigned long long>(h.open_blobs), v.clients.size(),
            static_cast<unsigned long long>(h.sessions_total));
   if (!v.clients.empty()) {
-    s += "\nCLIENT      PID    UID  HANDLES    REQUESTS\n";
+    s += "\nCLIENT      PID    UID    GID  HANDLES    REQUESTS\n";
     for (auto& c : v.clients)
-      s += fmt("%6llu %8d %6u %8llu %11llu\n", static_cast<unsigned long long>(c.session_id), c.pid,
-               c.uid, static_cast<unsigned long long>(c.handles),
+      s += fmt("%6llu %8d %6u %6s %8llu %11llu\n", static_cast<unsigned long long>(c.session_id),
+               c.pid, c.uid, v.client_gid ? fmt("%u", c.gid).c_str() : "-",
+               static_cast<unsigned long long>(c.handles),
                static_cast<unsigned long long>(c.requests));
   }
   if (!v.ops.empty()) {
@@ -128,8 +133,12 @@ std::string stats_json(const StatsView& v, const std::string& socket) {
   s += "\"clients\":[";
   for (size_t i = 0; i < v.clients.size(); ++i) {
     auto& c = v.clients[i];
-    s += fmt("%s{\"session\":%llu,\"pid\":%d,\"uid\":%u,\"handles\":%llu,\"requests\":%llu}",
-             i ? "," : "", u(c.session_id), c.pid, c.uid, u(c.handles), u(c.requests));
+    // A daemon that does not report gids gets "gid":null.
+    s +=
+        fmt("%s{\"session\":%llu,\"pid\":%d,\"uid\":%u,\"gid\":%s,\"handles\":%llu,"
+            "\"requests\":%llu}",
+            i ? "," : "", u(c.session_id), c.pid, c.uid,
+            v.client_gid ? fmt("%u", c.gid).c_str() : "null", u(c.handles), u(c.requests));
   }
   s += "],\"ops\":{";
   for (size_t i = 0; i < v.ops.size(); ++i) {

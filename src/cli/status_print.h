@@ -14,6 +14,7 @@ struct StatsView {
   ipc::StatsHeader h;
   std::vector<ipc::OpStats> ops;
   std::vector<ipc::ClientInfo> clients;
+  bool client_gid = false;  // the daemon reported gids (older ones did not)
 };
 
 // Validates the reply's layout (counts against its length). False if malformed.

@@ -9,8 +9,11 @@
 namespace zvfs::cli {
 namespace {
 
-std::vector<uint8_t> sample() {
+// A reply whose client records are `rec` bytes long (0 in the header: a daemon from before the
+// record size was sent, 32-byte records without gid).
+std::vector<uint8_t> sample(uint32_t rec = sizeof(ipc::ClientInfo)) {
   ipc::StatsHeader h;
+  h.client_info_bytes = rec == ipc::kClientInfoV1Bytes ? 0 : rec;
   h.pool_size = 1ull << 30;
   h.pool_allocated = 1ull << 20;
   h.cache_hits = 90;
@@ -26,11 +29,13 @@ std::vector<uint8_t> sample() {
   ipc::ClientInfo c;
   c.pid = 1234;
   c.uid = 1000;
+  c.gid = 4242;
   c.handles = 3;
-  std::vector<uint8_t> b(sizeof h + sizeof o + sizeof c);
+  c.requests = 77;
+  std::vector<uint8_t> b(sizeof h + sizeof o + rec, 0xee);  // bytes past the known fields: 0xee
   memcpy(b.data(), &h, sizeof h);
   memcpy(b.data() + sizeof h, &o, sizeof o);
-  memcpy(b.data() + sizeof h + sizeof o, &c, sizeof c);
+  memcpy(b.data() + sizeof h + sizeof o, &c, rec < sizeof c ? rec : sizeof c);
   return b;
 }
 
@@ -44,11 +49,40 @@ TEST(Status, ParseAndPrint) {
   EXPECT_NE(t.find("hit rate 90.0%"), std::string::npos) << t;
   EXPECT_NE(t.find("write"), std::string::npos);
   EXPECT_NE(t.find("1234"), std::string::npos);
+  EXPECT_NE(t.find("PID    UID    GID"), std::string::npos) << t;
+  EXPECT_NE(t.find("    1234   1000   4242        3          77\n"), std::string::npos) << t;
   std::string j = stats_json(v, "/s\"x");
   EXPECT_NE(j.find("\"hit_rate\":0.9000"), std::string::npos) << j;
-  EXPECT_NE(j.find("\"pid\":1234"), std::string::npos);
+  EXPECT_NE(j.find("\"pid\":1234,\"uid\":1000,\"gid\":4242,\"handles\":3,\"requests\":77"),
+            std::string::npos)
+      << j;
   EXPECT_NE(j.find("\"socket\":\"/s\\\"x\""), std::string::npos) << j;
   EXPECT_NE(j.find("\"write\":{\"count\":10"), std::string::npos) << j;
+}
+
+TEST(Status, ReadsRecordsOfTheFirstVersionWithoutGid) {
+  auto b = sample(ipc::kClientInfoV1Bytes);
+  StatsView v;
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  ASSERT_EQ(v.clients.size(), 1u);
+  EXPECT_FALSE(v.client_gid);
+  EXPECT_EQ(v.clients[0].pid, 1234);
+  EXPECT_EQ(v.clients[0].requests, 77u);
+  EXPECT_EQ(v.clients[0].gid, 0u);
+  std::string t = stats_text(v, "/s");
+  EXPECT_NE(t.find("    1234   1000      -        3          77\n"), std::string::npos) << t;
+  std::string j = stats_json(v, "/s");
+  EXPECT_NE(j.find("\"uid\":1000,\"gid\":null,"), std::string::npos) << j;
+}
+
+TEST(Status, ReadsTheKnownStartOfLongerRecords) {
+  auto b = sample(sizeof(ipc::ClientInfo) + 16);  // a later daemon's longer record
+  StatsView v;
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  ASSERT_EQ(v.clients.size(), 1u);
+  EXPECT_TRUE(v.client_gid);
+  EXPECT_EQ(v.clients[0].gid, 4242u);
+  EXPECT_EQ(v.clients[0].requests, 77u);
 }
 
 TEST(Status, RejectsMalformed) {
@@ -57,6 +91,13 @@ TEST(Status, RejectsMalformed) {
   EXPECT_FALSE(parse_stats(b.data(), b.size() - 1, &v));
   EXPECT_FALSE(parse_stats(b.data(), 10, &v));
   reinterpret_cast<ipc::StatsHeader*>(b.data())->client_count = 1000000;
+  EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
+  b = sample();
+  reinterpret_cast<ipc::StatsHeader*>(b.data())->client_info_bytes = 16;  // shorter than v1
+  EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
+  reinterpret_cast<ipc::StatsHeader*>(b.data())->client_info_bytes = 0xffffffffu;
+  EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
+  reinterpret_cast<ipc::StatsHeader*>(b.data())->client_info_bytes = 0;  // 32: length mismatch
   EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
 }
 

@@ -231,6 +231,7 @@ size_t Server::fill_stats(void* rep, size_t cap) {
   h.bad_requests = ctx_.bad_requests.load();
   h.sessions_total = ctx_.sessions_total.load();
   h.daemon_pid = static_cast<uint32_t>(getpid());
+  h.client_info_bytes = sizeof(ipc::ClientInfo);
   size_t pos = sizeof h;
   for (int op = 0; op < ipc::kOpMax; ++op) {
     ipc::OpStats os;
@@ -248,6 +249,7 @@ size_t Server::fill_stats(void* rep, size_t cap) {
     ci.session_id = s->id();
     ci.pid = s->pid();
     ci.uid = s->uid();
+    ci.gid = s->gid();
     ci.handles = s->handle_count();
     ci.requests = s->requests();
     memcpy(out + pos, &ci, sizeof ci);

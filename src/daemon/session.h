@@ -62,6 +62,7 @@ class Session {
   uint64_t id() const { return id_; }
   pid_t pid() const { return pid_; }
   uid_t uid() const { return uid_; }
+  gid_t gid() const { return gid_; }
   size_t handle_count() const;
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
 

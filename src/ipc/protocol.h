@@ -124,7 +124,10 @@ struct ScrubStatusRep {
 };
 static_assert(sizeof(ScrubStatusRep) == 40);
 
-// Stats: fixed part, then `op_count` OpStats, then `client_count` ClientInfo.
+// Stats: fixed part, then `op_count` OpStats, then `client_count` ClientInfo records of
+// `client_info_bytes` each. The record grows only at its end; a reader takes the fields it knows
+// from each record's start. Daemons from before the field sent 0 there: 32-byte records
+// (kClientInfoV1Bytes, without gid).
 inline constexpr int kHistBuckets = 40;  // bucket i counts latencies in [2^i, 2^(i+1)) ns
 struct StatsHeader {
   uint64_t pool_size = 0, pool_allocated = 0, pool_free = 0, blob_count = 0;
@@ -133,7 +136,8 @@ struct StatsHeader {
   uint64_t checksum_errors = 0, io_errors = 0, dirty_bytes = 0;
   uint64_t uptime_ms = 0, open_handles = 0, open_blobs = 0;
   uint64_t bad_requests = 0, sessions_total = 0;
-  uint32_t daemon_pid = 0, client_count = 0, op_count = 0, pad = 0;
+  uint32_t daemon_pid = 0, client_count = 0, op_count = 0;
+  uint32_t client_info_bytes = 0;  // size of one ClientInfo record; 0: kClientInfoV1Bytes
 };
 static_assert(sizeof(StatsHeader) == 18 * 8 + 16);
 
@@ -148,12 +152,17 @@ static_assert(sizeof(OpStats) == 32 + 8 * kHistBuckets);
 
 struct ClientInfo {
   uint64_t session_id = 0;
-  int32_t pid = 0;
+  int32_t pid = 0;  // pid, uid and gid: the client's SO_PEERCRED at connect time
   uint32_t uid = 0;
   uint64_t handles = 0;
   uint64_t requests = 0;
+  // ---- end of the first version's record (kClientInfoV1Bytes) ----
+  uint32_t gid = 0;
+  uint32_t pad = 0;
 };
-static_assert(sizeof(ClientInfo) == 32);
+static_assert(sizeof(ClientInfo) == 40);
+inline constexpr uint32_t kClientInfoV1Bytes = 32;
+static_assert(offsetof(ClientInfo, gid) == kClientInfoV1Bytes);
 
 inline constexpr uint32_t kMaxClientsInStats =
     (kMaxSocketPayload - sizeof(StatsHeader) - kOpMax * sizeof(OpStats)) / sizeof(ClientInfo);

@@ -380,7 +380,11 @@ TEST_F(Zvfsd, KilledClientLeavesNoHandleInStats) {
   ASSERT_TRUE(start());
   int p[2];
   ASSERT_EQ(pipe(p), 0);
+  // The client runs with a gid of its own where the test may give it one (as root), so the
+  // daemon's report cannot match by accident.
+  const gid_t kid_gid = getuid() == 0 ? 4321 : getgid();
   pid_t kid = spawn([&] {
+    if (getgid() != kid_gid && setgid(kid_gid) != 0) return 3;
     for (int i = 0; i < 3; ++i) {
       int fd = open((dir_ + "/k" + std::to_string(i)).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
       ipc::AttachInfo info;
@@ -398,8 +402,24 @@ TEST_F(Zvfsd, KilledClientLeavesNoHandleInStats) {
   ASSERT_NE(v.h.daemon_pid, 0u);
   EXPECT_EQ(v.h.open_handles, 3u);
   bool listed = false;
-  for (auto& ci : v.clients) listed = listed || (ci.pid == kid && ci.handles == 3);
+  for (auto& ci : v.clients)
+    listed =
+        listed || (ci.pid == kid && ci.uid == getuid() && ci.gid == kid_gid && ci.handles == 3);
+  EXPECT_TRUE(v.client_gid);
   EXPECT_TRUE(listed);
+  // `zvfs status` shows the client's pid, uid and gid, as text and as JSON.
+  std::string cli = std::string(kZvfs) + " status --socket " + sock_;
+  ASSERT_EQ(run(cli + " > " + dir_ + "/st.txt"), 0);
+  ASSERT_EQ(run(cli + " --json > " + dir_ + "/st.json"), 0);
+  std::string txt = read_file(dir_ + "/st.txt"), json = read_file(dir_ + "/st.json");
+  EXPECT_NE(txt.find("PID    UID    GID"), std::string::npos) << txt;
+  char row[64];
+  snprintf(row, sizeof row, " %8d %6u %6u %8d ", kid, getuid(), kid_gid, 3);
+  EXPECT_NE(txt.find(row), std::string::npos) << row << "\n" << txt;
+  char obj[96];
+  snprintf(obj, sizeof obj, "\"pid\":%d,\"uid\":%u,\"gid\":%u,\"handles\":3,", kid, getuid(),
+           kid_gid);
+  EXPECT_NE(json.find(obj), std::string::npos) << obj << "\n" << json;
   kill(kid, SIGKILL);
   waitpid(kid, nullptr, 0);
   for (int i = 0; i < 500 && daemon_stats(sock_).h.open_handles != 0; ++i) usleep(10000);
