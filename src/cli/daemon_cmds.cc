@@ -71,6 +71,13 @@ int daemon_error(const char* what, int err, const char* socket) {
             what);
     return kExitFail;
   }
+  if (err == -EUSERS) {
+    fprintf(stderr,
+            "zvfs %s: the daemon at %s refuses more connections from this user (%s): it "
+            "reached its --max-sessions-per-user limit.\n",
+            what, socket, strerror(-err));
+    return kExitFail;
+  }
   fprintf(stderr, "zvfs %s: request to the daemon at %s failed: %s\n", what, socket,
           strerror(-err));
   return kExitFail;

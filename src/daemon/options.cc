@@ -35,6 +35,9 @@ static const char kUsage[] =
     "  --slots N            shared-memory request slots per session (default 16)\n"
     "  --slot-size SIZE     data buffer per slot (default 1M)\n"
     "  --max-sessions N     connections beyond this are refused (default 1024)\n"
+    "  --max-sessions-per-user N\n"
+    "                       connections of one uid beyond this are refused with EUSERS\n"
+    "                       (default 256; 0: no limit; root is limited too)\n"
     "  --handshake-ms N     close a connection idle this long before its handshake\n"
     "                       (default 10000)\n"
     "  --txg-ms N           transaction group interval (default: engine default)\n"
@@ -132,6 +135,8 @@ int parse_options(int argc, char** argv, Options* o) {
       o->slot_bytes = static_cast<uint32_t>(sz);
     } else if (!strcmp(a, "--max-sessions")) {
       if (!num_arg(&o->max_sessions, 1, 65536)) return 1;
+    } else if (!strcmp(a, "--max-sessions-per-user")) {
+      if (!num_arg(&o->max_sessions_per_user, 0, 65536)) return 1;
     } else if (!strcmp(a, "--handshake-ms")) {
       if (!num_arg(&o->handshake_ms, 1, 600000)) return 1;
     } else if (!strcmp(a, "--txg-ms")) {

@@ -22,6 +22,7 @@ struct Options {
   uint32_t slot_count = 16;
   uint32_t slot_bytes = 1u << 20;
   uint32_t max_sessions = 1024;
+  uint32_t max_sessions_per_user = 256;  // live sessions of one uid; 0: no limit
   uint32_t handshake_ms = 10000;  // a connection idle this long before its handshake is closed
   uint32_t txg_ms = 0;            // 0: engine default
   bool buffered = false;          // no O_DIRECT (for file systems without it)

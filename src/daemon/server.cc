@@ -14,6 +14,7 @@
 #include <cerrno>
 #include <cinttypes>
 #include <string>
+#include <vector>
 
 #include "common/log.h"
 #include "ipc/doorbell.h"
@@ -67,9 +68,13 @@ void Server::request_stop() {
 
 void Server::run(int signal_fd) {
   LOG_INFO("daemon", "serving on %s", ctx_.opts->socket.c_str());
+  std::vector<pollfd> p;
   for (;;) {
-    pollfd p[3] = {{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}, {signal_fd, POLLIN, 0}};
-    int r = poll(p, signal_fd >= 0 ? 3 : 2, 500);
+    p.assign({{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}});
+    if (signal_fd >= 0) p.push_back({signal_fd, POLLIN, 0});
+    const size_t base = p.size();
+    refusals_.poll_fds(&p);
+    int r = poll(p.data(), p.size(), 500);
     if (r < 0 && errno != EINTR) {
       LOG_ERROR("daemon", "poll: %s", strerror(errno));
       break;
@@ -84,6 +89,8 @@ void Server::run(int signal_fd) {
       LOG_INFO("daemon", "signal %u: shutting down", si.ssi_signo);
       break;
     }
+    refusals_.service(r > 0 ? p.data() + base : nullptr, r > 0 ? p.size() - base : 0,
+                      ipc::now_ns());
     if (r > 0 && (p[0].revents & POLLIN)) accept_one();
     reap(false);
   }
@@ -103,6 +110,10 @@ void Server::accept_one() {
   if (fd < 0) return;
   fd = ipc::fd_above_stdio(fd);
   if (fd < 0) return;
+  pid_t pid = 0;
+  uid_t uid = 0;
+  gid_t gid = 0;
+  ipc::sock_peer(fd, &pid, &uid, &gid);
   std::lock_guard<std::mutex> g(mu_);
   if (sessions_.size() >= ctx_.opts->max_sessions) {
     static uint64_t refused = 0;
@@ -112,11 +123,31 @@ void Server::accept_one() {
     close(fd);
     return;
   }
+  const uint32_t per_user = ctx_.opts->max_sessions_per_user;
+  if (per_user != 0 && user_sessions(uid) >= per_user) {
+    // One user may not take every thread of the daemon: the client is told EUSERS.
+    uint64_t n = ++refused_per_user_;
+    if (n <= 10 || n % 1000 == 0)
+      LOG_WARN("daemon",
+               "uid %u already has %u sessions (--max-sessions-per-user); refusing pid %d "
+               "(%" PRIu64 " refused so far)",
+               static_cast<unsigned>(uid), per_user, static_cast<int>(pid), n);
+    refusals_.add(fd, -EUSERS,
+                  ipc::now_ns() + static_cast<uint64_t>(ctx_.opts->handshake_ms) * 1000000);
+    return;
+  }
   auto s = std::make_unique<Session>(ctx_, fd, next_session_++);
   s->set_admin(&Server::admin_thunk, this);
   s->start();
   ctx_.sessions_total.fetch_add(1);
   sessions_.push_back(std::move(s));
+}
+
+uint32_t Server::user_sessions(uid_t uid) const {
+  uint32_t n = 0;
+  for (auto& s : sessions_)
+    if (!s->finished() && s->uid() == uid) ++n;
+  return n;
 }
 
 void Server::reap(bool all) {

@@ -2,8 +2,9 @@
 // whole (stats, scrub, shutdown).
 //
 // Owns: the listening socket (SOCK_SEQPACKET, mode --socket-mode, group --socket-group), the
-// list of sessions (bounded by --max-sessions: further connections are closed at once), the
-// background scrub, and the orderly stop.
+// list of sessions (bounded by --max-sessions: further connections are closed at once; and by
+// --max-sessions-per-user per uid: further connections of that uid get EUSERS, see
+// refusals.h), the background scrub, and the orderly stop.
 //
 // Stop (SIGTERM/SIGINT via signalfd, or a shutdown request from the daemon's own uid or root):
 // stop accepting, remove the socket file, end every session (each finishes the request it is
@@ -18,6 +19,7 @@
 #include <thread>
 
 #include "daemon/context.h"
+#include "daemon/refusals.h"
 #include "daemon/session.h"
 #include "zvfs/status.h"
 
@@ -41,6 +43,8 @@ class Server {
   size_t fill_stats(void* rep, size_t cap);
   void accept_one();
   void reap(bool all);
+  // Live sessions of `uid`. Caller holds mu_.
+  uint32_t user_sessions(uid_t uid) const;
 
   Context& ctx_;
   int listen_fd_ = -1;
@@ -48,6 +52,8 @@ class Server {
   std::mutex mu_;
   std::list<std::unique_ptr<Session>> sessions_;  // guarded by mu_
   uint64_t next_session_ = 1;
+  Refusals refusals_;              // accept thread only
+  uint64_t refused_per_user_ = 0;  // accept thread only
 
   std::mutex scrub_mu_;
   std::thread scrub_thread_;

@@ -15,6 +15,7 @@
 
 #include <atomic>
 #include <cstring>
+#include <functional>
 #include <thread>
 
 #include "common/log.h"
@@ -58,6 +59,22 @@ class SessionTest : public ::testing::Test {
     return fd;
   }
   uint64_t open_handles() { return d_->table().total_opens(); }
+  // Restarts the daemon with the options `set` changes.
+  void restart(const std::function<void(daemon::Options&)>& set) {
+    d_.reset();
+    d_ = std::make_unique<InProcessDaemon>(*pool_, sock_, "user");
+    set(d_->opts());
+    ASSERT_TRUE(d_->start());
+  }
+  // n connections that send nothing.
+  std::vector<int> connect_silently(int n) {
+    std::vector<int> v;
+    for (int i = 0; i < n; ++i) {
+      v.push_back(ipc::sock_connect(sock_.c_str()));
+      EXPECT_GE(v.back(), 0);
+    }
+    return v;
+  }
 
   static std::string dir_, sock_;
   std::unique_ptr<MemPool> pool_;
@@ -525,16 +542,11 @@ TEST_F(SessionTest, HostileClientsDoNotDisturbOthers) {
 // Silent connections (no handshake, no request) fill every session place; the daemon closes
 // them after --handshake-ms, and a real client gets in.
 TEST_F(SessionTest, SilentConnectionsCannotLockClientsOut) {
-  d_.reset();
-  d_ = std::make_unique<InProcessDaemon>(*pool_, sock_, "user");
-  d_->opts().max_sessions = 8;
-  d_->opts().handshake_ms = 300;
-  ASSERT_TRUE(d_->start());
-  std::vector<int> silent;
-  for (int i = 0; i < 8; ++i) {
-    silent.push_back(ipc::sock_connect(sock_.c_str()));
-    ASSERT_GE(silent.back(), 0);
-  }
+  restart([](daemon::Options& o) {
+    o.max_sessions = 8;
+    o.handshake_ms = 300;
+  });
+  std::vector<int> silent = connect_silently(8);
   // The client waits (ZVFS_TIMEOUT_MS, 3 s) for a place.
   EXPECT_EQ(ipc::null_request(), 0);
   for (int s : silent) {
@@ -545,6 +557,95 @@ TEST_F(SessionTest, SilentConnectionsCannotLockClientsOut) {
     close(s);
   }
   EXPECT_GE(d_->ctx().bad_requests.load(), 8u);
+}
+
+// Sends `op` with `body` on a fresh connection and returns the reply's status (or -errno).
+int32_t first_reply_status(const std::string& sock, ipc::Op op, const void* body, uint32_t len) {
+  int s = ipc::sock_connect(sock.c_str());
+  if (s < 0) return s;
+  alignas(8) uint8_t out[sizeof(ipc::MsgHeader) + 64];
+  size_t n = ipc::encode_message(static_cast<uint16_t>(op), 7, 0, body, len, out, sizeof out);
+  int r = ipc::sock_send(s, out, n, -1);
+  std::vector<uint8_t> in(sizeof(ipc::MsgHeader) + ipc::kMaxSocketPayload);
+  size_t got = 0;
+  int fd = -1;
+  if (r == 0) r = ipc::sock_recv(s, in.data(), in.size(), &got, &fd, 5000);
+  if (fd >= 0) close(fd);
+  close(s);
+  if (r < 0) return r;
+  ipc::MsgHeader h;
+  if (got < sizeof h) return -ECONNRESET;
+  memcpy(&h, in.data(), sizeof h);
+  if (h.opcode != (static_cast<uint16_t>(op) | ipc::kReplyBit) || h.request_id != 7) return -EPROTO;
+  return h.status;
+}
+
+int32_t stats_status(const std::string& sock) {
+  return first_reply_status(sock, ipc::Op::kStats, nullptr, 0);
+}
+
+// One uid may hold at most --max-sessions-per-user connections; the next ones get EUSERS in
+// reply to their first message (hello or admin), other uids are not affected, and a place
+// freed is a place taken again.
+TEST_F(SessionTest, PerUserSessionLimitRefusesWithEusers) {
+  restart([](daemon::Options& o) { o.max_sessions_per_user = 3; });
+  // Three connections of this uid (accepted in order, so they are sessions before the fourth).
+  std::vector<int> held = connect_silently(3);
+  EXPECT_EQ(stats_status(sock_), -EUSERS);
+  ipc::HelloReq hello;
+  hello.pid = static_cast<uint32_t>(getpid());
+  EXPECT_EQ(first_reply_status(sock_, ipc::Op::kHello, &hello, sizeof hello), -EUSERS);
+  EXPECT_EQ(d_->ctx().sessions_total.load(), 3u);
+
+  if (getuid() == 0) {  // another uid still gets in
+    ASSERT_EQ(chmod(dir_.c_str(), 0711), 0);
+    pid_t kid = fork();
+    ASSERT_GE(kid, 0);
+    if (kid == 0) {
+      if (setgid(65534) != 0 || setuid(65534) != 0) _exit(2);
+      _exit(stats_status(sock_) == 0 ? 0 : 1);
+    }
+    int st = 0;
+    ASSERT_EQ(waitpid(kid, &st, 0), kid);
+    EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0) << "status " << st;
+    EXPECT_EQ(chmod(dir_.c_str(), 0700), 0);
+  }
+
+  // A place freed (the daemon sees the connection end) can be taken again.
+  close(held.back());
+  held.pop_back();
+  int32_t r = -EUSERS;
+  for (int i = 0; i < 500 && r == -EUSERS; ++i) {
+    r = stats_status(sock_);
+    if (r == -EUSERS) usleep(10000);
+  }
+  EXPECT_EQ(r, 0);
+  for (int s : held) close(s);
+}
+
+// A refused connection that never sends anything does not stay open.
+TEST_F(SessionTest, SilentRefusedConnectionIsClosed) {
+  restart([](daemon::Options& o) {
+    o.max_sessions_per_user = 1;
+    o.handshake_ms = 200;
+  });
+  for (int s : connect_silently(2)) {
+    pollfd p{s, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 10000), 1);  // closed by the daemon: end of file
+    char c;
+    EXPECT_EQ(read(s, &c, 1), 0);
+    close(s);
+  }
+  EXPECT_EQ(d_->ctx().sessions_total.load(), 1u);  // the second was never a session
+}
+
+// 0: no per-user limit (the global --max-sessions still applies).
+TEST_F(SessionTest, PerUserSessionLimitZeroMeansNone) {
+  restart([](daemon::Options& o) { o.max_sessions_per_user = 0; });
+  EXPECT_EQ(daemon::Options{}.max_sessions_per_user, 256u);  // the default is a limit
+  std::vector<int> held = connect_silently(300);
+  EXPECT_EQ(stats_status(sock_), 0);
+  for (int s : held) close(s);
 }
 
 TEST_F(SessionTest, HostileSlotRequestsGetErrors) {

@@ -22,6 +22,7 @@
 #include "harness.h"
 #include "ipc/client.h"
 #include "ipc/client_diag.h"
+#include "ipc/sock.h"
 
 namespace zvfs::testing {
 namespace {
@@ -42,7 +43,9 @@ class Zvfsd : public ::testing::Test {
     remove_tree(dir_);
   }
   // Starts zvfsd in the foreground as our child and waits until it answers (or exits).
-  bool start(const char* size = "256M", const char* lock_wait_ms = "10000") {
+  // `flag` and `value`, if given, are one more option.
+  bool start(const char* size = "256M", const char* lock_wait_ms = "10000",
+             const char* flag = nullptr, const char* value = nullptr) {
     pid_ = fork();
     if (pid_ == 0) {
       std::string log = dir_ + "/zvfsd.log";
@@ -51,7 +54,7 @@ class Zvfsd : public ::testing::Test {
       if (efd >= 0) dup2(efd, 2);
       execl(kZvfsd, kZvfsd, "--pool", pool_.c_str(), "--size", size, "--socket", sock_.c_str(),
             "--foreground", "--log", log.c_str(), "--log-level", "warn", "--cache", "32M",
-            "--buffered", "--lock-wait", lock_wait_ms, static_cast<char*>(nullptr));
+            "--buffered", "--lock-wait", lock_wait_ms, flag, value, static_cast<char*>(nullptr));
       _exit(127);
     }
     for (int i = 0; i < 1500; ++i) {
@@ -429,6 +432,53 @@ TEST_F(Zvfsd, KilledClientLeavesNoHandleInStats) {
   for (auto& ci : v.clients) EXPECT_NE(ci.pid, kid);
   close(p[0]);
   close(p[1]);
+}
+
+// Opens a connection that said hello (a session), retrying while the daemon still counts the
+// connections it just closed. -1 on failure.
+int hello_session(const std::string& sock) {
+  for (int i = 0; i < 500; ++i) {
+    int s = ipc::sock_connect(sock.c_str());
+    if (s < 0) return -1;
+    ipc::HelloReq req;
+    req.pid = static_cast<uint32_t>(getpid());
+    alignas(8) uint8_t out[sizeof(ipc::MsgHeader) + sizeof req];
+    alignas(8) uint8_t in[sizeof(ipc::MsgHeader) + sizeof(ipc::HelloRep)];
+    size_t n = ipc::encode_message(static_cast<uint16_t>(ipc::Op::kHello), 1, 0, &req, sizeof req,
+                                   out, sizeof out);
+    size_t got = 0;
+    int memfd = -1;
+    int r = ipc::sock_send(s, out, n, -1);
+    if (r == 0) r = ipc::sock_recv(s, in, sizeof in, &got, &memfd, 5000);
+    if (memfd >= 0) close(memfd);
+    ipc::MsgHeader h;
+    if (r == 0 && got >= sizeof h) {
+      memcpy(&h, in, sizeof h);
+      if (h.status == 0) return s;
+      r = h.status;
+    }
+    close(s);
+    if (r != -EUSERS) return -1;
+    usleep(10000);
+  }
+  return -1;
+}
+
+TEST_F(Zvfsd, PerUserSessionLimit) {
+  ASSERT_TRUE(start("256M", "10000", "--max-sessions-per-user", "1"));
+  int held = hello_session(sock_);
+  ASSERT_GE(held, 0);
+  std::string err = dir_ + "/status.err";
+  EXPECT_EQ(run(std::string(kZvfs) + " status --socket " + sock_ + " > /dev/null 2> " + err), 1);
+  EXPECT_NE(read_file(err).find("--max-sessions-per-user"), std::string::npos) << read_file(err);
+  close(held);
+  EXPECT_EQ(stop(), 0);
+  EXPECT_NE(read_file(dir_ + "/zvfsd.log").find("--max-sessions-per-user); refusing pid"),
+            std::string::npos);
+  // A bad value is refused at start-up.
+  EXPECT_EQ(run(std::string(kZvfsd) + " --pool " + pool_ + " --max-sessions-per-user x 2> " + err),
+            1);
+  EXPECT_NE(read_file(err).find("--max-sessions-per-user"), std::string::npos);
 }
 
 TEST_F(Zvfsd, FsckFindsAndRepairsOrphans) {
