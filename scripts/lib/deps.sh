@@ -7,8 +7,8 @@
 # missing (the build then says which piece it could not find).
 
 # Packages the build and the unit tests need.
-ZVFS_DEPS_BUILD=(build-essential cmake pkg-config liburing-dev libxxhash-dev libzstd-dev
-  liblz4-dev libgtest-dev libbenchmark-dev)
+ZVFS_DEPS_BUILD=(build-essential cmake pkg-config liburing-dev libaio-dev libxxhash-dev
+  libzstd-dev liblz4-dev libgtest-dev libbenchmark-dev)
 # Programs the application tests drive.
 ZVFS_DEPS_APPS=(fio rocksdb-tools sqlite3 attr postgresql postgresql-contrib python3 procps
   util-linux coreutils)

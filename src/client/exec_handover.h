@@ -9,7 +9,14 @@
 // it after re-attaching its descriptors, and removes the variable from its environment. A
 // program started without the library keeps that socket (and the old session's references)
 // until it exits.
+//
+// posix_spawn/posix_spawnp (glibc's call its internal execve) hand over the same way: the entry
+// goes into the child's environment and the parent makes the socket close-on-exec again when the
+// call returns, whether the spawn succeeded or not.
 #pragma once
+
+#include <errno.h>
+#include <stdlib.h>
 
 namespace zvfs::client {
 
@@ -24,5 +31,50 @@ void exec_handover_finish();
 // The environment `envp` plus `entry` (replacing any ZVFS_SESSION_FD=): a malloc'ed array (the
 // strings are shared), or nullptr if out of memory.
 char** env_with_entry(char* const envp[], const char* entry);
+
+// Sets / removes ZVFS_SESSION_FD in the process's environment from an entry of
+// exec_handover_prepare. Returns 0 or -1 (out of memory).
+int exec_handover_setenv(const char* entry);
+void exec_handover_unsetenv();
+
+// -ENOEXEC (and a log line) if (dirfd, path) names a ZVFS file, which cannot be executed (the
+// kernel would read the empty placeholder); 0 otherwise. at_flags: AT_EMPTY_PATH (path "" names
+// dirfd itself) and AT_SYMLINK_NOFOLLOW as execveat takes them.
+int exec_refuse_zvfs_program(int dirfd, const char* path, int at_flags);
+
+// Runs call(env) with `envp` plus the hand-over entry (envp itself when there is nothing to
+// hand over), then undoes the hand-over: call returns only if the exec failed, or for a spawn.
+// errno is what call left.
+template <class Call>
+auto with_handover_env(char* const envp[], Call&& call) {
+  const char* entry = exec_handover_prepare();
+  if (entry == nullptr) return call(envp);
+  char** env = env_with_entry(envp, entry);
+  if (env == nullptr) exec_handover_failed();
+  auto r = call(env != nullptr ? env : envp);
+  int e = errno;
+  free(env);
+  exec_handover_failed();
+  errno = e;
+  return r;
+}
+
+// The same for calls that take the process's environment (execv, execvp): the entry is put
+// into `environ` for the call.
+template <class Call>
+auto with_handover_environ(Call&& call) {
+  const char* entry = exec_handover_prepare();
+  if (entry == nullptr) return call();
+  if (exec_handover_setenv(entry) != 0) {
+    exec_handover_failed();
+    return call();
+  }
+  auto r = call();
+  int e = errno;
+  exec_handover_unsetenv();
+  exec_handover_failed();
+  errno = e;
+  return r;
+}
 
 }  // namespace zvfs::client

@@ -44,6 +44,9 @@ void std_stream_update(int fd);
 // Called at the end of start-up (see hook_stdio.cc: exit-time flushing of cookie streams).
 void stdio_started();
 
+// atfork child: the AIO contexts of hook_aio.cc are not inherited; forget them.
+void aio_after_fork_child();
+
 // Fills *size / *blocks from the blob if (dirfd, path) names a ZVFS file (found open in this
 // process by inode, or opened briefly when no descriptor of this process is open on it).
 // Returns 1 if fixed, 0 if not a ZVFS file, -errno on failure.

@@ -1,17 +1,15 @@
 // hook_copy.cc — copies the kernel would do without user space (copy_file_range, sendfile,
-// splice), ioctls that reach file data, and asynchronous I/O interfaces.
+// splice), and ioctls that reach file data.
 //
 // When either side is a ZVFS file the kernel cannot move the bytes (it would copy the empty
 // placeholder), so the copy runs here through a bounded buffer, reading and writing through
 // whichever path each side needs; offsets and the file positions move exactly as the real call
 // would move them. The kernel validates the arguments first with a zero-length call.
 // FICLONE/FICLONERANGE/FIDEDUPERANGE on a ZVFS file answer EOPNOTSUPP (cp and pg_upgrade then
-// copy); FIEMAP describes the blob's extents (fiemap.cc). libaio's io_submit on a ZVFS file is
-// refused with EINVAL and a log line; io_uring rings are not interceptable and are documented as
-// unsupported.
+// copy); FIEMAP describes the blob's extents (fiemap.cc). Asynchronous I/O: libaio in hook_aio.cc,
+// liburing in hook_uring.cc.
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/aio_abi.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
 #include <stdarg.h>
@@ -181,23 +179,4 @@ ZVFS_HOOK int ioctl(int fd, unsigned long request, ...) noexcept {
     }
   }
   return REAL(ioctl)(fd, request, arg);
-}
-
-// libaio's io_submit (the library calls the system call directly, so this definition, found
-// first, is what applications reach). Same layout as struct iocb of <libaio.h>.
-ZVFS_HOOK int io_submit(aio_context_t ctx, long nr, struct iocb** iocbs) {
-  using SubmitFn = int (*)(aio_context_t, long, struct iocb**);
-  static SubmitFn real_submit = nullptr;
-  if (iocbs != nullptr && nr > 0) {
-    for (long i = 0; i < nr && i < 4096; ++i) {
-      if (iocbs[i] != nullptr && fd_lookup(static_cast<int>(iocbs[i]->aio_fildes)) != nullptr) {
-        zlog("io_submit on ZVFS fd %u: asynchronous I/O is not supported on ZVFS files",
-             iocbs[i]->aio_fildes);
-        return -EINVAL;
-      }
-    }
-  }
-  if (real_submit == nullptr) real_submit = reinterpret_cast<SubmitFn>(resolve_next("io_submit"));
-  if (real_submit == nullptr) return -ENOSYS;
-  return real_submit(ctx, nr, iocbs);
 }

@@ -20,8 +20,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <string>
-
 #include "client/adopt.h"
 #include "client/exec_handover.h"
 #include "client/fd_table.h"
@@ -184,96 +182,33 @@ ZVFS_HOOK int truncate64(const char* path, off64_t len) noexcept {
   return set_errno_result(truncate_blob(path, len));
 }
 
-namespace zvfs::client {
-namespace {
-// execve of a ZVFS file cannot be served: -ENOEXEC (and a log line) for one, 0 otherwise.
-int refuse_zvfs_program(const char* path) {
-  if (g_fd_table == nullptr || prefix_count() == 0) return 0;
-  int saved = errno;
-  struct stat st;
-  int result = 0;
-  // A ZVFS file's placeholder holds no data blocks; only then is the exact check worth it.
-  if (REAL(stat)(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_blocks == 0 &&
-      dev_may_hold_prefix(st.st_dev)) {
-    int pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
-    bool under = pfd >= 0 && fd_under_prefix(pfd);
-    if (pfd >= 0) REAL(close)(pfd);
-    if (under) {
-      zlog("exec %s: programs stored in ZVFS cannot be executed (copy them out first)", path);
-      result = -ENOEXEC;
-    }
-  }
-  errno = saved;
-  return result;
-}
-}  // namespace
-}  // namespace zvfs::client
-
-namespace zvfs::client {
-namespace {
-// An exec with an explicit environment: the handover entry is added to a copy of it.
-template <class Exec>
-int exec_with_env(char* const envp[], Exec&& exec) {
-  const char* entry = exec_handover_prepare();
-  if (entry == nullptr) return exec(envp);
-  char** env = env_with_entry(envp, entry);
-  if (env == nullptr) exec_handover_failed();
-  int r = exec(env != nullptr ? env : envp);
-  int e = errno;
-  free(env);
-  exec_handover_failed();
-  errno = e;
-  return r;
-}
-
-// execv/execvp take the process's environment: the handover entry goes there for the call.
-template <class Exec>
-int exec_in_environ(Exec&& exec) {
-  const char* entry = exec_handover_prepare();
-  if (entry == nullptr) return exec();
-  const char* eq = strchr(entry, '=');
-  std::string name(entry, static_cast<size_t>(eq - entry));
-  if (setenv(name.c_str(), eq + 1, 1) != 0) {
-    exec_handover_failed();
-    return exec();
-  }
-  int r = exec();
-  int e = errno;
-  unsetenv(name.c_str());
-  exec_handover_failed();
-  errno = e;
-  return r;
-}
-}  // namespace
-}  // namespace zvfs::client
-
 ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
-  int r = refuse_zvfs_program(path);
+  int r = exec_refuse_zvfs_program(AT_FDCWD, path, 0);
   if (r < 0) return set_errno_result(r);
-  return exec_with_env(envp, [&](char* const* env) { return REAL(execve)(path, argv, env); });
+  return with_handover_env(envp, [&](char* const* env) { return REAL(execve)(path, argv, env); });
 }
 
 // glibc's execv/execvp call its internal execve, not the hook above.
 ZVFS_HOOK int execv(const char* path, char* const argv[]) noexcept {
-  int r = refuse_zvfs_program(path);
+  int r = exec_refuse_zvfs_program(AT_FDCWD, path, 0);
   if (r < 0) return set_errno_result(r);
-  return exec_in_environ([&] { return REAL(execv)(path, argv); });
+  return with_handover_environ([&] { return REAL(execv)(path, argv); });
 }
 
 ZVFS_HOOK int execvp(const char* file, char* const argv[]) noexcept {
   if (strchr(file, '/') != nullptr) {  // a path, not a name searched in PATH
-    int r = refuse_zvfs_program(file);
+    int r = exec_refuse_zvfs_program(AT_FDCWD, file, 0);
     if (r < 0) return set_errno_result(r);
   }
-  return exec_in_environ([&] { return REAL(execvp)(file, argv); });
+  return with_handover_environ([&] { return REAL(execvp)(file, argv); });
 }
 
 ZVFS_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) noexcept {
   if (strchr(file, '/') != nullptr) {
-    int r = refuse_zvfs_program(file);
+    int r = exec_refuse_zvfs_program(AT_FDCWD, file, 0);
     if (r < 0) return set_errno_result(r);
   }
-  return exec_with_env(envp, [&](char* const* env) { return REAL(execvpe)(file, argv, env); });
+  return with_handover_env(envp, [&](char* const* env) { return REAL(execvpe)(file, argv, env); });
 }
 
 // The execl family: glibc builds the argument vector and calls its internal execve/execvpe;

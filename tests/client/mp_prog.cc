@@ -21,7 +21,6 @@
 //   overhead N                    ns per read(2) on a non-ZVFS descriptor
 //   restart FILE CTLDIR           survives a daemon restart between CTLDIR/ready and CTLDIR/go
 //   exec-zvfs FILE                execve of a program stored in ZVFS is refused (ENOEXEC)
-//   aio FILE                      libaio io_submit on a ZVFS descriptor is refused (EINVAL)
 //   seek-data FILE                SEEK_DATA/SEEK_HOLE describe the blob, not the placeholder
 //   latency FILE                  µs per 4 KiB pread/pwrite/read through the library
 //   exit-flush FILE               fopen + fprintf, then exit() without fclose: data reaches ZVFS
@@ -32,7 +31,8 @@
 //   trunc-lock FILE               O_RDONLY|O_TRUNC and truncate(path) keep the caller's POSIX locks
 //   fork-unlinked FILE            a child keeps an unlinked file's data after the parent's close
 //   opath FILE                    O_PATH descriptors and /proc/self/fd/N reopens of ZVFS files
-//   exec-unlinked FILE            an exec'd child reads an unlinked file the parent closed
+//   exec-unlinked FILE            an exec'd child reads an unlinked file the parent closed (execv,
+//                                 execl, fexecve, execveat)
 //   exec-unlinked-child FD        (the exec'd side)
 //   freopen FILE                  freopen of stdout/stdin onto ZVFS files (and away again)
 //   fiemap FILE                   FS_IOC_FIEMAP describes the blob's extents
@@ -42,7 +42,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
-#include <linux/aio_abi.h>
 #include <linux/close_range.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
@@ -65,16 +64,10 @@
 #include <thread>
 #include <vector>
 
-namespace {
+#include "mp_check.h"
+#include "mp_cmds.h"
 
-#define CHECK(cond)                                                                      \
-  do {                                                                                   \
-    if (!(cond)) {                                                                       \
-      fprintf(stderr, "%s:%d: check failed: %s (errno %s)\n", __FILE__, __LINE__, #cond, \
-              strerrorname_np(errno));                                                   \
-      exit(1);                                                                           \
-    }                                                                                    \
-  } while (0)
+namespace {
 
 constexpr size_t kRec = 64;
 
@@ -571,39 +564,6 @@ int cmd_exec_zvfs(const char* file) {
   return 0;
 }
 
-int cmd_aio(const char* file) {
-  void* lib = dlopen("libaio.so.1", RTLD_NOW | RTLD_GLOBAL);
-  if (lib == nullptr) {
-    printf("libaio not installed\n");
-    return 0;
-  }
-  // What an application linked with libaio reaches: the first definition in the global scope.
-  using SetupFn = int (*)(unsigned, aio_context_t*);
-  using SubmitFn = int (*)(aio_context_t, long, struct iocb**);
-  auto setup = reinterpret_cast<SetupFn>(dlsym(RTLD_DEFAULT, "io_setup"));
-  auto submit = reinterpret_cast<SubmitFn>(dlsym(RTLD_DEFAULT, "io_submit"));
-  CHECK(setup != nullptr && submit != nullptr);
-  aio_context_t ctx = 0;
-  CHECK(setup(8, &ctx) == 0);
-  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
-  CHECK(fd >= 0);
-  CHECK(write(fd, "data", 4) == 4);
-  static char buf[4096];
-  struct iocb cb;
-  memset(&cb, 0, sizeof cb);
-  cb.aio_fildes = static_cast<uint32_t>(fd);
-  cb.aio_lio_opcode = IOCB_CMD_PREAD;
-  cb.aio_buf = reinterpret_cast<uintptr_t>(buf);
-  cb.aio_nbytes = sizeof buf;
-  struct iocb* list[1] = {&cb};
-  CHECK(submit(ctx, 1, list) == -EINVAL);
-  int plain = open("/etc/passwd", O_RDONLY);  // not a ZVFS file: submitted
-  CHECK(plain >= 0);
-  cb.aio_fildes = static_cast<uint32_t>(plain);
-  CHECK(submit(ctx, 1, list) == 1);
-  return 0;
-}
-
 int cmd_seek_data(const char* file) {
   int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
@@ -946,18 +906,14 @@ void release_child(int release) {
   close(release);
 }
 
-std::string exec_unlinked_data() {
-  std::string data(150000, '\0');
-  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13 + i / 777);
-  return data;
-}
-
 // A child execs after the parent closed its descriptor of an unlinked file: the new program
-// reads the inherited descriptor (the blob must survive the exec itself).
-int exec_unlinked(const char* self, const char* file, bool list_form) {
+// reads the inherited descriptor (the blob must survive the exec itself). `how`: execv, execl
+// (glibc's calls its internal execve: the library has its own), fexecve, execveat, or
+// execveat-fd (AT_EMPTY_PATH).
+int exec_unlinked(const char* self, const char* file, const std::string& how) {
   int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
-  std::string data = exec_unlinked_data();
+  std::string data = zvfs::test::exec_unlinked_data();
   CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
   CHECK(unlink(file) == 0);
   int release = -1;
@@ -966,28 +922,38 @@ int exec_unlinked(const char* self, const char* file, bool list_form) {
     std::string a = std::to_string(fd);
     char* const argv[] = {const_cast<char*>(self), const_cast<char*>("exec-unlinked-child"),
                           a.data(), nullptr};
-    if (list_form)
+    if (how == "execl") {
       execl(self, self, "exec-unlinked-child", a.c_str(), static_cast<char*>(nullptr));
-    else
+    } else if (how == "fexecve") {
+      int prog = open(self, O_RDONLY | O_CLOEXEC);
+      fexecve(prog, argv, environ);
+    } else if (how == "execveat") {
+      execveat(AT_FDCWD, self, argv, environ, 0);
+    } else if (how == "execveat-fd") {
+      int prog = open(self, O_PATH | O_CLOEXEC);
+      execveat(prog, "", argv, environ, AT_EMPTY_PATH);
+    } else {
       execv(self, argv);
+    }
     _exit(127);
   }
   CHECK(close(fd) == 0);
   release_child(release);
   int st;
   CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st));
+  if (WEXITSTATUS(st) != 0) fprintf(stderr, "exec-unlinked through %s failed\n", how.c_str());
   return WEXITSTATUS(st);
 }
 
-// execv, then execl (glibc's execl calls its internal execve: the library has its own).
 int cmd_exec_unlinked(const char* self, const char* file) {
-  int r = exec_unlinked(self, file, false);
-  return r != 0 ? r : exec_unlinked(self, file, true);
+  for (const char* how : {"execv", "execl", "fexecve", "execveat", "execveat-fd"})
+    if (int r = exec_unlinked(self, file, how); r != 0) return r;
+  return 0;
 }
 
 int cmd_exec_unlinked_child(int fd) {
   CHECK(getenv("ZVFS_SESSION_FD") == nullptr);  // the hand-over is invisible to the program
-  std::string data = exec_unlinked_data();
+  std::string data = zvfs::test::exec_unlinked_data();
   std::string back(data.size() + 10, '\0');
   CHECK(pread(fd, back.data(), back.size(), 0) == static_cast<ssize_t>(data.size()));
   CHECK(memcmp(back.data(), data.data(), data.size()) == 0);
@@ -1268,7 +1234,8 @@ int main(int argc, char** argv) {
   if (c == "overhead") return cmd_overhead(atol(f));
   if (c == "restart" && argc == 4) return cmd_restart(f, argv[3]);
   if (c == "exec-zvfs") return cmd_exec_zvfs(f);
-  if (c == "aio") return cmd_aio(f);
+  if (int r = zvfs::test::run_aio_command(c, argc, argv); r >= 0) return r;
+  if (int r = zvfs::test::run_spawn_command(c, argc, argv); r >= 0) return r;
   if (c == "seek-data") return cmd_seek_data(f);
   if (c == "latency") return cmd_latency(f);
   if (c == "exit-flush") return cmd_exit_flush(f);

@@ -2,7 +2,8 @@
 // started for the test): concurrent O_APPEND writers, offsets shared by dup and fork, exec of a
 // program reading an inherited descriptor, unlink-while-open, rename-over, a writer killed with
 // SIGKILL mid-write, mmap, threads sharing an offset, SIGALRM during large writes, fork from a
-// multi-threaded process, vfork, close_range; plus the daemon-down check.
+// multi-threaded process, vfork, close_range, libaio, posix_spawn/fexecve/execveat; plus the
+// daemon-down check.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -127,8 +128,41 @@ TEST_F(MpTest, WriterKilledMidWrite) {
 TEST_F(MpTest, ExecOfAZvfsProgramIsRefused) {
   expect_ok({"exec-zvfs", "prog.sh"});
 }
-TEST_F(MpTest, LibaioOnAZvfsFileIsRefused) {
-  expect_ok({"aio", "f"});
+// libaio on ZVFS descriptors is served by the library: the data lands in the pool (the
+// placeholder stays a hole) and a new process reads it without libaio.
+TEST_F(MpTest, LibaioReadsAndWritesZvfsFiles) {
+  expect_ok({"aio-rw", "f"});
+  constexpr int kSize = 4 * 16384 + 300;
+  struct stat st;
+  ASSERT_EQ(stat((root_ + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, kSize);
+  EXPECT_EQ(st.st_blocks, 0);
+  expect_ok({"aio-check", "f", std::to_string(kSize)});
+}
+TEST_F(MpTest, LibaioHonoursDescriptorAndIocbFlags) {
+  expect_ok({"aio-flags", "f"});
+}
+TEST_F(MpTest, LibaioBatchesMixZvfsAndPlainDescriptors) {
+  expect_ok({"aio-mixed", "f"});
+}
+TEST_F(MpTest, LibaioSignalsEventfdPerCompletion) {
+  expect_ok({"aio-eventfd", "f"});
+}
+TEST_F(MpTest, LibaioGeteventsMinNrTimeoutAndWaiters) {
+  expect_ok({"aio-wait", "f"});
+}
+TEST_F(MpTest, LibaioQueueBoundCancelDestroy) {
+  expect_ok({"aio-full", "f"});
+}
+
+TEST_F(MpTest, SpawnedProgramsUseInheritedDescriptors) {
+  expect_ok({"spawn", "f"});
+}
+TEST_F(MpTest, SpawnHandsTheSessionOverWhenTheParentExits) {
+  expect_ok({"spawn-parent-exits", "f"});
+}
+TEST_F(MpTest, FailedSpawnLeavesTheCallerWorking) {
+  expect_ok({"spawn-fail", "f"});
 }
 TEST_F(MpTest, ThreadsOpeningDupingClosing) {
   expect_ok({"churn", "f"});

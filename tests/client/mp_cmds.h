@@ -1,0 +1,22 @@
+// mp_cmds.h — subcommands of zvfs_mptest kept in files of their own (see mp_prog.cc).
+#pragma once
+
+#include <string>
+
+namespace zvfs::test {
+
+// libaio through the library (mp_aio.cc). Returns the exit status, or -1 if `cmd` is not one
+// of them.
+int run_aio_command(const std::string& cmd, int argc, char** argv);
+
+// posix_spawn, posix_spawnp, fexecve, execveat (mp_spawn.cc). Same convention.
+int run_spawn_command(const std::string& cmd, int argc, char** argv);
+
+// What exec-unlinked-child expects to read from its inherited descriptor.
+inline std::string exec_unlinked_data() {
+  std::string data(150000, '\0');
+  for (size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 13 + i / 777);
+  return data;
+}
+
+}  // namespace zvfs::test
