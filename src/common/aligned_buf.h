@@ -18,7 +18,8 @@ class AlignedBuf {
 
   AlignedBuf() = default;
   explicit AlignedBuf(size_t size) { reset(size); }
-  AlignedBuf(AlignedBuf&& o) noexcept : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
+  AlignedBuf(AlignedBuf&& o) noexcept
+      : p_(std::exchange(o.p_, nullptr)), n_(std::exchange(o.n_, 0)) {}
   AlignedBuf& operator=(AlignedBuf&& o) noexcept {
     if (this != &o) {
       std::free(p_);
@@ -31,8 +32,9 @@ class AlignedBuf {
   AlignedBuf& operator=(const AlignedBuf&) = delete;
   ~AlignedBuf() { std::free(p_); }
 
-  // Reallocates to `size` bytes (rounded up to kAlign), zero-filled. Returns false on ENOMEM.
-  bool reset(size_t size) {
+  // Reallocates to `size` bytes (rounded up to kAlign), zero-filled unless `zero` is false (for
+  // a caller that overwrites every byte before anyone reads it). Returns false on ENOMEM.
+  bool reset(size_t size, bool zero = true) {
     std::free(p_);
     p_ = nullptr;
     n_ = 0;
@@ -40,7 +42,7 @@ class AlignedBuf {
     size_t rounded = (size + kAlign - 1) / kAlign * kAlign;
     void* p = std::aligned_alloc(kAlign, rounded);
     if (!p) return false;
-    std::memset(p, 0, rounded);
+    if (zero) std::memset(p, 0, rounded);
     p_ = static_cast<std::byte*>(p);
     n_ = size;
     return true;

@@ -122,8 +122,11 @@ class ObjectSet {
  private:
   // All with o.mu held.
   TxgDelta& open_delta(Object& o, uint64_t txg);
+  // What a block new to the delta starts with: its old contents, zeros, or nothing (only for a
+  // caller that overwrites all of it at once, under o.mu).
+  enum class Fill { kOld, kZero, kOverwritten };
   Result<std::shared_ptr<AlignedBuf>> writable_block(Object& o, TxgDelta& d, uint64_t blk,
-                                                     bool need_old);
+                                                     Fill fill);
   Status fill_old(Object& o, uint64_t blk, AlignedBuf& out);
   Result<bool> block_is_hole(Object& o, uint64_t blk);
   Status zero_within(Object& o, TxgDelta& d, uint64_t blk, uint32_t from, uint32_t to);
