@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,11 @@ namespace zvfs::client {
 namespace {
 
 constexpr char kVar[] = "ZVFS_SESSION_FD";
-char g_entry[64];
+thread_local char t_entry[64];
+// Hand-overs in progress (threads spawning at once) and the socket they keep inheritable: the
+// first makes it inheritable, the last one to finish close-on-exec again (g_handover_mu).
+pthread_mutex_t g_handover_mu = PTHREAD_MUTEX_INITIALIZER;
+int g_handovers = 0;
 int g_handed_fd = -1;
 
 // Does a ZVFS descriptor stay open across exec?
@@ -43,22 +48,35 @@ const char* exec_handover_prepare() {
   int saved = errno;
   int sock = -1;
   const char* result = nullptr;
-  if (zvfs_fd_survives_exec() && ipc::owned_fds(&sock, 1) == 1 &&
-      REAL(fcntl)(sock, F_SETFD, 0) == 0) {
-    g_handed_fd = sock;
-    snprintf(g_entry, sizeof g_entry, "%s=%d", kVar, sock);
-    result = g_entry;
+  if (zvfs_fd_survives_exec() && ipc::owned_fds(&sock, 1) == 1) {
+    pthread_mutex_lock(&g_handover_mu);
+    if ((g_handovers > 0 && g_handed_fd == sock) || REAL(fcntl)(sock, F_SETFD, 0) == 0) {
+      ++g_handovers;
+      g_handed_fd = sock;
+      snprintf(t_entry, sizeof t_entry, "%s=%d", kVar, sock);
+      result = t_entry;
+    }
+    pthread_mutex_unlock(&g_handover_mu);
   }
   errno = saved;
   return result;
 }
 
 void exec_handover_failed() {
-  if (g_handed_fd < 0) return;
   int saved = errno;
-  REAL(fcntl)(g_handed_fd, F_SETFD, FD_CLOEXEC);
-  g_handed_fd = -1;
+  pthread_mutex_lock(&g_handover_mu);
+  if (g_handovers > 0 && --g_handovers == 0 && g_handed_fd >= 0) {
+    REAL(fcntl)(g_handed_fd, F_SETFD, FD_CLOEXEC);
+    g_handed_fd = -1;
+  }
+  pthread_mutex_unlock(&g_handover_mu);
   errno = saved;
+}
+
+void exec_handover_after_fork_child() {
+  pthread_mutex_init(&g_handover_mu, nullptr);
+  g_handovers = 0;
+  g_handed_fd = -1;
 }
 
 void exec_handover_finish() {

@@ -12,7 +12,8 @@
 //
 // posix_spawn/posix_spawnp (glibc's call its internal execve) hand over the same way: the entry
 // goes into the child's environment and the parent makes the socket close-on-exec again when the
-// call returns, whether the spawn succeeded or not.
+// call returns, whether the spawn succeeded or not. Threads spawning at once share the hand-over:
+// the socket stays inheritable until the last of them returns.
 #pragma once
 
 #include <errno.h>
@@ -20,11 +21,15 @@
 
 namespace zvfs::client {
 
-// Before exec: the "ZVFS_SESSION_FD=N" entry to add to the new program's environment (a static
-// buffer), or nullptr when no ZVFS descriptor survives the exec (then nothing was changed).
+// Before exec: the "ZVFS_SESSION_FD=N" entry to add to the new program's environment (a
+// thread-local buffer), or nullptr when no ZVFS descriptor survives the exec (then nothing was
+// changed).
 const char* exec_handover_prepare();
-// The exec failed: the session's socket becomes close-on-exec again.
+// The exec failed (or the spawn returned): the session's socket becomes close-on-exec again,
+// once no other thread's hand-over is in progress. Call once per non-null prepare.
 void exec_handover_failed();
+// atfork child: no hand-over is in progress in the new process.
+void exec_handover_after_fork_child();
 // In the new image, after the inherited descriptors were re-attached: closes the old session.
 void exec_handover_finish();
 
@@ -50,8 +55,11 @@ auto with_handover_env(char* const envp[], Call&& call) {
   const char* entry = exec_handover_prepare();
   if (entry == nullptr) return call(envp);
   char** env = env_with_entry(envp, entry);
-  if (env == nullptr) exec_handover_failed();
-  auto r = call(env != nullptr ? env : envp);
+  if (env == nullptr) {
+    exec_handover_failed();
+    return call(envp);
+  }
+  auto r = call(env);
   int e = errno;
   free(env);
   exec_handover_failed();

@@ -99,8 +99,8 @@ struct Ctx {
 
 constexpr unsigned kSlots = 1024;
 constexpr uintptr_t kGone = ~uintptr_t{0};
-Ctx g_ctx[kSlots];
-pthread_mutex_t g_ctx_mu = PTHREAD_MUTEX_INITIALIZER;
+constinit Ctx g_ctx[kSlots];
+constinit pthread_mutex_t g_ctx_mu = PTHREAD_MUTEX_INITIALIZER;
 
 unsigned home(uintptr_t key) {
   return static_cast<unsigned>(((key >> 12) * 0x9E3779B97F4A7C15ull) >> 40) % kSlots;

@@ -30,6 +30,7 @@ void atfork_parent() {
 void atfork_child() {
   fd_table_after_fork_child();
   aio_after_fork_child();
+  exec_handover_after_fork_child();
 }
 
 __attribute__((constructor(101))) void zvfs_client_init() {

@@ -7,6 +7,7 @@
 //   spawn-parent-exits FILE  posix_spawn of a shell without the library that starts the
 //                            reader only after its parent exited holding an unlinked file: the
 //                            session handed over keeps the blob alive until the reader attaches
+//   spawn-threads FILE       threads spawning at once all hand the session over
 //   spawn-fail FILE          failed spawns and execs (no such program, a program stored in
 //                            ZVFS: ENOEXEC) leave the caller working, its session close-on-exec
 #include <fcntl.h>
@@ -18,7 +19,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "mp_check.h"
@@ -154,6 +157,34 @@ bool sockets_cloexec() {
   return n > 0;
 }
 
+// Threads spawning at once: each program gets the session's socket (a shell without the library
+// checks that ZVFS_SESSION_FD names an open socket), and afterwards it is close-on-exec again.
+int cmd_spawn_threads(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::vector<char*> env = env_without_preload();
+  const char* script = "[ -n \"$ZVFS_SESSION_FD\" ] && [ -S /proc/self/fd/$ZVFS_SESSION_FD ]";
+  char* const argv[] = {const_cast<char*>("sh"), const_cast<char*>("-c"), const_cast<char*>(script),
+                        nullptr};
+  std::atomic<int> bad{0};
+  std::vector<std::thread> ts;
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&] {
+      for (int i = 0; i < 25; ++i) {
+        pid_t pid = -1;
+        int st = 0;
+        if (posix_spawn(&pid, "/bin/sh", nullptr, nullptr, argv, env.data()) != 0 ||
+            waitpid(pid, &st, 0) != pid || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+          ++bad;
+      }
+    });
+  for (auto& t : ts) t.join();
+  CHECK(bad == 0);
+  CHECK(sockets_cloexec());
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 int cmd_spawn_fail(const char* file) {
   int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
@@ -195,6 +226,7 @@ int run_spawn_command(const std::string& c, int, char** argv) {
   if (c == "spawn") return cmd_spawn(argv[0], f);
   if (c == "spawn-parent-exits") return cmd_spawn_parent_exits(argv[0], f);
   if (c == "spawn-fail") return cmd_spawn_fail(f);
+  if (c == "spawn-threads") return cmd_spawn_threads(f);
   return -1;
 }
 

@@ -161,6 +161,9 @@ TEST_F(MpTest, SpawnedProgramsUseInheritedDescriptors) {
 TEST_F(MpTest, SpawnHandsTheSessionOverWhenTheParentExits) {
   expect_ok({"spawn-parent-exits", "f"});
 }
+TEST_F(MpTest, ConcurrentSpawnsAllHandTheSessionOver) {
+  expect_ok({"spawn-threads", "f"});
+}
 TEST_F(MpTest, FailedSpawnLeavesTheCallerWorking) {
   expect_ok({"spawn-fail", "f"});
 }
