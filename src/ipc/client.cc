@@ -326,7 +326,9 @@ int acquire_session(uint64_t* deadline) {
       if (r == 0) g_owned_sock.store(g_cur->sock);
     }
     pthread_rwlock_unlock(&g_lock);
-    if (r == -EPROTONOSUPPORT) return -EPROTONOSUPPORT;
+    // Refusals that waiting will not cure: a version mismatch, or the daemon's per-user session
+    // limit (--max-sessions-per-user). Reported at once, not as an absent daemon.
+    if (r == -EPROTONOSUPPORT || r == -EUSERS) return r;
     if (r == 0) continue;
     if (*deadline == 0) *deadline = deadline_from_now();
     if (now_ns() >= *deadline) return -EIO;

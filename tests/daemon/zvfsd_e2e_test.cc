@@ -471,6 +471,13 @@ TEST_F(Zvfsd, PerUserSessionLimit) {
   std::string err = dir_ + "/status.err";
   EXPECT_EQ(run(std::string(kZvfs) + " status --socket " + sock_ + " > /dev/null 2> " + err), 1);
   EXPECT_NE(read_file(err).find("--max-sessions-per-user"), std::string::npos) << read_file(err);
+  // The client library reports the refusal at once (EUSERS), not as an absent daemon (EIO after
+  // its connection timeout).
+  int fd = open((dir_ + "/refused").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ipc::AttachInfo info;
+  EXPECT_EQ(ipc::attach(fd, O_RDWR | O_CREAT, &info), -EUSERS);
+  close(fd);
   close(held);
   EXPECT_EQ(stop(), 0);
   EXPECT_NE(read_file(dir_ + "/zvfsd.log").find("--max-sessions-per-user); refusing pid"),
