@@ -158,7 +158,17 @@ void drop(aio_context_t ctx) {
     pthread_mutex_lock(&c->mu);
     reset_locked(c, 0);
     pthread_mutex_unlock(&c->mu);
-    c->key.store(kGone, std::memory_order_release);
+    // A slot followed by an empty one ends no probe sequence: it becomes empty too (and so do
+    // removed slots before it), so that removals do not lengthen later lookups.
+    auto i = static_cast<unsigned>(c - g_ctx);
+    if (g_ctx[(i + 1) % kSlots].key.load() != 0) {
+      c->key.store(kGone, std::memory_order_release);
+    } else {
+      c->key.store(0, std::memory_order_release);
+      for (unsigned k = (i + kSlots - 1) % kSlots; g_ctx[k].key.load() == kGone;
+           k = (k + kSlots - 1) % kSlots)
+        g_ctx[k].key.store(0, std::memory_order_release);
+    }
   }
   pthread_mutex_unlock(&g_ctx_mu);
 }
