@@ -2,7 +2,8 @@
 // are, using a ZVFS file (and a plain one beside it, in $ZVFS_TEST_OUTSIDE).
 //
 //   aio-rw FILE        io_queue_init; PWRITE/PREAD/PWRITEV/PREADV/FSYNC/FDSYNC; data checked
-//                      with plain reads; submission errors (EBADF) and completion errors (EINVAL)
+//                      with plain reads; submission errors (EBADF) and completion errors
+//                      (EINVAL); libaio's LIBAIO_0.1 io_getevents
 //   aio-check FILE N   (a new process) FILE holds pattern bytes [0, N), read without libaio
 //   aio-flags FILE     O_DIRECT (alignment), O_APPEND, RWF_* flags of the iocb
 //   aio-mixed FILE     batches mixing ZVFS and plain descriptors; partial failures
@@ -31,6 +32,12 @@
 
 #include "mp_check.h"
 #include "mp_cmds.h"
+
+// What a program linked against libaio before 0.3 calls: the LIBAIO_0.1 io_getevents, whose
+// signature differs (no min_nr). libaio's definition serves it (and calls the current one).
+extern "C" int io_getevents_0_1(io_context_t ctx, long nr, struct io_event* events,
+                                const struct timespec* timeout);
+__asm__(".symver io_getevents_0_1, io_getevents@LIBAIO_0.1");
 
 namespace zvfs::test {
 namespace {
@@ -141,6 +148,10 @@ int cmd_rw(const char* file) {
   cbs[0].u.c.offset = 4096;  // fsync takes no range
   CHECK(io_submit(ctx, 1, list) == -EINVAL);
   CHECK(close(wo) == 0);
+  // The LIBAIO_0.1 form reaches libaio's definition, not the library's current-form hook.
+  io_prep_pwrite(&cbs[0], fd, data.data(), 10, 0);
+  CHECK(io_submit(ctx, 1, list) == 1);
+  CHECK(io_getevents_0_1(ctx, 4, ev, nullptr) == 1 && ev[0].obj == &cbs[0] && ev[0].res == 10);
   CHECK(close(fd) == 0);
   CHECK(io_queue_release(ctx) == 0);
   return 0;
