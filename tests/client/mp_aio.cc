@@ -10,8 +10,8 @@
 //   aio-eventfd FILE   IOCB_FLAG_RESFD: one eventfd count per completion
 //   aio-wait FILE      io_getevents min_nr/timeout; a thread already waiting is woken by a
 //                      ZVFS completion; io_pgetevents
-//   aio-full FILE      nr_events bounds the queue (EAGAIN); io_cancel; io_destroy; contexts
-//                      created and destroyed one after another
+//   aio-full FILE      nr_events bounds the queue (EAGAIN); io_cancel; io_destroy; a forked
+//                      child; contexts created and destroyed one after another
 #include <fcntl.h>
 #include <libaio.h>
 #include <pthread.h>
@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -408,6 +409,19 @@ int cmd_full(const char* file) {
   CHECK(io_getevents(ctx, 2, 6, ev, nullptr) == 2);
   struct stat st;
   CHECK(fstat(z, &st) == 0 && st.st_size == 6);
+  // A forked child has none of its parent's contexts (the kernel's answer for an unknown one),
+  // and its own work.
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    io_context_t mine = nullptr;
+    bool ok = io_submit(ctx, 1, list) == -EINVAL && io_setup(2, &mine) == 0 &&
+              io_submit(mine, 1, list) == 1 && io_getevents(mine, 1, 1, ev, nullptr) == 1 &&
+              ev[0].obj == list[0] && ev[0].res == 1 && io_destroy(mine) == 0;
+    _exit(ok ? 0 : 1);
+  }
+  int ws;
+  CHECK(waitpid(pid, &ws, 0) == pid && WIFEXITED(ws) && WEXITSTATUS(ws) == 0);
   CHECK(io_destroy(ctx) == 0);
   // The context is gone: what the kernel says for an unknown one.
   CHECK(io_submit(ctx, 1, list) == -EINVAL);
