@@ -94,6 +94,7 @@ struct Ctx {
   std::atomic<unsigned> pending{0};  // == count, read without the lock
   std::atomic<int> waiters{0};       // threads in (or about to enter) the real getevents
   bool bell_out = false;             // the doorbell iocb is submitted and not yet reaped
+  int last_fd = -1;                  // the ZVFS descriptor of the latest iocb
   struct iocb bell {};
 };
 
@@ -125,6 +126,7 @@ void reset_locked(Ctx* c, unsigned bound) {
   c->head = c->count = 0;
   c->pending.store(0);
   c->bell_out = false;
+  c->last_fd = -1;
 }
 
 // Records ctx (or resets it if known: the kernel handed out the address again).
@@ -303,7 +305,10 @@ int submit_one(Ctx* c, aio_context_t ctx, OpenFile* of, struct iocb* cb) {
       c->head = 0;
     }
   }
-  if (r == 0) ++c->running;
+  if (r == 0) {
+    ++c->running;
+    c->last_fd = static_cast<int>(cb->aio_fildes);
+  }
   pthread_mutex_unlock(&c->mu);
   if (r < 0) return r;
   if (resfd) r = check_eventfd(static_cast<int>(cb->aio_resfd));
@@ -385,6 +390,19 @@ int real_wait(aio_context_t ctx, long min_nr, long nr, struct io_event* ev, stru
   return f == nullptr ? -ENOSYS : f(ctx, min_nr, nr, ev, ts);
 }
 
+// Before a getevents returns: completions it left in the queue while other threads wait in the
+// real call (it took the doorbell meant for them, or had no room) ring for them. Only on a
+// descriptor still a ZVFS file: a number reused for a pipe or a socket might never be ready,
+// and the doorbell would stay out for good.
+int leave(Ctx* c, aio_context_t ctx, int result) {
+  if (c->pending.load() > 0 && c->waiters.load() > 0) {
+    pthread_mutex_lock(&c->mu);
+    if (fd_lookup(c->last_fd) != nullptr) ring_locked(c, ctx, c->last_fd);
+    pthread_mutex_unlock(&c->mu);
+  }
+  return result;
+}
+
 // io_getevents / io_pgetevents on a context with a user-space queue.
 int getevents(Ctx* c, aio_context_t ctx, long min_nr, long nr, struct io_event* events,
               struct timespec* timeout, bool pget, sigset_t* mask) {
@@ -401,7 +419,7 @@ int getevents(Ctx* c, aio_context_t ctx, long min_nr, long nr, struct io_event* 
     got += pop(c, events + got, nr - got);
     if (got >= min_nr) {
       c->waiters.fetch_sub(1);
-      return static_cast<int>(got);
+      return leave(c, ctx, static_cast<int>(got));
     }
     struct timespec left {};
     if (timeout != nullptr && deadline != 0) {
@@ -413,22 +431,13 @@ int getevents(Ctx* c, aio_context_t ctx, long min_nr, long nr, struct io_event* 
     int r = real_wait(ctx, min_nr - got, nr - got, events + got,
                       timeout != nullptr ? &left : nullptr, pget, mask);
     c->waiters.fetch_sub(1);
-    if (r < 0) {
-      if (got > 0) return static_cast<int>(got);
-      return r;
-    }
+    if (r < 0) return leave(c, ctx, got > 0 ? static_cast<int>(got) : r);
     bool rung = false;
-    long n = filter_bell(c, events + got, r, &rung);
-    got += n;
+    got += filter_bell(c, events + got, r, &rung);
     if (got >= min_nr || !rung) {
       // Done, or the timeout passed: add what the queue holds now, if there is room.
       got += pop(c, events + got, nr - got);
-      if (rung && c->pending.load() > 0) {
-        pthread_mutex_lock(&c->mu);
-        ring_locked(c, ctx, static_cast<int>(c->bell.aio_fildes));
-        pthread_mutex_unlock(&c->mu);
-      }
-      return static_cast<int>(got);
+      return leave(c, ctx, static_cast<int>(got));
     }
   }
 }

@@ -362,6 +362,35 @@ int cmd_wait(const char* file) {
     CHECK(io_getevents(ctx, 0, 4, ev, &zero) == 0);  // the wake-up left no event behind
     CHECK(io_destroy(ctx) == 0);
   }
+  // Two threads waiting for one completion each; one batch completes two: both wake.
+  {
+    io_context_t ctx = nullptr;
+    CHECK(io_setup(8, &ctx) == 0);
+    std::atomic<pid_t> tids[2] = {0, 0};
+    int got[2] = {-1, -1};
+    io_event tev[2];
+    std::vector<std::thread> ws;
+    for (int i = 0; i < 2; ++i)
+      ws.emplace_back([&, i] {
+        tids[i] = static_cast<pid_t>(syscall(SYS_gettid));
+        got[i] = io_getevents(ctx, 1, 1, &tev[i], nullptr);
+      });
+    bool waiting = false;
+    for (int i = 0; i < 20000 && !waiting; ++i) {
+      waiting = tids[0] != 0 && tids[1] != 0 && waiting_in_getevents(tids[0]) &&
+                waiting_in_getevents(tids[1]);
+      if (!waiting) usleep(1000);
+    }
+    CHECK(waiting);
+    iocb cbs[2];
+    io_prep_pwrite(&cbs[0], z, const_cast<char*>("AB"), 2, 0);
+    io_prep_pwrite(&cbs[1], z, const_cast<char*>("CD"), 2, 2);
+    iocb* list[2] = {&cbs[0], &cbs[1]};
+    CHECK(io_submit(ctx, 2, list) == 2);
+    for (auto& w : ws) w.join();
+    CHECK(got[0] == 1 && got[1] == 1 && tev[0].obj != tev[1].obj);
+    CHECK(io_destroy(ctx) == 0);
+  }
   io_context_t ctx = nullptr;
   CHECK(io_setup(8, &ctx) == 0);
   iocb cb;
