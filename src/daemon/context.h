@@ -24,6 +24,8 @@ struct Context {
   // CPUs, more spinners would steal the time the clients and the engine need.
   int spinners_max = 1;
   std::atomic<int> spinners{0};
+  // Whether busy-waiting may use idle CPUs now (LoadMonitor's verdict; true until it runs).
+  std::atomic<bool> spin_ok{true};
   std::atomic<uint64_t> bad_requests{0};
   std::atomic<uint64_t> sessions_total{0};
 };

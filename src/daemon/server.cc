@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "daemon/load_monitor.h"
 #include "ipc/doorbell.h"
 #include "ipc/shm.h"
 #include "ipc/sock.h"
@@ -66,8 +67,25 @@ void Server::request_stop() {
   if (stop_fd_ >= 0) (void)!write(stop_fd_, &one, sizeof one);
 }
 
+uint32_t Server::active_sessions() {
+  uint32_t n = 0;
+  std::lock_guard<std::mutex> g(mu_);
+  for (auto& s : sessions_) n += s->took_requests_since_last_call() ? 1 : 0;
+  return n;
+}
+
+void Server::publish_spin_hint(bool ok) {
+  ctx_.spin_ok.store(ok);
+  std::lock_guard<std::mutex> g(mu_);
+  for (auto& s : sessions_) s->publish_spin_hint(ok);
+}
+
 void Server::run(int signal_fd) {
   LOG_INFO("daemon", "serving on %s", ctx_.opts->socket.c_str());
+  LoadMonitor load(
+      std::max(1u, std::thread::hardware_concurrency()), [this] { return active_sessions(); },
+      [this](bool ok) { publish_spin_hint(ok); });
+  load.start();
   std::vector<pollfd> p;
   for (;;) {
     p.assign({{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}});
@@ -94,6 +112,7 @@ void Server::run(int signal_fd) {
     if (r > 0 && (p[0].revents & POLLIN)) accept_one();
     reap(false);
   }
+  load.stop();
   close(listen_fd_);
   listen_fd_ = -1;
   unlink(ctx_.opts->socket.c_str());

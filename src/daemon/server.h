@@ -52,8 +52,10 @@ class Server {
   std::mutex mu_;
   std::list<std::unique_ptr<Session>> sessions_;  // guarded by mu_
   uint64_t next_session_ = 1;
-  Refusals refusals_;              // accept thread only
-  uint64_t refused_per_user_ = 0;  // accept thread only
+  Refusals refusals_;               // accept thread only
+  uint32_t active_sessions();       // with requests since the last call; takes mu_
+  void publish_spin_hint(bool ok);  // takes mu_
+  uint64_t refused_per_user_ = 0;   // accept thread only
 
   std::mutex scrub_mu_;
   std::thread scrub_thread_;

@@ -119,6 +119,10 @@ void Session::control_loop() {
     handles_.clear();  // drops references; workers are gone, so these are the last ones
     live_handles_ = 0;
   }
+  {
+    std::lock_guard<std::mutex> g(hint_mu_);  // no spin hint is being written into it
+    header_.store(nullptr);
+  }
   region_.unmap();
   LOG_DEBUG("daemon", "session %" PRIu64 ": client pid %d gone, %zu handles released", id_,
             static_cast<int>(pid_), released);
@@ -199,6 +203,13 @@ bool Session::handle_socket_message(const uint8_t* buf, size_t len, int fd) {
   return ok;
 }
 
+void Session::publish_spin_hint(bool ok) {
+  std::lock_guard<std::mutex> g(hint_mu_);
+  ipc::RegionHeader* h = header_.load(std::memory_order_acquire);
+  if (h && h->spin_ok.load(std::memory_order_relaxed) != (ok ? 1u : 0u))
+    h->spin_ok.store(ok ? 1 : 0, std::memory_order_relaxed);
+}
+
 int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep) {
   if (hello_done_) return -EPROTO;
   if (req.client_version != ipc::kVersion) return -EPROTONOSUPPORT;
@@ -210,6 +221,8 @@ int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRe
   }
   hello_done_ = true;
   data_session_.store(true);
+  region_.header()->spin_ok.store(ctx_.spin_ok.load() ? 1 : 0);
+  header_.store(region_.header(), std::memory_order_release);
   *memfd_out = fd;
   rep->session_id = id_;
   rep->region_bytes = ipc::region_bytes(o.slot_count, o.slot_bytes);
@@ -455,7 +468,8 @@ void Session::worker_loop() {
       continue;
     }
     // Adaptive spin: only right after traffic, one worker per session, few daemon-wide.
-    if (ipc::now_ns() - last_request_ns_.load(std::memory_order_relaxed) < kSpinWindowNs) {
+    if (ctx_.spin_ok.load(std::memory_order_relaxed) &&
+        ipc::now_ns() - last_request_ns_.load(std::memory_order_relaxed) < kSpinWindowNs) {
       int zero = 0;
       if (session_spinner_.compare_exchange_strong(zero, 1)) {
         bool spun = false, found = false;

@@ -7,7 +7,8 @@
 //
 // Workers: each loops claiming a slot in state kRequest (CAS to kServing), copies the request
 // out of shared memory, validates the copy, serves it, writes the reply and wakes the client
-// only if it announced it sleeps. When idle, at most Context::spinners_max workers daemon-wide
+// only if it announced it sleeps. When idle (and while Context::spin_ok says a CPU is free: see
+// load_monitor.h), at most Context::spinners_max workers daemon-wide
 // spin for kSpinNs, or longer right after waking a sleeping client (it needs a wake-up before
 // it can send again), and only if the session saw a request within kSpinWindowNs; the
 // rest announce themselves in daemon_sleepers and sleep on the doorbell futex (bounded waits).
@@ -65,6 +66,13 @@ class Session {
   gid_t gid() const { return gid_; }
   size_t handle_count() const;
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
+  // Hands the daemon's spin verdict to the client through the region header.
+  void publish_spin_hint(bool ok);
+  // Whether the session served a request since the last call (the load monitor's sampler).
+  bool took_requests_since_last_call() {
+    uint64_t n = requests_.load(std::memory_order_relaxed);
+    return requests_seen_.exchange(n, std::memory_order_relaxed) != n;
+  }
 
   // Set by the server: called for socket requests it serves itself (stats, scrub, shutdown).
   // Writes a reply body into `rep` (cap bytes) and returns its length, status in *status.
@@ -100,12 +108,17 @@ class Session {
   uid_t uid_ = 0;
   gid_t gid_ = 0;
   ipc::Region region_;
+  // region_'s header while it is mapped (set after the hello, cleared before the unmap under
+  // hint_mu_, which publish_spin_hint() holds while it writes there).
+  std::atomic<ipc::RegionHeader*> header_{nullptr};
+  std::mutex hint_mu_;
   bool hello_done_ = false;
   std::atomic<bool> stopping_{false};
   std::atomic<bool> finished_{false};
   std::atomic<bool> data_session_{false};
   std::atomic<uint64_t> last_request_ns_{0};
   std::atomic<uint64_t> requests_{0};
+  std::atomic<uint64_t> requests_seen_{0};
   std::atomic<int> session_spinner_{0};
   std::thread control_;
   std::vector<std::thread> workers_;

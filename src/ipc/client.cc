@@ -522,7 +522,11 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     }
     // A sync waits for a device write and flush (hundreds of us): spinning through it would only
     // take the CPU from other threads (on 2 CPUs, from the very processes waiting on it).
-    const uint64_t spin = io.op == Op::kSync ? 0 : woke ? kReplySpinAfterWakeNs : kReplySpinNs;
+    // Nor while the daemon reports every CPU taken by threads that are not spinning (then a
+    // spin would only delay one of them).
+    const uint64_t spin = io.op == Op::kSync || h->spin_ok.load(std::memory_order_relaxed) == 0 ? 0
+                          : woke ? kReplySpinAfterWakeNs
+                                 : kReplySpinNs;
     r = wait_reply(s, i, spin);
     if (r < 0) {
       release_session();

@@ -46,6 +46,7 @@ struct alignas(64) RegionHeader {
   alignas(64) std::atomic<uint32_t> free_seq;  // bumped when a slot returns to kFree
   std::atomic<uint32_t> free_waiters;          // client threads asleep waiting for a free slot
   alignas(64) std::atomic<uint32_t> client_spinners;  // client threads spinning for a reply
+  std::atomic<uint32_t> spin_ok;  // daemon's hint: 1 if a CPU is free for busy-waiting
 };
 static_assert(sizeof(RegionHeader) <= 4096);
 

@@ -488,6 +488,22 @@ TEST_F(Zvfsd, PerUserSessionLimit) {
   EXPECT_NE(read_file(err).find("--max-sessions-per-user"), std::string::npos);
 }
 
+// The load monitor hands its busy-waiting verdict to every session's region every 5 ms, also
+// to a session whose client has gone but which the accept loop has not reaped yet (up to
+// 500 ms): the region is unmapped by then. It once wrote there and the daemon crashed.
+TEST_F(Zvfsd, SessionsEndingBetweenReapsDoNotCrashTheLoadMonitor) {
+  ASSERT_TRUE(start());
+  for (int i = 0; i < 30; ++i) {
+    int s = hello_session(sock_);
+    ASSERT_GE(s, 0);
+    close(s);
+    usleep(15000);  // exposure: three verdicts land while the session is finished, not reaped
+  }
+  int st;
+  EXPECT_EQ(waitpid(pid_, &st, WNOHANG), 0) << "zvfsd died";
+  EXPECT_NE(daemon_stats(sock_).h.daemon_pid, 0u);
+}
+
 TEST_F(Zvfsd, FsckFindsAndRepairsOrphans) {
   std::string cli = std::string(kZvfs) + " ";
   ASSERT_TRUE(start());
