@@ -8,7 +8,9 @@
 #      tests of tests/apps (fio, SQLite, RocksDB, PostgreSQL through libzvfs.so) in the
 #      normal build; a preloaded sanitizer library cannot be loaded into uninstrumented
 #      programs, so the sanitizer build runs the unit and daemon tests only,
-#   5. prints `N passed, N failed` alone on the last line and exits non-zero on any failure
+#   5. builds the request decoder's libFuzzer target with clang (build/ci-fuzz) and runs it
+#      for 20 s (counted as one test),
+#   6. prints `N passed, N failed` alone on the last line and exits non-zero on any failure
 #      (a build that fails counts as one failed test).
 #
 # Options: --no-install (never call apt-get), --no-san (skip the sanitizer build), --long (also
@@ -28,7 +30,7 @@ for arg in "$@"; do
     --no-san) san=0 ;;
     --long) long=1 ;;
     -h | --help)
-      sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
@@ -41,6 +43,7 @@ done
 jobs=${ZVFS_JOBS:-2}
 build_dir=${ZVFS_BUILD_DIR:-$top/build/ci}
 san_dir=${ZVFS_SAN_BUILD_DIR:-$top/build/ci-san}
+fuzz_dir=$top/build/ci-fuzz
 log_dir=$top/build/ci-logs
 [ -n "${ZVFS_BUILD_DIR:-}" ] && log_dir=$build_dir-logs
 mkdir -p "$log_dir"
@@ -101,7 +104,7 @@ run_ctest() {
 
 if [ "$install" -eq 1 ]; then
   section "dependencies"
-  zvfs_install_missing "${ZVFS_DEPS_BUILD[@]}" "${ZVFS_DEPS_APPS[@]}" ||
+  zvfs_install_missing "${ZVFS_DEPS_BUILD[@]}" "${ZVFS_DEPS_APPS[@]}" "${ZVFS_DEPS_FUZZ[@]}" ||
     echo "test-all: some packages are missing; the steps that need them will fail"
 fi
 
@@ -115,6 +118,27 @@ if [ "$san" -eq 1 ]; then
   if build ci-san "$san_dir" -DZVFS_WERROR=ON -DZVFS_SANITIZE=ON -DZVFS_TESTS=ON; then
     run_ctest ci-san "$san_dir"
   fi
+fi
+
+# The libFuzzer target of the daemon's request decoder: clang only, so a build of its own with
+# just that target, then a bounded run (a crash or a sanitizer report fails it).
+section "libFuzzer: request decoder"
+fuzz_log=$log_dir/fuzz.log
+if ! command -v clang++ >/dev/null; then
+  echo "clang++ is not installed"
+  fail "fuzz: no clang++"
+elif ! cmake -S "$top" -B "$fuzz_dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_C_COMPILER=clang \
+  -DCMAKE_CXX_COMPILER=clang++ -DZVFS_FUZZ=ON -DZVFS_TESTS=OFF >"$fuzz_log" 2>&1 ||
+  ! cmake --build "$fuzz_dir" --target ipc_decoder_fuzz -j"$jobs" >>"$fuzz_log" 2>&1; then
+  tail -n 40 "$fuzz_log"
+  fail "build fuzz"
+elif "$fuzz_dir/src/ipc/ipc_decoder_fuzz" -max_total_time=20 -seed=1 >>"$fuzz_log" 2>&1; then
+  grep -E '^Done|stat::number_of_executed_units' "$fuzz_log" | tail -n 1
+  echo "ipc_decoder_fuzz: passed (20 s)"
+  passed=$((passed + 1))
+else
+  tail -n 40 "$fuzz_log"
+  fail "ipc_decoder_fuzz"
 fi
 
 section "summary"

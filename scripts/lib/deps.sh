@@ -12,6 +12,8 @@ ZVFS_DEPS_BUILD=(build-essential cmake pkg-config liburing-dev libaio-dev libxxh
 # Programs the application tests drive.
 ZVFS_DEPS_APPS=(fio rocksdb-tools sqlite3 attr postgresql postgresql-contrib python3 procps
   util-linux coreutils)
+# The compiler of the request decoder's libFuzzer target (libFuzzer ships with clang only).
+ZVFS_DEPS_FUZZ=(clang libclang-rt-dev)
 # What the benchmark suite draws its chart with.
 ZVFS_DEPS_BENCH=(python3-matplotlib)
 
