@@ -317,14 +317,16 @@ off_t zf_lseek(OpenFile* of, int fd, off_t off, int whence) {
       return r;
     }
     case SEEK_END: {
-      uint64_t size = 0;
-      int r = zf_size(of, &size, nullptr);
-      if (r < 0) return r;
-      if (off > 0 && static_cast<uint64_t>(off) > static_cast<uint64_t>(LLONG_MAX) - size)
-        return -EINVAL;
-      target = static_cast<off_t>(size) + off;
-      if (target < 0) return -EINVAL;
-      break;
+      // The placeholder's st_size mirrors the blob's size: the daemon sets it before it
+      // answers any request that changes the size, and repairs it when a file is attached (after
+      // a crash the blob's size is the truth). So the kernel answers without a round trip;
+      // databases ask for the end of their files several times per transaction.
+      off_t r = REAL(lseek)(fd, off, SEEK_END);
+      if (r < 0) {
+        r = -errno;
+        errno = saved;
+      }
+      return r;
     }
     case SEEK_DATA:
     case SEEK_HOLE: {

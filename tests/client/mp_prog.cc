@@ -524,6 +524,11 @@ int cmd_restart(const char* file, const std::string& ctl) {
   errno = 0;
   CHECK(fsync(fd) == -1 && errno == EIO);
   CHECK(fsync(fd) == 0);
+  // The unsynced growth is gone, and the end of the file says so: the placeholder's size
+  // (which lseek(SEEK_END) reads) was repaired from the blob's when fd was re-attached.
+  CHECK(lseek(fd, 0, SEEK_END) == static_cast<off_t>(synced.size()));
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0 && st.st_size == static_cast<off_t>(synced.size()));
   CHECK(fsync(clean) == 0);  // nothing was lost there
   std::string back(synced.size(), '\0');
   CHECK(pread(fd, back.data(), back.size(), 0) == static_cast<ssize_t>(back.size()));
