@@ -27,6 +27,10 @@ inline T set_errno_result(T r) {
 // (nullptr: not a ZVFS file), dropping whatever a descriptor closed behind our back left there.
 void note_new_fd(int fd, OpenFile* of);
 
+// A descriptor is being closed: if it is a raw io_uring ring the library watches
+// (hook_uring_raw.cc), stop watching it. One load when no ring is watched.
+void raw_ring_closed(int fd);
+
 // Closes a ZVFS descriptor: empties its slot, tells the IPC session, then really closes it.
 int close_zvfs_fd(int fd);
 

@@ -126,6 +126,7 @@ ZVFS_HOOK int creat64(const char* path, mode_t mode) {
 ZVFS_HOOK int close(int fd) {
   if (fd_lookup(fd) == nullptr) {
     if (__builtin_expect(own_fd(fd), 0)) return 0;  // the library's: "closed" for the caller
+    raw_ring_closed(fd);
     return REAL(close)(fd);
   }
   return close_zvfs_fd(fd);

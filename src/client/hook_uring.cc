@@ -5,7 +5,8 @@
 // entries are handed to the kernel, an entry naming a ZVFS descriptor (its fd, or splice's
 // input) makes the submit fail with -EINVAL, nothing of the batch submitted; registering a ZVFS
 // descriptor as a fixed file fails the same way (so fixed-file entries cannot name one). Rings
-// driven without liburing (raw io_uring_enter, as fio does) are not interceptable and stay
+// driven without liburing through libc's syscall() are watched by hook_uring_raw.cc; rings driven
+// by inline system call instructions (fio's io_uring engine) cannot be intercepted and stay
 // unsupported. If the process has no liburing loaded (nothing to forward to), the hooks answer
 // -ENOSYS, as a liburing call answers an unavailable system call.
 #include <dlfcn.h>

@@ -37,6 +37,7 @@
 //   freopen FILE                  freopen of stdout/stdin onto ZVFS files (and away again)
 //   fiemap FILE                   FS_IOC_FIEMAP describes the blob's extents
 //   uring FILE                    liburing submissions and fixed files naming a ZVFS fd refused
+//   uring-raw FILE                the same for a ring driven through syscall() (as fio does)
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -54,6 +55,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1178,15 +1180,25 @@ int cmd_fiemap(const char* file) {
 
 // ---- uring --------------------------------------------------------------------------------
 
+// A ZVFS file holding a few bytes, and a plain file with the 16 bytes it starts with.
+struct UringFiles {
+  int fd = -1, plain = -1;
+  char want[16];
+  bool open_both(const char* file) {
+    fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    plain = open("/etc/passwd", O_RDONLY);
+    return fd >= 0 && write(fd, "zvfs data", 9) == 9 && plain >= 0 &&
+           pread(plain, want, sizeof want, 0) == static_cast<ssize_t>(sizeof want);
+  }
+};
+
 int cmd_uring(const char* file) {
   struct io_uring ring;
   CHECK(io_uring_queue_init(8, &ring, 0) == 0);
-  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
-  CHECK(fd >= 0 && write(fd, "zvfs data", 9) == 9);
-  int plain = open("/etc/passwd", O_RDONLY);
-  CHECK(plain >= 0);
-  char want[16];
-  CHECK(pread(plain, want, sizeof want, 0) == static_cast<ssize_t>(sizeof want));
+  UringFiles u;
+  CHECK(u.open_both(file));
+  const int fd = u.fd, plain = u.plain;
+  const char* want = u.want;
   static char buf[16];
   // A read of the ZVFS file would return the placeholder's zeros: refused, nothing submitted.
   struct io_uring_sqe* sqe = io_uring_get_sqe(&ring);
@@ -1208,6 +1220,111 @@ int cmd_uring(const char* file) {
   CHECK(io_uring_register_files_update(&ring, 0, &fd, 1) == -EINVAL);
   io_uring_queue_exit(&ring);
   CHECK(close(fd) == 0 && close(plain) == 0);
+  return 0;
+}
+
+// A ring set up and driven through libc's syscall(), the way fio's io_uring engine does it.
+struct RawRing {
+  int fd = -1;
+  io_uring_params p{};
+  unsigned char* sq = nullptr;
+  unsigned char* cq = nullptr;
+  io_uring_sqe* sqes = nullptr;
+  size_t sq_len = 0, cq_len = 0;
+
+  bool setup(unsigned entries) {
+    fd = static_cast<int>(syscall(__NR_io_uring_setup, entries, &p));
+    if (fd < 0) return false;
+    sq_len = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    cq_len = p.cq_off.cqes + p.cq_entries * sizeof(io_uring_cqe);
+    void* a = mmap(nullptr, sq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                   IORING_OFF_SQ_RING);
+    void* b = mmap(nullptr, cq_len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                   IORING_OFF_CQ_RING);
+    void* c = mmap(nullptr, p.sq_entries * sizeof(io_uring_sqe), PROT_READ | PROT_WRITE,
+                   MAP_SHARED | MAP_POPULATE, fd, IORING_OFF_SQES);
+    if (a == MAP_FAILED || b == MAP_FAILED || c == MAP_FAILED) return false;
+    sq = static_cast<unsigned char*>(a);
+    cq = static_cast<unsigned char*>(b);
+    sqes = static_cast<io_uring_sqe*>(c);
+    return true;
+  }
+  unsigned* u32(unsigned char* base, uint32_t off) {
+    return reinterpret_cast<unsigned*>(base + off);
+  }
+  // Queues a read of fd into buf (not yet submitted).
+  void queue_read(int file, void* buf, unsigned len) {
+    unsigned tail = *u32(sq, p.sq_off.tail);
+    unsigned idx = tail & *u32(sq, p.sq_off.ring_mask);
+    io_uring_sqe& e = sqes[idx];
+    memset(&e, 0, sizeof e);
+    e.opcode = IORING_OP_READ;
+    e.fd = file;
+    e.addr = reinterpret_cast<uintptr_t>(buf);
+    e.len = len;
+    e.user_data = 7;
+    u32(sq, p.sq_off.array)[idx] = idx;
+    __atomic_store_n(u32(sq, p.sq_off.tail), tail + 1, __ATOMIC_RELEASE);
+  }
+  long enter(unsigned to_submit, unsigned min_complete) {
+    return syscall(__NR_io_uring_enter, fd, to_submit, min_complete,
+                   min_complete ? IORING_ENTER_GETEVENTS : 0, nullptr, 0);
+  }
+  unsigned queued() { return *u32(sq, p.sq_off.tail) - *u32(sq, p.sq_off.head); }
+  unsigned completions() {
+    return __atomic_load_n(u32(cq, p.cq_off.tail), __ATOMIC_ACQUIRE) - *u32(cq, p.cq_off.head);
+  }
+  io_uring_cqe& cqe() {
+    unsigned h = *u32(cq, p.cq_off.head) & *u32(cq, p.cq_off.ring_mask);
+    return reinterpret_cast<io_uring_cqe*>(cq + p.cq_off.cqes)[h];
+  }
+  void seen() {
+    __atomic_store_n(u32(cq, p.cq_off.head), *u32(cq, p.cq_off.head) + 1, __ATOMIC_RELEASE);
+  }
+};
+
+int cmd_uring_raw(const char* file) {
+  UringFiles u;
+  CHECK(u.open_both(file));
+  const int fd = u.fd, plain = u.plain;
+  const char* want = u.want;
+  static char buf[16];
+  RawRing r;
+  CHECK(r.setup(8));
+  // A read of the ZVFS file would return the placeholder's zeros: refused, nothing consumed.
+  r.queue_read(fd, buf, sizeof buf);
+  errno = 0;
+  CHECK(r.enter(1, 1) == -1 && errno == EINVAL);
+  CHECK(r.queued() == 1 && r.completions() == 0);
+  // The same queued entry on a plain file goes through.
+  r.sqes[*r.u32(r.sq, r.p.sq_off.head) & *r.u32(r.sq, r.p.sq_off.ring_mask)].fd = plain;
+  CHECK(r.enter(1, 1) == 1);
+  CHECK(r.completions() == 1 && r.cqe().res == static_cast<int>(sizeof buf));
+  CHECK(memcmp(buf, want, sizeof buf) == 0);
+  r.seen();
+  // Other system calls through syscall() are untouched.
+  CHECK(syscall(SYS_getpid) == getpid());
+  errno = 0;
+  CHECK(syscall(SYS_close, 1 << 30) == -1 && errno == EBADF);
+  // Fixed files: a ZVFS descriptor cannot be registered.
+  errno = 0;
+  CHECK(syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_FILES, &fd, 1) == -1 &&
+        errno == EINVAL);
+  CHECK(syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_FILES, &plain, 1) == 0);
+  io_uring_files_update up{};
+  up.offset = 0;
+  up.fds = reinterpret_cast<uintptr_t>(&fd);
+  errno = 0;
+  CHECK(syscall(__NR_io_uring_register, r.fd, IORING_REGISTER_FILES_UPDATE, &up, 1) == -1 &&
+        errno == EINVAL);
+  // A ring closed and another set up (often on the same descriptor number) is watched too.
+  CHECK(close(r.fd) == 0);
+  RawRing r2;
+  CHECK(r2.setup(4));
+  r2.queue_read(fd, buf, sizeof buf);
+  errno = 0;
+  CHECK(r2.enter(1, 1) == -1 && errno == EINVAL);
+  CHECK(close(r2.fd) == 0 && close(fd) == 0 && close(plain) == 0);
   return 0;
 }
 
@@ -1252,6 +1369,7 @@ int main(int argc, char** argv) {
   if (c == "freopen") return cmd_freopen(f);
   if (c == "fiemap") return cmd_fiemap(f);
   if (c == "uring") return cmd_uring(f);
+  if (c == "uring-raw") return cmd_uring_raw(f);
   if (c == "exec-unlinked") return cmd_exec_unlinked(argv[0], f);
   if (c == "exec-unlinked-child") return cmd_exec_unlinked_child(atoi(f));
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));

@@ -204,6 +204,10 @@ TEST_F(MpTest, LiburingOnAZvfsFileIsRefused) {
   expect_ok({"uring", "f"});
 }
 
+TEST_F(MpTest, RawIoUringOnAZvfsFileIsRefused) {
+  expect_ok({"uring-raw", "f"});
+}
+
 TEST_F(MpTest, StreamsLeftOpenAreFlushedAtExit) {
   expect_ok({"exit-flush", "f"});
   expect_ok({"count-lines", "f", "10000"});

@@ -1,0 +1,259 @@
+// hook_uring_raw.cc — io_uring driven through libc's syscall() (programs with their own ring
+// code rather than liburing): submissions naming a ZVFS descriptor are refused.
+//
+// The kernel would read and write the empty placeholder, silently. liburing users are covered
+// by hook_uring.cc; programs that issue io_uring_setup/enter/register through syscall() come
+// here. After a successful io_uring_setup the library maps the new ring's submission queue and
+// entries itself, read-only (its own mappings: the program may unmap or move its own at any
+// time). io_uring_enter with entries to submit then looks at the entries between the kernel's
+// head and the program's tail (at most to_submit of them): if one names a ZVFS descriptor (as
+// its file, or splice's input) the call fails with EINVAL and a log line, before the kernel
+// consumes anything. io_uring_register refuses ZVFS descriptors as fixed files the same way.
+//
+// Not covered, and documented: rings whose memory the program provides (IORING_SETUP_NO_MMAP),
+// rings polled by a kernel thread (IORING_SETUP_SQPOLL: entries are consumed without a call),
+// rings set up before the library was loaded, and programs that issue the system calls without
+// libc: fio's io_uring engine does (inline system call instructions on x86-64), and so does
+// liburing, whose entry points hook_uring.cc covers instead.
+//
+// Invariants: at most kMaxRings rings are tracked (the oldest are forgotten, and unmapped);
+// a ring's slot is published (its fd stored) only after its mappings are complete, and read
+// without locks; a slot is reused only under g_mu, and its mappings are unmapped only after
+// its fd was withdrawn (a concurrent reader that loaded the fd before may still read them: to
+// make that safe, unmapping waits until no reader is inside the slot).
+#include <errno.h>
+#include <linux/io_uring.h>
+#include <stdarg.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <climits>
+#include <cstdint>
+#include <mutex>
+
+#include "client/fd_table.h"
+#include "client/hook.h"
+#include "client/real.h"
+#include "client/zlog.h"
+
+// Newer than the oldest kernel headers the library builds against (values from the kernel ABI).
+#ifndef IORING_SETUP_NO_MMAP
+#define IORING_SETUP_NO_MMAP (1U << 14)
+#endif
+#ifndef IORING_SETUP_NO_SQARRAY
+#define IORING_SETUP_NO_SQARRAY (1U << 16)
+#endif
+#ifndef IORING_REGISTER_USE_REGISTERED_RING
+#define IORING_REGISTER_USE_REGISTERED_RING (1U << 31)
+#endif
+
+namespace zvfs::client {
+namespace {
+
+constexpr int kMaxRings = 32;
+
+struct RawRing {
+  std::atomic<int> fd{-1};
+  std::atomic<int> readers{0};
+  uint64_t generation = 0;  // for the oldest-first eviction
+  const unsigned char* sq = nullptr;
+  size_t sq_len = 0;
+  const unsigned char* sqes = nullptr;
+  size_t sqes_len = 0;
+  io_sqring_offsets off{};
+  unsigned entries = 0;
+  unsigned setup_flags = 0;
+};
+
+RawRing g_rings[kMaxRings];
+std::mutex g_mu;  // slot reuse
+uint64_t g_generation = 0;
+std::atomic<int> g_tracked{0};
+
+bool zvfs_fd(int fd, const char* what) {
+  if (fd < 0 || g_fd_table == nullptr || fd_lookup(fd) == nullptr) return false;
+  zlog("%s on ZVFS fd %d: io_uring is not supported on ZVFS files", what, fd);
+  return true;
+}
+
+void unmap(RawRing& r) {
+  while (r.readers.load(std::memory_order_acquire) != 0) {
+  }
+  if (r.sq != nullptr) munmap(const_cast<unsigned char*>(r.sq), r.sq_len);
+  if (r.sqes != nullptr) munmap(const_cast<unsigned char*>(r.sqes), r.sqes_len);
+  r.sq = r.sqes = nullptr;
+}
+
+// Withdraws the slot of ring fd `fd` (closed, or its number reused), under g_mu.
+void forget_locked(int fd) {
+  for (RawRing& r : g_rings) {
+    if (r.fd.load(std::memory_order_relaxed) != fd) continue;
+    r.fd.store(-1, std::memory_order_release);
+    unmap(r);
+    g_tracked.fetch_sub(1, std::memory_order_relaxed);
+  }
+}
+
+void track(int fd, const io_uring_params& p) {
+  if ((p.flags & (IORING_SETUP_NO_MMAP | IORING_SETUP_SQPOLL)) != 0) return;
+  const bool no_array = (p.flags & IORING_SETUP_NO_SQARRAY) != 0;
+  size_t sq_len = std::max({p.sq_off.head, p.sq_off.tail, p.sq_off.ring_mask}) + sizeof(unsigned);
+  if (!no_array)
+    sq_len = std::max<size_t>(sq_len, p.sq_off.array + p.sq_entries * sizeof(unsigned));
+  const size_t sqe_size = (p.flags & IORING_SETUP_SQE128) != 0 ? 128 : 64;
+  const size_t sqes_len = p.sq_entries * sqe_size;
+  void* sq = REAL(mmap)(nullptr, sq_len, PROT_READ, MAP_SHARED, fd, IORING_OFF_SQ_RING);
+  if (sq == MAP_FAILED) return;
+  void* sqes = REAL(mmap)(nullptr, sqes_len, PROT_READ, MAP_SHARED, fd, IORING_OFF_SQES);
+  if (sqes == MAP_FAILED) {
+    munmap(sq, sq_len);
+    return;
+  }
+  std::lock_guard g(g_mu);
+  forget_locked(fd);
+  RawRing* slot = nullptr;
+  for (RawRing& r : g_rings) {
+    if (r.fd.load(std::memory_order_relaxed) < 0) {
+      slot = &r;
+      break;
+    }
+    if (slot == nullptr || r.generation < slot->generation) slot = &r;
+  }
+  if (slot->fd.load(std::memory_order_relaxed) >= 0) forget_locked(slot->fd.load());
+  slot->generation = ++g_generation;
+  slot->sq = static_cast<const unsigned char*>(sq);
+  slot->sq_len = sq_len;
+  slot->sqes = static_cast<const unsigned char*>(sqes);
+  slot->sqes_len = sqes_len;
+  slot->off = p.sq_off;
+  slot->entries = p.sq_entries;
+  slot->setup_flags = p.flags;
+  g_tracked.fetch_add(1, std::memory_order_relaxed);
+  slot->fd.store(fd, std::memory_order_release);
+}
+
+unsigned load_u32(const unsigned char* base, uint32_t off) {
+  return __atomic_load_n(reinterpret_cast<const unsigned*>(base + off), __ATOMIC_ACQUIRE);
+}
+
+bool entry_names_zvfs(const io_uring_sqe& e) {
+  if (e.opcode == IORING_OP_NOP) return false;
+  if ((e.flags & IOSQE_FIXED_FILE) == 0 && zvfs_fd(e.fd, "io_uring submission")) return true;
+  return (e.opcode == IORING_OP_SPLICE || e.opcode == IORING_OP_TEE) &&
+         (e.splice_flags & SPLICE_F_FD_IN_FIXED) == 0 && zvfs_fd(e.splice_fd_in, "io_uring splice");
+}
+
+// True if one of the next `to_submit` queued entries of ring `fd` names a ZVFS descriptor.
+bool queued_zvfs_entry(int fd, unsigned to_submit) {
+  if (g_tracked.load(std::memory_order_relaxed) == 0 || g_fd_table == nullptr) return false;
+  for (RawRing& r : g_rings) {
+    if (r.fd.load(std::memory_order_acquire) != fd) continue;
+    r.readers.fetch_add(1, std::memory_order_acq_rel);
+    bool found = false;
+    if (r.fd.load(std::memory_order_acquire) == fd) {
+      const unsigned head = load_u32(r.sq, r.off.head);
+      const unsigned tail = load_u32(r.sq, r.off.tail);
+      const unsigned mask = load_u32(r.sq, r.off.ring_mask);
+      const bool no_array = (r.setup_flags & IORING_SETUP_NO_SQARRAY) != 0;
+      const size_t sqe_size = (r.setup_flags & IORING_SETUP_SQE128) != 0 ? 128 : 64;
+      const auto* array = reinterpret_cast<const unsigned*>(r.sq + r.off.array);
+      unsigned n = tail - head;
+      if (n > to_submit) n = to_submit;
+      if (n > r.entries) n = r.entries;
+      for (unsigned i = 0; i < n && !found; ++i) {
+        const unsigned pos = (head + i) & mask;
+        const unsigned idx = no_array ? pos : array[pos];
+        if (idx >= r.entries) continue;  // the kernel drops such an entry
+        found = entry_names_zvfs(*reinterpret_cast<const io_uring_sqe*>(r.sqes + idx * sqe_size));
+      }
+    }
+    r.readers.fetch_sub(1, std::memory_order_acq_rel);
+    return found;
+  }
+  return false;
+}
+
+bool any_zvfs(const int* fds, unsigned nr) {
+  for (unsigned i = 0; fds != nullptr && i < nr; ++i)
+    if (zvfs_fd(fds[i], "io_uring file registration")) return true;
+  return false;
+}
+
+// io_uring_register's file registrations that would name a ZVFS descriptor.
+bool registers_zvfs(unsigned opcode, const void* arg, unsigned nr) {
+  if (g_fd_table == nullptr || arg == nullptr) return false;
+  switch (opcode & ~IORING_REGISTER_USE_REGISTERED_RING) {
+    case IORING_REGISTER_FILES:
+      return any_zvfs(static_cast<const int*>(arg), nr);
+    case IORING_REGISTER_FILES_UPDATE: {
+      const auto* u = static_cast<const io_uring_files_update*>(arg);
+      return any_zvfs(reinterpret_cast<const int*>(static_cast<uintptr_t>(u->fds)), nr);
+    }
+    case IORING_REGISTER_FILES2: {
+      if (nr < sizeof(io_uring_rsrc_register)) return false;
+      const auto* r = static_cast<const io_uring_rsrc_register*>(arg);
+      return any_zvfs(reinterpret_cast<const int*>(static_cast<uintptr_t>(r->data)), r->nr);
+    }
+    case IORING_REGISTER_FILES_UPDATE2: {
+      if (nr < sizeof(io_uring_rsrc_update2)) return false;
+      const auto* u = static_cast<const io_uring_rsrc_update2*>(arg);
+      return any_zvfs(reinterpret_cast<const int*>(static_cast<uintptr_t>(u->data)), u->nr);
+    }
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+void raw_ring_closed(int fd) {
+  if (g_tracked.load(std::memory_order_relaxed) == 0) return;
+  std::lock_guard g(g_mu);
+  forget_locked(fd);
+}
+
+}  // namespace zvfs::client
+
+using namespace zvfs::client;
+
+// syscall(2) takes up to six arguments after the number; like glibc's own wrapper, all six are
+// read and passed on (the kernel ignores the ones a call does not use).
+ZVFS_HOOK long syscall(long number, ...) noexcept {
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (long& x : a) x = va_arg(ap, long);
+  va_end(ap);
+  auto real = REAL(syscall);
+  switch (number) {
+    case SYS_io_uring_enter:
+      if (a[1] > 0 && queued_zvfs_entry(static_cast<int>(a[0]), static_cast<unsigned>(a[1]))) {
+        errno = EINVAL;
+        return -1;
+      }
+      break;
+    case SYS_io_uring_register:
+      if (registers_zvfs(static_cast<unsigned>(a[1]), reinterpret_cast<const void*>(a[2]),
+                         static_cast<unsigned>(a[3]))) {
+        errno = EINVAL;
+        return -1;
+      }
+      break;
+    case SYS_io_uring_setup: {
+      long fd = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+      auto* p = reinterpret_cast<const io_uring_params*>(a[1]);
+      if (fd >= 0 && fd <= INT_MAX && p != nullptr) {
+        const int saved = errno;
+        track(static_cast<int>(fd), *p);
+        errno = saved;
+      }
+      return fd;
+    }
+    default:
+      break;
+  }
+  return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
