@@ -17,6 +17,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -382,4 +383,59 @@ ZVFS_HOOK FILE* freopen(const char* path, const char* mode, FILE* stream) {
 
 ZVFS_HOOK FILE* freopen64(const char* path, const char* mode, FILE* stream) {
   return after_freopen(REAL(freopen64)(path, mode, std_glibc_stream(stream)), mode);
+}
+
+// dprintf/vdprintf format into a FILE of glibc's own over the descriptor, which writes with the
+// internal write: on a ZVFS descriptor the text would land in the placeholder. Formatted here
+// (on the stack when short) and written through the library, all of it or an error.
+ZVFS_HOOK int vdprintf(int fd, const char* fmt, va_list ap) {
+  OpenFile* of = fd_lookup(fd);
+  if (of == nullptr) {
+    static auto real =
+        reinterpret_cast<int (*)(int, const char*, va_list)>(resolve_next("vdprintf"));
+    if (real == nullptr) {
+      errno = ENOSYS;
+      return -1;
+    }
+    return real(fd, fmt, ap);
+  }
+  char small[1024];
+  va_list again;
+  va_copy(again, ap);
+  int n = vsnprintf(small, sizeof small, fmt, ap);
+  char* text = small;
+  if (n >= static_cast<int>(sizeof small)) {
+    text = static_cast<char*>(malloc(static_cast<size_t>(n) + 1));
+    if (text == nullptr) {
+      va_end(again);
+      errno = ENOMEM;
+      return -1;
+    }
+    vsnprintf(text, static_cast<size_t>(n) + 1, fmt, again);
+  }
+  va_end(again);
+  int result = n;
+  for (int done = 0; n > 0 && done < n;) {
+    ssize_t w = any_write(fd, text + done, static_cast<size_t>(n - done));
+    if (w < 0) {
+      errno = static_cast<int>(-w);
+      result = -1;
+      break;
+    }
+    if (w == 0) {  // no progress (as glibc: the count so far)
+      result = done;
+      break;
+    }
+    done += static_cast<int>(w);
+  }
+  if (text != small) free(text);
+  return result;
+}
+
+ZVFS_HOOK int dprintf(int fd, const char* fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  int r = vdprintf(fd, fmt, ap);
+  va_end(ap);
+  return r;
 }

@@ -2,13 +2,13 @@
 # fio_verify.sh MODE — fio through libzvfs.so, every block checked with crc32c.
 #
 # MODE: psync (16 KiB random writes, buffered), direct (4 KiB, O_DIRECT), libaio (4 KiB, O_DIRECT,
-# iodepth 4) and libaio-buffered (4 KiB, buffered, iodepth 4): libaio's calls on the ZVFS file are
-# served by the library; seed (the seed's job: 16 KiB random writes, psync, iodepth 64, one
+# iodepth 4), libaio-buffered (4 KiB, buffered, iodepth 4) and posixaio (4 KiB, glibc's POSIX AIO,
+# iodepth 4): libaio's and POSIX AIO's calls on the ZVFS file are served by the library; seed (the seed's job: 16 KiB random writes, psync, iodepth 64, one
 # thread).
 # Each verifying mode writes, reads back and verifies in the same run, verifies again from a
 # new process, and again after a clean daemon restart. ZVFS_TEST_LONG=1: 512 MiB instead of 32.
 set -uo pipefail
-TEST_VARIANT=${1:?usage: fio_verify.sh psync|direct|libaio|libaio-buffered|seed}
+TEST_VARIANT=${1:?usage: fio_verify.sh psync|direct|libaio|libaio-buffered|posixaio|seed}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need fio getfattr
 apps_setup
@@ -22,6 +22,7 @@ case "$TEST_VARIANT" in
   direct) job=(--rw=randwrite --bs=4k --ioengine=psync --direct=1) ;;
   libaio) job=(--rw=randwrite --bs=4k --ioengine=libaio --iodepth=4 --direct=1) ;;
   libaio-buffered) job=(--rw=randwrite --bs=4k --ioengine=libaio --iodepth=4 --direct=0) ;;
+  posixaio) job=(--rw=randwrite --bs=4k --ioengine=posixaio --iodepth=4) ;;
   seed) job=(--rw=randwrite --bs=16k --ioengine=psync --iodepth=64 --thread) ;;
   *) fail "unknown mode $TEST_VARIANT" ;;
 esac

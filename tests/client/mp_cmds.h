@@ -9,6 +9,9 @@ namespace zvfs::test {
 // of them.
 int run_aio_command(const std::string& cmd, int argc, char** argv);
 
+// POSIX AIO through the library (mp_posix_aio.cc). Same convention.
+int run_posix_aio_command(const std::string& cmd, int argc, char** argv);
+
 // posix_spawn, posix_spawnp, fexecve, execveat (mp_spawn.cc). Same convention.
 int run_spawn_command(const std::string& cmd, int argc, char** argv);
 

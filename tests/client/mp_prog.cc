@@ -37,6 +37,7 @@
 //   freopen FILE                  freopen of stdout/stdin onto ZVFS files (and away again)
 //   fiemap FILE                   FS_IOC_FIEMAP describes the blob's extents
 //   uring FILE                    liburing submissions and fixed files naming a ZVFS fd refused
+//   dprintf FILE                  dprintf/vdprintf text lands in the blob
 //   uring-raw FILE                the same for a ring driven through syscall() (as fio does)
 #include <dirent.h>
 #include <dlfcn.h>
@@ -1078,6 +1079,26 @@ std::string file_contents(const std::string& path) {
   return s;
 }
 
+// dprintf/vdprintf on a ZVFS descriptor: short and long texts land in the blob, in order, at
+// the shared offset; the placeholder stays empty.
+int cmd_dprintf(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  CHECK(dprintf(fd, "line %d %s\n", 1, "short") == 13);
+  std::string big(5000, 'x');
+  CHECK(dprintf(fd, "%s|%d\n", big.c_str(), 42) == 5004);
+  std::string want = "line 1 short\n" + big + "|42\n";
+  std::string got(want.size() + 10, '\0');
+  CHECK(pread(fd, got.data(), got.size(), 0) == static_cast<ssize_t>(want.size()));
+  got.resize(want.size());
+  CHECK(got == want);
+  CHECK(lseek(fd, 0, SEEK_CUR) == static_cast<off_t>(want.size()));
+  struct stat st;
+  CHECK(syscall(SYS_fstat, fd, &st) == 0 && st.st_blocks == 0);  // the kernel's placeholder
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 int cmd_freopen(const char* file) {
   std::string a = std::string(file) + ".a";
   std::string b = std::string(file) + ".b";
@@ -1357,6 +1378,7 @@ int main(int argc, char** argv) {
   if (c == "restart" && argc == 4) return cmd_restart(f, argv[3]);
   if (c == "exec-zvfs") return cmd_exec_zvfs(f);
   if (int r = zvfs::test::run_aio_command(c, argc, argv); r >= 0) return r;
+  if (int r = zvfs::test::run_posix_aio_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_spawn_command(c, argc, argv); r >= 0) return r;
   if (c == "seek-data") return cmd_seek_data(f);
   if (c == "latency") return cmd_latency(f);
@@ -1367,6 +1389,7 @@ int main(int argc, char** argv) {
   if (c == "fork-unlinked") return cmd_fork_unlinked(f);
   if (c == "opath") return cmd_opath(f);
   if (c == "freopen") return cmd_freopen(f);
+  if (c == "dprintf") return cmd_dprintf(f);
   if (c == "fiemap") return cmd_fiemap(f);
   if (c == "uring") return cmd_uring(f);
   if (c == "uring-raw") return cmd_uring_raw(f);

@@ -204,6 +204,14 @@ TEST_F(MpTest, LiburingOnAZvfsFileIsRefused) {
   expect_ok({"uring", "f"});
 }
 
+TEST_F(MpTest, DprintfWritesTheBlob) {
+  expect_ok({"dprintf", "f"});
+}
+
+TEST_F(MpTest, PosixAioIsServedWithZvfsData) {
+  expect_ok({"posix-aio", "f"});
+}
+
 TEST_F(MpTest, RawIoUringOnAZvfsFileIsRefused) {
   expect_ok({"uring-raw", "f"});
 }
