@@ -27,6 +27,17 @@ inline T set_errno_result(T r) {
 // (nullptr: not a ZVFS file), dropping whatever a descriptor closed behind our back left there.
 void note_new_fd(int fd, OpenFile* of);
 
+// After the kernel opened `fd` (or failed: fd < 0) with open flags `flags`: classifies it as
+// every open does (binding a new file, O_TRUNC of a blob). Returns fd, or -1 with errno.
+int after_open(int fd, int flags);
+
+// io_uring through syscall() (hook_uring_raw.cc): whether io_uring_enter(fd, to_submit, ...)
+// or io_uring_register(.., opcode, arg, nr) would hand the kernel a ZVFS descriptor (logged),
+// and the start of watching a ring io_uring_setup just made (params: its io_uring_params).
+bool raw_ring_submission_refused(int fd, long to_submit);
+bool raw_ring_registration_refused(unsigned opcode, const void* arg, unsigned nr);
+void raw_ring_created(int fd, const void* params);
+
 // A descriptor is being closed: if it is a raw io_uring ring the library watches
 // (hook_uring_raw.cc), stop watching it. One load when no ring is watched.
 void raw_ring_closed(int fd);

@@ -47,6 +47,8 @@ bool needs_mode(int flags) {
   return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
+}  // namespace
+
 // The common tail of every open: classify the new descriptor.
 int after_open(int fd, int flags) {
   if (fd < 0) return fd;
@@ -59,6 +61,8 @@ int after_open(int fd, int flags) {
   }
   return fd;
 }
+
+namespace {
 
 int dup_common(int oldfd, int newfd) {
   if (newfd < 0) return newfd;
@@ -112,6 +116,12 @@ ZVFS_HOOK int __openat_2(int dirfd, const char* path, int flags) {
 }
 ZVFS_HOOK int __openat64_2(int dirfd, const char* path, int flags) {
   return after_open(REAL(openat64)(dirfd, path, flags, 0), flags);
+}
+
+// The file a handle names may be a ZVFS file like any other (the kernel checked the caller's
+// right to open by handle).
+ZVFS_HOOK int open_by_handle_at(int mount_fd, struct file_handle* handle, int flags) {
+  return after_open(REAL(open_by_handle_at)(mount_fd, handle, flags), flags);
 }
 
 ZVFS_HOOK int creat(const char* path, mode_t mode) {

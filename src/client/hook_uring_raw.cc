@@ -1,5 +1,6 @@
 // hook_uring_raw.cc — io_uring driven through libc's syscall() (programs with their own ring
-// code rather than liburing): submissions naming a ZVFS descriptor are refused.
+// code rather than liburing): submissions naming a ZVFS descriptor are refused. The syscall()
+// hook (hook_syscall.cc) calls in here for io_uring_setup, io_uring_enter and io_uring_register.
 //
 // The kernel would read and write the empty placeholder, silently. liburing users are covered
 // by hook_uring.cc; programs that issue io_uring_setup/enter/register through syscall() come
@@ -23,7 +24,7 @@
 // make that safe, unmapping waits until no reader is inside the slot).
 #include <errno.h>
 #include <linux/io_uring.h>
-#include <stdarg.h>
+#include <linux/openat2.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -209,6 +210,18 @@ bool registers_zvfs(unsigned opcode, const void* arg, unsigned nr) {
 
 }  // namespace
 
+bool raw_ring_submission_refused(int fd, long to_submit) {
+  return to_submit > 0 && queued_zvfs_entry(fd, static_cast<unsigned>(to_submit));
+}
+
+bool raw_ring_registration_refused(unsigned opcode, const void* arg, unsigned nr) {
+  return registers_zvfs(opcode, arg, nr);
+}
+
+void raw_ring_created(int fd, const void* params) {
+  if (fd >= 0 && params != nullptr) track(fd, *static_cast<const io_uring_params*>(params));
+}
+
 void raw_ring_closed(int fd) {
   if (g_tracked.load(std::memory_order_relaxed) == 0) return;
   std::lock_guard g(g_mu);
@@ -216,44 +229,3 @@ void raw_ring_closed(int fd) {
 }
 
 }  // namespace zvfs::client
-
-using namespace zvfs::client;
-
-// syscall(2) takes up to six arguments after the number; like glibc's own wrapper, all six are
-// read and passed on (the kernel ignores the ones a call does not use).
-ZVFS_HOOK long syscall(long number, ...) noexcept {
-  va_list ap;
-  va_start(ap, number);
-  long a[6];
-  for (long& x : a) x = va_arg(ap, long);
-  va_end(ap);
-  auto real = REAL(syscall);
-  switch (number) {
-    case SYS_io_uring_enter:
-      if (a[1] > 0 && queued_zvfs_entry(static_cast<int>(a[0]), static_cast<unsigned>(a[1]))) {
-        errno = EINVAL;
-        return -1;
-      }
-      break;
-    case SYS_io_uring_register:
-      if (registers_zvfs(static_cast<unsigned>(a[1]), reinterpret_cast<const void*>(a[2]),
-                         static_cast<unsigned>(a[3]))) {
-        errno = EINVAL;
-        return -1;
-      }
-      break;
-    case SYS_io_uring_setup: {
-      long fd = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-      auto* p = reinterpret_cast<const io_uring_params*>(a[1]);
-      if (fd >= 0 && fd <= INT_MAX && p != nullptr) {
-        const int saved = errno;
-        track(static_cast<int>(fd), *p);
-        errno = saved;
-      }
-      return fd;
-    }
-    default:
-      break;
-  }
-  return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-}

@@ -38,7 +38,7 @@ namespace zvfs::client {
                                   X(copy_file_range) X(sendfile) X(sendfile64) X(splice) X(mmap)   \
                                       X(mmap64) X(ioctl) X(fopen) X(fopen64) X(fdopen) X(freopen)  \
                                           X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)  \
-                                              X(execv) X(execvp) X(execvpe) X(syscall)
+                                              X(execv) X(execvp) X(execvpe) X(syscall) X(open_by_handle_at)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;

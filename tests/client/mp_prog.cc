@@ -38,6 +38,7 @@
 //   fiemap FILE                   FS_IOC_FIEMAP describes the blob's extents
 //   uring FILE                    liburing submissions and fixed files naming a ZVFS fd refused
 //   dprintf FILE                  dprintf/vdprintf text lands in the blob
+//   open-other FILE               openat2 (via syscall()) and open_by_handle_at open ZVFS files
 //   uring-raw FILE                the same for a ring driven through syscall() (as fio does)
 #include <dirent.h>
 #include <dlfcn.h>
@@ -47,6 +48,7 @@
 #include <linux/close_range.h>
 #include <linux/fiemap.h>
 #include <linux/fs.h>
+#include <linux/openat2.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -1079,6 +1081,50 @@ std::string file_contents(const std::string& path) {
   return s;
 }
 
+// openat2 (through syscall(), glibc has no wrapper) and open_by_handle_at open ZVFS files like
+// open does: a new file is bound, O_TRUNC empties the blob, reads and writes see the blob.
+int cmd_open_other(const char* file) {
+  open_how how{};
+  how.flags = O_RDWR | O_CREAT | O_TRUNC;
+  how.mode = 0644;
+  int fd = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, file, &how, sizeof how));
+  CHECK(fd >= 0);
+  CHECK(write(fd, "openat2 data", 12) == 12);
+  struct stat st;
+  CHECK(syscall(SYS_fstat, fd, &st) == 0 && st.st_blocks == 0);  // the placeholder stays empty
+  int plain = open(file, O_RDONLY);
+  char buf[32] = {};
+  CHECK(plain >= 0 && read(plain, buf, sizeof buf) == 12 && memcmp(buf, "openat2 data", 12) == 0);
+  CHECK(close(plain) == 0);
+  // Reopened with O_TRUNC: the blob is emptied, as the kernel empties a file.
+  how.flags = O_RDWR | O_TRUNC;
+  how.mode = 0;  // openat2 refuses a mode without O_CREAT
+  int again = static_cast<int>(syscall(SYS_openat2, AT_FDCWD, file, &how, sizeof how));
+  CHECK(again >= 0 && fstat(again, &st) == 0 && st.st_size == 0);
+  CHECK(pwrite(again, "by handle", 9, 0) == 9);
+  CHECK(close(again) == 0 && close(fd) == 0);
+  // An openat2 that fails reports the kernel's error.
+  how.flags = O_RDONLY;
+  errno = 0;
+  CHECK(syscall(SYS_openat2, AT_FDCWD, "/nonexistent/zvfs", &how, sizeof how) == -1 &&
+        errno == ENOENT);
+  // open_by_handle_at of the same file.
+  char hbuf[sizeof(file_handle) + MAX_HANDLE_SZ];
+  auto* fh = reinterpret_cast<file_handle*>(hbuf);
+  fh->handle_bytes = MAX_HANDLE_SZ;
+  int mount_id = 0;
+  CHECK(name_to_handle_at(AT_FDCWD, file, fh, &mount_id, 0) == 0);
+  int mfd = open(".", O_RDONLY | O_DIRECTORY);
+  CHECK(mfd >= 0);
+  int hfd = open_by_handle_at(mfd, fh, O_RDONLY);
+  CHECK(hfd >= 0);
+  memset(buf, 0, sizeof buf);
+  CHECK(read(hfd, buf, sizeof buf) == 9 && memcmp(buf, "by handle", 9) == 0);
+  CHECK(fstat(hfd, &st) == 0 && st.st_size == 9);
+  CHECK(close(hfd) == 0 && close(mfd) == 0);
+  return 0;
+}
+
 // dprintf/vdprintf on a ZVFS descriptor: short and long texts land in the blob, in order, at
 // the shared offset; the placeholder stays empty.
 int cmd_dprintf(const char* file) {
@@ -1390,6 +1436,7 @@ int main(int argc, char** argv) {
   if (c == "opath") return cmd_opath(f);
   if (c == "freopen") return cmd_freopen(f);
   if (c == "dprintf") return cmd_dprintf(f);
+  if (c == "open-other") return cmd_open_other(f);
   if (c == "fiemap") return cmd_fiemap(f);
   if (c == "uring") return cmd_uring(f);
   if (c == "uring-raw") return cmd_uring_raw(f);

@@ -204,6 +204,10 @@ TEST_F(MpTest, LiburingOnAZvfsFileIsRefused) {
   expect_ok({"uring", "f"});
 }
 
+TEST_F(MpTest, Openat2AndOpenByHandleOpenZvfsFiles) {
+  expect_ok({"open-other", "f"});
+}
+
 TEST_F(MpTest, DprintfWritesTheBlob) {
   expect_ok({"dprintf", "f"});
 }

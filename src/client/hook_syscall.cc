@@ -1,0 +1,65 @@
+// hook_syscall.cc — libc's syscall(): the system calls glibc has no wrapper for.
+//
+// Programs reach some file system calls only through syscall(): openat2 (glibc 2.36 has no
+// wrapper for it) and io_uring's three calls. Those are looked at here; every
+// other number is passed on untouched. Like glibc's own wrapper, all six arguments are read and
+// passed on (the kernel ignores the ones a call does not use).
+//   - openat2: the new descriptor is classified as every open's is (after_open).
+//   - io_uring_setup/enter/register: hook_uring_raw.cc refuses submissions and fixed-file
+//     registrations that name a ZVFS descriptor.
+// System calls issued with inline instructions (not through libc) cannot be seen.
+#include <errno.h>
+#include <linux/openat2.h>
+#include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <climits>
+
+#include "client/hook.h"
+#include "client/real.h"
+
+using namespace zvfs::client;
+
+ZVFS_HOOK long syscall(long number, ...) noexcept {
+  va_list ap;
+  va_start(ap, number);
+  long a[6];
+  for (long& x : a) x = va_arg(ap, long);
+  va_end(ap);
+  auto real = REAL(syscall);
+  switch (number) {
+    case SYS_openat2: {
+      long fd = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+      auto* how = reinterpret_cast<const open_how*>(a[2]);
+      if (fd < 0 || how == nullptr) return fd;
+      return after_open(static_cast<int>(fd), static_cast<int>(how->flags));
+    }
+    case SYS_io_uring_enter:
+      if (raw_ring_submission_refused(static_cast<int>(a[0]), a[1])) {
+        errno = EINVAL;
+        return -1;
+      }
+      break;
+    case SYS_io_uring_register:
+      if (raw_ring_registration_refused(static_cast<unsigned>(a[1]),
+                                        reinterpret_cast<const void*>(a[2]),
+                                        static_cast<unsigned>(a[3]))) {
+        errno = EINVAL;
+        return -1;
+      }
+      break;
+    case SYS_io_uring_setup: {
+      long fd = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (fd >= 0 && fd <= INT_MAX) {
+        const int saved = errno;
+        raw_ring_created(static_cast<int>(fd), reinterpret_cast<const void*>(a[1]));
+        errno = saved;
+      }
+      return fd;
+    }
+    default:
+      break;
+  }
+  return real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+}
