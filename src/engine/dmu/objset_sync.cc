@@ -30,11 +30,12 @@ bool all_zero(const std::byte* p, size_t n) {
   return std::memcmp(p, p + 1, n - 1) == 0;
 }
 
-// Data blocks are written in batches of this many bytes: large enough that the pipeline can
-// coalesce them into a few large device writes in flight together, small enough that an
-// intent-log write queued behind a batch waits milliseconds, not tens of them (with 32 MiB the
-// p99 of write + sync during bulk commits was 12-22 ms, with 8 MiB ~10 ms, at equal bulk MB/s).
-constexpr uint64_t kWriteBatchBytes = 8ull << 20;
+// Data blocks are written in batches of this many bytes, kBatchesInFlight at once: large enough
+// that the pipeline coalesces them into a few large device writes, small enough that an
+// intent-log write queued behind them waits milliseconds, not tens of them (with 32 MiB queued
+// the p99 of write + sync during bulk commits was 12-22 ms, with 8 MiB ~10 ms, at equal bulk
+// MB/s). Two batches of 4 MiB keep those 8 MiB queued.
+constexpr uint64_t kWriteBatchBytes = 4ull << 20;
 constexpr size_t kBatchesInFlight = 2;
 
 }  // namespace
