@@ -4,7 +4,9 @@
 // caller's aligned buffers to the device (no page cache with O_DIRECT, no copies); flush() is
 // IORING_OP_FSYNC with IORING_FSYNC_DATASYNC, i.e. fdatasync: it returns once every write that
 // completed before it was issued is on stable storage (for a block device the kernel sends a
-// cache flush to the device).
+// cache flush to the device). The one exception to io_uring: a single write followed by its
+// flush (the intent log's, where latency is everything) is two system calls in the caller's
+// thread (see write_then_fdatasync).
 //
 // Opening: a regular file is created sparse (ftruncate) when asked, and grown to the requested
 // size when `create` is set; a block device's size comes from BLKGETSIZE64. The size is rounded
@@ -18,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -71,7 +74,10 @@ class FileVdev final : public Vdev {
     }
     int flush_rc = 0;
     bool flushed = false;
-    if (all_valid && then_flush) {
+    if (all_valid && then_flush && reqs.size() == 1 && reqs[0].op == IoReq::Op::kWrite) {
+      flush_rc = write_then_fdatasync(reqs[0]);
+      flushed = true;
+    } else if (all_valid && then_flush) {
       flush_rc = rings_->run_then_fdatasync(reqs);
       flushed = true;
     } else if (all_valid) {
@@ -98,6 +104,28 @@ class FileVdev final : public Vdev {
     if (!flushed) return rc == 0 && then_flush ? flush() : rc;
     flush_rc = count_flush(flush_rc);
     return rc != 0 ? rc : flush_rc;
+  }
+
+  // One write and its flush, as the intent log issues them, waited for in the calling thread
+  // with pwrite(v) and fdatasync: through io_uring both went to its worker threads (O_DIRECT
+  // writes to a file may not complete without blocking; fsync always blocks), two hand-overs
+  // and wake-ups that made a 16 KiB write + flush about 100 us slower than the two system calls
+  // (engine sync p50 261-318 us against 169-207 us for pwrite + fdatasync on the same file).
+  // Returns the flush's result (0 if the write failed: its error is in r.result).
+  int write_then_fdatasync(IoReq& r) {
+    ssize_t n;
+    do {
+      n = r.iovcnt > 0
+              ? ::pwritev(fd_, r.iov, static_cast<int>(r.iovcnt), static_cast<off_t>(r.off))
+              : ::pwrite(fd_, r.buf, r.len, static_cast<off_t>(r.off));
+    } while (n < 0 && errno == EINTR);
+    r.result = n < 0 ? -errno : n;
+    if (r.result != static_cast<int64_t>(r.len)) return 0;
+    int rc;
+    do {
+      rc = ::fdatasync(fd_);
+    } while (rc != 0 && errno == EINTR);
+    return rc == 0 ? 0 : -errno;
   }
 
   int count_flush(int rc) {
