@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <mutex>
+#include <new>
 #include <vector>
 
 namespace zvfs::block_pool {
@@ -55,8 +56,13 @@ void* take(size_t rounded) {
     void* region =
         mmap(nullptr, n * rounded, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (region == MAP_FAILED) return nullptr;
+    try {
+      c.free.reserve(c.chunks + n);
+    } catch (const std::bad_alloc&) {  // errors are values here: no memory is no buffer
+      munmap(region, n * rounded);
+      return nullptr;
+    }
     c.chunks += n;
-    c.free.reserve(c.chunks);
     for (size_t i = n; i-- > 0;) c.free.push_back(static_cast<std::byte*>(region) + i * rounded);
     g_mapped.fetch_add(n * rounded, std::memory_order_relaxed);
     g_free.fetch_add(n * rounded, std::memory_order_relaxed);

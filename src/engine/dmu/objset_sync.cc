@@ -186,10 +186,11 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
       wait_oldest();
     ZVFS_TRY(failed);
     if (ops.empty()) return ok_status();
+    // The task gets copies (pointers, cheap next to 4 MiB of I/O): if std::async cannot start
+    // a thread, its arguments may already be gone, and the batch is written here instead.
     try {
-      inflight.push_back(
-          std::async(std::launch::async, write_batch, std::move(ops), std::move(bufs)));
-    } catch (const std::system_error&) {  // no thread to be had: write it here
+      inflight.push_back(std::async(std::launch::async, write_batch, ops, bufs));
+    } catch (const std::system_error&) {
       ZVFS_TRY(write_batch(std::move(ops), std::move(bufs)));
     }
     ops.clear();
