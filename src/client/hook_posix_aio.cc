@@ -42,11 +42,6 @@ namespace {
 static_assert(sizeof(aiocb) == sizeof(aiocb64) &&
               offsetof(aiocb, aio_offset) == offsetof(aiocb64, aio_offset));
 
-template <class F>
-F* next(F*, const char* name) {
-  return reinterpret_cast<F*>(resolve_next(name));
-}
-
 OpenFile* zvfs_of(const aiocb* cb) {
   return cb == nullptr || g_fd_table == nullptr ? nullptr : fd_lookup(cb->aio_fildes);
 }
@@ -187,11 +182,11 @@ int listio(int mode, Cb* const list[], int nent, sigevent* sig, Real real) {
 
 using namespace zvfs::client;
 
-#define ZVFS_AIO_REAL(name)                \
-  static auto real = next(&::name, #name); \
-  if (real == nullptr) {                   \
-    errno = ENOSYS;                        \
-    return -1;                             \
+#define ZVFS_AIO_REAL(name)                   \
+  static auto real = next_as(&::name, #name); \
+  if (real == nullptr) {                      \
+    errno = ENOSYS;                           \
+    return -1;                                \
   }
 
 ZVFS_HOOK int aio_read(struct aiocb* cb) noexcept {

@@ -391,8 +391,7 @@ ZVFS_HOOK FILE* freopen64(const char* path, const char* mode, FILE* stream) {
 ZVFS_HOOK int vdprintf(int fd, const char* fmt, va_list ap) {
   OpenFile* of = fd_lookup(fd);
   if (of == nullptr) {
-    static auto real =
-        reinterpret_cast<int (*)(int, const char*, va_list)>(resolve_next("vdprintf"));
+    static auto real = next_as(&::vdprintf, "vdprintf");
     if (real == nullptr) {
       errno = ENOSYS;
       return -1;

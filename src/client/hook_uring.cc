@@ -13,44 +13,20 @@
 #include <errno.h>
 #include <liburing.h>
 
-#include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/real.h"
-#include "client/zlog.h"
+#include "client/uring_check.h"
 
 namespace zvfs::client {
 namespace {
 
-bool refused_fd(int fd, const char* what) {
-  if (fd_lookup(fd) == nullptr) return false;
-  zlog("%s on ZVFS fd %d: io_uring is not supported on ZVFS files", what, fd);
-  return true;
-}
-
 // The entries queued since the last submit: [sqe_head, sqe_tail).
 bool queued_zvfs_entry(struct io_uring* ring) {
-  if (ring == nullptr || g_fd_table == nullptr) return false;
+  if (ring == nullptr) return false;
   const io_uring_sq& sq = ring->sq;
-  for (unsigned i = sq.sqe_head; i != sq.sqe_tail; ++i) {
-    const io_uring_sqe& e = sq.sqes[i & sq.ring_mask];
-    if ((e.flags & IOSQE_FIXED_FILE) == 0 && refused_fd(e.fd, "io_uring submission")) return true;
-    if ((e.opcode == IORING_OP_SPLICE || e.opcode == IORING_OP_TEE) &&
-        (e.splice_flags & SPLICE_F_FD_IN_FIXED) == 0 &&
-        refused_fd(e.splice_fd_in, "io_uring splice"))
-      return true;
-  }
+  for (unsigned i = sq.sqe_head; i != sq.sqe_tail; ++i)
+    if (uring_refuses_entry(sq.sqes[i & sq.ring_mask])) return true;
   return false;
-}
-
-bool any_zvfs(const int* fds, unsigned nr) {
-  for (unsigned i = 0; fds != nullptr && g_fd_table != nullptr && i < nr; ++i)
-    if (fds[i] >= 0 && refused_fd(fds[i], "io_uring file registration")) return true;
-  return false;
-}
-
-template <class F>
-F* next(F*, const char* name) {
-  return reinterpret_cast<F*>(resolve_next(name));
 }
 
 }  // namespace
@@ -59,9 +35,9 @@ F* next(F*, const char* name) {
 using namespace zvfs::client;
 
 // Each forwards to liburing's definition (looked up on first use).
-#define ZVFS_URING_FORWARD(name, ...)      \
-  static auto real = next(&::name, #name); \
-  if (real == nullptr) return -ENOSYS;     \
+#define ZVFS_URING_FORWARD(name, ...)         \
+  static auto real = next_as(&::name, #name); \
+  if (real == nullptr) return -ENOSYS;        \
   return real(__VA_ARGS__)
 
 ZVFS_HOOK int io_uring_submit(struct io_uring* ring) {
@@ -87,24 +63,24 @@ ZVFS_HOOK int io_uring_submit_and_get_events(struct io_uring* ring) {
 }
 
 ZVFS_HOOK int io_uring_register_files(struct io_uring* ring, const int* files, unsigned nr) {
-  if (any_zvfs(files, nr)) return -EINVAL;
+  if (uring_refuses_fds(files, nr)) return -EINVAL;
   ZVFS_URING_FORWARD(io_uring_register_files, ring, files, nr);
 }
 
 ZVFS_HOOK int io_uring_register_files_tags(struct io_uring* ring, const int* files,
                                            const __u64* tags, unsigned nr) {
-  if (any_zvfs(files, nr)) return -EINVAL;
+  if (uring_refuses_fds(files, nr)) return -EINVAL;
   ZVFS_URING_FORWARD(io_uring_register_files_tags, ring, files, tags, nr);
 }
 
 ZVFS_HOOK int io_uring_register_files_update(struct io_uring* ring, unsigned off, const int* files,
                                              unsigned nr) {
-  if (any_zvfs(files, nr)) return -EINVAL;
+  if (uring_refuses_fds(files, nr)) return -EINVAL;
   ZVFS_URING_FORWARD(io_uring_register_files_update, ring, off, files, nr);
 }
 
 ZVFS_HOOK int io_uring_register_files_update_tag(struct io_uring* ring, unsigned off,
                                                  const int* files, const __u64* tags, unsigned nr) {
-  if (any_zvfs(files, nr)) return -EINVAL;
+  if (uring_refuses_fds(files, nr)) return -EINVAL;
   ZVFS_URING_FORWARD(io_uring_register_files_update_tag, ring, off, files, tags, nr);
 }

@@ -38,7 +38,7 @@
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/real.h"
-#include "client/zlog.h"
+#include "client/uring_check.h"
 
 // Newer than the oldest kernel headers the library builds against (values from the kernel ABI).
 #ifndef IORING_SETUP_NO_MMAP
@@ -73,12 +73,6 @@ RawRing g_rings[kMaxRings];
 std::mutex g_mu;  // slot reuse
 uint64_t g_generation = 0;
 std::atomic<int> g_tracked{0};
-
-bool zvfs_fd(int fd, const char* what) {
-  if (fd < 0 || g_fd_table == nullptr || fd_lookup(fd) == nullptr) return false;
-  zlog("%s on ZVFS fd %d: io_uring is not supported on ZVFS files", what, fd);
-  return true;
-}
 
 void unmap(RawRing& r) {
   while (r.readers.load(std::memory_order_acquire) != 0) {
@@ -140,13 +134,6 @@ unsigned load_u32(const unsigned char* base, uint32_t off) {
   return __atomic_load_n(reinterpret_cast<const unsigned*>(base + off), __ATOMIC_ACQUIRE);
 }
 
-bool entry_names_zvfs(const io_uring_sqe& e) {
-  if (e.opcode == IORING_OP_NOP) return false;
-  if ((e.flags & IOSQE_FIXED_FILE) == 0 && zvfs_fd(e.fd, "io_uring submission")) return true;
-  return (e.opcode == IORING_OP_SPLICE || e.opcode == IORING_OP_TEE) &&
-         (e.splice_flags & SPLICE_F_FD_IN_FIXED) == 0 && zvfs_fd(e.splice_fd_in, "io_uring splice");
-}
-
 // True if one of the next `to_submit` queued entries of ring `fd` names a ZVFS descriptor.
 bool queued_zvfs_entry(int fd, unsigned to_submit) {
   if (g_tracked.load(std::memory_order_relaxed) == 0 || g_fd_table == nullptr) return false;
@@ -168,7 +155,8 @@ bool queued_zvfs_entry(int fd, unsigned to_submit) {
         const unsigned pos = (head + i) & mask;
         const unsigned idx = no_array ? pos : array[pos];
         if (idx >= r.entries) continue;  // the kernel drops such an entry
-        found = entry_names_zvfs(*reinterpret_cast<const io_uring_sqe*>(r.sqes + idx * sqe_size));
+        const auto& e = *reinterpret_cast<const io_uring_sqe*>(r.sqes + idx * sqe_size);
+        found = e.opcode != IORING_OP_NOP && uring_refuses_entry(e);
       }
     }
     r.readers.fetch_sub(1, std::memory_order_acq_rel);
@@ -177,31 +165,27 @@ bool queued_zvfs_entry(int fd, unsigned to_submit) {
   return false;
 }
 
-bool any_zvfs(const int* fds, unsigned nr) {
-  for (unsigned i = 0; fds != nullptr && i < nr; ++i)
-    if (zvfs_fd(fds[i], "io_uring file registration")) return true;
-  return false;
-}
-
 // io_uring_register's file registrations that would name a ZVFS descriptor.
 bool registers_zvfs(unsigned opcode, const void* arg, unsigned nr) {
   if (g_fd_table == nullptr || arg == nullptr) return false;
   switch (opcode & ~IORING_REGISTER_USE_REGISTERED_RING) {
     case IORING_REGISTER_FILES:
-      return any_zvfs(static_cast<const int*>(arg), nr);
+      return uring_refuses_fds(static_cast<const int*>(arg), nr);
     case IORING_REGISTER_FILES_UPDATE: {
       const auto* u = static_cast<const io_uring_files_update*>(arg);
-      return any_zvfs(reinterpret_cast<const int*>(static_cast<uintptr_t>(u->fds)), nr);
+      return uring_refuses_fds(reinterpret_cast<const int*>(static_cast<uintptr_t>(u->fds)), nr);
     }
     case IORING_REGISTER_FILES2: {
       if (nr < sizeof(io_uring_rsrc_register)) return false;
       const auto* r = static_cast<const io_uring_rsrc_register*>(arg);
-      return any_zvfs(reinterpret_cast<const int*>(static_cast<uintptr_t>(r->data)), r->nr);
+      return uring_refuses_fds(reinterpret_cast<const int*>(static_cast<uintptr_t>(r->data)),
+                               r->nr);
     }
     case IORING_REGISTER_FILES_UPDATE2: {
       if (nr < sizeof(io_uring_rsrc_update2)) return false;
       const auto* u = static_cast<const io_uring_rsrc_update2*>(arg);
-      return any_zvfs(reinterpret_cast<const int*>(static_cast<uintptr_t>(u->data)), u->nr);
+      return uring_refuses_fds(reinterpret_cast<const int*>(static_cast<uintptr_t>(u->data)),
+                               u->nr);
     }
     default:
       return false;

@@ -27,8 +27,9 @@ namespace zvfs::client {
   X(openat64)                                                                                      \
   X(creat)                                                                                         \
   X(creat64)                                                                                       \
-  X(close) X(close_range) X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64) X(readv)      \
-      X(writev) X(preadv) X(preadv64) X(pwritev) X(pwritev64) X(preadv2) X(pwritev2) X(preadv64v2) \
+  X(close)                                                                                         \
+  X(close_range) X(read) X(write) X(pread) X(pread64) X(pwrite) X(pwrite64) X(readv) X(writev)     \
+      X(preadv) X(preadv64) X(pwritev) X(pwritev64) X(preadv2) X(pwritev2) X(preadv64v2)           \
           X(pwritev64v2) X(lseek) X(lseek64) X(ftruncate) X(ftruncate64) X(truncate) X(truncate64) \
               X(fallocate) X(fallocate64) X(posix_fallocate) X(posix_fallocate64) X(fsync)         \
                   X(fdatasync) X(sync_file_range) X(syncfs) X(sync) X(fstat) X(fstat64) X(stat)    \
@@ -38,7 +39,8 @@ namespace zvfs::client {
                                   X(copy_file_range) X(sendfile) X(sendfile64) X(splice) X(mmap)   \
                                       X(mmap64) X(ioctl) X(fopen) X(fopen64) X(fdopen) X(freopen)  \
                                           X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)  \
-                                              X(execv) X(execvp) X(execvpe) X(syscall) X(open_by_handle_at)
+                                              X(execv) X(execvp) X(execvpe) X(syscall)             \
+                                                  X(open_by_handle_at)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;
@@ -51,6 +53,12 @@ extern RealFunctions g_real;
 
 // dlsym(RTLD_NEXT, name); nullptr if no later object defines it.
 void* resolve_next(const char* name);
+// The next definition of `name`, typed like `f` (for functions outside ZVFS_REAL_FUNCTIONS:
+// libaio's, liburing's, POSIX AIO's), or nullptr.
+template <class F>
+inline F* next_as(F*, const char* name) {
+  return reinterpret_cast<F*>(resolve_next(name));
+}
 // Fills every entry of g_real (called once by the constructor).
 void resolve_all_real();
 

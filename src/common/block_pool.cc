@@ -39,7 +39,6 @@ SizeClass* classes() {
   return c;
 }
 std::atomic<uint64_t> g_mapped{0};
-std::atomic<uint64_t> g_free{0};
 
 bool pooled(size_t rounded) {
   return kPooling && rounded != 0 && rounded <= kMaxPooled && rounded % kUnit == 0;
@@ -65,11 +64,9 @@ void* take(size_t rounded) {
     c.chunks += n;
     for (size_t i = n; i-- > 0;) c.free.push_back(static_cast<std::byte*>(region) + i * rounded);
     g_mapped.fetch_add(n * rounded, std::memory_order_relaxed);
-    g_free.fetch_add(n * rounded, std::memory_order_relaxed);
   }
   void* p = c.free.back();
   c.free.pop_back();
-  g_free.fetch_sub(rounded, std::memory_order_relaxed);
   return p;
 }
 
@@ -82,7 +79,6 @@ void give(void* p, size_t rounded) {
   SizeClass& c = classes()[rounded / kUnit - 1];
   std::lock_guard g(c.mu);
   c.free.push_back(p);  // within the capacity reserved when its region was carved
-  g_free.fetch_add(rounded, std::memory_order_relaxed);
 }
 
 bool pooling() {
@@ -90,7 +86,7 @@ bool pooling() {
 }
 
 Stats stats() {
-  return Stats{g_mapped.load(std::memory_order_relaxed), g_free.load(std::memory_order_relaxed)};
+  return Stats{g_mapped.load(std::memory_order_relaxed)};
 }
 
 }  // namespace zvfs::block_pool

@@ -34,7 +34,6 @@ bool pooling();
 
 struct Stats {
   uint64_t mapped_bytes = 0;  // carved from the kernel for pooled sizes, ever
-  uint64_t free_bytes = 0;    // of which on the free lists now
 };
 Stats stats();
 

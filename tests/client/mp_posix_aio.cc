@@ -51,6 +51,19 @@ aiocb make_cb(int fd, void* buf, size_t n, off_t off) {
   return cb;
 }
 
+// The request's completion notification: SIGEV_SIGNAL (SIGUSR1) or SIGEV_THREAD (on_complete).
+void notify_by(aiocb* cb, int how, int value) {
+  cb->aio_sigevent.sigev_notify = how;
+  cb->aio_sigevent.sigev_signo = SIGUSR1;
+  cb->aio_sigevent.sigev_notify_function = on_complete;
+  cb->aio_sigevent.sigev_value.sival_int = value;
+}
+
+// Waits up to 2 s for a notification counter to reach `n`.
+void wait_for(const std::atomic<int>& v, int n) {
+  for (int i = 0; i < 2000 && v.load() < n; ++i) usleep(1000);
+}
+
 // The kernel's view of the placeholder, past the library's stat hooks.
 blkcnt_t placeholder_blocks(int fd) {
   struct stat st;
@@ -111,19 +124,15 @@ int cmd_posix_aio(const char* file) {
   sa.sa_flags = SA_SIGINFO;
   CHECK(sigaction(SIGUSR1, &sa, nullptr) == 0);
   aiocb s = make_cb(fd, data, 4, 0);
-  s.aio_sigevent.sigev_notify = SIGEV_SIGNAL;
-  s.aio_sigevent.sigev_signo = SIGUSR1;
-  s.aio_sigevent.sigev_value.sival_int = 4242;
+  notify_by(&s, SIGEV_SIGNAL, 4242);
   CHECK(aio_write(&s) == 0);
-  for (int i = 0; i < 2000 && g_signals == 0; ++i) usleep(1000);
+  wait_for(g_signals, 1);
   CHECK(g_signals == 1 && g_signal_value == 4242 && g_signal_code == SI_ASYNCIO);
   // Completion thread.
   aiocb t = make_cb(fd, back, 4, 0);
-  t.aio_sigevent.sigev_notify = SIGEV_THREAD;
-  t.aio_sigevent.sigev_notify_function = on_complete;
-  t.aio_sigevent.sigev_value.sival_int = 777;
+  notify_by(&t, SIGEV_THREAD, 777);
   CHECK(aio_read(&t) == 0);
-  for (int i = 0; i < 2000 && g_thread_value == 0; ++i) usleep(1000);
+  wait_for(g_thread_value, 777);
   CHECK(g_thread_value == 777 && memcmp(back, data, 4) == 0);
 
   // lio_listio mixing a ZVFS write, a plain write and a no-op; then reads of both.
@@ -162,7 +171,7 @@ int cmd_posix_aio(const char* file) {
   CHECK(aio_suspend(both, 2, nullptr) == 0);
   CHECK(aio_return(&a1) == 4 && memcmp(r1, zdata, 4) == 0);
   CHECK(aio_return(&a2) == 4 && memcmp(r2, data, 4) == 0);
-  for (int i = 0; i < 2000 && g_signals < 2; ++i) usleep(1000);
+  wait_for(g_signals, 2);
   CHECK(g_signals == 2 && g_signal_value == 99);
   // LIO_WAIT with a failing ZVFS entry: -1/EIO, the entry's own error says why.
   aiocb neg = make_cb(fd, r1, 4, -5);
