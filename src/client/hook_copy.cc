@@ -24,6 +24,7 @@
 #include "client/hook.h"
 #include "client/real.h"
 #include "client/zlog.h"
+#include "ipc/client.h"
 
 namespace zvfs::client {
 namespace {
@@ -117,7 +118,18 @@ ZVFS_HOOK ssize_t copy_file_range(int in, loff_t* off_in, int out, loff_t* off_o
                                   unsigned int flags) {
   if (fd_lookup(in) == nullptr && fd_lookup(out) == nullptr)
     return REAL(copy_file_range)(in, off_in, out, off_out, len, flags);
-  if (REAL(copy_file_range)(in, off_in, out, off_out, 0, flags) < 0) return -1;
+  struct Args {
+    int in, out;
+    loff_t *off_in, *off_out;
+    unsigned flags;
+  } a{in, out, off_in, off_out, flags};
+  if (zvfs::ipc::with_kernel_probe(
+          [](void* p) -> long {
+            auto* x = static_cast<Args*>(p);
+            return REAL(copy_file_range)(x->in, x->off_in, x->out, x->off_out, 0, x->flags);
+          },
+          &a) < 0)
+    return -1;
   ssize_t count = prepare_copy_range(in, off_in, out, off_out, len);
   if (count < 0) return set_errno_result(count);
   return set_errno_result(copy_through(in, off_in, out, off_out, static_cast<size_t>(count)));
@@ -126,7 +138,17 @@ ZVFS_HOOK ssize_t copy_file_range(int in, loff_t* off_in, int out, loff_t* off_o
 ZVFS_HOOK ssize_t sendfile(int out, int in, off_t* offset, size_t count) noexcept {
   if (fd_lookup(in) == nullptr && fd_lookup(out) == nullptr)
     return REAL(sendfile)(out, in, offset, count);
-  if (REAL(sendfile)(out, in, offset, 0) < 0) return -1;
+  struct Args {
+    int out, in;
+    off_t* offset;
+  } a{out, in, offset};
+  if (zvfs::ipc::with_kernel_probe(
+          [](void* p) -> long {
+            auto* x = static_cast<Args*>(p);
+            return REAL(sendfile)(x->out, x->in, x->offset, 0);
+          },
+          &a) < 0)
+    return -1;
   loff_t off = offset != nullptr ? *offset : 0;
   ssize_t r = copy_through(in, offset != nullptr ? &off : nullptr, out, nullptr, count);
   if (offset != nullptr && r > 0) *offset = off;

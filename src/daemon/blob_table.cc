@@ -42,9 +42,16 @@ void BlobTable::release(const std::shared_ptr<OpenBlob>& ob, int fd) {
     opens_--;
   }
   if (!drop) return;
-  if (!gone && fd >= 0) {
-    struct stat st;
-    gone = fstat(fd, &st) == 0 && st.st_nlink == 0;
+  struct stat st;
+  if (fd >= 0 && fstat(fd, &st) == 0) {
+    gone = gone || st.st_nlink == 0;
+    // A placeholder holds no data (an xattr block at most): more means that a program wrote
+    // into it without the library. Those bytes are not in the pool; say so.
+    if (st.st_blocks > 8)
+      LOG_WARN("daemon",
+               "inode %" PRIu64 " (blob %" PRIu64 "): its placeholder holds %" PRIu64
+               " KiB written without libzvfs.so; they are not part of the file's data in the pool",
+               static_cast<uint64_t>(st.st_ino), ob->id, static_cast<uint64_t>(st.st_blocks) / 2);
   }
   if (gone) delete_blob(ob->id, "last close of an unlinked file");
 }

@@ -1,5 +1,5 @@
 // context.h — what every session of the daemon shares: the pool, the open-blob table, the
-// request statistics, the options, and the spin budget of the workers.
+// request statistics, the options, the spin budget of the workers, and the placeholder guard.
 #pragma once
 
 #include <atomic>
@@ -11,6 +11,8 @@
 #include "zvfs/blob.h"
 
 namespace zvfs::daemon {
+
+class PlaceholderGuard;
 
 struct Context {
   engine::Pool* pool = nullptr;
@@ -28,6 +30,8 @@ struct Context {
   std::atomic<bool> spin_ok{true};
   std::atomic<uint64_t> bad_requests{0};
   std::atomic<uint64_t> sessions_total{0};
+  // Refuses placeholder accesses that bypass the library; null when unavailable or disabled.
+  PlaceholderGuard* guard = nullptr;
 };
 
 }  // namespace zvfs::daemon

@@ -42,6 +42,9 @@ static const char kUsage[] =
     "                       (default 10000)\n"
     "  --txg-ms N           transaction group interval (default: engine default)\n"
     "  --buffered           do not use O_DIRECT on the pool file\n"
+    "  --no-guard           let programs without libzvfs.so read and write the placeholders\n"
+    "                       (by default, as root, such accesses fail with EPERM and a log\n"
+    "                       line: they would see zeros and write bytes nobody reads)\n"
     "  --lock-wait MS       how long to wait for a pool still locked by another process,\n"
     "                       e.g. a daemon killed a moment ago (default 10000)\n"
     "  -h, --help           this help\n";
@@ -145,6 +148,8 @@ int parse_options(int argc, char** argv, Options* o) {
       if (!num_arg(&o->lock_wait_ms, 0, 600000)) return 1;
     } else if (!strcmp(a, "--buffered")) {
       o->buffered = true;
+    } else if (!strcmp(a, "--no-guard")) {
+      o->guard = false;
     } else {
       fprintf(stderr, "zvfsd: unknown argument '%s' (see zvfsd --help)\n", a);
       return 1;

@@ -26,6 +26,7 @@ struct Options {
   uint32_t handshake_ms = 10000;  // a connection idle this long before its handshake is closed
   uint32_t txg_ms = 0;            // 0: engine default
   bool buffered = false;          // no O_DIRECT (for file systems without it)
+  bool guard = true;              // refuse placeholder accesses that bypass the library
   uint32_t lock_wait_ms = 10000;  // wait for a pool locked by another process (a dying daemon)
 };
 

@@ -86,6 +86,10 @@ void Server::run(int signal_fd) {
       std::max(1u, std::thread::hardware_concurrency()), [this] { return active_sessions(); },
       [this](bool ok) { publish_spin_hint(ok); });
   load.start();
+  if (ctx_.opts->guard) {
+    guard_ = PlaceholderGuard::start([this](pid_t pid) { return probing(pid); });
+    ctx_.guard = guard_.get();
+  }
   std::vector<pollfd> p;
   for (;;) {
     p.assign({{listen_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}});
@@ -122,6 +126,15 @@ void Server::run(int signal_fd) {
   }
   reap(true);
   if (scrub_thread_.joinable()) scrub_thread_.join();
+  ctx_.guard = nullptr;
+  guard_.reset();
+}
+
+bool Server::probing(pid_t pid) {
+  std::lock_guard<std::mutex> g(mu_);
+  for (auto& s : sessions_)
+    if (s->probing(pid)) return true;
+  return false;
 }
 
 void Server::accept_one() {

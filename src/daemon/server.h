@@ -19,6 +19,7 @@
 #include <thread>
 
 #include "daemon/context.h"
+#include "daemon/placeholder_guard.h"
 #include "daemon/refusals.h"
 #include "daemon/session.h"
 #include "zvfs/status.h"
@@ -45,6 +46,9 @@ class Server {
   void reap(bool all);
   // Live sessions of `uid`. Caller holds mu_.
   uint32_t user_sessions(uid_t uid) const;
+  // Whether a session of pid is inside a kernel validation call (the placeholder guard's
+  // question). Takes mu_.
+  bool probing(pid_t pid);
 
   Context& ctx_;
   int listen_fd_ = -1;
@@ -57,6 +61,7 @@ class Server {
   void publish_spin_hint(bool ok);  // takes mu_
   uint64_t refused_per_user_ = 0;   // accept thread only
 
+  std::unique_ptr<PlaceholderGuard> guard_;  // from run() until its sessions are gone
   std::mutex scrub_mu_;
   std::thread scrub_thread_;
   std::atomic<bool> scrub_running_{false};

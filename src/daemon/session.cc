@@ -14,6 +14,7 @@
 
 #include "common/log.h"
 #include "daemon/binding.h"
+#include "daemon/placeholder_guard.h"
 #include "ipc/doorbell.h"
 #include "ipc/sock.h"
 
@@ -210,6 +211,13 @@ void Session::publish_spin_hint(bool ok) {
     h->spin_ok.store(ok ? 1 : 0, std::memory_order_relaxed);
 }
 
+bool Session::probing(pid_t pid) {
+  std::lock_guard<std::mutex> g(hint_mu_);
+  ipc::RegionHeader* h = header_.load(std::memory_order_acquire);
+  return h && h->kernel_probes.load(std::memory_order_seq_cst) > 0 &&
+         h->probe_pid.load(std::memory_order_relaxed) == static_cast<int32_t>(pid);
+}
+
 int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep) {
   if (hello_done_) return -EPROTO;
   if (req.client_version != ipc::kVersion) return -EPROTONOSUPPORT;
@@ -256,6 +264,7 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     close(fd);
     return 0;
   }
+  if (ctx_.guard) ctx_.guard->protect(fd);
   uint64_t size = ob->blob->size();
   // The caller's open(O_TRUNC) truncated the placeholder: the blob follows.
   if ((req.open_flags & O_TRUNC) && accmode != O_RDONLY && st.st_size == 0 && size != 0) {

@@ -345,6 +345,7 @@ void release_session() {
   pthread_rwlock_unlock(&g_lock);
 }
 
+
 HandleEntry* entry(int handle) {
   if (handle < 0 || handle >= kMaxHandles || !g_handles) return nullptr;
   HandleEntry* e = &g_handles[handle];
@@ -564,6 +565,21 @@ uint32_t chunk_bytes() {
 }
 
 }  // namespace
+
+long with_kernel_probe(long (*fn)(void* arg), void* arg) {
+  uint64_t deadline = 0;
+  if (acquire_session(&deadline) != 0) return fn(arg);  // no daemon: no guard either
+  RegionHeader* h = g_cur->region.header();
+  std::atomic<uint32_t>& probes = h->kernel_probes;
+  h->probe_pid.store(static_cast<int32_t>(getpid()), std::memory_order_relaxed);
+  probes.fetch_add(1, std::memory_order_seq_cst);
+  long r = fn(arg);
+  int e = errno;
+  probes.fetch_sub(1, std::memory_order_seq_cst);
+  release_session();
+  errno = e;
+  return r;
+}
 
 int attach(int fd, int open_flags, AttachInfo* info) {
   if (!ensure_init()) return -ENOMEM;

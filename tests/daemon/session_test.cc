@@ -59,6 +59,13 @@ class SessionTest : public ::testing::Test {
     return fd;
   }
   uint64_t open_handles() { return d_->table().total_opens(); }
+  // Waits for child pid, which must exit with status 0 (else: the step that failed).
+  static void expect_exit_zero(pid_t pid) {
+    int st = 0;
+    ASSERT_EQ(waitpid(pid, &st, 0), pid);
+    ASSERT_TRUE(WIFEXITED(st));
+    EXPECT_EQ(WEXITSTATUS(st), 0);
+  }
   // Restarts the daemon with the options `set` changes.
   void restart(const std::function<void(daemon::Options&)>& set) {
     d_.reset();
@@ -409,6 +416,57 @@ TEST_F(SessionTest, ManyThreadsInFlight) {
   close(fd);
 }
 
+// The daemon refuses reads of a placeholder by another process that goes around the library
+// (here: this test's child, calling the kernel itself).
+TEST_F(SessionTest, PlaceholderGuardRefusesAccessWithoutTheLibrary) {
+  if (geteuid() != 0) GTEST_SKIP() << "the guard needs CAP_SYS_ADMIN (fanotify)";
+  int h;
+  int fd = create("guarded", &h);
+  ASSERT_EQ(ipc::pwrite(h, "secret", 6, 0), 6);
+  int other = open(path("guarded-out").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_GE(other, 0);
+  pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int f = open(path("guarded").c_str(), O_RDWR | O_CLOEXEC);
+    if (f < 0) _exit(10);
+    char b[6];
+    if (pread(f, b, 6, 0) != -1 || errno != EPERM) _exit(11);
+    if (read(f, b, 6) != -1 || errno != EPERM) _exit(12);
+    // Even a zero-length copy from the file is refused, unless it is the library's own
+    // validation call.
+    loff_t in = 3, out = 0;
+    if (copy_file_range(f, &in, other, &out, 0, 0) != -1 || errno != EPERM) _exit(15);
+    struct Fds {
+      int f, o;
+    } fds{f, other};
+    long r = ipc::with_kernel_probe(
+        [](void* p) -> long {
+          auto* x = static_cast<Fds*>(p);
+          loff_t i = 3, o = 0;
+          return copy_file_range(x->f, &i, x->o, &o, 0, 0);
+        },
+        &fds);
+    if (r != 0) _exit(16);
+    _exit(0);
+  }
+  expect_exit_zero(pid);
+  // Nothing changed; the daemon's own truncate of the placeholder passes.
+  char b[6];
+  ASSERT_EQ(ipc::pread(h, b, 6, 0), 6);
+  EXPECT_EQ(0, memcmp(b, "secret", 6));
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 6);
+  EXPECT_LT(st.st_blocks, 8);
+  ASSERT_EQ(ipc::truncate(h, 3), 0);
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 3);
+  ipc::detach(h);
+  close(fd);
+  close(other);
+}
+
 TEST_F(SessionTest, ForkedChildGetsItsOwnSession) {
   int h;
   int fd = create("fork", &h);
@@ -422,10 +480,7 @@ TEST_F(SessionTest, ForkedChildGetsItsOwnSession) {
     if (ipc::detach(h) != 0) _exit(4);
     _exit(0);
   }
-  int st = 0;
-  ASSERT_EQ(waitpid(pid, &st, 0), pid);
-  ASSERT_TRUE(WIFEXITED(st));
-  EXPECT_EQ(WEXITSTATUS(st), 0);
+  expect_exit_zero(pid);
   char b[12];
   ASSERT_EQ(ipc::pread(h, b, 12, 0), 12);  // the parent's session is untouched
   EXPECT_EQ(0, memcmp(b, "parentchild!", 12));

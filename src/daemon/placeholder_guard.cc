@@ -1,0 +1,151 @@
+// placeholder_guard.cc — fanotify marks on placeholders and the thread that answers them
+// (see placeholder_guard.h).
+#include "daemon/placeholder_guard.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/fanotify.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+
+#include "common/log.h"
+#include "ipc/doorbell.h"
+#include "ipc/shm.h"
+
+// Newer than the C library's headers on some systems (Linux 5.19).
+#ifndef FAN_MARK_EVICTABLE
+#define FAN_MARK_EVICTABLE 0x00000200
+#endif
+
+namespace zvfs::daemon {
+namespace {
+
+// At most this many refusal lines per second; the rest are counted.
+constexpr uint32_t kLogLinesPerSecond = 20;
+
+void read_comm(pid_t pid, char* out, size_t n) {
+  snprintf(out, n, "?");
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/comm", static_cast<int>(pid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t r = read(fd, out, n - 1);
+  close(fd);
+  if (r <= 0) return;
+  out[r] = 0;
+  if (char* nl = strchr(out, '\n')) *nl = 0;
+}
+
+void read_path(int fd, char* out, size_t n) {
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t r = readlink(link, out, n - 1);
+  if (r < 0) r = snprintf(out, n, "?");
+  out[r] = 0;
+}
+
+}  // namespace
+
+std::unique_ptr<PlaceholderGuard> PlaceholderGuard::start(std::function<bool(pid_t)> probing) {
+  int fan = fanotify_init(
+      FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_MARKS | FAN_UNLIMITED_QUEUE,
+      O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+  if (fan < 0) {
+    LOG_WARN("guard",
+             "placeholder guard off: fanotify_init: %s (needs CAP_SYS_ADMIN: run zvfsd as root); "
+             "programs without libzvfs.so will read ZVFS files as zeros",
+             strerror(errno));
+    return nullptr;
+  }
+  fan = ipc::fd_above_stdio(fan);
+  int stop = ipc::fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (fan < 0 || stop < 0) {
+    if (fan >= 0) close(fan);
+    if (stop >= 0) close(stop);
+    LOG_WARN("guard", "placeholder guard off: no descriptors");
+    return nullptr;
+  }
+  std::unique_ptr<PlaceholderGuard> g(new PlaceholderGuard(fan, stop, std::move(probing)));
+  g->thread_ = std::thread([p = g.get()] { p->run(); });
+  return g;
+}
+
+PlaceholderGuard::PlaceholderGuard(int fan_fd, int stop_fd, std::function<bool(pid_t)> probing)
+    : fan_fd_(fan_fd), stop_fd_(stop_fd), self_(getpid()), probing_(std::move(probing)) {}
+
+PlaceholderGuard::~PlaceholderGuard() {
+  uint64_t one = 1;
+  (void)!write(stop_fd_, &one, sizeof one);
+  if (thread_.joinable()) thread_.join();
+  // Closing the group lets every pending event through and drops every mark.
+  close(fan_fd_);
+  close(stop_fd_);
+}
+
+int PlaceholderGuard::protect(int fd) {
+  if (fanotify_mark(fan_fd_, FAN_MARK_ADD | FAN_MARK_EVICTABLE, FAN_ACCESS_PERM, fd, nullptr) == 0)
+    return 0;
+  int e = errno;
+  if (!mark_failed_logged_.exchange(true))
+    LOG_WARN("guard", "cannot guard a placeholder: fanotify_mark: %s", strerror(e));
+  return -e;
+}
+
+void PlaceholderGuard::run() {
+  alignas(fanotify_event_metadata) char buf[8192];
+  for (;;) {
+    pollfd p[2] = {{fan_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
+    if (poll(p, 2, -1) < 0) {
+      if (errno == EINTR) continue;
+      LOG_ERROR("guard", "poll: %s; placeholder guard stops", strerror(errno));
+      return;
+    }
+    if (p[1].revents) return;
+    ssize_t n = read(fan_fd_, buf, sizeof buf);
+    if (n <= 0) continue;
+    auto* m = reinterpret_cast<fanotify_event_metadata*>(buf);
+    for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
+      if (m->fd < 0) continue;  // queue overflow: nothing to answer
+      bool allow = m->pid == self_ || (probing_ && probing_(m->pid));
+      answer(m->fd, m->pid, allow);
+    }
+  }
+}
+
+void PlaceholderGuard::answer(int event_fd, pid_t pid, bool allow) {
+  // The refused process waits for the answer: read its name before it can exit.
+  bool log_it = false;
+  char comm[32], path[512];
+  uint64_t total = 0;
+  if (!allow) {
+    total = refused_.fetch_add(1, std::memory_order_relaxed) + 1;
+    uint64_t now = ipc::now_ns();
+    if (now - log_window_ns_ >= 1000000000ull) {
+      log_window_ns_ = now;
+      logged_in_window_ = 0;
+    }
+    log_it = logged_in_window_++ < kLogLinesPerSecond;
+    if (log_it) {
+      read_comm(pid, comm, sizeof comm);
+      read_path(event_fd, path, sizeof path);
+    }
+  }
+  fanotify_response rsp{};
+  rsp.fd = event_fd;
+  rsp.response = allow ? FAN_ALLOW : FAN_DENY;
+  if (write(fan_fd_, &rsp, sizeof rsp) != static_cast<ssize_t>(sizeof rsp))
+    LOG_ERROR("guard", "answering an access event: %s", strerror(errno));
+  close(event_fd);
+  if (log_it)
+    LOG_WARN("guard",
+             "refused pid %d (%s) a read of %s without libzvfs.so: its data is in the pool "
+             "(run the program under `zvfs run`); %" PRIu64 " refused so far",
+             static_cast<int>(pid), comm, path, total);
+}
+
+}  // namespace zvfs::daemon
