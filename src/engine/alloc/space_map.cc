@@ -124,13 +124,19 @@ struct Plan {
   }
 };
 
-// Allocates blocks until the plan's records fit; each allocation adds its own record.
+// Allocates blocks until the plan's records fit; each allocation adds its own record. A round
+// allocates enough blocks for every record not yet covered (a delete of a large blob frees
+// hundreds of thousands of blocks in one txg, dozens of map blocks' worth), so the rounds
+// only chase the few records the round's own allocations add.
 Status fit(Allocator& a, Plan& plan, uint64_t txg) {
   for (int round = 0; round < kFitRoundsMax; ++round) {
     if (plan.recs.size() <= plan.capacity && !plan.blocks.empty()) return ok_status();
-    ZVFS_TRY(plan.add_block(
-        a,
-        plan.recs.size() - std::min<uint64_t>(plan.capacity, plan.recs.size()) + kFitSlackRecords));
+    uint64_t added = 0;
+    while (plan.blocks.empty() || plan.capacity < plan.recs.size() + added + kFitSlackRecords) {
+      ZVFS_TRY(plan.add_block(a, plan.recs.size() + added + kFitSlackRecords -
+                                     std::min<uint64_t>(plan.capacity, plan.recs.size() + added)));
+      added++;
+    }
     plan.route(a.take_pending(), txg, true);
   }
   return make_error(EAGAIN, "space map: records kept growing while sizing the log");

@@ -238,6 +238,31 @@ TEST_F(SpaceMapTest, BigTxgSpansSeveralBlocks) {
   EXPECT_EQ(b->allocated_ranges().size(), 6000u);
 }
 
+// One txg that frees more records than many map blocks hold (a large blob deleted: here
+// 200,000 scattered 4 KiB frees, about 37 blocks' worth) syncs and loads back. It used to fail
+// after 16 rounds of one block each, and a failed commit stops the pool.
+TEST(SpaceMapBig, HugeTxgOfFreesFits) {
+  constexpr uint64_t kBig = 2ull << 30;  // memory vdev pages are mapped lazily
+  auto dev = vdev::make_memory_vdev(kBig);
+  zio::Pipeline zio(*dev);
+  Allocator a(kStart, kBig, 64 * K);
+  std::vector<uint64_t> offs;
+  for (int i = 0; i < 400000; ++i) {
+    auto o = a.alloc(K);
+    ASSERT_TRUE(o.ok());
+    offs.push_back(*o);
+  }
+  auto r1 = SpaceMap::sync(zio, SpaceMapRoot{}, a, 1);
+  ASSERT_TRUE(r1.ok()) << r1.error().msg;
+  for (int i = 0; i < 400000; i += 2) a.free_deferred(offs[i], K, 2);
+  auto r2 = SpaceMap::sync(zio, *r1, a, 2);
+  ASSERT_TRUE(r2.ok()) << r2.error().msg;
+  EXPECT_GE(r2->blocks - r1->blocks, 200000u / kSmRecordsPerBlockMax + 1);
+  Allocator b(kStart, kBig, 64 * K);
+  ASSERT_TRUE(SpaceMap::load(zio, *r2, b, 2).ok());
+  EXPECT_TRUE(same(b.allocated_ranges(), a.allocated_ranges()));
+}
+
 // A sync whose writes fail changes nothing: the allocator is as before (records back in the
 // pending list, the map's new blocks freed), and a retry writes a correct map. Both for an
 // append and for a condense.
