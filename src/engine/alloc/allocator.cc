@@ -15,6 +15,11 @@
 // steers new data to the least fragmented space and leaves fragmented slabs to small blocks.
 // A request is never split: when no extent can hold it the answer is ENOSPC, and callers
 // allocate smaller blocks. Requests larger than a slab are refused with EINVAL.
+// Written space first: the pool file is sparse, and the first write to a hole of it costs the
+// host file system an allocation (1 MiB O_DIRECT writes to fresh space of a file here: about
+// 1.0 GB/s, overwrites 1.6 GB/s). So when the cursor reaches the high-water mark (the end of
+// the highest range ever allocated) while at least kOldSpaceMin bytes below it are free, it
+// goes back to the start of the region instead of into never-written space.
 //
 // Crash: nothing here is durable by itself. The space map records the pending changes of each
 // txg; after a crash the allocator is rebuilt from the map of the imported txg, so changes of
@@ -35,6 +40,7 @@ namespace {
 constexpr uint64_t kSlabMinBytes = 16ull << 20;  // also the largest allocation
 constexpr uint64_t kSlabsTarget = 128;
 constexpr int kCursorProbesMax = 8;  // extents tried after the cursor before switching slab
+constexpr uint64_t kOldSpaceMin = 64ull << 20;  // free written space worth going back for
 
 uint64_t slab_bytes_for(uint64_t region) {
   uint64_t s = kSlabMinBytes;
@@ -57,6 +63,7 @@ struct Allocator::Impl {
     }
     free_bytes = end - start;
     cursor = start;
+    hwm = start;
   }
 
   const uint64_t start, end;
@@ -69,6 +76,7 @@ struct Allocator::Impl {
   std::vector<SpaceRecord> pending;
   uint64_t free_bytes = 0;
   uint64_t cursor = 0;
+  uint64_t hwm = 0;  // end of the highest range ever allocated (this run, or in the space map)
 
   size_t slab_of(uint64_t off) const { return (off - start) / slab_bytes; }
   bool in_region(uint64_t off, uint64_t len) const {
@@ -104,6 +112,14 @@ struct Allocator::Impl {
     slabs[s].remove(off, len);
     free_bytes -= len;
     cursor = off + len;
+    hwm = std::max(hwm, cursor);
+  }
+  // Free bytes in the slabs that lie wholly below the high-water mark.
+  uint64_t free_below_hwm() const {
+    uint64_t n = 0;
+    for (size_t s = 0; s < slabs.size() && start + (s + 1) * slab_bytes <= hwm; ++s)
+      n += slabs[s].bytes();
+    return n;
   }
   void give(uint64_t off, uint64_t len) {
     each_piece(off, len, [&](size_t s, uint64_t o, uint64_t n) {
@@ -180,6 +196,8 @@ Result<uint64_t> Allocator::alloc(uint64_t len, bool use_reserve) {
   if (m.free_bytes < len || (!use_reserve && m.free_bytes - len < m.reserve))
     return make_error(ENOSPC, "alloc: pool is full");
   uint64_t off = 0;
+  if (m.cursor >= m.hwm && m.hwm > m.start && m.free_below_hwm() >= std::max(len, kOldSpaceMin))
+    m.cursor = m.start;
   if (!m.alloc_at_cursor(len, &off) && !m.alloc_in_best_slab(len, &off))
     return make_error(ENOSPC, "alloc: no free extent large enough");
   m.pending.push_back({SpaceRecord::Kind::kAlloc, off, len, 0});
@@ -246,6 +264,7 @@ void Allocator::load_record(const SpaceRecord& r, uint64_t synced_txg) {
       return true;
     });
     m.free_bytes -= r.len;
+    m.hwm = std::max(m.hwm, r.off + r.len);
     return;
   }
   if (!m.is_allocated(r.off, r.len)) {

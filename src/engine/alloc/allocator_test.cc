@@ -140,6 +140,33 @@ TEST(Allocator, MovesToTheLeastFragmentedSlab) {
   EXPECT_EQ(*small, next) << "small requests follow the cursor too";
 }
 
+// Written space first: once the cursor is at the high-water mark, freed space below it is
+// reused before never-written space (a hole of the sparse pool file) when there is enough of
+// it; with too little, allocation goes on into fresh space.
+TEST(Allocator, ReusesWrittenSpaceBeforeFreshSpace) {
+  constexpr uint64_t kSlab = 16ull << 20;
+  constexpr uint64_t kChunk = 1 << 20;
+  Allocator a(0, 32 * kSlab, 0);
+  std::vector<uint64_t> offs;
+  for (int i = 0; i < 128; ++i) {  // 128 MiB written: slabs 0-7
+    auto o = a.alloc(kChunk);
+    ASSERT_TRUE(o.ok());
+    offs.push_back(*o);
+  }
+  const uint64_t hwm = offs.back() + kChunk;
+  for (int i = 0; i < 32; ++i) a.free_now(offs[i], kChunk);  // 32 MiB free below the mark
+  auto o = a.alloc(kChunk);
+  ASSERT_TRUE(o.ok());
+  EXPECT_EQ(*o, hwm) << "too little written space free: fresh space";
+  for (int i = 32; i < 96; ++i) a.free_now(offs[i], kChunk);  // 96 MiB free below the mark
+  auto b = a.alloc(kChunk);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*b, 0u) << "enough written space free: back to it";
+  auto c = a.alloc(kChunk);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*c, kChunk) << "and sequential there";
+}
+
 // Ranges that cross a slab boundary are tracked in both slabs and freed whole.
 TEST(Allocator, RangesAcrossSlabBoundaries) {
   constexpr uint64_t kSlab = 16ull << 20;
