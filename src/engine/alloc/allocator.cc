@@ -114,6 +114,18 @@ struct Allocator::Impl {
     cursor = off + len;
     hwm = std::max(hwm, cursor);
   }
+  // Queues a change for the space map, merged into the previous record when it continues it
+  // (same kind and txg, the next range): a sequential run of blocks is one record.
+  void record(const SpaceRecord& r) {
+    if (!pending.empty()) {
+      SpaceRecord& b = pending.back();
+      if (b.kind == r.kind && b.txg == r.txg && b.off + b.len == r.off) {
+        b.len += r.len;
+        return;
+      }
+    }
+    pending.push_back(r);
+  }
   // Free bytes in the slabs that lie wholly below the high-water mark.
   uint64_t free_below_hwm() const {
     uint64_t n = 0;
@@ -200,7 +212,7 @@ Result<uint64_t> Allocator::alloc(uint64_t len, bool use_reserve) {
     m.cursor = m.start;
   if (!m.alloc_at_cursor(len, &off) && !m.alloc_in_best_slab(len, &off))
     return make_error(ENOSPC, "alloc: no free extent large enough");
-  m.pending.push_back({SpaceRecord::Kind::kAlloc, off, len, 0});
+  m.record({SpaceRecord::Kind::kAlloc, off, len, 0});
   return off;
 }
 
@@ -213,7 +225,7 @@ void Allocator::free_now(uint64_t off, uint64_t len) {
     return;
   }
   m.give(off, len);
-  m.pending.push_back({SpaceRecord::Kind::kFree, off, len, 0});
+  m.record({SpaceRecord::Kind::kFree, off, len, 0});
 }
 
 void Allocator::free_deferred(uint64_t off, uint64_t len, uint64_t txg) {
@@ -227,7 +239,7 @@ void Allocator::free_deferred(uint64_t off, uint64_t len, uint64_t txg) {
   }
   m.deferred.add(off, len);
   m.by_txg[txg].push_back({off, len});
-  m.pending.push_back({SpaceRecord::Kind::kFree, off, len, txg});
+  m.record({SpaceRecord::Kind::kFree, off, len, txg});
 }
 
 void Allocator::txg_synced(uint64_t txg) {

@@ -107,7 +107,7 @@ TEST_F(SpaceMapTest, ChainDescribesItselfAndHoldsBackLaterFrees) {
   auto r1 = SpaceMap::sync(zio_, SpaceMapRoot{}, *a, 1);
   ASSERT_TRUE(r1.ok());
   EXPECT_EQ(r1->blocks, 1u);
-  EXPECT_EQ(r1->records, 3u) << "two allocations and the map block itself";
+  EXPECT_EQ(r1->records, 2u) << "two contiguous allocations (one record) and the map block";
   a->txg_synced(1);
   // txg 2 syncs while txg 3 is open and frees y.
   a->free_deferred(x, 8 * K, 2);
@@ -207,7 +207,11 @@ TEST_F(SpaceMapTest, RandomHistoriesRoundTrip) {
       ASSERT_TRUE(same(got, merged(expect))) << "txg " << txg;
       for (auto& [off, lt] : m.deferred) {
         if (lt.second > txg) continue;
-        ASSERT_TRUE(bdefm.count(off)) << "deferred free lost at txg " << txg;
+        // Records of adjacent frees of one txg are merged: some deferred range covers it.
+        auto d = bdefm.upper_bound(off);
+        ASSERT_TRUE(d != bdefm.begin()) << "deferred free lost at txg " << txg;
+        --d;
+        ASSERT_GE(d->first + d->second, off + lt.first) << "deferred free lost at txg " << txg;
       }
       ASSERT_EQ(b->stats().allocated_bytes, root.allocated_bytes);
       // The previous txg's root is still intact (its blocks are deferred, not reused).
@@ -229,8 +233,11 @@ TEST_F(SpaceMapTest, BigTxgSpansSeveralBlocks) {
   for (int i = 0; i < 12000; i += 2) a->free_now(offs[i], K);
   auto r = SpaceMap::sync(zio_, SpaceMapRoot{}, *a, 1);
   ASSERT_TRUE(r.ok());
-  EXPECT_GE(r->blocks, 4u);
-  EXPECT_EQ(r->records, 18000u + r->blocks);
+  EXPECT_GE(r->blocks, 2u);
+  // One record for the 12000 contiguous allocations, 6000 for the scattered frees, and the
+  // map's blocks (contiguous ones share a record).
+  EXPECT_GE(r->records, 6002u);
+  EXPECT_LE(r->records, 6001u + r->blocks);
   auto b = fresh();
   ASSERT_TRUE(SpaceMap::load(zio_, *r, *b, 1).ok());
   EXPECT_TRUE(same(b->allocated_ranges(), a->allocated_ranges()));
