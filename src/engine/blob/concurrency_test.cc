@@ -17,6 +17,35 @@
 namespace zvfs::engine {
 namespace {
 
+// A deleted blob's space is deferred for two commits; on a pool that is idle afterwards those
+// commits still happen (one per txg interval), so the space comes back without other writes.
+TEST(Concurrency, DeletedSpaceReturnsOnAnIdlePool) {
+  std::shared_ptr<vdev::Vdev> dev = vdev::make_memory_vdev(128ull << 20);
+  PoolConfig cfg = testing::test_config();
+  cfg.txg_interval_ms = 5;
+  auto created = Pool::create(testing::share(dev), cfg);
+  ASSERT_TRUE(created.ok());
+  std::unique_ptr<Pool> pool = std::move(*created);
+  const uint64_t free_before = pool->stats().free_bytes;
+  const BlobId id = *pool->create_blob();
+  {
+    auto b = *pool->open_blob(id);
+    std::vector<uint8_t> data(8 << 20, 0x5a);
+    ASSERT_TRUE(b->write(0, data.data(), data.size()).ok());
+  }
+  ASSERT_TRUE(pool->sync_all().ok());
+  ASSERT_LT(pool->stats().free_bytes, free_before - (8 << 20));
+  ASSERT_TRUE(pool->delete_blob(id).ok());
+  ASSERT_TRUE(pool->sync_all().ok());
+  uint64_t free_now = 0;
+  for (int i = 0; i < 400; i++) {  // up to 2 s; a few 5 ms intervals are enough
+    free_now = pool->stats().free_bytes;
+    if (free_now + (1 << 20) >= free_before) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GE(free_now + (1 << 20), free_before) << "the deleted blob's space stayed deferred";
+}
+
 TEST(Concurrency, ThreadsOnPrivateAndSharedBlobs) {
   std::shared_ptr<vdev::Vdev> dev = vdev::make_memory_vdev(128ull << 20);
   PoolConfig cfg = testing::test_config();

@@ -77,7 +77,10 @@ void PoolCore::sync_loop() {
     if (stop_) break;
     const bool timed_out = Clock::now() >= next;
     if (pause_ || !failed_.ok()) continue;
-    if (!wanted() && !(timed_out && os_->has_changes())) {
+    // Space freed by deletes becomes allocatable only kDeferTxgs commits later: on an idle
+    // pool those commits are made anyway, one per interval, so the space comes back (and
+    // `zvfs status` shows it) within a few intervals of the last change.
+    if (!wanted() && !(timed_out && (os_->has_changes() || alloc_->stats().deferred_bytes > 0))) {
       if (timed_out) next = Clock::now() + interval;
       continue;
     }
