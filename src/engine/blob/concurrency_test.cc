@@ -44,6 +44,11 @@ TEST(Concurrency, DeletedSpaceReturnsOnAnIdlePool) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   EXPECT_GE(free_now + (1 << 20), free_before) << "the deleted blob's space stayed deferred";
+  // Then the idle pool goes quiet: no commit while nothing is deferred.
+  std::this_thread::sleep_for(std::chrono::milliseconds(30));
+  const uint64_t quiet = pool->stats().synced_txg;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // 20 intervals
+  EXPECT_EQ(pool->stats().synced_txg, quiet) << "an idle pool kept committing";
 }
 
 TEST(Concurrency, ThreadsOnPrivateAndSharedBlobs) {
