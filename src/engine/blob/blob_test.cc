@@ -215,6 +215,41 @@ TEST_F(BlobTest, IdsHandedOutBeforeACrashAreNeverReused) {
   EXPECT_TRUE(rep->consistent) << (rep->problems.empty() ? "" : rep->problems[0]);
 }
 
+// A blob synced after every small write (a database's log) stays on the intent log for any
+// number of syncs in one txg: logged changes are dropped from the txg's op list, which used
+// to overflow after 8192 and make every sync of the blob wait for commits. All of it survives
+// a power cut.
+TEST(BlobLog, ManySyncsInOneTxgStayOnTheLog) {
+  std::shared_ptr<vdev::Vdev> dev = vdev::make_memory_vdev(1ull << 30);
+  PoolConfig cfg = test_config();
+  cfg.log_bytes = 256 << 20;  // room for every sync's log block: no commit for log space
+  auto p = Pool::create(share(dev), cfg);
+  ASSERT_TRUE(p.ok()) << p.error().msg;
+  std::unique_ptr<Pool> pool = std::move(*p);
+  auto id = *pool->create_blob();
+  auto b = *pool->open_blob(id);
+  const uint64_t txg_before = pool->stats().synced_txg;
+  constexpr int kSyncs = 9000;  // more than kMaxOpsPerDelta
+  for (int i = 0; i < kSyncs; i++) {
+    uint32_t v = static_cast<uint32_t>(i) * 2654435761u;
+    ASSERT_TRUE(b->write(static_cast<uint64_t>(i) * 8, &v, sizeof v).ok());
+    ASSERT_TRUE(b->sync().ok());
+  }
+  EXPECT_EQ(pool->stats().synced_txg, txg_before) << "syncs forced txg commits";
+  b.reset();
+  testing::abandon(*pool);
+  pool.reset();
+  auto again = Pool::import(share(dev), cfg);
+  ASSERT_TRUE(again.ok()) << again.error().msg;
+  b = *(*again)->open_blob(id);
+  ASSERT_EQ(b->size(), static_cast<uint64_t>(kSyncs - 1) * 8 + 4);
+  for (int i = 0; i < kSyncs; i++) {
+    uint32_t v = 0;
+    ASSERT_TRUE(b->read(static_cast<uint64_t>(i) * 8, &v, sizeof v).ok());
+    ASSERT_EQ(v, static_cast<uint32_t>(i) * 2654435761u) << "write " << i;
+  }
+}
+
 TEST_F(BlobTest, SyncedDataSurvivesPowerCut) {
   auto id = *pool->create_blob();  // created and synced only through the log
   auto b = open(id);

@@ -14,9 +14,10 @@
 //   - A delta's buffers are mutated only while it is the open delta, under `mu`; once the txg
 //     closes they are immutable until the txg is durable and the delta is dropped.
 //   - `committed` changes only in txg_done (under `mu`), after the uberblock naming it is durable.
-//   - `ops` records every change of the delta in order, for the intent log. Ops before `sealed`
+//   - `ops` records the delta's changes in order, for the intent log. Ops before `sealed`
 //     are being (or have been) logged and are never merged with later ones; ops before
-//     `logged` are durable in the intent log.
+//     `logged` are durable in the intent log. Once logged they are dropped (mark_logged), so
+//     `ops` holds what the next sync must log, and kMaxOpsPerDelta bounds that.
 #pragma once
 
 #include <cstdint>

@@ -72,6 +72,13 @@ void ObjectSet::mark_logged(Object& o, const LogBatch& b) {
   std::lock_guard lk(o.mu);
   for (const auto& [d, n] : b.marks) {
     if (d->logged < n) d->logged = n;
+    // Logged ops live in the intent log now; a commit needs only the delta's blocks and
+    // ranges. Dropping them keeps kMaxOpsPerDelta a bound on the ops between two syncs: a blob
+    // synced after every write (a log file) used to overflow after 8192 syncs in one txg, and
+    // then every sync of it waited for that txg's commit and the next.
+    d->ops.erase(d->ops.begin(), d->ops.begin() + static_cast<std::ptrdiff_t>(d->logged));
+    d->sealed = d->sealed > d->logged ? d->sealed - d->logged : 0;
+    d->logged = 0;
   }
 }
 
