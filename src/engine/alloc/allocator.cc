@@ -77,6 +77,9 @@ struct Allocator::Impl {
   uint64_t free_bytes = 0;
   uint64_t cursor = 0;
   uint64_t hwm = 0;  // end of the highest range ever allocated (this run, or in the space map)
+  // Below this cursor position the answer of free_below_hwm() is known to be too small; reset
+  // by every free. Keeps the slab scan off all but one allocation per slab of fresh space.
+  uint64_t old_space_checked_to = 0;
 
   size_t slab_of(uint64_t off) const { return (off - start) / slab_bytes; }
   bool in_region(uint64_t off, uint64_t len) const {
@@ -139,6 +142,14 @@ struct Allocator::Impl {
       return true;
     });
     free_bytes += len;
+    old_space_checked_to = 0;
+  }
+  // Written space first (see the top of this file): whether to move the cursor back.
+  bool back_to_written_space(uint64_t len) {
+    if (cursor < hwm || hwm == start || cursor < old_space_checked_to) return false;
+    if (free_below_hwm() >= std::max(len, kOldSpaceMin)) return true;
+    old_space_checked_to = cursor + slab_bytes;
+    return false;
   }
 
   // Tries to place `len` at or just after the cursor, in the cursor's slab.
@@ -208,8 +219,7 @@ Result<uint64_t> Allocator::alloc(uint64_t len, bool use_reserve) {
   if (m.free_bytes < len || (!use_reserve && m.free_bytes - len < m.reserve))
     return make_error(ENOSPC, "alloc: pool is full");
   uint64_t off = 0;
-  if (m.cursor >= m.hwm && m.hwm > m.start && m.free_below_hwm() >= std::max(len, kOldSpaceMin))
-    m.cursor = m.start;
+  if (m.back_to_written_space(len)) m.cursor = m.start;
   if (!m.alloc_at_cursor(len, &off) && !m.alloc_in_best_slab(len, &off))
     return make_error(ENOSPC, "alloc: no free extent large enough");
   m.record({SpaceRecord::Kind::kAlloc, off, len, 0});

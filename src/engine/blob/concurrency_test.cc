@@ -17,15 +17,22 @@
 namespace zvfs::engine {
 namespace {
 
+// A fresh pool on `dev` (null, with a failure recorded, if creation fails).
+template <class Dev>
+std::unique_ptr<Pool> new_pool(const std::shared_ptr<Dev>& dev, const PoolConfig& cfg) {
+  auto created = Pool::create(testing::share(dev), cfg);
+  EXPECT_TRUE(created.ok()) << (created.ok() ? "" : created.error().msg);
+  return created.ok() ? std::move(*created) : nullptr;
+}
+
 // A deleted blob's space is deferred for two commits; on a pool that is idle afterwards those
 // commits still happen (one per txg interval), so the space comes back without other writes.
 TEST(Concurrency, DeletedSpaceReturnsOnAnIdlePool) {
   std::shared_ptr<vdev::Vdev> dev = vdev::make_memory_vdev(128ull << 20);
   PoolConfig cfg = testing::test_config();
   cfg.txg_interval_ms = 5;
-  auto created = Pool::create(testing::share(dev), cfg);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<Pool> pool = std::move(*created);
+  std::unique_ptr<Pool> pool = new_pool(dev, cfg);
+  ASSERT_TRUE(pool);
   const uint64_t free_before = pool->stats().free_bytes;
   const BlobId id = *pool->create_blob();
   {
@@ -56,9 +63,8 @@ TEST(Concurrency, ThreadsOnPrivateAndSharedBlobs) {
   PoolConfig cfg = testing::test_config();
   cfg.txg_interval_ms = 5;
   cfg.dirty_max_bytes = 2 << 20;
-  auto created = Pool::create(testing::share(dev), cfg);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<Pool> pool = std::move(*created);
+  std::unique_ptr<Pool> pool = new_pool(dev, cfg);
+  ASSERT_TRUE(pool);
   constexpr int kThreads = 6, kOps = 1500;
   constexpr uint64_t kSlot = 64 * 1024;  // each thread owns one slot of the shared blob
   const BlobId shared = *pool->create_blob();
@@ -135,9 +141,8 @@ TEST(Concurrency, IterationDuringCommitsSeesNoDeletedBlobs) {
   std::shared_ptr<vdev::Vdev> dev = vdev::make_memory_vdev(64ull << 20);
   PoolConfig cfg = testing::test_config();
   cfg.txg_interval_ms = 1;
-  auto created = Pool::create(testing::share(dev), cfg);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<Pool> pool = std::move(*created);
+  std::unique_ptr<Pool> pool = new_pool(dev, cfg);
+  ASSERT_TRUE(pool);
   // Blobs the mutator keeps resizing, so every commit carries changed dnodes to evict.
   constexpr int kResized = 8;
   std::vector<BlobId> resized(kResized);
@@ -233,9 +238,8 @@ TEST(Concurrency, SmallWriteIsNotThrottledBehindBulkWriter) {
   auto gate = std::make_shared<GateVdev>(vdev::make_memory_vdev(128ull << 20));
   PoolConfig cfg = testing::test_config();
   cfg.dirty_max_bytes = 8 << 20;
-  auto created = Pool::create(testing::share(gate), cfg);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<Pool> pool = std::move(*created);
+  std::unique_ptr<Pool> pool = new_pool(gate, cfg);
+  ASSERT_TRUE(pool);
   auto bulk = *pool->open_blob(*pool->create_blob());
   auto small = *pool->open_blob(*pool->create_blob());
   gate->set_open(false);  // from here on every commit stalls
@@ -278,9 +282,8 @@ TEST(Concurrency, ThrottledWriterStartsTheNextCommitAtOnce) {
   auto gate = std::make_shared<GateVdev>(vdev::make_memory_vdev(128ull << 20));
   PoolConfig cfg = testing::test_config();  // commit interval 60 s
   cfg.dirty_max_bytes = 8 << 20;
-  auto created = Pool::create(testing::share(gate), cfg);
-  ASSERT_TRUE(created.ok());
-  std::unique_ptr<Pool> pool = std::move(*created);
+  std::unique_ptr<Pool> pool = new_pool(gate, cfg);
+  ASSERT_TRUE(pool);
   auto bulk = *pool->open_blob(*pool->create_blob());
   const uint64_t txg0 = pool->stats().txg;
   gate->set_open(false);  // the commit the dirty threshold starts stalls
