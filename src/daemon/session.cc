@@ -220,7 +220,7 @@ bool Session::probing(pid_t pid) {
 
 int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep) {
   if (hello_done_) return -EPROTO;
-  if (req.client_version != ipc::kVersion) return -EPROTONOSUPPORT;
+  if (req.client_version != ipc::kSessionVersion) return -EPROTONOSUPPORT;
   const Options& o = *ctx_.opts;
   int fd = region_.create(o.slot_count, o.slot_bytes);
   if (fd < 0) {
@@ -508,8 +508,8 @@ bool Session::serve_slot(uint32_t i) {
   // Copy out of shared memory first: the client may change the slot while we work.
   ipc::MsgHeader h;
   ipc::IoReq body;
-  memcpy(&h, &sl->req, sizeof h);
-  memcpy(&body, &sl->body, sizeof body);
+  memcpy(&h, &sl->hdr, sizeof h);
+  memcpy(&body, &sl->body.req, sizeof body);
   uint64_t t0 = ipc::now_ns();
   ipc::IoRep rep{};
   int64_t result;
@@ -530,8 +530,8 @@ bool Session::serve_slot(uint32_t i) {
   out.request_id = h.request_id;
   out.payload_len = sizeof(ipc::IoRep);
   out.status = result < 0 ? static_cast<int32_t>(result) : 0;
-  memcpy(&sl->rep, &out, sizeof out);
-  memcpy(&sl->rep_body, &rep, sizeof rep);
+  memcpy(&sl->hdr, &out, sizeof out);  // over the request, which was copied out above
+  memcpy(&sl->body.rep, &rep, sizeof rep);
   sl->state.store(ipc::kReply, std::memory_order_seq_cst);
   if (!sl->client_sleeping.load(std::memory_order_seq_cst)) return false;
   ipc::futex_wake(&sl->state, 1);

@@ -345,7 +345,6 @@ void release_session() {
   pthread_rwlock_unlock(&g_lock);
 }
 
-
 HandleEntry* entry(int handle) {
   if (handle < 0 || handle >= kMaxHandles || !g_handles) return nullptr;
   HandleEntry* e = &g_handles[handle];
@@ -502,14 +501,17 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     uint32_t i = static_cast<uint32_t>(idx);
     Slot* sl = s->region.slot(i);
     if (io.src && io.len) copy_bytes(s->region.data(i), io.src, io.len);
-    sl->req = MsgHeader{};
-    sl->req.opcode = static_cast<uint16_t>(io.op);
-    sl->req.request_id = i;
-    sl->req.payload_len = sizeof(IoReq);
-    sl->body.handle = e ? static_cast<uint32_t>(e->daemon_handle.load()) : 0;
-    sl->body.arg = io.arg;
-    sl->body.off = io.off;
-    sl->body.len = io.len;
+    MsgHeader hd;
+    hd.opcode = static_cast<uint16_t>(io.op);
+    hd.request_id = i;
+    hd.payload_len = sizeof(IoReq);
+    IoReq body;
+    body.handle = e ? static_cast<uint32_t>(e->daemon_handle.load()) : 0;
+    body.arg = io.arg;
+    body.off = io.off;
+    body.len = io.len;
+    sl->hdr = hd;  // the state word's line: one transfer carries state and request
+    sl->body.req = body;
     sl->state.store(kRequest, std::memory_order_seq_cst);
     // Ring only if a worker announced that it sleeps: a worker announces (daemon_sleepers++)
     // before its last scan, so with seq_cst either that scan sees kRequest or we see it.
@@ -537,8 +539,8 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
       if (attempt == 0 && io.retry) continue;
       return -EIO;
     }
-    MsgHeader rh = sl->rep;
-    *rep = sl->rep_body;
+    MsgHeader rh = sl->hdr;
+    *rep = sl->body.rep;
     int64_t result = rh.status < 0 ? rh.status : rep->result;
     if (result > 0 && io.dst) {
       uint64_t n = static_cast<uint64_t>(result);

@@ -51,7 +51,7 @@ int Region::create(uint32_t slot_count, uint32_t slot_data_bytes) {
   // The pages are zero-filled: every atomic starts at 0 (kFree). Construct them properly.
   auto* h = new (base_) RegionHeader{};
   h->magic = kRegionMagic;
-  h->version = kVersion;
+  h->version = kSessionVersion;
   h->slot_count = slot_count;
   h->slot_data_bytes = slot_data_bytes;
   for (uint32_t i = 0; i < slot_count; ++i) new (slot(i)) Slot{};
@@ -67,7 +67,7 @@ int Region::attach(int fd, uint32_t slot_count, uint32_t slot_data_bytes, size_t
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
   if (p == MAP_FAILED) return -errno;
   auto* h = static_cast<RegionHeader*>(p);
-  if (h->magic != kRegionMagic || h->slot_count != slot_count ||
+  if (h->magic != kRegionMagic || h->version != kSessionVersion || h->slot_count != slot_count ||
       h->slot_data_bytes != slot_data_bytes) {
     munmap(p, bytes);
     return -EPROTO;

@@ -3,7 +3,7 @@
 // Owns the layout of the memfd that the daemon creates for each session and passes to the
 // client at the handshake, and the slot state machine both sides follow.
 //
-//   [RegionHeader, 4 KiB][Slot 0 .. Slot N-1, 256 B each][data 0 .. data N-1, slot_data_bytes each]
+//   [RegionHeader, 4 KiB][Slot 0 .. Slot N-1, 128 B each][data 0 .. data N-1, slot_data_bytes each]
 //
 // Slot states (one atomic word per slot):
 //   kFree ──client CAS──► kClaimed ──client writes request, store-release──► kRequest
@@ -58,19 +58,25 @@ struct alignas(64) RegionHeader {
 };
 static_assert(sizeof(RegionHeader) <= 4096);
 
-// Three cache lines: the state words the other side polls, the request, the reply. Keeping
-// the polled word apart means the poller does not pull the request line back and forth while
-// the client is still filling it in.
+// One cache line: the state word the other side polls, then the message. A round trip moves
+// that one line to the daemon and back, as a bare shared-memory ping-pong does (separate lines
+// for the state, the request and the reply cost three times the transfers). The reply
+// overwrites the request: the daemon copies the request out of the slot before it serves it.
+union SlotBody {
+  SlotBody() : req() {}
+  IoReq req;
+  IoRep rep;
+};
 struct alignas(64) Slot {
   std::atomic<uint32_t> state;
   std::atomic<uint32_t> client_sleeping;  // the client waits on `state` with FUTEX_WAIT
-  alignas(64) MsgHeader req;              // request header
-  IoReq body;                             // request body (data-path ops all use IoReq)
-  alignas(64) MsgHeader rep;              // reply header
-  IoRep rep_body;
+  MsgHeader hdr;                          // request header, then reply header
+  SlotBody body;                          // request body, then reply body
 };
-static_assert(sizeof(Slot) <= 256);
-inline constexpr size_t kSlotStride = 256;
+static_assert(sizeof(Slot) == 64);
+// Slots sit two lines apart, so the adjacent-line prefetch of one thread's slot does not pull
+// in another thread's.
+inline constexpr size_t kSlotStride = 128;
 
 inline constexpr size_t region_bytes(uint32_t slot_count, uint32_t slot_data_bytes) {
   return 4096 + static_cast<size_t>(slot_count) * kSlotStride +

@@ -71,18 +71,18 @@ TEST(Doorbell, CrossProcessPingPong) {
     Slot* cs = c.slot(0);
     for (int i = 0; i < 200; ++i) {
       while (cs->state.load() != kRequest) futex_wait(&cs->state, cs->state.load(), 100000000);
-      cs->rep_body.result = cs->body.off + 1;
+      cs->body.rep.result = static_cast<int64_t>(cs->body.req.off) + 1;
       cs->state.store(kReply);
       futex_wake(&cs->state, 1);
     }
     _exit(0);
   }
   for (uint64_t i = 0; i < 200; ++i) {
-    s->body.off = i;
+    s->body.req.off = i;
     s->state.store(kRequest);
     futex_wake(&s->state, 1);
     while (s->state.load() != kReply) futex_wait(&s->state, s->state.load(), 100000000);
-    ASSERT_EQ(s->rep_body.result, static_cast<int64_t>(i + 1));
+    ASSERT_EQ(s->body.rep.result, static_cast<int64_t>(i + 1));
   }
   int st = 0;
   waitpid(pid, &st, 0);

@@ -703,6 +703,29 @@ TEST_F(SessionTest, PerUserSessionLimitZeroMeansNone) {
   for (int s : held) close(s);
 }
 
+// A library of another session version (another slot layout) is refused at the hello, with a
+// status it reports at once; admin requests, which open no session, still work.
+TEST_F(SessionTest, HelloOfAnotherSessionVersionIsRefused) {
+  for (uint32_t v : {ipc::kSessionVersion - 1, ipc::kSessionVersion + 1}) {
+    int s = ipc::sock_connect(sock_.c_str());
+    ASSERT_GE(s, 0);
+    uint8_t out[64], in[64];
+    ipc::HelloReq req;
+    req.client_version = v;
+    size_t n = ipc::encode_message(static_cast<uint16_t>(ipc::Op::kHello), 1, 0, &req, sizeof req,
+                                   out, sizeof out);
+    ASSERT_EQ(ipc::sock_send(s, out, n, -1), 0);
+    size_t got = 0;
+    int memfd = -1;
+    ASSERT_EQ(ipc::sock_recv(s, in, sizeof in, &got, &memfd, 3000), 0);
+    EXPECT_EQ(memfd, -1);
+    ASSERT_GE(got, sizeof(ipc::MsgHeader));
+    EXPECT_EQ(reinterpret_cast<ipc::MsgHeader*>(in)->status, -EPROTONOSUPPORT) << v;
+    close(s);
+  }
+  EXPECT_EQ(stats_status(sock_), 0);
+}
+
 TEST_F(SessionTest, HostileSlotRequestsGetErrors) {
   // A client that speaks the handshake and then writes garbage into its slots.
   int s = ipc::sock_connect(sock_.c_str());
@@ -727,11 +750,11 @@ TEST_F(SessionTest, HostileSlotRequestsGetErrors) {
     ipc::MsgHeader hd;
     hd.opcode = static_cast<uint16_t>(rng() % 30);
     hd.payload_len = i % 4 ? sizeof(ipc::IoReq) : static_cast<uint32_t>(rng());
-    sl->req = hd;
-    sl->body.handle = static_cast<uint32_t>(rng() % 4 ? rng() : 0);
-    sl->body.off = rng();
-    sl->body.len = rng() % 3 ? rng() : rng() % 100;
-    sl->body.arg = static_cast<int32_t>(rng());
+    sl->hdr = hd;
+    sl->body.req.handle = static_cast<uint32_t>(rng() % 4 ? rng() : 0);
+    sl->body.req.off = rng();
+    sl->body.req.len = rng() % 3 ? rng() : rng() % 100;
+    sl->body.req.arg = static_cast<int32_t>(rng());
     sl->state.store(ipc::kRequest);
     rg.header()->doorbell.fetch_add(1);
     ipc::futex_wake(&rg.header()->doorbell, 1);
@@ -741,9 +764,9 @@ TEST_F(SessionTest, HostileSlotRequestsGetErrors) {
     bool valid_null =
         hd.opcode == static_cast<uint16_t>(ipc::Op::kNull) && hd.payload_len == sizeof(ipc::IoReq);
     if (valid_null)
-      EXPECT_EQ(sl->rep.status, 0);
+      EXPECT_EQ(sl->hdr.status, 0);
     else
-      EXPECT_LT(sl->rep.status, 0) << "op " << hd.opcode;  // no handle exists: an error
+      EXPECT_LT(sl->hdr.status, 0) << "op " << hd.opcode;  // no handle exists: an error
     sl->state.store(ipc::kFree);
   }
   close(s);
