@@ -139,6 +139,9 @@ int adopt_fd(int fd, int flags, bool may_create) {
     return -ENOMEM;
   }
   of->writable = (flags & O_ACCMODE) == O_WRONLY || (flags & O_ACCMODE) == O_RDWR;
+  of->readable = (flags & O_ACCMODE) == O_RDONLY || (flags & O_ACCMODE) == O_RDWR;
+  of->status_flags.store(flags & ~(O_CREAT | O_EXCL | O_NOCTTY | O_TRUNC),
+                         std::memory_order_relaxed);
   // The kernel truncated the placeholder; the blob follows.
   if ((flags & O_TRUNC) != 0 && info.size != 0) {
     int rc = truncate_on_open(fd, flags, h, st.st_dev, st.st_ino);

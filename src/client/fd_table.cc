@@ -88,6 +88,8 @@ OpenFile* of_alloc(int handle, dev_t dev, ino_t ino) {
   of->dev = dev;
   of->ino = ino;
   of->writable = false;
+  of->readable = false;
+  of->status_flags.store(0, std::memory_order_relaxed);
   pthread_mutex_init(&of->pos_lock, nullptr);
   of->next = of->prev = nullptr;
   return of;

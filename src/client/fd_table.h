@@ -32,7 +32,11 @@ struct OpenFile {
   int refs = 0;            // table slots pointing here (g_table_mu)
   int remembered_fd = -1;  // descriptor known to the IPC session (g_table_mu)
   bool writable = false;   // opened for writing (the daemon refuses changes otherwise)
-  dev_t dev = 0;           // inode identity, for path-based calls (stat, truncate)
+  bool readable = false;   // opened for reading (the access mode never changes)
+  // The description's status flags as this process last knew them (F_GETFL at open, refreshed
+  // by the library's fcntl(F_SETFL)); reads use them for O_DIRECT alignment only (file_ops.cc).
+  std::atomic<int> status_flags;
+  dev_t dev = 0;  // inode identity, for path-based calls (stat, truncate)
   ino_t ino = 0;
   pthread_mutex_t pos_lock;  // serialises offset updates of this OFD within the process
   OpenFile* next = nullptr;  // live list or free list (g_table_mu)

@@ -42,8 +42,15 @@ int get_flags(int fd) {
   return fl;
 }
 
-bool readable(int fl) {
-  return (fl & O_ACCMODE) == O_RDONLY || (fl & O_ACCMODE) == O_RDWR;
+// Flags for a read without a system call. The access mode of an open file description never
+// changes; of its status flags a read depends only on O_DIRECT (the alignment it demands),
+// which only fcntl(F_SETFL) changes, and the library's fcntl refreshes OpenFile::status_flags.
+// Another process sharing the description (a forked child) may change O_DIRECT behind our
+// back: so a read that the remembered flags would refuse as misaligned asks the kernel first,
+// and a stale copy never fails a read the kernel would serve (it can only let through a
+// misaligned read the kernel would have refused).
+int read_flags(OpenFile* of) {
+  return of->status_flags.load(std::memory_order_relaxed);
 }
 bool writable(int fl) {
   return (fl & O_ACCMODE) == O_WRONLY || (fl & O_ACCMODE) == O_RDWR;
@@ -52,6 +59,21 @@ bool writable(int fl) {
 bool misaligned(int fl, const void* buf, size_t n, off_t off) {
   if ((fl & O_DIRECT) == 0) return false;
   return (reinterpret_cast<uintptr_t>(buf) | n | static_cast<uintptr_t>(off)) % kDirectAlign != 0;
+}
+
+// true if the read must fail with EINVAL for O_DIRECT alignment; *err gets -errno if the
+// descriptor itself is gone.
+bool direct_misaligned(OpenFile* of, int fd, int fl, const void* buf, size_t n, off_t off,
+                       int* err) {
+  *err = 0;
+  if (!misaligned(fl, buf, n, off)) return false;
+  int now = get_flags(fd);
+  if (now < 0) {
+    *err = now;
+    return true;
+  }
+  of->status_flags.store(now, std::memory_order_relaxed);
+  return misaligned(now, buf, n, off);
 }
 
 off_t cur_pos(int fd) {
@@ -107,13 +129,13 @@ ssize_t append_locked(OpenFile* of, int fd, const void* buf, size_t n, bool move
 
 ssize_t zf_pread(OpenFile* of, int fd, void* buf, size_t n, off_t off) {
   if (off < 0) return -EINVAL;
-  int fl = get_flags(fd);
-  if (fl < 0) return fl;
-  if (!readable(fl)) return -EBADF;
+  if (!of->readable) return -EBADF;
+  int fl = read_flags(of);
   if (n > kMaxRwCount) n = kMaxRwCount;
   if (static_cast<uint64_t>(off) + n > static_cast<uint64_t>(LLONG_MAX)) return -EINVAL;
   if (n == 0) return 0;
-  if (misaligned(fl, buf, n, off)) return -EINVAL;
+  int err;
+  if (direct_misaligned(of, fd, fl, buf, n, off, &err)) return err != 0 ? err : -EINVAL;
   return read_at(of, buf, n, static_cast<uint64_t>(off));
 }
 
@@ -140,15 +162,15 @@ ssize_t zf_pwrite(OpenFile* of, int fd, const void* buf, size_t n, off_t off) {
 }
 
 ssize_t zf_read(OpenFile* of, int fd, void* buf, size_t n) {
-  int fl = get_flags(fd);
-  if (fl < 0) return fl;
-  if (!readable(fl)) return -EBADF;
+  if (!of->readable) return -EBADF;
+  int fl = read_flags(of);
   if (n > kMaxRwCount) n = kMaxRwCount;
   PosLock lock(of);
   off_t pos = cur_pos(fd);
   if (pos < 0) return pos;
   if (n == 0) return 0;
-  if (misaligned(fl, buf, n, pos)) return -EINVAL;
+  int err;
+  if (direct_misaligned(of, fd, fl, buf, n, pos, &err)) return err != 0 ? err : -EINVAL;
   ssize_t r = read_at(of, buf, n, static_cast<uint64_t>(pos));
   if (r > 0) set_pos(fd, pos + r);
   return r;
@@ -183,9 +205,8 @@ ssize_t zf_write(OpenFile* of, int fd, const void* buf, size_t n) {
 ssize_t zf_readv(OpenFile* of, int fd, const struct iovec* iov, int cnt, off_t off, int flags) {
   if (off < -1) return -EINVAL;
   if ((flags & ~(RWF_HIPRI | RWF_NOWAIT)) != 0) return -EOPNOTSUPP;
-  int fl = get_flags(fd);
-  if (fl < 0) return fl;
-  if (!readable(fl)) return -EBADF;
+  if (!of->readable) return -EBADF;
+  int fl = read_flags(of);
   ssize_t total = iov_total(iov, cnt);
   if (total < 0) return total;
   bool at_pos = off == -1;
@@ -197,8 +218,9 @@ ssize_t zf_readv(OpenFile* of, int fd, const struct iovec* iov, int cnt, off_t o
     size_t len = iov[i].iov_len;
     if (len == 0) continue;
     if (len > kMaxRwCount - done) len = kMaxRwCount - done;
-    if (misaligned(fl, iov[i].iov_base, len, pos + static_cast<off_t>(done))) {
-      if (done == 0) return -EINVAL;
+    int err;
+    if (direct_misaligned(of, fd, fl, iov[i].iov_base, len, pos + static_cast<off_t>(done), &err)) {
+      if (done == 0) return err != 0 ? err : -EINVAL;
       break;
     }
     ssize_t r = read_at(of, iov[i].iov_base, len, static_cast<uint64_t>(pos) + done);

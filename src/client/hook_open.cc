@@ -210,6 +210,15 @@ ZVFS_HOOK int dup3(int oldfd, int newfd, int flags) noexcept {
 static int fcntl_common(decltype(&::fcntl) real, int fd, int cmd, void* arg) {
   int r = real(fd, cmd, arg);
   if ((cmd == F_DUPFD || cmd == F_DUPFD_CLOEXEC) && r >= 0) return dup_common(fd, r);
+  if (cmd == F_SETFL && r == 0) {
+    // Reads take O_DIRECT from the remembered flags (file_ops.cc): refresh them.
+    if (OpenFile* of = fd_lookup(fd)) {
+      int saved = errno;
+      int fl = real(fd, F_GETFL, nullptr);
+      if (fl >= 0) of->status_flags.store(fl, std::memory_order_relaxed);
+      errno = saved;
+    }
+  }
   return r;
 }
 

@@ -40,6 +40,9 @@
 //   dprintf FILE                  dprintf/vdprintf text lands in the blob
 //   open-other FILE               openat2 (via syscall()) and open_by_handle_at open ZVFS files
 //   uring-raw FILE                the same for a ring driven through syscall() (as fio does)
+//   direct-flags FILE             O_DIRECT alignment errors of reads follow fcntl(F_SETFL), also
+//                                 when a forked child changes the shared description; reads of an
+//                                 O_WRONLY descriptor fail with EBADF
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -162,6 +165,47 @@ int cmd_dup_fork(const char* file) {
   CHECK(close(fd) == 0);
   CHECK(pread(d, all, 10, 0) == 10);  // still open through the dup
   CHECK(close(d) == 0);
+  return 0;
+}
+
+int cmd_direct_flags(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  alignas(4096) static char buf[8192];
+  memset(buf, 'd', sizeof buf);
+  CHECK(pwrite(fd, buf, sizeof buf, 0) == static_cast<ssize_t>(sizeof buf));
+  // Misaligned reads are fine without O_DIRECT ...
+  CHECK(pread(fd, buf + 1, 100, 3) == 100);
+  // ... refused once fcntl sets it (pread, read, preadv), aligned ones still served ...
+  CHECK(fcntl(fd, F_SETFL, O_DIRECT) == 0);
+  errno = 0;
+  CHECK(pread(fd, buf + 1, 100, 3) == -1 && errno == EINVAL);
+  CHECK(lseek(fd, 0, SEEK_SET) == 0);
+  errno = 0;
+  CHECK(read(fd, buf + 1, 4096) == -1 && errno == EINVAL);
+  struct iovec v = {buf + 1, 4096};
+  errno = 0;
+  CHECK(preadv(fd, &v, 1, 0) == -1 && errno == EINVAL);
+  CHECK(pread(fd, buf, 4096, 4096) == 4096);
+  // ... and served again when a forked child clears it on the shared description, which this
+  // process's library never sees.
+  pid_t pid = fork();
+  if (pid == 0) _exit(syscall(SYS_fcntl, fd, F_SETFL, 0) == 0 ? 0 : 1);
+  int st;
+  CHECK(waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+  CHECK((fcntl(fd, F_GETFL) & O_DIRECT) == 0);
+  CHECK(pread(fd, buf + 1, 100, 3) == 100);
+  CHECK(lseek(fd, 3, SEEK_SET) == 3);
+  CHECK(read(fd, buf + 1, 100) == 100);
+  CHECK(close(fd) == 0);
+  // The access mode: reading a write-only descriptor is EBADF, as the kernel says.
+  int wo = open(file, O_WRONLY);
+  CHECK(wo >= 0);
+  errno = 0;
+  CHECK(pread(wo, buf, 10, 0) == -1 && errno == EBADF);
+  errno = 0;
+  CHECK(read(wo, buf, 10) == -1 && errno == EBADF);
+  CHECK(close(wo) == 0);
   return 0;
 }
 
@@ -1440,6 +1484,7 @@ int main(int argc, char** argv) {
   if (c == "fiemap") return cmd_fiemap(f);
   if (c == "uring") return cmd_uring(f);
   if (c == "uring-raw") return cmd_uring_raw(f);
+  if (c == "direct-flags") return cmd_direct_flags(f);
   if (c == "exec-unlinked") return cmd_exec_unlinked(argv[0], f);
   if (c == "exec-unlinked-child") return cmd_exec_unlinked_child(atoi(f));
   if (c == "count-lines" && argc == 4) return cmd_count_lines(f, atoi(argv[3]));

@@ -70,6 +70,9 @@ TEST_F(MpTest, ConcurrentAppendersLoseNothing) {
 TEST_F(MpTest, DupAndForkShareTheOffset) {
   expect_ok({"dup-fork", "f"});
 }
+TEST_F(MpTest, DirectReadAlignmentFollowsTheDescriptorsFlags) {
+  expect_ok({"direct-flags", "f"});
+}
 TEST_F(MpTest, ExecReadsInheritedDescriptor) {
   expect_ok({"exec-parent", "f"});
 }
