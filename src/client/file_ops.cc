@@ -339,16 +339,17 @@ off_t zf_lseek(OpenFile* of, int fd, off_t off, int whence) {
       return r;
     }
     case SEEK_END: {
-      // The placeholder's st_size mirrors the blob's size: the daemon sets it before it
-      // answers any request that changes the size, and repairs it when a file is attached (after
-      // a crash the blob's size is the truth). So the kernel answers without a round trip;
-      // databases ask for the end of their files several times per transaction.
-      off_t r = REAL(lseek)(fd, off, SEEK_END);
-      if (r < 0) {
-        r = -errno;
-        errno = saved;
-      }
-      return r;
+      // The size comes from the handle's size cell in shared memory, which the daemon updates
+      // before it answers any request that changes the size: no round trip (databases ask for
+      // the end of their files several times per transaction), and exact even while the
+      // placeholder's own st_size lags behind a growing file.
+      uint64_t size = 0;
+      int e = ipc::end_of_file(of->handle, &size);
+      if (e < 0) return e;
+      if (off > 0 && size > static_cast<uint64_t>(LLONG_MAX - off)) return -EINVAL;  // as ext4
+      target = static_cast<off_t>(size) + off;
+      if (target < 0) return -EINVAL;
+      break;
     }
     case SEEK_DATA:
     case SEEK_HOLE: {

@@ -1,10 +1,13 @@
-// blob_table.cc — open blobs, reference counts, deferred deletes, st_size mirror.
+// blob_table.cc — open blobs, reference counts, deferred deletes, size cells, st_size mirror.
 #include "daemon/blob_table.h"
 
+#include <fcntl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cinttypes>
+#include <cstdio>
 #include <cstring>
 
 #include "common/log.h"
@@ -42,6 +45,8 @@ void BlobTable::release(const std::shared_ptr<OpenBlob>& ob, int fd) {
     opens_--;
   }
   if (!drop) return;
+  // The placeholder's st_size follows the blob lazily while the file is open; exactly from now.
+  if (fd >= 0 && !gone && ob->mirrored_size.load() != ob->blob->size()) (void)mirror_now(*ob, fd);
   struct stat st;
   if (fd >= 0 && fstat(fd, &st) == 0) {
     gone = gone || st.st_nlink == 0;
@@ -77,18 +82,72 @@ void BlobTable::delete_blob(engine::BlobId id, const char* why) {
     LOG_ERROR("daemon", "deleting blob %" PRIu64 " failed: %s", id, s.error().msg);
 }
 
-void BlobTable::mirror_size(OpenBlob& ob, int fd, bool force) {
-  uint64_t size = ob.blob->size();
-  if (!force && size <= ob.mirrored_size.load(std::memory_order_relaxed)) return;
+namespace {
+
+constexpr uint64_t kMirrorIntervalNs = 1000ull * 1000 * 1000;
+
+uint64_t mono_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+}
+
+// ftruncate through fd, or through a write-only reopen of it when fd is read-only.
+bool set_placeholder_size(int fd, uint64_t size) {
+  if (ftruncate(fd, static_cast<off_t>(size)) == 0) return true;
+  if (errno != EBADF && errno != EINVAL) return false;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+  int wfd = open(path, O_WRONLY | O_CLOEXEC);
+  if (wfd < 0) return false;
+  bool ok = ftruncate(wfd, static_cast<off_t>(size)) == 0;
+  close(wfd);
+  return ok;
+}
+
+}  // namespace
+
+bool BlobTable::mirror_now(OpenBlob& ob, int fd) {
   std::lock_guard<std::mutex> g(ob.mirror_mu);
-  size = ob.blob->size();
-  if (size == ob.mirrored_size.load() && !force) return;
-  if (ftruncate(fd, static_cast<off_t>(size)) != 0) {
+  uint64_t size = ob.blob->size();
+  if (!set_placeholder_size(fd, size)) {
+    LOG_WARN("daemon", "blob %" PRIu64 ": mirroring size %" PRIu64 " to the placeholder: %s", ob.id,
+             size, strerror(errno));
+    return false;
+  }
+  ob.mirrored_size.store(size);
+  ob.mirrored_ns = mono_ns();
+  return true;
+}
+
+void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
+  std::lock_guard<std::mutex> g(ob.mirror_mu);
+  uint64_t size = ob.blob->size();
+  for (std::atomic<uint64_t>* c : ob.cells) c->store(size, std::memory_order_release);
+  uint64_t mirrored = ob.mirrored_size.load(std::memory_order_relaxed);
+  // Growth may wait, except from 0: an empty placeholder tells the library's stat that the
+  // file is empty, without asking (hook_stat.cc), so it must never hide data.
+  if (size == mirrored || (size > mirrored && mirrored != 0 && !shrunk &&
+                           mono_ns() - ob.mirrored_ns < kMirrorIntervalNs))
+    return;
+  if (!set_placeholder_size(fd, size)) {
     LOG_WARN("daemon", "blob %" PRIu64 ": mirroring size %" PRIu64 " to the placeholder: %s", ob.id,
              size, strerror(errno));
     return;
   }
   ob.mirrored_size.store(size);
+  ob.mirrored_ns = mono_ns();
+}
+
+void BlobTable::add_cell(OpenBlob& ob, std::atomic<uint64_t>* cell) {
+  std::lock_guard<std::mutex> g(ob.mirror_mu);
+  cell->store(ob.blob->size(), std::memory_order_release);
+  ob.cells.push_back(cell);
+}
+
+void BlobTable::remove_cell(OpenBlob& ob, std::atomic<uint64_t>* cell) {
+  std::lock_guard<std::mutex> g(ob.mirror_mu);
+  std::erase(ob.cells, cell);
 }
 
 size_t BlobTable::open_blobs() const {

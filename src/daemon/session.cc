@@ -31,7 +31,7 @@ constexpr uint64_t kSpinWindowNs = 2 * 1000 * 1000;  // spin only if a request c
 // covers a worker that checked `stopping_` just before it was set. Long, so idle sessions cost
 // (almost) nothing.
 constexpr int64_t kSleepNs = 1000ll * 1000 * 1000;
-constexpr uint32_t kMaxHandlesPerSession = 1u << 16;  // as many as a client can track
+constexpr uint32_t kMaxHandlesPerSession = ipc::kSizeCells;  // one size cell per handle
 
 // Binding a new blob to an unbound file happens under this lock, so two sessions attaching the
 // same new file at once end up with one blob (the loser re-reads the winner's binding).
@@ -47,6 +47,7 @@ bool complaint_allowed() {
 }  // namespace
 
 Handle::~Handle() {
+  if (ob && table && cell) table->remove_cell(*ob, cell);
   if (ob && table) table->release(ob, fd);
   if (fd >= 0) close(fd);
 }
@@ -276,6 +277,14 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     }
     size = 0;
     ob->mirrored_size.store(0);
+    ctx_.blobs->publish_size(*ob, fd, true);  // other handles' size cells
+  }
+  // The placeholder's st_size follows a growing blob lazily (blob_table.h): if it still shows
+  // what this daemon last set, it is only behind; catch it up quietly.
+  if (static_cast<uint64_t>(st.st_size) != size &&
+      static_cast<uint64_t>(st.st_size) == ob->mirrored_size.load() && ob->blob->size() == size) {
+    (void)ctx_.blobs->mirror_now(*ob, fd);
+    st.st_size = static_cast<off_t>(ob->mirrored_size.load());
   }
   // Crash repair: the blob's size is the truth, the placeholder's st_size a mirror.
   if (static_cast<uint64_t>(st.st_size) != size) {
@@ -300,6 +309,10 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
   h->table = ctx_.blobs;
   int num = add_handle(h);
   if (num < 0) return num;  // h's destructor releases the blob and closes fd
+  // The handle's size cell (the client reads SEEK_END from it). Handles die before the region
+  // is unmapped (finish(): workers joined, handles cleared, then unmap).
+  h->cell = region_.size_cell(static_cast<uint32_t>(num));
+  ctx_.blobs->add_cell(*ob, h->cell);
   rep->handle = num;
   rep->zvfs = 1;
   rep->size = size;
@@ -562,7 +575,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       if (r.off > kMaxOff - r.len) return -EFBIG;
       auto n = b.write(r.off, data, r.len);
       if (!n.ok()) return -n.code();
-      ctx_.blobs->mirror_size(*h->ob, h->fd, false);
+      ctx_.blobs->publish_size(*h->ob, h->fd, false);
       return static_cast<int64_t>(*n);
     }
     case ipc::Op::kAppend:
@@ -584,7 +597,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
           off = static_cast<int64_t>(end);
         }
       }
-      ctx_.blobs->mirror_size(*h->ob, h->fd, false);
+      ctx_.blobs->publish_size(*h->ob, h->fd, false);
       rep->aux0 = static_cast<uint64_t>(off) + r.len;
       return off;
     }
@@ -593,7 +606,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       if (r.off > kMaxOff) return -EFBIG;
       Status s = b.truncate(r.off);
       if (!s.ok()) return -s.code();
-      ctx_.blobs->mirror_size(*h->ob, h->fd, true);
+      ctx_.blobs->publish_size(*h->ob, h->fd, true);
       return 0;
     }
     case ipc::Op::kFallocate: {
@@ -620,7 +633,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
           return -EOPNOTSUPP;
       }
       if (!s.ok()) return -s.code();
-      ctx_.blobs->mirror_size(*h->ob, h->fd, false);
+      ctx_.blobs->publish_size(*h->ob, h->fd, false);
       return 0;
     }
     case ipc::Op::kSync: {

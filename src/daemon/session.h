@@ -44,6 +44,7 @@ struct Handle {
   int fd = -1;
   int accmode = 0;  // O_RDONLY / O_WRONLY / O_RDWR of the client's open file description
   BlobTable* table = nullptr;
+  std::atomic<uint64_t>* cell = nullptr;  // this handle's size cell in the session's region
   ~Handle();
 };
 

@@ -782,6 +782,31 @@ int stat(int handle, BlobStatInfo* out) {
   return 0;
 }
 
+int end_of_file(int handle, uint64_t* size) {
+  HandleEntry* e = entry(handle);
+  if (!e) return -EBADF;
+  uint64_t deadline = 0;
+  int r = acquire_session(&deadline);
+  if (r < 0) return r;  // it waited for the daemon already
+  if ((r = ensure_attached(e)) == 0) {
+    int32_t dh = e->daemon_handle.load();
+    if (dh >= 0 && static_cast<uint32_t>(dh) < kSizeCells) {
+      *size = g_cur->region.size_cell(static_cast<uint32_t>(dh))->load(std::memory_order_acquire);
+    } else {
+      r = -EBADF;
+    }
+  }
+  release_session();
+  if (r == 0) return 0;
+  // Not attached in this session (e.g. the daemon just restarted): ask, which re-attaches and
+  // retries like any request.
+  BlobStatInfo bs;
+  r = stat(handle, &bs);
+  if (r < 0) return r;
+  *size = bs.size;
+  return 0;
+}
+
 int seek(int handle, uint64_t off, int whence, uint64_t* result) {
   if (whence != SEEK_DATA && whence != SEEK_HOLE) return -EINVAL;
   Io io{Op::kSeek};

@@ -3,7 +3,8 @@
 // Owns the layout of the memfd that the daemon creates for each session and passes to the
 // client at the handshake, and the slot state machine both sides follow.
 //
-//   [RegionHeader, 4 KiB][Slot 0 .. Slot N-1, 128 B each][data 0 .. data N-1, slot_data_bytes each]
+//   [RegionHeader, 4 KiB][Slot 0 .. Slot N-1, 128 B each, to a page][size cells, 64Ki x 8 B]
+//   [data 0 .. data N-1, slot_data_bytes each]
 //
 // Slot states (one atomic word per slot):
 //   kFree ──client CAS──► kClaimed ──client writes request, store-release──► kRequest
@@ -78,9 +79,24 @@ static_assert(sizeof(Slot) == 64);
 // in another thread's.
 inline constexpr size_t kSlotStride = 128;
 
+// Size cells: one u64 per daemon handle number of the session (handles are dense and below
+// kSizeCells). The daemon keeps in each the logical size of the blob behind that handle,
+// updated before it answers any request that changes the size (whichever session sent it),
+// so SEEK_END costs the client a load instead of a round trip. Read-only for the client.
+inline constexpr uint32_t kSizeCells = 1u << 16;
+static_assert(sizeof(std::atomic<uint64_t>) == 8 && std::atomic<uint64_t>::is_always_lock_free);
+
+inline constexpr size_t round_page(size_t n) {
+  return (n + 4095) & ~static_cast<size_t>(4095);
+}
+inline constexpr size_t cells_offset(uint32_t slot_count) {
+  return 4096 + round_page(static_cast<size_t>(slot_count) * kSlotStride);
+}
+inline constexpr size_t data_offset(uint32_t slot_count) {
+  return cells_offset(slot_count) + static_cast<size_t>(kSizeCells) * sizeof(uint64_t);
+}
 inline constexpr size_t region_bytes(uint32_t slot_count, uint32_t slot_data_bytes) {
-  return 4096 + static_cast<size_t>(slot_count) * kSlotStride +
-         static_cast<size_t>(slot_count) * slot_data_bytes;
+  return data_offset(slot_count) + static_cast<size_t>(slot_count) * slot_data_bytes;
 }
 
 // A mapped region (either side). Not copyable; unmaps on destruction.
@@ -107,8 +123,11 @@ class Region {
     return reinterpret_cast<Slot*>(base_ + 4096 + static_cast<size_t>(i) * kSlotStride);
   }
   uint8_t* data(uint32_t i) const {
-    return base_ + 4096 + static_cast<size_t>(slot_count_) * kSlotStride +
-           static_cast<size_t>(i) * slot_data_bytes_;
+    return base_ + data_offset(slot_count_) + static_cast<size_t>(i) * slot_data_bytes_;
+  }
+  // The size cell of daemon handle h (h < kSizeCells).
+  std::atomic<uint64_t>* size_cell(uint32_t h) const {
+    return reinterpret_cast<std::atomic<uint64_t>*>(base_ + cells_offset(slot_count_)) + h;
   }
 
  private:
