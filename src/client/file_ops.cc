@@ -107,6 +107,11 @@ ssize_t write_at(OpenFile* of, const void* buf, size_t n, uint64_t off) {
   return nonzero_write(ipc::pwrite(of->handle, buf, n, off), n);
 }
 
+// An O_SYNC / O_DSYNC write: the data and its sync in one round trip.
+ssize_t write_sync_at(OpenFile* of, int fl, const void* buf, size_t n, uint64_t off) {
+  return nonzero_write(ipc::pwrite_sync(of->handle, buf, n, off, (fl & O_SYNC) != O_SYNC), n);
+}
+
 // Validates an iovec array as readv/writev do; returns the total or -EINVAL.
 ssize_t iov_total(const struct iovec* iov, int cnt) {
   if (cnt < 0 || cnt > IOV_MAX) return -EINVAL;
@@ -151,6 +156,8 @@ ssize_t zf_pwrite(OpenFile* of, int fd, const void* buf, size_t n, off_t off) {
   ssize_t r;
   if ((fl & O_APPEND) != 0) {
     r = append_locked(of, fd, buf, n, false);
+  } else if ((fl & (O_SYNC | O_DSYNC)) != 0) {
+    return write_sync_at(of, fl, buf, n, static_cast<uint64_t>(off));
   } else {
     r = write_at(of, buf, n, static_cast<uint64_t>(off));
   }
@@ -192,6 +199,11 @@ ssize_t zf_write(OpenFile* of, int fd, const void* buf, size_t n) {
     if (pos < 0) return pos;
     if (n == 0) return 0;
     if (misaligned(fl, buf, n, pos)) return -EINVAL;
+    if ((fl & (O_SYNC | O_DSYNC)) != 0) {
+      r = write_sync_at(of, fl, buf, n, static_cast<uint64_t>(pos));
+      if (r > 0) set_pos(fd, pos + r);
+      return r;
+    }
     r = write_at(of, buf, n, static_cast<uint64_t>(pos));
     if (r > 0) set_pos(fd, pos + r);
   }

@@ -551,6 +551,18 @@ bool Session::serve_slot(uint32_t i) {
   return true;
 }
 
+int Session::sync_handle(Handle& h) {
+  Status s = h.ob->blob->sync();
+  if (!s.ok()) return -s.code();
+  // The first sync of a file this daemon bound or opened also makes its inode (with the
+  // binding xattr) durable, as ext4's own fsync of a new file would.
+  if (!h.ob->placeholder_durable.load()) {
+    if (fsync(h.fd) != 0) return -errno;
+    h.ob->placeholder_durable.store(true);
+  }
+  return 0;
+}
+
 int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, ipc::IoRep* rep) {
   auto op = static_cast<ipc::Op>(opcode);
   if (op == ipc::Op::kNull) return 0;
@@ -576,6 +588,10 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       auto n = b.write(r.off, data, r.len);
       if (!n.ok()) return -n.code();
       ctx_.blobs->publish_size(*h->ob, h->fd, false);
+      if (r.arg != 0) {  // O_SYNC / O_DSYNC: the sync in the same round trip
+        int e = sync_handle(*h);
+        if (e < 0) return e;
+      }
       return static_cast<int64_t>(*n);
     }
     case ipc::Op::kAppend:
@@ -636,17 +652,8 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       ctx_.blobs->publish_size(*h->ob, h->fd, false);
       return 0;
     }
-    case ipc::Op::kSync: {
-      Status s = b.sync();
-      if (!s.ok()) return -s.code();
-      // The first sync of a file this daemon bound or opened also makes its inode (with the
-      // binding xattr) durable, as ext4's own fsync of a new file would.
-      if (!h->ob->placeholder_durable.load()) {
-        if (fsync(h->fd) != 0) return -errno;
-        h->ob->placeholder_durable.store(true);
-      }
-      return 0;
-    }
+    case ipc::Op::kSync:
+      return sync_handle(*h);
     case ipc::Op::kStat: {
       auto st = b.stat();
       if (!st.ok()) return -st.code();

@@ -50,6 +50,8 @@ int set_fd(int handle, int fd);
 
 ssize_t pread(int handle, void* buf, size_t len, uint64_t off);
 ssize_t pwrite(int handle, const void* buf, size_t len, uint64_t off);
+// pwrite then sync (an O_SYNC / O_DSYNC write): one round trip when len fits a slot.
+ssize_t pwrite_sync(int handle, const void* buf, size_t len, uint64_t off, bool datasync);
 // O_APPEND: the daemon picks the offset atomically. *end_out = offset after the write.
 ssize_t append(int handle, const void* buf, size_t len, uint64_t* end_out);
 int truncate(int handle, uint64_t size);

@@ -374,6 +374,35 @@ TEST_F(SessionTest, LargeRequestsAreSplit) {
   close(fd);
 }
 
+// An O_SYNC write is one request: the write, then the sync, in the same round trip.
+TEST_F(SessionTest, SyncedWriteIsOneRoundTrip) {
+  int h;
+  int fd = create("osync", &h);
+  auto ops = [&](ipc::Op op) {
+    ipc::OpStats st{};
+    d_->ctx().stats.snapshot(static_cast<uint16_t>(op), &st);
+    return st.count;
+  };
+  uint64_t writes = ops(ipc::Op::kWrite), syncs = ops(ipc::Op::kSync);
+  auto data = random_bytes(16384, 5);
+  ASSERT_EQ(ipc::pwrite_sync(h, data.data(), data.size(), 4096, true), 16384);
+  EXPECT_EQ(ops(ipc::Op::kWrite), writes + 1);
+  EXPECT_EQ(ops(ipc::Op::kSync), syncs);
+  std::vector<uint8_t> back(16384);
+  ASSERT_EQ(ipc::pread(h, back.data(), back.size(), 4096), 16384);
+  EXPECT_EQ(back, data);
+  uint64_t eof = 0;
+  ASSERT_EQ(ipc::end_of_file(h, &eof), 0);
+  EXPECT_EQ(eof, 20480u);
+  // Larger than a slot: chunked writes, then one sync.
+  std::vector<uint8_t> big((3u << 20) + 5, 9);
+  ASSERT_EQ(ipc::pwrite_sync(h, big.data(), big.size(), 0, false),
+            static_cast<ssize_t>(big.size()));
+  EXPECT_EQ(ops(ipc::Op::kSync), syncs + 1);
+  ASSERT_EQ(ipc::detach(h), 0);
+  close(fd);
+}
+
 // An open(O_TRUNC) empties the blob at attach: every other handle's size cell follows.
 TEST_F(SessionTest, TruncatingOpenUpdatesOtherHandlesSizeCells) {
   int h;
