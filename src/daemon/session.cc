@@ -48,6 +48,10 @@ bool complaint_allowed() {
 
 Handle::~Handle() {
   if (ob && table && cell) table->remove_cell(*ob, cell);
+  // A writable handle can set the placeholder's lagging st_size itself (the last release,
+  // perhaps through a read-only handle, would need a write-only reopen of the file).
+  if (ob && table && fd >= 0 && accmode != O_RDONLY && ob->mirrored_size.load() != ob->blob->size())
+    (void)table->mirror_now(*ob, fd);
   if (ob && table) table->release(ob, fd);
   if (fd >= 0) close(fd);
 }

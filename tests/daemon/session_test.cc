@@ -403,6 +403,30 @@ TEST_F(SessionTest, SyncedWriteIsOneRoundTrip) {
   close(fd);
 }
 
+// Closing a writable handle sets a lagging placeholder size, even while read-only handles
+// stay open (a daemon that is not root could not reopen a read-only file for writing later).
+TEST_F(SessionTest, ClosingAWritableHandleCatchesThePlaceholderUp) {
+  int h;
+  int fd = create("wclose", &h);
+  ASSERT_EQ(ipc::pwrite(h, "a", 1, 0), 1);  // grows from 0: mirrored at once
+  int fd2 = open(path("wclose").c_str(), O_RDONLY | O_CLOEXEC);
+  ASSERT_GE(fd2, 0);
+  ipc::AttachInfo info;
+  int h2 = ipc::attach(fd2, O_RDONLY, &info);
+  ASSERT_GE(h2, 0);
+  ASSERT_EQ(ipc::pwrite(h, "b", 1, 99999), 1);  // grows again within the second: may lag
+  ASSERT_EQ(ipc::detach(h), 0);
+  struct stat st;
+  ASSERT_EQ(fstat(fd2, &st), 0);
+  EXPECT_EQ(st.st_size, 100000);
+  uint64_t eof = 0;
+  ASSERT_EQ(ipc::end_of_file(h2, &eof), 0);
+  EXPECT_EQ(eof, 100000u);
+  ASSERT_EQ(ipc::detach(h2), 0);
+  close(fd2);
+  close(fd);
+}
+
 // An open(O_TRUNC) empties the blob at attach: every other handle's size cell follows.
 TEST_F(SessionTest, TruncatingOpenUpdatesOtherHandlesSizeCells) {
   int h;
