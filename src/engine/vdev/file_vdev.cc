@@ -66,6 +66,7 @@ class FileVdev final : public Vdev {
 
   VdevStats stats() const override { return counters_.snapshot(); }
   std::string describe() const override { return "file:" + path_; }
+  bool syncs_active() const override { return priority_.active(); }
 
  private:
   // Runs the batch; with `then_flush`, a valid batch carries its fdatasync in the same

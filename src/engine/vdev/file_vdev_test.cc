@@ -154,6 +154,24 @@ TEST(FileVdev, BulkWritesDuringSyncsLandIntact) {
 }
 
 // A request the vdev refuses is reported, and no flush pretends the batch is durable.
+// Bulk writers ask whether syncs happened lately (a transaction group then keeps fewer batches
+// queued): only submit_then_flush counts, and only for the last 100 ms.
+TEST(FileVdev, SyncsActiveOnlyRightAfterSynchronousWrites) {
+  TempPath p;
+  auto v = open_file_vdev(p.str(), create_opts(16 << 20));
+  ASSERT_TRUE(v.ok()) << v.error().msg;
+  EXPECT_FALSE((*v)->syncs_active());
+  AlignedBuf s = pattern_buf(kSectorSize, 3);
+  IoReq w{IoReq::Op::kWrite, s.data(), kSectorSize, 0};
+  ASSERT_EQ((*v)->submit({&w, 1}), 0);
+  ASSERT_EQ((*v)->flush(), 0);
+  EXPECT_FALSE((*v)->syncs_active());  // plain writes and a flush alone are not syncs
+  ASSERT_EQ((*v)->submit_then_flush({&w, 1}), 0);
+  EXPECT_TRUE((*v)->syncs_active());
+  std::this_thread::sleep_for(std::chrono::milliseconds(150));
+  EXPECT_FALSE((*v)->syncs_active());
+}
+
 TEST(FileVdev, SubmitThenFlushReportsABadRequestWithoutFlushing) {
   TempPath p;
   auto v = open_file_vdev(p.str(), create_opts(1 << 20));

@@ -70,6 +70,9 @@ class Vdev {
   }
   virtual VdevStats stats() const = 0;
   virtual std::string describe() const = 0;  // for logs: "file:/path" etc.
+  // Whether synchronous writes (submit_then_flush) happened lately, so that bulk writers keep
+  // less queued ahead of the next one (the file vdev: sync_priority.h).
+  virtual bool syncs_active() const { return false; }
 };
 
 struct FileVdevOptions {

@@ -75,6 +75,9 @@ class Pipeline {
   Status flush();
 
   vdev::Vdev& vdev() { return vdev_; }
+  // The device saw synchronous writes lately (intent-log write + flush pairs): bulk writers
+  // should keep less queued ahead of them.
+  bool syncs_active() const { return vdev_.syncs_active(); }
   ZioStats stats() const;
   void count_checksum_error();  // for raw structures verified by callers
 
