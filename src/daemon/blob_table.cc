@@ -105,11 +105,8 @@ bool set_placeholder_size(int fd, uint64_t size) {
   return ok;
 }
 
-}  // namespace
-
-bool BlobTable::mirror_now(OpenBlob& ob, int fd) {
-  std::lock_guard<std::mutex> g(ob.mirror_mu);
-  uint64_t size = ob.blob->size();
+// Sets the placeholder's st_size and records it; ob.mirror_mu held. False (logged) on failure.
+bool mirror_locked(OpenBlob& ob, int fd, uint64_t size) {
   if (!set_placeholder_size(fd, size)) {
     LOG_WARN("daemon", "blob %" PRIu64 ": mirroring size %" PRIu64 " to the placeholder: %s", ob.id,
              size, strerror(errno));
@@ -118,6 +115,13 @@ bool BlobTable::mirror_now(OpenBlob& ob, int fd) {
   ob.mirrored_size.store(size);
   ob.mirrored_ns = mono_ns();
   return true;
+}
+
+}  // namespace
+
+bool BlobTable::mirror_now(OpenBlob& ob, int fd) {
+  std::lock_guard<std::mutex> g(ob.mirror_mu);
+  return mirror_locked(ob, fd, ob.blob->size());
 }
 
 void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
@@ -130,13 +134,7 @@ void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
   if (size == mirrored || (size > mirrored && mirrored != 0 && !shrunk &&
                            mono_ns() - ob.mirrored_ns < kMirrorIntervalNs))
     return;
-  if (!set_placeholder_size(fd, size)) {
-    LOG_WARN("daemon", "blob %" PRIu64 ": mirroring size %" PRIu64 " to the placeholder: %s", ob.id,
-             size, strerror(errno));
-    return;
-  }
-  ob.mirrored_size.store(size);
-  ob.mirrored_ns = mono_ns();
+  (void)mirror_locked(ob, fd, size);
 }
 
 void BlobTable::add_cell(OpenBlob& ob, std::atomic<uint64_t>* cell) {

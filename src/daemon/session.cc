@@ -284,27 +284,13 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     ctx_.blobs->publish_size(*ob, fd, true);  // other handles' size cells
   }
   // The placeholder's st_size follows a growing blob lazily (blob_table.h): if it still shows
-  // what this daemon last set, it is only behind; catch it up quietly.
-  if (static_cast<uint64_t>(st.st_size) != size &&
-      static_cast<uint64_t>(st.st_size) == ob->mirrored_size.load() && ob->blob->size() == size) {
-    (void)ctx_.blobs->mirror_now(*ob, fd);
-    st.st_size = static_cast<off_t>(ob->mirrored_size.load());
-  }
-  // Crash repair: the blob's size is the truth, the placeholder's st_size a mirror.
+  // what this daemon last set, it is only behind and is caught up quietly. Otherwise a crash
+  // lost growth that was never synced: the blob's size is the truth, and the repair is logged.
   if (static_cast<uint64_t>(st.st_size) != size) {
-    int wfd = fd;
-    if (accmode == O_RDONLY) {
-      char path[64];
-      snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-      wfd = open(path, O_WRONLY | O_CLOEXEC);
-    }
-    if (wfd >= 0 && ftruncate(wfd, static_cast<off_t>(size)) == 0)
+    const bool behind = static_cast<uint64_t>(st.st_size) == ob->mirrored_size.load();
+    if (ctx_.blobs->mirror_now(*ob, fd) && !behind)
       LOG_INFO("daemon", "inode %" PRIu64 ": placeholder size %" PRIu64 " repaired to %" PRIu64,
                static_cast<uint64_t>(st.st_ino), static_cast<uint64_t>(st.st_size), size);
-    else
-      LOG_WARN("daemon", "inode %" PRIu64 ": cannot repair placeholder size to %" PRIu64,
-               static_cast<uint64_t>(st.st_ino), size);
-    if (wfd >= 0 && wfd != fd) close(wfd);
   }
   auto h = std::make_shared<Handle>();
   h->ob = ob;

@@ -699,6 +699,15 @@ ssize_t pwrite(int handle, const void* buf, size_t len, uint64_t off) {
   return static_cast<ssize_t>(done);
 }
 
+namespace {
+// A sync succeeded that covers the handle's writes up to write generation gen.
+void mark_synced(HandleEntry* e, uint64_t gen) {
+  uint64_t cur = e->synced_gen.load();
+  while (cur < gen && !e->synced_gen.compare_exchange_weak(cur, gen)) {
+  }
+}
+}  // namespace
+
 ssize_t pwrite_sync(int handle, const void* buf, size_t len, uint64_t off, bool datasync) {
   HandleEntry* e = entry(handle);
   if (!e) return -EBADF;
@@ -721,9 +730,7 @@ ssize_t pwrite_sync(int handle, const void* buf, size_t len, uint64_t off, bool 
   uint64_t gen = e->write_gen.fetch_add(1) + 1;
   if (e->lost.exchange(0)) return -EIO;
   if (r < 0) return r;
-  uint64_t cur = e->synced_gen.load();
-  while (cur < gen && !e->synced_gen.compare_exchange_weak(cur, gen)) {
-  }
+  mark_synced(e, gen);
   return static_cast<ssize_t>(put);
 }
 
@@ -792,11 +799,7 @@ int sync(int handle, bool datasync) {
   uint64_t gen = e->write_gen.load();
   int r = handle_call(handle, io, &rep, &res);
   if (e->lost.exchange(0)) return -EIO;
-  if (r == 0) {
-    uint64_t cur = e->synced_gen.load();
-    while (cur < gen && !e->synced_gen.compare_exchange_weak(cur, gen)) {
-    }
-  }
+  if (r == 0) mark_synced(e, gen);
   return r;
 }
 

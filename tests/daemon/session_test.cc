@@ -58,6 +58,16 @@ class SessionTest : public ::testing::Test {
     EXPECT_TRUE(info.zvfs);
     return fd;
   }
+  // Opens an existing file with flags and attaches it; *fd gets the descriptor.
+  int open_attached(const std::string& name, int flags, int* fd, ipc::AttachInfo* out = nullptr) {
+    *fd = open(path(name).c_str(), flags | O_CLOEXEC);
+    EXPECT_GE(*fd, 0);
+    ipc::AttachInfo local;
+    ipc::AttachInfo& info = out ? *out : local;
+    int h = ipc::attach(*fd, flags, &info);
+    EXPECT_GE(h, 0) << strerror(-h);
+    return h;
+  }
   uint64_t open_handles() { return d_->table().total_opens(); }
   // Waits for child pid, which must exit with status 0 (else: the step that failed).
   static void expect_exit_zero(pid_t pid) {
@@ -409,10 +419,8 @@ TEST_F(SessionTest, ClosingAWritableHandleCatchesThePlaceholderUp) {
   int h;
   int fd = create("wclose", &h);
   ASSERT_EQ(ipc::pwrite(h, "a", 1, 0), 1);  // grows from 0: mirrored at once
-  int fd2 = open(path("wclose").c_str(), O_RDONLY | O_CLOEXEC);
-  ASSERT_GE(fd2, 0);
-  ipc::AttachInfo info;
-  int h2 = ipc::attach(fd2, O_RDONLY, &info);
+  int fd2;
+  int h2 = open_attached("wclose", O_RDONLY, &fd2);
   ASSERT_GE(h2, 0);
   ASSERT_EQ(ipc::pwrite(h, "b", 1, 99999), 1);  // grows again within the second: may lag
   ASSERT_EQ(ipc::detach(h), 0);
@@ -435,10 +443,9 @@ TEST_F(SessionTest, TruncatingOpenUpdatesOtherHandlesSizeCells) {
   uint64_t eof = 0;
   ASSERT_EQ(ipc::end_of_file(h, &eof), 0);
   EXPECT_EQ(eof, 131073u);
-  int fd2 = open(path("otrunc").c_str(), O_RDWR | O_TRUNC | O_CLOEXEC);
-  ASSERT_GE(fd2, 0);
+  int fd2;
   ipc::AttachInfo info;
-  int h2 = ipc::attach(fd2, O_RDWR | O_TRUNC, &info);
+  int h2 = open_attached("otrunc", O_RDWR | O_TRUNC, &fd2, &info);
   ASSERT_GE(h2, 0);
   EXPECT_EQ(info.size, 0u);
   ASSERT_EQ(ipc::end_of_file(h, &eof), 0);
