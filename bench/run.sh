@@ -82,7 +82,19 @@ chmod 755 "$work"
 mkdir -p "$work/ext4"
 failures=0
 
+# The PostgreSQL clusters of the pgbench rows, by system (stopped by their PIDs).
+declare -A pg_pids=()
+pg_stop_all() {
+  local sys
+  for sys in "${!pg_pids[@]}"; do
+    PG_PID=${pg_pids[$sys]}
+    pg_stop
+    unset "pg_pids[$sys]"
+  done
+}
+
 cleanup() {
+  pg_stop_all
   pg_stop
   if [ -n "${ZVFSD_PID:-}" ]; then
     # The daemon's own view of the run (per-operation counts and latencies) for diagnosis.
@@ -201,38 +213,48 @@ for ((rep = 1; rep <= reps; rep++)); do
   fi
 done
 
-# pgbench: one cluster per system, initialised once, then the repetitions.
+# pgbench: one cluster per system, both initialised first and running side by side, then the
+# repetitions alternate between them (as the fio rows do), so that a slow spell of the machine
+# falls on both systems rather than on whichever ran second.
 if wanted pgbench && pg_find_bin && [ "$(id -u)" -eq 0 ]; then
+  declare -A pg_port=()
+  pg_ready=()
+  port=5491
   for sys in "${systems[@]}"; do
     PG_ENV=()
     if [ "$sys" = zvfs ]; then
       PG_ENV=(LD_PRELOAD="$ZVFS_LIB" ZVFS_ROOT="$ZVFS_ROOT" ZVFS_SOCKET="$ZVFS_SOCKET")
     fi
     data=$(dir_of "$sys")/pg
-    sock=$work/pgsock-$sys
     say "pgbench: initdb and pgbench -i -s $pg_scale on $sys"
     pg_prepare_dir "$data"
-    if ! pg_init "$data" || ! pg_start "$data" "$sock" 5491; then
+    if ! pg_init "$data" || ! pg_start "$data" "$work/pgsock-$sys" "$port"; then
       failures=$((failures + 1))
       pg_stop
       continue
     fi
-    if ! "$PG_BIN/pgbench" -i -s "$pg_scale" -q -h "$sock" -p 5491 -U postgres postgres \
-      >"$out/logs/pgbench-init-$sys.log" 2>&1; then
+    pg_pids[$sys]=$PG_PID
+    pg_port[$sys]=$port
+    if ! "$PG_BIN/pgbench" -i -s "$pg_scale" -q -h "$work/pgsock-$sys" -p "$port" -U postgres \
+      postgres >"$out/logs/pgbench-init-$sys.log" 2>&1; then
       say "FAILED: pgbench -i on $sys (see $out/logs/pgbench-init-$sys.log)"
       failures=$((failures + 1))
     else
-      for ((rep = 1; rep <= reps; rep++)); do
-        for c in 1 4; do
-          say "pgbench -c $c on $sys (rep $rep)"
-          measure pgbench "pgbench-$c" "$sys" "$rep" "$PG_BIN/pgbench" -c "$c" -j "$(((c + 1) / 2))" \
-            -T "$pg_secs" -h "$sock" -p 5491 -U postgres postgres
-        done
-      done
+      pg_ready+=("$sys")
     fi
-    pg_stop
-    on "$sys" rm -rf "$data"
+    port=$((port + 1))
   done
+  for ((rep = 1; rep <= reps; rep++)); do
+    for c in 1 4; do
+      for sys in "${pg_ready[@]}"; do
+        say "pgbench -c $c on $sys (rep $rep)"
+        measure pgbench "pgbench-$c" "$sys" "$rep" "$PG_BIN/pgbench" -c "$c" -j "$(((c + 1) / 2))" \
+          -T "$pg_secs" -h "$work/pgsock-$sys" -p "${pg_port[$sys]}" -U postgres postgres
+      done
+    done
+  done
+  pg_stop_all
+  for sys in "${systems[@]}"; do on "$sys" rm -rf "$(dir_of "$sys")/pg"; done
 elif wanted pgbench; then
   say "pgbench skipped: needs root (to run PostgreSQL as postgres) and PostgreSQL installed"
 fi
