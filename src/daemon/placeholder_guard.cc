@@ -17,9 +17,12 @@
 #include "ipc/doorbell.h"
 #include "ipc/shm.h"
 
-// Newer than the C library's headers on some systems (Linux 5.19).
+// Newer than the C library's headers on some systems (Linux 5.19 and 6.14).
 #ifndef FAN_MARK_EVICTABLE
 #define FAN_MARK_EVICTABLE 0x00000200
+#endif
+#ifndef FAN_PRE_ACCESS
+#define FAN_PRE_ACCESS 0x00100000
 #endif
 
 namespace zvfs::daemon {
@@ -51,10 +54,13 @@ void read_path(int fd, char* out, size_t n) {
 
 }  // namespace
 
-std::unique_ptr<PlaceholderGuard> PlaceholderGuard::start(std::function<bool(pid_t)> probing) {
-  int fan = fanotify_init(
-      FAN_CLASS_CONTENT | FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_MARKS | FAN_UNLIMITED_QUEUE,
-      O_RDONLY | O_LARGEFILE | O_CLOEXEC);
+std::unique_ptr<PlaceholderGuard> PlaceholderGuard::start() {
+  constexpr unsigned kFlags =
+      FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_MARKS | FAN_UNLIMITED_QUEUE;
+  constexpr unsigned kEventFlags = O_RDONLY | O_LARGEFILE | O_CLOEXEC;
+  // Pre-content events need a group of their class (which is as old as fanotify); whether the
+  // kernel and the file system have the events themselves shows at each mark (protect()).
+  int fan = fanotify_init(FAN_CLASS_PRE_CONTENT | kFlags, kEventFlags);
   if (fan < 0) {
     LOG_WARN("guard",
              "placeholder guard off: fanotify_init: %s (needs CAP_SYS_ADMIN: run zvfsd as root); "
@@ -70,13 +76,13 @@ std::unique_ptr<PlaceholderGuard> PlaceholderGuard::start(std::function<bool(pid
     LOG_WARN("guard", "placeholder guard off: no descriptors");
     return nullptr;
   }
-  std::unique_ptr<PlaceholderGuard> g(new PlaceholderGuard(fan, stop, std::move(probing)));
+  std::unique_ptr<PlaceholderGuard> g(new PlaceholderGuard(fan, stop));
   g->thread_ = std::thread([p = g.get()] { p->run(); });
   return g;
 }
 
-PlaceholderGuard::PlaceholderGuard(int fan_fd, int stop_fd, std::function<bool(pid_t)> probing)
-    : fan_fd_(fan_fd), stop_fd_(stop_fd), self_(getpid()), probing_(std::move(probing)) {}
+PlaceholderGuard::PlaceholderGuard(int fan_fd, int stop_fd)
+    : fan_fd_(fan_fd), stop_fd_(stop_fd), self_(getpid()) {}
 
 PlaceholderGuard::~PlaceholderGuard() {
   uint64_t one = 1;
@@ -88,12 +94,50 @@ PlaceholderGuard::~PlaceholderGuard() {
 }
 
 int PlaceholderGuard::protect(int fd) {
-  if (fanotify_mark(fan_fd_, FAN_MARK_ADD | FAN_MARK_EVICTABLE, FAN_ACCESS_PERM, fd, nullptr) == 0)
-    return 0;
-  int e = errno;
+  constexpr unsigned kAdd = FAN_MARK_ADD | FAN_MARK_EVICTABLE;
+  if (fanotify_mark(fan_fd_, kAdd, FAN_PRE_ACCESS, fd, nullptr) == 0) return 0;
+  // EINVAL: a kernel before 6.14, or a file system without pre-content events (tried again
+  // for each placeholder, since prefixes may live on different file systems).
+  if (errno != EINVAL) return mark_failed(errno);
+  if (!reads_only_logged_.exchange(true))
+    LOG_WARN("guard",
+             "no pre-content events for a placeholder (Linux >= 6.14 on ext4, xfs or btrfs "
+             "has them): only reads without libzvfs.so are refused there; writes land in the "
+             "placeholder and are reported at the file's last close");
+  if (fanotify_mark(fan_fd_, kAdd, FAN_ACCESS_PERM, fd, nullptr) == 0) return 0;
+  return mark_failed(errno);
+}
+
+int PlaceholderGuard::mark_failed(int e) {
   if (!mark_failed_logged_.exchange(true))
     LOG_WARN("guard", "cannot guard a placeholder: fanotify_mark: %s", strerror(e));
   return -e;
+}
+
+void PlaceholderGuard::watch(const ipc::RegionHeader* h) {
+  std::lock_guard<std::mutex> g(watch_mu_);
+  watched_.push_back(h);
+}
+
+void PlaceholderGuard::unwatch(const ipc::RegionHeader* h) {
+  std::lock_guard<std::mutex> g(watch_mu_);
+  for (size_t i = 0; i < watched_.size(); ++i) {
+    if (watched_[i] == h) {
+      watched_[i] = watched_.back();
+      watched_.pop_back();
+      return;
+    }
+  }
+}
+
+bool PlaceholderGuard::probing(pid_t pid) {
+  std::lock_guard<std::mutex> g(watch_mu_);
+  for (const ipc::RegionHeader* h : watched_) {
+    if (h->kernel_probes.load(std::memory_order_seq_cst) > 0 &&
+        h->probe_pid.load(std::memory_order_relaxed) == static_cast<int32_t>(pid))
+      return true;
+  }
+  return false;
 }
 
 void PlaceholderGuard::run() {
@@ -111,13 +155,13 @@ void PlaceholderGuard::run() {
     auto* m = reinterpret_cast<fanotify_event_metadata*>(buf);
     for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
       if (m->fd < 0) continue;  // queue overflow: nothing to answer
-      bool allow = m->pid == self_ || (probing_ && probing_(m->pid));
-      answer(m->fd, m->pid, allow);
+      bool allow = m->pid == self_ || probing(m->pid);
+      answer(m->fd, m->pid, (m->mask & FAN_PRE_ACCESS) != 0, allow);
     }
   }
 }
 
-void PlaceholderGuard::answer(int event_fd, pid_t pid, bool allow) {
+void PlaceholderGuard::answer(int event_fd, pid_t pid, bool any_access, bool allow) {
   // The refused process waits for the answer: read its name before it can exit.
   bool log_it = false;
   char comm[32], path[512];
@@ -143,9 +187,9 @@ void PlaceholderGuard::answer(int event_fd, pid_t pid, bool allow) {
   close(event_fd);
   if (log_it)
     LOG_WARN("guard",
-             "refused pid %d (%s) a read of %s without libzvfs.so: its data is in the pool "
+             "refused pid %d (%s) %s %s without libzvfs.so: its data is in the pool "
              "(run the program under `zvfs run`); %" PRIu64 " refused so far",
-             static_cast<int>(pid), comm, path, total);
+             static_cast<int>(pid), comm, any_access ? "an access to" : "a read of", path, total);
 }
 
 }  // namespace zvfs::daemon

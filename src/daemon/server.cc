@@ -87,7 +87,7 @@ void Server::run(int signal_fd) {
       [this](bool ok) { publish_spin_hint(ok); });
   load.start();
   if (ctx_.opts->guard) {
-    guard_ = PlaceholderGuard::start([this](pid_t pid) { return probing(pid); });
+    guard_ = PlaceholderGuard::start();
     ctx_.guard = guard_.get();
   }
   std::vector<pollfd> p;
@@ -128,13 +128,6 @@ void Server::run(int signal_fd) {
   if (scrub_thread_.joinable()) scrub_thread_.join();
   ctx_.guard = nullptr;
   guard_.reset();
-}
-
-bool Server::probing(pid_t pid) {
-  std::lock_guard<std::mutex> g(mu_);
-  for (auto& s : sessions_)
-    if (s->probing(pid)) return true;
-  return false;
 }
 
 void Server::accept_one() {

@@ -46,10 +46,6 @@ class Server {
   void reap(bool all);
   // Live sessions of `uid`. Caller holds mu_.
   uint32_t user_sessions(uid_t uid) const;
-  // Whether a session of pid is inside a kernel validation call (the placeholder guard's
-  // question). Takes mu_.
-  bool probing(pid_t pid);
-
   Context& ctx_;
   int listen_fd_ = -1;
   int stop_fd_ = -1;  // eventfd

@@ -127,7 +127,7 @@ void Session::control_loop() {
   }
   {
     std::lock_guard<std::mutex> g(hint_mu_);  // no spin hint is being written into it
-    header_.store(nullptr);
+    if (ipc::RegionHeader* h = header_.exchange(nullptr); h && ctx_.guard) ctx_.guard->unwatch(h);
   }
   region_.unmap();
   LOG_DEBUG("daemon", "session %" PRIu64 ": client pid %d gone, %zu handles released", id_,
@@ -216,13 +216,6 @@ void Session::publish_spin_hint(bool ok) {
     h->spin_ok.store(ok ? 1 : 0, std::memory_order_relaxed);
 }
 
-bool Session::probing(pid_t pid) {
-  std::lock_guard<std::mutex> g(hint_mu_);
-  ipc::RegionHeader* h = header_.load(std::memory_order_acquire);
-  return h && h->kernel_probes.load(std::memory_order_seq_cst) > 0 &&
-         h->probe_pid.load(std::memory_order_relaxed) == static_cast<int32_t>(pid);
-}
-
 int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep) {
   if (hello_done_) return -EPROTO;
   if (req.client_version != ipc::kSessionVersion) return -EPROTONOSUPPORT;
@@ -236,6 +229,7 @@ int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRe
   data_session_.store(true);
   region_.header()->spin_ok.store(ctx_.spin_ok.load() ? 1 : 0);
   header_.store(region_.header(), std::memory_order_release);
+  if (ctx_.guard) ctx_.guard->watch(region_.header());
   *memfd_out = fd;
   rep->session_id = id_;
   rep->region_bytes = ipc::region_bytes(o.slot_count, o.slot_bytes);

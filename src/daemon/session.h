@@ -69,9 +69,6 @@ class Session {
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
   // Hands the daemon's spin verdict to the client through the region header.
   void publish_spin_hint(bool ok);
-  // Whether the client says that a thread of process pid is inside a kernel validation call
-  // (ipc/shm.h).
-  bool probing(pid_t pid);
   // Whether the session served a request since the last call (the load monitor's sampler).
   bool took_requests_since_last_call() {
     uint64_t n = requests_.load(std::memory_order_relaxed);

@@ -85,10 +85,11 @@ int move_owned_fd(int fd);
 // Opens the session now if there is none. Returns 0 or -errno.
 int ensure_session();
 
-// Calls fn(arg), a system call on a ZVFS descriptor that the library makes only so that the
-// kernel checks its arguments (a zero-length copy_file_range or sendfile), with the session's
-// kernel_probes count raised (see shm.h): the daemon's placeholder guard refuses any other
-// access to a placeholder. Returns fn's result, with fn's errno.
+// Calls fn(arg), a system call that the library makes on a ZVFS placeholder itself (a
+// zero-length copy_file_range or sendfile so that the kernel checks its arguments; the
+// ftruncate or truncate that sets its st_size), with the session's kernel_probes count raised
+// (see shm.h): the daemon's placeholder guard refuses any other access to a placeholder.
+// Returns fn's result, with fn's errno.
 long with_kernel_probe(long (*fn)(void* arg), void* arg);
 // For a thread that unshared its descriptor table (unshare(CLONE_FILES)): while set, requests
 // from this thread never open or close a session (a socket in that table would not be the

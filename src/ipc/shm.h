@@ -48,12 +48,12 @@ struct alignas(64) RegionHeader {
   std::atomic<uint32_t> free_waiters;          // client threads asleep waiting for a free slot
   alignas(64) std::atomic<uint32_t> client_spinners;  // client threads spinning for a reply
   std::atomic<uint32_t> spin_ok;  // daemon's hint: 1 if a CPU is free for busy-waiting
-  // Client threads inside a system call on a ZVFS placeholder that the library makes only for
-  // the kernel's argument checks (a zero-length copy_file_range or sendfile), and the pid of
-  // their process (the session's peer pid is the parent's in a forked child, whose session
-  // the parent opened): the daemon's placeholder guard lets that process's accesses through
-  // meanwhile. The guard protects data from programs that bypass the library, not a security
-  // boundary, so the client's word is taken.
+  // Client threads inside a system call that the library makes on a ZVFS placeholder itself
+  // (the kernel's argument checks of a zero-length copy_file_range or sendfile; the ftruncate
+  // or truncate that sets its st_size), and the pid of their process (the session's peer pid is the
+  // parent's in a forked child, whose session the parent opened): the daemon's placeholder guard
+  // lets that process's accesses through meanwhile. The guard protects data from programs that
+  // bypass the library, not a security boundary, so the client's word is taken.
   alignas(64) std::atomic<uint32_t> kernel_probes;
   std::atomic<int32_t> probe_pid;
 };

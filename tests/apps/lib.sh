@@ -37,6 +37,14 @@ apps_cleanup() {
   local rc=$?
   pg_stop
   zvfs_daemon_stop 30
+  # The library never touches a placeholder's data through the kernel: an access the daemon's
+  # guard refused in a test that did not provoke one (GUARD_REFUSALS_EXPECTED) is a bug.
+  if [ $rc -eq 0 ] && [ "${GUARD_REFUSALS_EXPECTED:-0}" != 1 ] && [ -n "${TEST_DIR:-}" ] &&
+    grep -q "guard: refused" "$TEST_DIR/zvfsd.log" 2>/dev/null; then
+    say "FAIL: the daemon's guard refused an access by the test's programs:"
+    grep "guard: refused" "$TEST_DIR/zvfsd.log" | head -n 5
+    rc=1
+  fi
   if [ $rc -ne 0 ] && [ -n "${TEST_DIR:-}" ]; then
     local f
     for f in "$TEST_DIR/zvfsd.log" "$TEST_DIR/lib.log"; do

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <sys/fanotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -563,12 +564,25 @@ TEST_F(SessionTest, ManyThreadsInFlight) {
   close(fd);
 }
 
-// The daemon refuses reads of a placeholder by another process that goes around the library
-// (here: this test's child, calling the kernel itself).
+// Whether this kernel and the file system of `file` have fanotify pre-content events (the
+// guard then refuses writes too).
+static bool pre_content_events(const std::string& file) {
+  int fan = fanotify_init(FAN_CLASS_PRE_CONTENT | FAN_CLOEXEC, O_RDONLY);
+  if (fan < 0) return false;
+  bool ok = fanotify_mark(fan, FAN_MARK_ADD, 0x00100000 /* FAN_PRE_ACCESS */, AT_FDCWD,
+                          file.c_str()) == 0;
+  close(fan);
+  return ok;
+}
+
+// The daemon refuses reads, writes, truncates and fallocates of a placeholder by another process
+// that goes around the library (here: this test's child, calling the kernel itself).
 TEST_F(SessionTest, PlaceholderGuardRefusesAccessWithoutTheLibrary) {
   if (geteuid() != 0) GTEST_SKIP() << "the guard needs CAP_SYS_ADMIN (fanotify)";
   int h;
   int fd = create("guarded", &h);
+  const bool writes_guarded = pre_content_events(path("guarded"));
+  EXPECT_TRUE(writes_guarded) << "no fanotify pre-content events here (Linux >= 6.14, ext4)";
   ASSERT_EQ(ipc::pwrite(h, "secret", 6, 0), 6);
   int other = open(path("guarded-out").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   ASSERT_GE(other, 0);
@@ -580,6 +594,12 @@ TEST_F(SessionTest, PlaceholderGuardRefusesAccessWithoutTheLibrary) {
     char b[6];
     if (pread(f, b, 6, 0) != -1 || errno != EPERM) _exit(11);
     if (read(f, b, 6) != -1 || errno != EPERM) _exit(12);
+    if (writes_guarded) {
+      if (pwrite(f, "x", 1, 0) != -1 || errno != EPERM) _exit(13);
+      if (ftruncate(f, 0) != -1 || errno != EPERM) _exit(14);
+      if (fallocate(f, 0, 0, 4096) != -1 || errno != EPERM) _exit(17);
+      if (truncate(path("guarded").c_str(), 1) != -1 || errno != EPERM) _exit(18);
+    }
     // Even a zero-length copy from the file is refused, unless it is the library's own
     // validation call.
     loff_t in = 3, out = 0;
@@ -595,6 +615,10 @@ TEST_F(SessionTest, PlaceholderGuardRefusesAccessWithoutTheLibrary) {
         },
         &fds);
     if (r != 0) _exit(16);
+    // The library's own ftruncate of the placeholder (its st_size) is such a call too.
+    r = ipc::with_kernel_probe(
+        [](void* p) -> long { return ftruncate(static_cast<Fds*>(p)->f, 6); }, &fds);
+    if (r != 0) _exit(19);
     _exit(0);
   }
   expect_exit_zero(pid);
