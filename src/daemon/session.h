@@ -95,8 +95,9 @@ class Session {
 
   void worker_loop();
   int find_request();
-  bool serve_slot(uint32_t i);  // true if the client slept and had to be woken
-  int sync_handle(Handle& h);   // the blob's sync (and the placeholder's, the first time)
+  // Serves slot i; *len = the request's length field. True if the client slept and was woken.
+  bool serve_slot(uint32_t i, uint64_t* len);
+  int sync_handle(Handle& h);  // the blob's sync (and the placeholder's, the first time)
   int64_t serve_io(uint16_t op, const ipc::IoReq& r, uint8_t* data, ipc::IoRep* rep);
   std::shared_ptr<Handle> get_handle(uint32_t h) const;
   int add_handle(std::shared_ptr<Handle> h);
