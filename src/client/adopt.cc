@@ -105,7 +105,7 @@ int adopt_fd(int fd, int flags, bool may_create) {
   int saved = errno;
   struct stat st;
   if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode) || (flags & O_PATH) != 0 ||
-      !dev_may_hold_prefix(st.st_dev) || !fd_under_prefix(fd)) {
+      !dev_may_hold_prefix(st.st_dev) || !fd_under_prefix(fd, st)) {
     errno = saved;
     return 0;
   }
@@ -160,7 +160,6 @@ int adopt_fd(int fd, int flags, bool may_create) {
 }
 
 int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void* arg) {
-  if (!fd_under_prefix(fd)) return 0;
   ipc::AttachInfo info;
   int handle = ipc::attach(fd, flags, &info);
   if (handle < 0) return (handle == -1 && !info.zvfs) ? 0 : handle;

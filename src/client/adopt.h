@@ -20,8 +20,9 @@ int list_open_fds(int* out, int cap);
 void adopt_inherited_fds();
 
 // For path-based calls on a file no descriptor of this process has open: attaches the briefly
-// opened `fd` under a prefix, runs fn(handle) if it is a ZVFS file, detaches. Returns fn's
-// result (>= 0 expected), 0 for a plain file, -errno if the daemon could not be asked.
+// opened `fd` (of a file the caller found under a prefix: fd_under_prefix), runs fn(handle) if
+// it is a ZVFS file, detaches. Returns fn's result (>= 0 expected), 0 for a plain file, -errno
+// if the daemon could not be asked.
 int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void* arg);
 
 // Runs fn(handle) on a writable handle of the file that `fd` (a descriptor of this process, any

@@ -62,10 +62,10 @@ void stdio_started();
 // atfork child: the AIO contexts of hook_aio.cc are not inherited; forget them.
 void aio_after_fork_child();
 
-// Fills *size / *blocks from the blob if (dirfd, path) names a ZVFS file (found open in this
-// process by inode, or opened briefly when no descriptor of this process is open on it).
-// Returns 1 if fixed, 0 if not a ZVFS file, -errno on failure.
-int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t ino, off_t* size,
+// Fills *size / *blocks from the blob if (dirfd, path), whose stat is `seen`, names a ZVFS file
+// (found open in this process by inode, or opened briefly when no descriptor of this process is
+// open on it). Returns 1 if fixed, 0 if not a ZVFS file, -errno on failure.
+int path_blob_size(int dirfd, const char* path, bool follow, const struct stat& seen, off_t* size,
                    blkcnt_t* blocks);
 
 }  // namespace zvfs::client

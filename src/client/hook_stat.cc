@@ -30,9 +30,10 @@ namespace zvfs::client {
 
 namespace {
 
-// Size and allocation of the blob behind the placeholder that `pfd` (O_PATH or any access
-// mode) refers to, through a brief read-only reopen when no descriptor of this process has the
-// file open (then the process holds no POSIX lock on it that a close could drop).
+// Size and allocation of the blob behind the placeholder under a prefix that `pfd` (O_PATH or
+// any access mode) refers to, through a brief read-only reopen when no descriptor of this
+// process has the file open (then the process holds no POSIX lock on it that a close could
+// drop).
 int reopened_blob_size(int pfd, ipc::BlobStatInfo* bs) {
   char proc[64];
   snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
@@ -56,10 +57,12 @@ void set_sizes(const ipc::BlobStatInfo& bs, off_t* size, blkcnt_t* blocks) {
 
 }  // namespace
 
-int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t ino, off_t* size,
+int path_blob_size(int dirfd, const char* path, bool follow, const struct stat& seen, off_t* size,
                    blkcnt_t* blocks) {
   if (g_fd_table == nullptr || prefix_count() == 0) return 0;
-  if (!dev_may_hold_prefix(dev)) return 0;
+  const dev_t dev = seen.st_dev;
+  const ino_t ino = seen.st_ino;
+  if (!dev_may_hold_prefix(dev) || known_outside_prefix(seen)) return 0;
   ipc::BlobStatInfo bs;
   int h = fd_find_inode_handle(dev, ino);
   if (h >= 0 && ipc::stat(h, &bs) == 0) {
@@ -72,9 +75,12 @@ int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t in
     errno = saved;
     return 0;
   }
+  // Under a prefix at all (a readlink, or remembered) before the reopen: most files a program
+  // stats are not ZVFS files, even on the prefix's file system.
   int result = 0;
   struct stat st;
-  if (REAL(fstat)(pfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino) {
+  if (REAL(fstat)(pfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino &&
+      fd_under_prefix(pfd, st)) {
     result = reopened_blob_size(pfd, &bs);
     if (result == 1) set_sizes(bs, size, blocks);
   }
@@ -86,7 +92,9 @@ int path_blob_size(int dirfd, const char* path, bool follow, dev_t dev, ino_t in
 // An O_PATH descriptor (never in the table) on a ZVFS file: the stat of the placeholder gets the
 // blob's sizes.
 int opath_fd_blob_size(int fd, struct stat* st) {
-  if (g_fd_table == nullptr || prefix_count() == 0 || !dev_may_hold_prefix(st->st_dev)) return 0;
+  if (g_fd_table == nullptr || prefix_count() == 0 || !dev_may_hold_prefix(st->st_dev) ||
+      known_outside_prefix(*st))
+    return 0;
   int saved = errno;
   int fl = REAL(fcntl)(fd, F_GETFL);
   if (fl < 0 || (fl & O_PATH) == 0) {
@@ -98,7 +106,7 @@ int opath_fd_blob_size(int fd, struct stat* st) {
   int r = 0;
   if (h >= 0 && ipc::stat(h, &bs) == 0)
     r = 1;
-  else if (fd_under_prefix(fd))
+  else if (fd_under_prefix(fd, *st))
     r = reopened_blob_size(fd, &bs);
   errno = saved;
   if (r == 1) set_sizes(bs, &st->st_size, &st->st_blocks);
@@ -130,8 +138,7 @@ int fix_path(int dirfd, const char* path, int at_flags, struct stat* st) {
   if (!may_be_placeholder(st)) return 0;
   off_t size;
   blkcnt_t blocks;
-  int r = path_blob_size(dirfd, path, (at_flags & AT_SYMLINK_NOFOLLOW) == 0, st->st_dev, st->st_ino,
-                         &size, &blocks);
+  int r = path_blob_size(dirfd, path, (at_flags & AT_SYMLINK_NOFOLLOW) == 0, *st, &size, &blocks);
   if (r < 0) return set_errno_result(r);
   if (r == 1) {
     st->st_size = size;
@@ -210,6 +217,11 @@ ZVFS_HOOK int statx(int dirfd, const char* path, int flags, unsigned int mask,
   st.st_ino = static_cast<ino_t>(stx->stx_ino);
   st.st_size = static_cast<off_t>(stx->stx_size);
   st.st_blocks = static_cast<blkcnt_t>(stx->stx_blocks);
+  if ((stx->stx_mask & STATX_NLINK) != 0) st.st_nlink = stx->stx_nlink;
+  if ((stx->stx_mask & STATX_CTIME) != 0) {
+    st.st_ctim.tv_sec = stx->stx_ctime.tv_sec;
+    st.st_ctim.tv_nsec = stx->stx_ctime.tv_nsec;
+  }
   int fr = fix_path(dirfd, path, flags, &st);
   if (fr != 0) return fr;
   stx->stx_size = static_cast<uint64_t>(st.st_size);

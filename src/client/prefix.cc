@@ -186,4 +186,57 @@ int name_under_prefix(int dirfd, const char* path) {
   return under ? 1 : 0;
 }
 
+namespace {
+
+// Files outside every prefix, direct-mapped by inode. Each entry is a seqlock: a writer moves
+// seq from even to odd (skipping the entry if another writer holds it), stores, and moves it on
+// to the next even value; a reader takes the entry only if seq was even and unchanged around
+// its loads. Static storage, no allocation, no lock.
+struct OutsideEntry {
+  std::atomic<uint32_t> seq{0};
+  std::atomic<uint64_t> dev{0}, ino{0}, ctime_sec{0}, ctime_nsec{0};
+};
+constexpr size_t kOutsideEntries = 4096;
+OutsideEntry g_outside[kOutsideEntries];
+
+OutsideEntry& outside_slot(const struct stat& st) {
+  uint64_t h =
+      (static_cast<uint64_t>(st.st_ino) * 0x9E3779B97F4A7C15ull) ^ static_cast<uint64_t>(st.st_dev);
+  return g_outside[(h >> 32) % kOutsideEntries];
+}
+
+void remember_outside_prefix(const struct stat& st) {
+  OutsideEntry& e = outside_slot(st);
+  uint32_t s = e.seq.load(std::memory_order_relaxed);
+  if ((s & 1) != 0 || !e.seq.compare_exchange_strong(s, s + 1, std::memory_order_acquire)) return;
+  e.dev.store(static_cast<uint64_t>(st.st_dev), std::memory_order_relaxed);
+  e.ino.store(static_cast<uint64_t>(st.st_ino), std::memory_order_relaxed);
+  e.ctime_sec.store(static_cast<uint64_t>(st.st_ctim.tv_sec), std::memory_order_relaxed);
+  e.ctime_nsec.store(static_cast<uint64_t>(st.st_ctim.tv_nsec), std::memory_order_relaxed);
+  e.seq.store(s + 2, std::memory_order_release);
+}
+
+}  // namespace
+
+bool known_outside_prefix(const struct stat& st) {
+  OutsideEntry& e = outside_slot(st);
+  uint32_t s = e.seq.load(std::memory_order_acquire);
+  if ((s & 1) != 0 || s == 0) return false;
+  bool same =
+      e.dev.load(std::memory_order_relaxed) == static_cast<uint64_t>(st.st_dev) &&
+      e.ino.load(std::memory_order_relaxed) == static_cast<uint64_t>(st.st_ino) &&
+      e.ctime_sec.load(std::memory_order_relaxed) == static_cast<uint64_t>(st.st_ctim.tv_sec) &&
+      e.ctime_nsec.load(std::memory_order_relaxed) == static_cast<uint64_t>(st.st_ctim.tv_nsec);
+  std::atomic_thread_fence(std::memory_order_acquire);
+  return same && e.seq.load(std::memory_order_relaxed) == s;
+}
+
+bool fd_under_prefix(int fd, const struct stat& st) {
+  if (known_outside_prefix(st)) return false;
+  bool under = fd_under_prefix(fd);
+  // One name only: another name of the same inode may be under a prefix.
+  if (!under && g_prefix_count != 0 && st.st_nlink == 1) remember_outside_prefix(st);
+  return under;
+}
+
 }  // namespace zvfs::client

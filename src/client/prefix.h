@@ -12,6 +12,7 @@
 #pragma once
 
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 namespace zvfs::client {
@@ -52,6 +53,15 @@ bool canonical_path_under_prefix(const char* path);
 bool dev_may_hold_prefix(dev_t dev);
 // True if open descriptor `fd` names a file under a prefix (by the kernel's name for it).
 bool fd_under_prefix(int fd);
+// The same for a descriptor whose fstat is `st`, remembering files (with one name: st_nlink 1)
+// found outside every prefix by device, inode and change time: the kernel's name costs a readlink
+// of /proc/self/fd/N (about 4 us here), paid on every open and stat of a small file on the prefix's
+// file system. A file moves into a prefix only by a rename, which changes its ctime; a directory
+// moved into one keeps the files' ctimes, but they are unbound plain files, which the daemon would
+// call plain too (files created there later are new inodes).
+bool fd_under_prefix(int fd, const struct stat& st);
+// Whether `st` (of any descriptor or path) is a file remembered as outside every prefix.
+bool known_outside_prefix(const struct stat& st);
 // True if the name `path` (relative to dirfd) would live under a prefix: its parent directory is
 // resolved by the kernel, the last component is not followed. -errno if the parent cannot be
 // resolved (the caller then lets the real call report the error).

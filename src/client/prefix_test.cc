@@ -119,6 +119,46 @@ TEST_F(PrefixFs, DescriptorsAreClassifiedByTheKernelsName) {
   EXPECT_TRUE(dev_may_hold_prefix(st.st_dev));
 }
 
+// Files found outside every prefix are remembered by inode and ctime: a rename (which changes
+// the ctime) into the prefix, a second name, or a file under the prefix is never answered from
+// memory.
+TEST_F(PrefixFs, FilesOutsideAreRememberedUntilTheyChange) {
+  prefix_init(root_.c_str());
+  auto check = [](const std::string& p, bool* under_out) {
+    int fd = ::open(p.c_str(), O_RDONLY);
+    ASSERT_GE(fd, 0) << p;
+    struct stat st;
+    ASSERT_EQ(::fstat(fd, &st), 0);
+    *under_out = fd_under_prefix(fd, st);
+    ::close(fd);
+  };
+  auto stat_of = [](const std::string& p) {
+    struct stat st;
+    EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
+    return st;
+  };
+  bool under_prefix = true;
+  const std::string out = base_ + "/out/f";
+  EXPECT_FALSE(known_outside_prefix(stat_of(out)));
+  check(out, &under_prefix);
+  EXPECT_FALSE(under_prefix);
+  EXPECT_TRUE(known_outside_prefix(stat_of(out)));
+  // Moved into the prefix: the rename changed its ctime, so it is classified afresh.
+  usleep(20000);  // a ctime the file system can tell from the old one
+  const std::string moved = root_ + "/sub/moved";
+  ASSERT_EQ(::rename(out.c_str(), moved.c_str()), 0);
+  EXPECT_FALSE(known_outside_prefix(stat_of(moved)));
+  check(moved, &under_prefix);
+  EXPECT_TRUE(under_prefix);
+  EXPECT_FALSE(known_outside_prefix(stat_of(moved)));
+  // A file with a second name is never remembered: the other name may be under the prefix.
+  const std::string twice = base_ + "/root2/f";
+  ASSERT_EQ(::link(twice.c_str(), (base_ + "/out/f2").c_str()), 0);
+  check(twice, &under_prefix);
+  EXPECT_FALSE(under_prefix);
+  EXPECT_FALSE(known_outside_prefix(stat_of(twice)));
+}
+
 TEST_F(PrefixFs, NamesAreClassifiedThroughTheirParent) {
   std::string spec = "/nonexistent-prefix-zz:" + root_;
   prefix_init(spec.c_str());
