@@ -85,18 +85,17 @@ int rename_common(int olddir, const char* oldpath, int newdir, const char* newpa
   return r;
 }
 
-// The blob behind path, updated for truncate(path): through a writable descriptor of this
-// process on the same inode, or through a write reopen that cannot drop the process's locks.
 // Whether path (followed like truncate(2) follows it) names a regular file under a prefix.
 bool names_zvfs_file(const char* path) {
   if (g_fd_table == nullptr || prefix_count() == 0) return false;
   int saved = errno;
   struct stat st;
   bool zvfs_file = false;
-  if (REAL(stat)(path, &st) == 0 && S_ISREG(st.st_mode) && dev_may_hold_prefix(st.st_dev)) {
+  if (REAL(stat)(path, &st) == 0 && S_ISREG(st.st_mode) && dev_may_hold_prefix(st.st_dev) &&
+      !known_outside_prefix(st)) {
     int pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
     if (pfd >= 0) {
-      zvfs_file = fd_under_prefix(pfd);
+      zvfs_file = fd_under_prefix(pfd, st);
       REAL(close)(pfd);
     }
   }
@@ -121,6 +120,8 @@ int real_truncate(const char* path, off_t len) {
       &a));
 }
 
+// The blob behind path, updated for truncate(path): through a writable descriptor of this
+// process on the same inode, or through a write reopen that cannot drop the process's locks.
 int truncate_blob(const char* path, off_t len) {
   if (g_fd_table == nullptr || prefix_count() == 0) return 0;
   int saved = errno;
