@@ -20,6 +20,7 @@
 // Crash: the cache holds only verified clean copies of on-disk blocks; losing it loses nothing.
 #include "engine/arc/arc.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <mutex>
 #include <unordered_map>
@@ -86,7 +87,11 @@ uint64_t adapt_delta(uint64_t size, uint64_t this_ghost, uint64_t other_ghost) {
 }  // namespace
 
 struct Arc::Impl {
-  Impl(zio::Pipeline& z, uint64_t max) : zio(z), c(max) {}
+  Impl(zio::Pipeline& z, uint64_t max) : zio(z), c(max) {
+    // Room for a full cache of 16 KiB blocks and as many ghosts, so that filling it does not
+    // rehash the table over and over (at most 2^20 buckets up front).
+    map.reserve(static_cast<size_t>(std::min<uint64_t>(2 * (max / (16u << 10)), 1u << 20)));
+  }
 
   zio::Pipeline& zio;
   std::mutex mu;
@@ -94,7 +99,9 @@ struct Arc::Impl {
   uint64_t c;      // max_bytes
   uint64_t p = 0;  // target bytes of T1
   ArcList<Entry> t1, t2, b1, b2;
-  std::unordered_map<Key, std::unique_ptr<Entry>, KeyHash> map;
+  // Entries live in the map's nodes (stable addresses: the lists link them in place), so a
+  // lookup reaches the entry without another pointer to follow.
+  std::unordered_map<Key, Entry, KeyHash> map;
   std::unordered_map<Key, std::shared_ptr<Inflight>, KeyHash> inflight;
   uint64_t hits = 0, misses = 0, evictions = 0;
 
@@ -154,7 +161,7 @@ struct Arc::Impl {
   void admit(const Key& k, BufRef buf) {
     uint64_t size = charge(*buf);
     auto it = map.find(k);
-    Entry* e = it == map.end() ? nullptr : it->second.get();
+    Entry* e = it == map.end() ? nullptr : &it->second;
     if (e && resident(*e)) return;  // same key, same contents: already cached
     if (size == 0 || size > c) {
       if (e) drop(e);
@@ -168,10 +175,8 @@ struct Arc::Impl {
     }
     replace(size, was_b2);
     if (!e) {
-      auto owned = std::make_unique<Entry>();
-      e = owned.get();
+      e = &map.try_emplace(k).first->second;
       e->key = k;
-      map.emplace(k, std::move(owned));
     }
     e->buf = std::move(buf);
     e->size = size;
@@ -189,8 +194,8 @@ Result<BufRef> Arc::read(const zio::BlockPtr& bp) {
   const Key k = key_of(bp);
   std::unique_lock<std::mutex> g(m.mu);
   auto it = m.map.find(k);
-  if (it != m.map.end() && Impl::resident(*it->second)) {
-    Entry* e = it->second.get();
+  if (it != m.map.end() && Impl::resident(it->second)) {
+    Entry* e = &it->second;
     m.move(e, Where::kT2);
     ++m.hits;
     return e->buf;
@@ -205,7 +210,7 @@ Result<BufRef> Arc::read(const zio::BlockPtr& bp) {
   // Refuse an impossible size before allocating a buffer for it (zio would refuse it anyway).
   if (bp.lsize > kBlockBytesMax) return make_error(EIO, "arc: block pointer larger than any block");
   ++m.misses;
-  if (it != m.map.end()) m.adapt(*it->second);  // a ghost
+  if (it != m.map.end()) m.adapt(it->second);  // a ghost
   auto fl = std::make_shared<Inflight>();
   m.inflight.emplace(k, fl);
   g.unlock();
@@ -243,7 +248,7 @@ void Arc::evict(const zio::BlockPtr& bp) {
   const Key k = key_of(bp);
   std::lock_guard<std::mutex> g(m.mu);
   if (auto f = m.inflight.find(k); f != m.inflight.end()) f->second->cancelled = true;
-  if (auto it = m.map.find(k); it != m.map.end()) m.drop(it->second.get());
+  if (auto it = m.map.find(k); it != m.map.end()) m.drop(&it->second);
 }
 
 void Arc::set_max_bytes(uint64_t max_bytes) {
