@@ -85,74 +85,37 @@ int rename_common(int olddir, const char* oldpath, int newdir, const char* newpa
   return r;
 }
 
-// Whether path (followed like truncate(2) follows it) names a regular file under a prefix.
-bool names_zvfs_file(const char* path) {
-  if (g_fd_table == nullptr || prefix_count() == 0) return false;
+// The ZVFS file that path names (followed, as truncate(2) follows it): an O_PATH descriptor of
+// it (closing that drops no POSIX lock) with its stat in *st, or -1 for any other file.
+int open_zvfs_path(const char* path, struct stat* st) {
+  if (g_fd_table == nullptr || prefix_count() == 0) return -1;
   int saved = errno;
-  struct stat st;
-  bool zvfs_file = false;
-  if (REAL(stat)(path, &st) == 0 && S_ISREG(st.st_mode) && dev_may_hold_prefix(st.st_dev) &&
-      !known_outside_prefix(st)) {
-    int pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
-    if (pfd >= 0) {
-      zvfs_file = fd_under_prefix(pfd, st);
-      REAL(close)(pfd);
-    }
-  }
-  errno = saved;
-  return zvfs_file;
-}
-
-// truncate(2) itself. On a ZVFS file it changes the placeholder's size (the blob follows in
-// truncate_blob): a call on the placeholder that the daemon's guard lets through only as the
-// library's kernel probe.
-int real_truncate(const char* path, off_t len) {
-  if (!names_zvfs_file(path)) return REAL(truncate)(path, len);
-  struct Args {
-    const char* path;
-    off_t len;
-  } a{path, len};
-  return static_cast<int>(ipc::with_kernel_probe(
-      [](void* p) -> long {
-        auto* x = static_cast<Args*>(p);
-        return REAL(truncate)(x->path, x->len);
-      },
-      &a));
-}
-
-// The blob behind path, updated for truncate(path): through a writable descriptor of this
-// process on the same inode, or through a write reopen that cannot drop the process's locks.
-int truncate_blob(const char* path, off_t len) {
-  if (g_fd_table == nullptr || prefix_count() == 0) return 0;
-  int saved = errno;
-  struct stat st;
-  if (REAL(stat)(path, &st) != 0 || !S_ISREG(st.st_mode) || !dev_may_hold_prefix(st.st_dev)) {
-    errno = saved;
-    return 0;
-  }
-  int h = fd_find_inode_handle(st.st_dev, st.st_ino, true);
-  if (h >= 0) {
-    errno = saved;
-    return ipc::truncate(h, static_cast<uint64_t>(len));
-  }
-  // An O_PATH descriptor (closing it drops no POSIX lock), reopened for writing by
-  // with_write_reopen.
-  int pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
-  int result = 0;
-  if (pfd >= 0) {
+  int pfd = -1;
+  if (REAL(stat)(path, st) == 0 && S_ISREG(st->st_mode) && dev_may_hold_prefix(st->st_dev) &&
+      !known_outside_prefix(*st)) {
+    pfd = REAL(open)(path, O_PATH | O_CLOEXEC);
     struct stat now;
-    if (REAL(fstat)(pfd, &now) == 0 && now.st_dev == st.st_dev && now.st_ino == st.st_ino &&
-        fd_under_prefix(pfd)) {
-      uint64_t new_size = static_cast<uint64_t>(len);
-      result = with_write_reopen(
-          pfd,
-          [](int handle, void* arg) { return ipc::truncate(handle, *static_cast<uint64_t*>(arg)); },
-          &new_size);
+    if (pfd >= 0 && (REAL(fstat)(pfd, &now) != 0 || now.st_dev != st->st_dev ||
+                     now.st_ino != st->st_ino || !fd_under_prefix(pfd, now))) {
+      REAL(close)(pfd);
+      pfd = -1;
     }
-    REAL(close)(pfd);
   }
   errno = saved;
-  return result;
+  return pfd;
+}
+
+// The blob behind the placeholder pfd (stat st), updated for truncate(path): through a writable
+// descriptor of this process on the same inode, or through a write reopen of pfd that cannot
+// drop the process's locks.
+int truncate_blob(int pfd, const struct stat& st, off_t len) {
+  int h = fd_find_inode_handle(st.st_dev, st.st_ino, true);
+  if (h >= 0) return ipc::truncate(h, static_cast<uint64_t>(len));
+  uint64_t new_size = static_cast<uint64_t>(len);
+  return with_write_reopen(
+      pfd,
+      [](int handle, void* arg) { return ipc::truncate(handle, *static_cast<uint64_t*>(arg)); },
+      &new_size);
 }
 
 }  // namespace
@@ -206,9 +169,26 @@ ZVFS_HOOK int linkat(int olddir, const char* oldpath, int newdir, const char* ne
 }
 
 ZVFS_HOOK int truncate(const char* path, off_t len) noexcept {
-  int r = real_truncate(path, len);
-  if (r != 0) return r;
-  return set_errno_result(truncate_blob(path, len));
+  struct stat st;
+  int pfd = open_zvfs_path(path, &st);
+  if (pfd < 0) return REAL(truncate)(path, len);
+  // The kernel validates and sets the placeholder's size: a call on the placeholder itself,
+  // which the daemon's guard lets through only as the library's kernel probe. Then the blob.
+  struct Args {
+    const char* path;
+    off_t len;
+  } a{path, len};
+  int r = static_cast<int>(zvfs::ipc::with_kernel_probe(
+      [](void* p) -> long {
+        auto* x = static_cast<Args*>(p);
+        return REAL(truncate)(x->path, x->len);
+      },
+      &a));
+  if (r == 0) r = set_errno_result(truncate_blob(pfd, st, len));
+  int saved = errno;
+  REAL(close)(pfd);
+  errno = saved;
+  return r;
 }
 
 ZVFS_HOOK int truncate64(const char* path, off64_t len) noexcept {

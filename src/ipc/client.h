@@ -60,10 +60,10 @@ int truncate(int handle, uint64_t size);
 int fallocate(int handle, int mode, uint64_t off, uint64_t len);
 int sync(int handle, bool datasync);
 int stat(int handle, BlobStatInfo* out);
-// whence: SEEK_DATA or SEEK_HOLE. Returns 0 and *result, or -ENXIO.
 // The blob's logical size without a round trip: the daemon keeps it in the session's size
 // cell of the handle (ipc/shm.h) before answering any request that changes it.
 int end_of_file(int handle, uint64_t* size);
+// whence: SEEK_DATA or SEEK_HOLE. Returns 0 and *result, or -ENXIO.
 int seek(int handle, uint64_t off, int whence, uint64_t* result);
 
 // After the caller unlinked or renamed over a name: `opath_fd` is an O_PATH fd the caller opened
