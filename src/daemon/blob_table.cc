@@ -2,7 +2,6 @@
 #include "daemon/blob_table.h"
 
 #include <fcntl.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +10,7 @@
 #include <cstring>
 
 #include "common/log.h"
+#include "ipc/doorbell.h"
 
 namespace zvfs::daemon {
 
@@ -86,12 +86,6 @@ namespace {
 
 constexpr uint64_t kMirrorIntervalNs = 1000ull * 1000 * 1000;
 
-uint64_t mono_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
-}
-
 // ftruncate through fd, or through a write-only reopen of it when fd is read-only.
 bool set_placeholder_size(int fd, uint64_t size) {
   if (ftruncate(fd, static_cast<off_t>(size)) == 0) return true;
@@ -113,7 +107,7 @@ bool mirror_locked(OpenBlob& ob, int fd, uint64_t size) {
     return false;
   }
   ob.mirrored_size.store(size);
-  ob.mirrored_ns = mono_ns();
+  ob.mirrored_ns = ipc::now_ns();
   return true;
 }
 
@@ -132,7 +126,7 @@ void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
   // Growth may wait, except from 0: an empty placeholder tells the library's stat that the
   // file is empty, without asking (hook_stat.cc), so it must never hide data.
   if (size == mirrored || (size > mirrored && mirrored != 0 && !shrunk &&
-                           mono_ns() - ob.mirrored_ns < kMirrorIntervalNs))
+                           ipc::now_ns() - ob.mirrored_ns < kMirrorIntervalNs))
     return;
   (void)mirror_locked(ob, fd, size);
 }

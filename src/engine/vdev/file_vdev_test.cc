@@ -153,7 +153,6 @@ TEST(FileVdev, BulkWritesDuringSyncsLandIntact) {
   EXPECT_EQ(std::memcmp(rb.data(), b.data(), kSeg * kSegs), 0);
 }
 
-// A request the vdev refuses is reported, and no flush pretends the batch is durable.
 // Bulk writers ask whether syncs happened lately (a transaction group then keeps fewer batches
 // queued): only submit_then_flush counts, and only for the last 100 ms.
 TEST(FileVdev, SyncsActiveOnlyRightAfterSynchronousWrites) {
@@ -172,6 +171,7 @@ TEST(FileVdev, SyncsActiveOnlyRightAfterSynchronousWrites) {
   EXPECT_FALSE((*v)->syncs_active());
 }
 
+// A request the vdev refuses is reported, and no flush pretends the batch is durable.
 TEST(FileVdev, SubmitThenFlushReportsABadRequestWithoutFlushing) {
   TempPath p;
   auto v = open_file_vdev(p.str(), create_opts(1 << 20));
