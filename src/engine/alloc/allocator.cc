@@ -17,9 +17,12 @@
 // allocate smaller blocks. Requests larger than a slab are refused with EINVAL.
 // Written space first: the pool file is sparse, and the first write to a hole of it costs the
 // host file system an allocation (1 MiB O_DIRECT writes to fresh space of a file here: about
-// 1.0 GB/s, overwrites 1.6 GB/s). So when the cursor reaches the high-water mark (the end of
-// the highest range ever allocated) while at least kOldSpaceMin bytes below it are free, it
-// goes back to the start of the region instead of into never-written space.
+// 1.0 GB/s, overwrites 1.6 GB/s). The high-water mark is the end of the highest range ever
+// allocated; slabs wholly below it are "written". When the cursor is at the mark while at least
+// kOldSpaceMin bytes of written slabs are free, the allocator goes back to the first written
+// slab with room for a run (kRunMin) instead of into never-written space; and when the cursor's
+// slab is used up below the mark, it goes on to the next written slab with such a run (wrapping
+// once) before fresh space. Slabs with only smaller holes are left to the best-slab rule.
 //
 // Crash: nothing here is durable by itself. The space map records the pending changes of each
 // txg; after a crash the allocator is rebuilt from the map of the imported txg, so changes of
@@ -41,6 +44,7 @@ constexpr uint64_t kSlabMinBytes = 16ull << 20;  // also the largest allocation
 constexpr uint64_t kSlabsTarget = 128;
 constexpr int kCursorProbesMax = 8;  // extents tried after the cursor before switching slab
 constexpr uint64_t kOldSpaceMin = 64ull << 20;  // free written space worth going back for
+constexpr uint64_t kRunMin = 1ull << 20;        // a free extent worth moving the cursor to
 
 uint64_t slab_bytes_for(uint64_t region) {
   uint64_t s = kSlabMinBytes;
@@ -144,12 +148,38 @@ struct Allocator::Impl {
     free_bytes += len;
     old_space_checked_to = 0;
   }
-  // Written space first (see the top of this file): whether to move the cursor back.
-  bool back_to_written_space(uint64_t len) {
+  // Written space first (see the top of this file), at the high-water mark: back to the first
+  // written slab with room for a run, if enough written space is free.
+  bool alloc_back_in_written_space(uint64_t len, uint64_t* out) {
     if (cursor < hwm || hwm == start || cursor < old_space_checked_to) return false;
-    if (free_below_hwm() >= std::max(len, kOldSpaceMin)) return true;
+    if (free_below_hwm() >= std::max(len, kOldSpaceMin) && alloc_in_written_slab(0, len, out))
+      return true;
     old_space_checked_to = cursor + slab_bytes;
     return false;
+  }
+  // Below the high-water mark, the cursor's slab used up: on to the next written slab with room
+  // for a run.
+  bool alloc_on_in_written_space(uint64_t len, uint64_t* out) {
+    return cursor < hwm && alloc_in_written_slab(slab_of(cursor) + 1, len, out);
+  }
+  // Allocates at the largest extent of the first written slab from slab `from` on (wrapping
+  // once) whose largest extent holds max(len, kRunMin).
+  bool alloc_in_written_slab(size_t from, uint64_t len, uint64_t* out) {
+    const size_t written = (hwm - start) / slab_bytes;
+    const uint64_t want = std::max(len, kRunMin);
+    for (size_t i = 0; i < written; ++i) {
+      const size_t s = (from + i) % written;
+      if (slabs[s].largest() >= want) return alloc_at_largest(s, len, out);
+    }
+    return false;
+  }
+  // Allocates at the start of slab s's largest extent (room for a sequential run after it).
+  bool alloc_at_largest(size_t s, uint64_t len, uint64_t* out) {
+    auto [off, elen] = slabs[s].best_fit(slabs[s].largest());
+    if (elen < len) return false;
+    take(s, off, len);
+    *out = off;
+    return true;
   }
 
   // Tries to place `len` at or just after the cursor, in the cursor's slab.
@@ -180,15 +210,7 @@ struct Allocator::Impl {
           (slabs[s].largest() == slabs[best].largest() && slabs[s].bytes() > slabs[best].bytes()))
         best = s;
     }
-    if (best == slabs.size()) return false;
-    // Start at the beginning of the slab's largest extent: room for a sequential run.
-    auto& set = slabs[best];
-    uint64_t largest = set.largest();
-    auto [off, elen] = set.best_fit(largest);
-    (void)elen;
-    take(best, off, len);
-    *out = off;
-    return true;
+    return best != slabs.size() && alloc_at_largest(best, len, out);
   }
 
   void release_deferred_upto(uint64_t txg_limit) {
@@ -219,8 +241,8 @@ Result<uint64_t> Allocator::alloc(uint64_t len, bool use_reserve) {
   if (m.free_bytes < len || (!use_reserve && m.free_bytes - len < m.reserve))
     return make_error(ENOSPC, "alloc: pool is full");
   uint64_t off = 0;
-  if (m.back_to_written_space(len)) m.cursor = m.start;
-  if (!m.alloc_at_cursor(len, &off) && !m.alloc_in_best_slab(len, &off))
+  if (!m.alloc_back_in_written_space(len, &off) && !m.alloc_at_cursor(len, &off) &&
+      !m.alloc_on_in_written_space(len, &off) && !m.alloc_in_best_slab(len, &off))
     return make_error(ENOSPC, "alloc: no free extent large enough");
   m.record({SpaceRecord::Kind::kAlloc, off, len, 0});
   return off;

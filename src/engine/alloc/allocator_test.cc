@@ -167,6 +167,46 @@ TEST(Allocator, ReusesWrittenSpaceBeforeFreshSpace) {
   EXPECT_EQ(*c, kChunk) << "and sequential there";
 }
 
+// Written space first, when the first written slab has nothing free: the allocator goes to the
+// next written slab with room for a run, and from one such slab to the next, before fresh space
+// (it used to go back to the region's start, find nothing there, and stay in fresh space).
+TEST(Allocator, SweepsWrittenSlabsWithFreeRunsBeforeFreshSpace) {
+  constexpr uint64_t kSlab = 16ull << 20;
+  constexpr uint64_t kChunk = 1 << 20;
+  constexpr size_t kPerSlab = kSlab / kChunk;
+  Allocator a(0, 32 * kSlab, 0);
+  std::vector<uint64_t> offs;
+  for (size_t i = 0; i < 8 * kPerSlab; ++i) {  // slabs 0-7 written
+    auto o = a.alloc(kChunk);
+    ASSERT_TRUE(o.ok());
+    offs.push_back(*o);
+  }
+  const uint64_t hwm = offs.back() + kChunk;
+  // 13 MiB free at the end of slabs 2-6 (65 MiB in all); slabs 0, 1 and 7 stay full, and a
+  // fresh slab's 16 MiB extent is larger than any of these runs.
+  for (size_t s = 2; s <= 6; ++s)
+    for (size_t i = 3; i < kPerSlab; ++i) a.free_now(offs[s * kPerSlab + i], kChunk);
+  uint64_t expect = offs[2 * kPerSlab + 3];
+  for (size_t i = 0; i < 2 * 13; ++i) {
+    auto o = a.alloc(kChunk);
+    ASSERT_TRUE(o.ok());
+    if (i == 13) expect = offs[3 * kPerSlab + 3];
+    EXPECT_EQ(*o, expect) << "allocation " << i << ": the written slabs' runs, in order";
+    EXPECT_LT(*o, hwm);
+    expect = *o + kChunk;
+  }
+  // Slabs 4-6 keep 39 MiB free: below kOldSpaceMin once the cursor is back in fresh space, but
+  // a cursor still below the mark uses them up first.
+  for (size_t i = 0; i < 3 * 13; ++i) {
+    auto o = a.alloc(kChunk);
+    ASSERT_TRUE(o.ok());
+    EXPECT_LT(*o, hwm) << "allocation " << i;
+  }
+  auto fresh = a.alloc(kChunk);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ(*fresh, hwm) << "written space used up: fresh space";
+}
+
 // Ranges that cross a slab boundary are tracked in both slabs and freed whole.
 TEST(Allocator, RangesAcrossSlabBoundaries) {
   constexpr uint64_t kSlab = 16ull << 20;
