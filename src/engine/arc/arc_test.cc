@@ -186,6 +186,26 @@ TEST_F(ArcTest, ScanResistance) {
 // Re-reading blocks just evicted from T1 (ghosts on B1) grows T1's target p; re-reading blocks
 // evicted from T2 (ghosts on B2) shrinks it again. (While T2 is empty, T1 + B1 <= c keeps B1
 // empty, as in the original algorithm, so a frequent set comes first.)
+// Recency within T2: a block hit again since it entered T2 outlives the blocks that were not,
+// even though it entered first (it gets a second chance at T2's tail).
+TEST_F(ArcTest, FrequentBlockHitAgainOutlivesColderOnes) {
+  Arc arc(zio_, 8 * kBlock);
+  auto bps = put_many(12);
+  for (int pass = 0; pass < 2; ++pass)  // blocks 0-7 on T2, block 0 the oldest
+    for (int i = 0; i < 8; ++i) ASSERT_TRUE(arc.read(bps[i]).ok());
+  ASSERT_EQ(arc.stats().mfu_bytes, 8u * kBlock);
+  ASSERT_TRUE(arc.read(bps[0]).ok());                               // hit again
+  for (int i = 8; i < 11; ++i) ASSERT_TRUE(arc.read(bps[i]).ok());  // three misses evict three
+  uint64_t hits = arc.stats().hits;
+  ASSERT_TRUE(arc.read(bps[0]).ok());
+  EXPECT_EQ(arc.stats().hits, hits + 1) << "block 0 kept";
+  for (int i = 4; i < 8; ++i) ASSERT_TRUE(arc.read(bps[i]).ok());
+  EXPECT_EQ(arc.stats().hits, hits + 5) << "the younger T2 blocks kept";
+  const uint64_t misses = arc.stats().misses;
+  ASSERT_TRUE(arc.read(bps[1]).ok());
+  EXPECT_EQ(arc.stats().misses, misses + 1) << "block 1, not hit again, evicted";
+}
+
 TEST_F(ArcTest, GhostHitsAdaptTarget) {
   Arc arc(zio_, 16 * kBlock);
   auto bps = put_many(100);
