@@ -3,6 +3,7 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
+#include <cstring>
 #include <vector>
 
 #include "engine/arc/arc.h"
@@ -44,6 +45,35 @@ void BM_ArcHit(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations());
 }
 BENCHMARK(BM_ArcHit)->Threads(1)->Threads(2)->UseRealTime();
+
+// Hits at random over a cache far larger than the CPU's caches (131072 blocks, 512 MiB): the
+// cost of the lookup when the index and the entries are not in the CPU cache.
+void BM_ArcHitLargeRandom(benchmark::State& state) {
+  constexpr uint64_t kLarge = 131072;
+  static auto dev = vdev::make_memory_vdev(kLarge * 4096 + (1 << 20));
+  static zio::Pipeline zio(*dev);
+  static Arc arc(zio, 1ull << 30);
+  static std::vector<zio::BlockPtr> bps = [] {
+    std::vector<zio::BlockPtr> v(kLarge);
+    AlignedBuf buf(4096);
+    for (uint64_t i = 0; i < kLarge; ++i) {
+      std::memcpy(buf.data(), &i, sizeof i);
+      zio::WriteOp op{buf.data(), 4096, zio::BlockType::kData, 0, 1, i * 4096, 4096, &v[i]};
+      if (!zio.write({&op, 1}, 1).ok() || !arc.read(v[i]).ok()) std::exit(1);
+    }
+    return v;
+  }();
+  uint64_t x = 88172645463325252ull;
+  for (auto _ : state) {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    auto r = arc.read(bps[x % kLarge]);
+    benchmark::DoNotOptimize(r);
+  }
+  state.SetItemsProcessed(state.iterations());
+}
+BENCHMARK(BM_ArcHitLargeRandom);
 
 void BM_ArcMiss(benchmark::State& state) {
   auto dev = vdev::make_memory_vdev(64 << 20);

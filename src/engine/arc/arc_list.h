@@ -1,7 +1,7 @@
 // arc_list.h — an intrusive doubly linked list with a byte count, for the ARC's four lists.
 //
-// Entries carry their own links, so moving an entry between lists (the ARC does it on every
-// hit) allocates nothing. Head = most recently used, tail = least recently used.
+// Entries carry their own links, so moving an entry between lists (the ARC does it on a T1
+// block's second hit and on eviction) allocates nothing. Head = most recently used, tail = least recently used.
 // Not thread-safe: the cache's mutex protects every list.
 #pragma once
 
