@@ -89,6 +89,24 @@ TEST_F(BlobTest, WriteReadAcrossCommitAndImport) {
   EXPECT_EQ(*b->read(200000, buf, 100), 0u);
 }
 
+// A large read from an unaligned offset, all of it from the committed tree: each chunk of 256
+// blocks' bytes spans 257 blocks (the read path's list of tree pieces must hold them all).
+TEST_F(BlobTest, LargeUnalignedReadOfCommittedData) {
+  auto id = pool->create_blob();
+  ASSERT_TRUE(id.ok());
+  auto b = open(*id);
+  const size_t bs = test_config().block_size;
+  auto data = pattern(600 * bs, 3);
+  ASSERT_EQ(*b->write(0, data.data(), data.size()), data.size());
+  ASSERT_TRUE(pool->sync_all().ok());
+  for (size_t off : {size_t{1}, bs / 2, bs - 1, 7 * bs + 5}) {
+    const size_t len = data.size() - off - 3;
+    std::vector<uint8_t> got(len);
+    ASSERT_EQ(*b->read(off, got.data(), len), len) << "offset " << off;
+    EXPECT_TRUE(std::equal(got.begin(), got.end(), data.begin() + off)) << "offset " << off;
+  }
+}
+
 TEST_F(BlobTest, TruncatePunchAndHoles) {
   auto b = open(*pool->create_blob());
   auto data = pattern(64 * 1024, 3);
