@@ -62,7 +62,7 @@ void PoolCore::stop_thread() {
 void PoolCore::sync_loop() {
   using Clock = std::chrono::steady_clock;
   const auto interval = std::chrono::milliseconds(std::max<uint32_t>(cfg_.txg_interval_ms, 1));
-  const uint64_t dirty_kick = cfg_.dirty_max_bytes / 10 * 6;
+  const uint64_t dirty_kick = dirty_kick_bytes();
   auto next = Clock::now() + interval;
   std::unique_lock lk(sync_mu_);
   while (!stop_) {
@@ -102,9 +102,13 @@ void PoolCore::sync_loop() {
 }
 
 Status PoolCore::sync_one(uint32_t flags) {
+  using Clock = std::chrono::steady_clock;
+  const auto t0 = Clock::now();
+  const uint64_t dirty = os_->dirty_bytes();
   const uint64_t txg = os_->close_txg();
   dmu::SyncCtx ctx{*zio_, *arc_, *alloc_, txg, {}};
   ZVFS_ASSIGN_OR_RETURN(root, os_->sync_txg(txg, ctx));
+  const auto t1 = Clock::now();
   ZVFS_ASSIGN_OR_RETURN(sm, alloc::SpaceMap::sync(*zio_, ub_.space_map, *alloc_, txg));
   ZVFS_TRY(zio_->flush());
   spa::Uberblock ub = ub_;
@@ -121,6 +125,16 @@ Status PoolCore::sync_one(uint32_t flags) {
   ub.log_gen = zil_->gen();
   ZVFS_TRY(spa::write_uberblock(*zio_, label_.layout, ub));
   ZVFS_TRY(zio_->flush());
+  const auto us = [](Clock::time_point a, Clock::time_point b) {
+    return static_cast<long long>(
+        std::chrono::duration_cast<std::chrono::microseconds>(b - a).count());
+  };
+  const auto t2 = Clock::now();
+  LOG_DEBUG("spa",
+            "txg %llu committed: %llu KiB dirty, objects and data %lld us, space map, flushes and "
+            "uberblock %lld us",
+            static_cast<unsigned long long>(txg), static_cast<unsigned long long>(dirty >> 10),
+            us(t0, t1), us(t1, t2));
   // Durable. Install, release deferred frees, trim the log.
   os_->txg_done(txg);
   {
@@ -148,7 +162,7 @@ Status PoolCore::admit(uint64_t bytes, bool need_space) {
   ZVFS_TRY(check_writable());
   const uint64_t max = bytes <= kSmallChangeBytes ? cfg_.dirty_max_bytes
                                                   : cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8;
-  if (os_->dirty_bytes() > cfg_.dirty_max_bytes / 10 * 6) kick();
+  if (os_->dirty_bytes() > dirty_kick_bytes()) kick();
   if (os_->dirty_bytes() + bytes > max && os_->dirty_bytes() > 0) {
     std::unique_lock lk(sync_mu_);
     throttled_ = true;
