@@ -75,7 +75,9 @@ class PoolCore {
   // Dirty data that starts a commit: a fifth of the bound (as OpenZFS's default). At 60% a
   // bulk writer filled 150 MiB at memory speed after each commit while the device idled
   // (1 MiB O_DIRECT writes through the daemon, 8 alternating rounds: 1316-1439 -> 1447-1556
-  // MB/s means); at 20% the next commit starts as the last one ends.
+  // MB/s means); at 20% the next commit starts as the last one ends. The price: random
+  // overwrites of a small file are absorbed less in memory by smaller txgs (the seed job,
+  // 16 KiB direct=1 over 256 MiB: about 10% fewer IOPS in 16 alternating rounds).
   uint64_t dirty_kick_bytes() const { return cfg_.dirty_max_bytes / 5; }
   void sync_loop();
   Status sync_one(uint32_t flags);
