@@ -268,6 +268,39 @@ TEST(BlobLog, ManySyncsInOneTxgStayOnTheLog) {
   }
 }
 
+// When dirty data starts a commit: a txg of new blocks only (a stream) at 20% of the bound, so
+// the device does not idle while a bulk writer refills; one that absorbs overwrites only at
+// 60%, so more of them stay in memory.
+TEST(BlobCommit, StreamsCommitEarlyOverwritesGrowOn) {
+  PoolConfig cfg = test_config();
+  cfg.dirty_max_bytes = 16 << 20;
+  cfg.txg_interval_ms = 600000;  // no timed commits during the test
+  cfg.log_bytes = 64 << 20;
+  for (const bool overwrite : {false, true}) {
+    SCOPED_TRACE(overwrite ? "overwrites" : "stream");
+    auto p = Pool::create(share(vdev::make_memory_vdev(256ull << 20)), cfg);
+    ASSERT_TRUE(p.ok()) << p.error().msg;
+    std::unique_ptr<Pool> pool = std::move(*p);
+    auto b = *pool->open_blob(*pool->create_blob());
+    ASSERT_TRUE(pool->sync_all().ok());
+    const uint64_t before = pool->stats().synced_txg;
+    // 5 MiB of new blocks (31% of the bound); with `overwrite`, each MiB written twice.
+    const auto data = pattern(1 << 20, 9);
+    for (uint64_t mib = 0; mib < 5; ++mib) {
+      ASSERT_TRUE(b->write(mib << 20, data.data(), data.size()).ok());
+      if (overwrite) {
+        ASSERT_TRUE(b->write(mib << 20, data.data(), data.size()).ok());
+      }
+    }
+    bool committed = false;
+    for (int i = 0; i < 100 && !committed; ++i) {  // up to 1 s
+      committed = pool->stats().synced_txg > before;
+      if (!committed) usleep(10000);
+    }
+    EXPECT_EQ(committed, !overwrite);
+  }
+}
+
 TEST_F(BlobTest, SyncedDataSurvivesPowerCut) {
   auto id = *pool->create_blob();  // created and synced only through the log
   auto b = open(id);

@@ -6,11 +6,11 @@
 // so a handle that outlives its Pool fails cleanly (EIO) instead of touching freed memory.
 //
 // Txg sync (txg_sync.cc): the sync thread commits the open txg every txg_interval_ms, when dirty
-// data passes 20% of dirty_max_bytes, when the intent log is half full, or on demand
-// (sync_all, a sync() with too much to log). Writers wait (throttle) while dirty data is at
-// dirty_max_bytes. Commit order: data and metadata blocks (dmu) -> space map -> flush ->
-// uberblock -> flush; then the new state is installed, deferred frees are released to the
-// allocator and the intent log is trimmed.
+// data passes 60% of dirty_max_bytes (20% for a txg of new blocks only: commit_due), when the
+// intent log is half full, or on demand (sync_all, a sync() with too much to log). Writers wait
+// (throttle) while dirty data is at dirty_max_bytes. Commit order: data and metadata blocks (dmu)
+// -> space map -> flush -> uberblock -> flush; then the new state is installed, deferred frees are
+// released to the allocator and the intent log is trimmed.
 //
 // Failure: if any write or flush of a txg fails, the pool is failed: every later change,
 // sync() and sync_all() returns EIO (nothing acknowledged afterwards could be made durable),
@@ -72,13 +72,19 @@ class PoolCore {
   PoolCore() = default;
   Status wait_synced(uint64_t txg);
   void kick();
-  // Dirty data that starts a commit: a fifth of the bound (as OpenZFS's default). At 60% a
-  // bulk writer filled 150 MiB at memory speed after each commit while the device idled
-  // (1 MiB O_DIRECT writes through the daemon, 8 alternating rounds: 1316-1439 -> 1447-1556
-  // MB/s means); at 20% the next commit starts as the last one ends. The price: random
-  // overwrites of a small file are absorbed less in memory by smaller txgs (the seed job,
-  // 16 KiB direct=1 over 256 MiB: about 10% fewer IOPS in 16 alternating rounds).
-  uint64_t dirty_kick_bytes() const { return cfg_.dirty_max_bytes / 5; }
+  // Whether dirty data calls for a commit now. At 60% of the bound always. At 20% already if
+  // the open txg absorbs (almost) no overwrites, i.e. a stream of new blocks: waiting for 60%,
+  // a bulk writer refilled 150 MiB at memory speed after every other commit while the device
+  // idled (1 MiB O_DIRECT writes through the daemon, 8 alternating rounds: means 1316-1439 ->
+  // 1447-1556 MB/s at 20%). A txg that absorbs overwrites grows on: committing random 16 KiB
+  // overwrites of a 256 MiB file at 20% wrote more blocks a larger txg would have overwritten
+  // in memory (about 10% fewer IOPS).
+  bool commit_due() const {
+    const uint64_t dirty = os_->dirty_bytes();
+    if (dirty > cfg_.dirty_max_bytes / 10 * 6) return true;
+    return dirty > cfg_.dirty_max_bytes / 5 &&
+           os_->open_absorbed_bytes() * 16 < os_->open_new_bytes();
+  }
   void sync_loop();
   Status sync_one(uint32_t flags);
   void stop_thread();

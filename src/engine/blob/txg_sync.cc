@@ -62,7 +62,6 @@ void PoolCore::stop_thread() {
 void PoolCore::sync_loop() {
   using Clock = std::chrono::steady_clock;
   const auto interval = std::chrono::milliseconds(std::max<uint32_t>(cfg_.txg_interval_ms, 1));
-  const uint64_t dirty_kick = dirty_kick_bytes();
   auto next = Clock::now() + interval;
   std::unique_lock lk(sync_mu_);
   while (!stop_) {
@@ -70,7 +69,7 @@ void PoolCore::sync_loop() {
       if (pause_ || !failed_.ok()) return false;
       // A writer held back during the last commit: commit again at once, so a bulk writer
       // keeps the device busy instead of refilling up to dirty_kick while it idles.
-      return want_txg_ > synced_txg_ || os_->dirty_bytes() > dirty_kick ||
+      return want_txg_ > synced_txg_ || commit_due() ||
              zil_->used_bytes() > zil_->capacity() / 2 || (throttled_ && os_->has_changes());
     };
     sync_cv_.wait_until(lk, next, [&] { return stop_ || wanted(); });
@@ -162,7 +161,7 @@ Status PoolCore::admit(uint64_t bytes, bool need_space) {
   ZVFS_TRY(check_writable());
   const uint64_t max = bytes <= kSmallChangeBytes ? cfg_.dirty_max_bytes
                                                   : cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8;
-  if (os_->dirty_bytes() > dirty_kick_bytes()) kick();
+  if (commit_due()) kick();
   if (os_->dirty_bytes() + bytes > max && os_->dirty_bytes() > 0) {
     std::unique_lock lk(sync_mu_);
     throttled_ = true;

@@ -92,7 +92,10 @@ Status ObjectSet::fill_old(Object& o, uint64_t blk, AlignedBuf& out) {
 Result<std::shared_ptr<AlignedBuf>> ObjectSet::writable_block(Object& o, TxgDelta& d, uint64_t blk,
                                                               Fill fill) {
   auto it = d.blocks.find(blk);
-  if (it != d.blocks.end()) return it->second;
+  if (it != d.blocks.end()) {
+    open_absorbed_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
+    return it->second;
+  }
   auto buf = std::make_shared<AlignedBuf>();
   // Zeroing a 16 KiB buffer that is about to be overwritten in full cost a tenth of a bulk
   // write's CPU; fill_old() writes every byte itself (zeros for a hole).
@@ -102,6 +105,7 @@ Result<std::shared_ptr<AlignedBuf>> ObjectSet::writable_block(Object& o, TxgDelt
   d.blocks.emplace(blk, buf);
   d.dirty_bytes += block_size_;
   dirty_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
+  open_new_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
   return buf;
 }
 

@@ -110,6 +110,12 @@ class ObjectSet {
   // --- txgs (objset_sync.cc) ---
   uint64_t open_txg() const;
   uint64_t dirty_bytes() const { return dirty_bytes_.load(std::memory_order_relaxed); }
+  // Of the open txg: bytes of the blocks it dirtied, and bytes of block changes that landed in
+  // blocks it had already dirtied (overwrites absorbed in memory). Zero when a txg opens.
+  uint64_t open_new_bytes() const { return open_new_bytes_.load(std::memory_order_relaxed); }
+  uint64_t open_absorbed_bytes() const {
+    return open_absorbed_bytes_.load(std::memory_order_relaxed);
+  }
   bool has_changes() const;
   uint64_t close_txg();  // returns the closed txg; the next one opens
   // Writes txg's changes; returns the new root (not yet installed).
@@ -174,6 +180,8 @@ class ObjectSet {
 
   std::shared_mutex reuse_mu_;
   std::atomic<uint64_t> dirty_bytes_{0};
+  std::atomic<uint64_t> open_new_bytes_{0};
+  std::atomic<uint64_t> open_absorbed_bytes_{0};
 };
 
 }  // namespace zvfs::dmu

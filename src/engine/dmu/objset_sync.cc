@@ -65,6 +65,8 @@ uint64_t ObjectSet::close_txg() {
     syncing_objs_.push_back(o);
   }
   open_txg_ = t + 1;
+  open_new_bytes_.store(0, std::memory_order_relaxed);
+  open_absorbed_bytes_.store(0, std::memory_order_relaxed);
   sync_ready_ = false;
   return t;
 }
