@@ -14,13 +14,15 @@ namespace {
 
 constexpr int kBlocks = 1024;
 
+// `n` blocks of 4 KiB written to a memory vdev and read once, so every one is cached.
 struct Fixture {
-  Fixture() : dev(vdev::make_memory_vdev(64 << 20)), zio(*dev), arc(zio, 64 << 20) {
+  Fixture(uint64_t n, uint64_t cache_bytes)
+      : dev(vdev::make_memory_vdev(n * 4096 + (1 << 20))), zio(*dev), arc(zio, cache_bytes) {
     AlignedBuf buf(4096);
-    bps.resize(kBlocks);
-    for (int i = 0; i < kBlocks; ++i) {
-      zio::WriteOp op{buf.data(), 4096,   zio::BlockType::kData, 0, 1, uint64_t(i) * 4096,
-                      4096,       &bps[i]};
+    bps.resize(n);
+    for (uint64_t i = 0; i < n; ++i) {
+      std::memcpy(buf.data(), &i, sizeof i);
+      zio::WriteOp op{buf.data(), 4096, zio::BlockType::kData, 0, 1, i * 4096, 4096, &bps[i]};
       if (!zio.write({&op, 1}, 1).ok() || !arc.read(bps[i]).ok()) std::exit(1);
     }
   }
@@ -30,13 +32,8 @@ struct Fixture {
   std::vector<zio::BlockPtr> bps;
 };
 
-Fixture& fixture() {
-  static Fixture f;
-  return f;
-}
-
 void BM_ArcHit(benchmark::State& state) {
-  Fixture& f = fixture();
+  static Fixture f(kBlocks, 64 << 20);
   uint64_t i = state.thread_index() * 7;
   for (auto _ : state) {
     auto r = f.arc.read(f.bps[i++ % kBlocks]);
@@ -50,25 +47,13 @@ BENCHMARK(BM_ArcHit)->Threads(1)->Threads(2)->UseRealTime();
 // cost of the lookup when the index and the entries are not in the CPU cache.
 void BM_ArcHitLargeRandom(benchmark::State& state) {
   constexpr uint64_t kLarge = 131072;
-  static auto dev = vdev::make_memory_vdev(kLarge * 4096 + (1 << 20));
-  static zio::Pipeline zio(*dev);
-  static Arc arc(zio, 1ull << 30);
-  static std::vector<zio::BlockPtr> bps = [] {
-    std::vector<zio::BlockPtr> v(kLarge);
-    AlignedBuf buf(4096);
-    for (uint64_t i = 0; i < kLarge; ++i) {
-      std::memcpy(buf.data(), &i, sizeof i);
-      zio::WriteOp op{buf.data(), 4096, zio::BlockType::kData, 0, 1, i * 4096, 4096, &v[i]};
-      if (!zio.write({&op, 1}, 1).ok() || !arc.read(v[i]).ok()) std::exit(1);
-    }
-    return v;
-  }();
+  static Fixture f(kLarge, 1ull << 30);
   uint64_t x = 88172645463325252ull;
   for (auto _ : state) {
     x ^= x << 13;
     x ^= x >> 7;
     x ^= x << 17;
-    auto r = arc.read(bps[x % kLarge]);
+    auto r = f.arc.read(f.bps[x % kLarge]);
     benchmark::DoNotOptimize(r);
   }
   state.SetItemsProcessed(state.iterations());
