@@ -44,6 +44,35 @@ void read_comm(pid_t pid, char* out, size_t n) {
   if (char* nl = strchr(out, '\n')) *nl = 0;
 }
 
+// Whether libzvfs.so is mapped into process pid: a program started with the library that has
+// not yet opened its session (it connects at its first ZVFS file, which the kernel opens
+// before the library can ask the daemon anything).
+bool maps_library(pid_t pid) {
+  static constexpr char kName[] = "/libzvfs.so";
+  constexpr size_t kKeep = sizeof kName - 1;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/maps", static_cast<int>(pid));
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  char buf[16384 + 1];
+  size_t have = 0;  // bytes kept from the previous read (a name split across two reads)
+  bool found = false;
+  for (;;) {
+    ssize_t r = read(fd, buf + have, sizeof buf - 1 - have);
+    if (r <= 0) break;
+    size_t len = have + static_cast<size_t>(r);
+    buf[len] = 0;
+    if (strstr(buf, kName) != nullptr) {
+      found = true;
+      break;
+    }
+    have = len < kKeep ? len : kKeep;
+    memmove(buf, buf + len - have, have);
+  }
+  close(fd);
+  return found;
+}
+
 void read_path(int fd, char* out, size_t n) {
   char link[64];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
@@ -95,7 +124,7 @@ PlaceholderGuard::~PlaceholderGuard() {
 
 int PlaceholderGuard::protect(int fd) {
   constexpr unsigned kAdd = FAN_MARK_ADD | FAN_MARK_EVICTABLE;
-  if (fanotify_mark(fan_fd_, kAdd, FAN_PRE_ACCESS, fd, nullptr) == 0) return 0;
+  if (fanotify_mark(fan_fd_, kAdd, FAN_OPEN_PERM | FAN_PRE_ACCESS, fd, nullptr) == 0) return 0;
   // EINVAL: a kernel before 6.14, or a file system without pre-content events (tried again
   // for each placeholder, since prefixes may live on different file systems).
   if (errno != EINVAL) return mark_failed(errno);
@@ -104,7 +133,7 @@ int PlaceholderGuard::protect(int fd) {
              "no pre-content events for a placeholder (Linux >= 6.14 on ext4, xfs or btrfs "
              "has them): only reads without libzvfs.so are refused there; writes land in the "
              "placeholder and are reported at the file's last close");
-  if (fanotify_mark(fan_fd_, kAdd, FAN_ACCESS_PERM, fd, nullptr) == 0) return 0;
+  if (fanotify_mark(fan_fd_, kAdd, FAN_OPEN_PERM | FAN_ACCESS_PERM, fd, nullptr) == 0) return 0;
   return mark_failed(errno);
 }
 
@@ -134,10 +163,20 @@ bool PlaceholderGuard::probing(pid_t pid) {
   std::lock_guard<std::mutex> g(watch_mu_);
   for (const ipc::RegionHeader* h : watched_) {
     if (h->kernel_probes.load(std::memory_order_seq_cst) > 0 &&
-        h->probe_pid.load(std::memory_order_relaxed) == static_cast<int32_t>(pid))
+        h->client_pid.load(std::memory_order_relaxed) == static_cast<int32_t>(pid))
       return true;
   }
   return false;
+}
+
+bool PlaceholderGuard::is_client(pid_t pid) {
+  {
+    std::lock_guard<std::mutex> g(watch_mu_);
+    for (const ipc::RegionHeader* h : watched_) {
+      if (h->client_pid.load(std::memory_order_acquire) == static_cast<int32_t>(pid)) return true;
+    }
+  }
+  return maps_library(pid);
 }
 
 void PlaceholderGuard::run() {
@@ -155,13 +194,21 @@ void PlaceholderGuard::run() {
     auto* m = reinterpret_cast<fanotify_event_metadata*>(buf);
     for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
       if (m->fd < 0) continue;  // queue overflow: nothing to answer
-      bool allow = m->pid == self_ || probing(m->pid);
-      answer(m->fd, m->pid, (m->mask & FAN_PRE_ACCESS) != 0, allow);
+      const char* what;
+      bool allow;
+      if (m->mask & FAN_OPEN_PERM) {
+        what = "an open of";
+        allow = m->pid == self_ || is_client(m->pid);
+      } else {
+        what = (m->mask & FAN_PRE_ACCESS) ? "an access to" : "a read of";
+        allow = m->pid == self_ || probing(m->pid);
+      }
+      answer(m->fd, m->pid, what, allow);
     }
   }
 }
 
-void PlaceholderGuard::answer(int event_fd, pid_t pid, bool any_access, bool allow) {
+void PlaceholderGuard::answer(int event_fd, pid_t pid, const char* what, bool allow) {
   // The refused process waits for the answer: read its name before it can exit.
   bool log_it = false;
   char comm[32], path[512];
@@ -189,7 +236,7 @@ void PlaceholderGuard::answer(int event_fd, pid_t pid, bool any_access, bool all
     LOG_WARN("guard",
              "refused pid %d (%s) %s %s without libzvfs.so: its data is in the pool "
              "(run the program under `zvfs run`); %" PRIu64 " refused so far",
-             static_cast<int>(pid), comm, any_access ? "an access to" : "a read of", path, total);
+             static_cast<int>(pid), comm, what, path, total);
 }
 
 }  // namespace zvfs::daemon

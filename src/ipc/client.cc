@@ -187,6 +187,8 @@ void atfork_child() {
   if (!g_fork_prepared) return;
   g_fork_prepared = false;
   g_cur = spare_session();
+  g_cur->region.header()->client_pid.store(static_cast<int32_t>(getpid()),
+                                           std::memory_order_release);
   g_owned_sock.store(g_cur->sock);
   g_owned_fork_sock.store(-1);
   for (int i = 0, high = g_handle_high.load(); i < high; ++i) {
@@ -303,6 +305,8 @@ int connect_session(Session* s) {
     return r;
   }
   s->sock = sock;
+  // The daemon's placeholder guard lets this process open placeholders (shm.h).
+  s->region.header()->client_pid.store(static_cast<int32_t>(getpid()), std::memory_order_release);
   s->epoch = g_epoch_counter.fetch_add(1) + 1;
   s->dead.store(false);
   s->next_req = 1;
@@ -574,7 +578,7 @@ long with_kernel_probe(long (*fn)(void* arg), void* arg) {
   if (acquire_session(&deadline) != 0) return fn(arg);  // no daemon: no guard either
   RegionHeader* h = g_cur->region.header();
   std::atomic<uint32_t>& probes = h->kernel_probes;
-  h->probe_pid.store(static_cast<int32_t>(getpid()), std::memory_order_relaxed);
+  h->client_pid.store(static_cast<int32_t>(getpid()), std::memory_order_relaxed);
   probes.fetch_add(1, std::memory_order_seq_cst);
   long r = fn(arg);
   int e = errno;

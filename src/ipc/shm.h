@@ -50,12 +50,14 @@ struct alignas(64) RegionHeader {
   std::atomic<uint32_t> spin_ok;  // daemon's hint: 1 if a CPU is free for busy-waiting
   // Client threads inside a system call that the library makes on a ZVFS placeholder itself
   // (the kernel's argument checks of a zero-length copy_file_range or sendfile; the ftruncate
-  // or truncate that sets its st_size), and the pid of their process (the session's peer pid is the
-  // parent's in a forked child, whose session the parent opened): the daemon's placeholder guard
-  // lets that process's accesses through meanwhile. The guard protects data from programs that
-  // bypass the library, not a security boundary, so the client's word is taken.
+  // or truncate that sets its st_size), and the pid of the process that uses this session,
+  // written by the client when it connects and, in a forked child, when it takes over the
+  // session its parent opened for it (the socket's peer pid is then the parent's). The daemon's
+  // placeholder guard lets that process open placeholders, and lets its accesses through while
+  // kernel_probes is not 0. The guard protects data from programs that bypass the library, not
+  // a security boundary, so the client's word is taken.
   alignas(64) std::atomic<uint32_t> kernel_probes;
-  std::atomic<int32_t> probe_pid;
+  std::atomic<int32_t> client_pid;
 };
 static_assert(sizeof(RegionHeader) <= 4096);
 

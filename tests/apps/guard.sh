@@ -2,10 +2,11 @@
 # guard.sh — programs that reach a ZVFS file without the library fail loudly.
 #
 # Without libzvfs.so, a ZVFS file's Linux placeholder holds no data: the daemon's placeholder
-# guard refuses reads, writes, truncates and fallocates of it by any other process (EPERM, and
-# a line in the daemon's log). Checked with cat, dd, tar, a shell redirection, truncate and
-# fallocate run without the library, and with fio's io_uring engine, whose system calls bypass
-# the library even when it is preloaded. The library's own truncates of the placeholder (its
+# guard refuses every open of it by a program without the library, and reads, writes, truncates
+# and fallocates that a program with it makes around it (EPERM, and a line in the daemon's log).
+# Checked with cat, dd, tar, cp, shell redirections (one with O_TRUNC), truncate and fallocate
+# run without the library, and with fio's io_uring engine, whose system calls bypass the
+# library even when it is preloaded. The library's own truncates of the placeholder (its
 # st_size) go through. A descriptor opened before the daemon saw the file is not guarded (Linux
 # decides at open): the daemon reports the bytes written through it when the file is closed.
 # The data stays intact and readable through the library throughout.
@@ -38,9 +39,17 @@ fi
 if tar cf "$TEST_DIR/t.tar" "$f" 2>/dev/null; then fail "tar without the library read the placeholder"; fi
 sleep 0.2
 [ "$(refusals)" -ge $((before + 3)) ] || fail "the daemon logged $(($(refusals) - before)) refusals, not 3"
-grep "guard: refused" "$TEST_DIR/zvfsd.log" | grep -q "(cat) an access to $f" ||
+grep "guard: refused" "$TEST_DIR/zvfsd.log" | grep -q "(cat) an open of $f" ||
   fail "the log line does not name the program and the file"
-say "cat, dd and tar without the library: reads refused and logged"
+say "cat, dd and tar without the library: opens refused and logged"
+
+# cp finds the placeholder all hole and would write an empty copy without reading a byte.
+before=$(refusals)
+if cp "$f" "$TEST_DIR/copy" 2>/dev/null; then fail "cp without the library copied the placeholder"; fi
+[ ! -s "$TEST_DIR/copy" ] || fail "cp without the library wrote a copy"
+sleep 0.2
+[ "$(refusals)" -ge $((before + 1)) ] || fail "the daemon did not log cp's refused open"
+say "cp without the library: refused, no empty copy"
 
 if grep -q "no pre-content events" "$TEST_DIR/zvfsd.log"; then
   fail "this kernel or file system has no fanotify pre-content events (Linux >= 6.14 on ext4)"
@@ -50,15 +59,17 @@ if dd if=/dev/zero of="$f" bs=4k count=1 seek=3 conv=notrunc status=none 2>/dev/
   fail "dd without the library wrote into the placeholder"
 fi
 if (echo appended >>"$f") 2>/dev/null; then fail "an appending redirection wrote into the placeholder"; fi
+# O_TRUNC empties the placeholder at open, with no access event after it.
+if (: >"$f") 2>/dev/null; then fail "a truncating redirection (O_TRUNC) opened the placeholder"; fi
 if truncate -s 4096 "$f" 2>/dev/null; then fail "truncate without the library shrank the placeholder"; fi
 if fallocate -l 8M "$f" 2>/dev/null; then fail "fallocate without the library allocated the placeholder"; fi
 sleep 0.2
-[ "$(refusals)" -ge $((before + 4)) ] ||
-  fail "the daemon logged $(($(refusals) - before)) refusals, not 4"
-grep "guard: refused" "$TEST_DIR/zvfsd.log" | grep -q "(truncate) an access to $f" ||
+[ "$(refusals)" -ge $((before + 5)) ] ||
+  fail "the daemon logged $(($(refusals) - before)) refusals, not 5"
+grep "guard: refused" "$TEST_DIR/zvfsd.log" | grep -q "(truncate) an open of $f" ||
   fail "no log line names truncate and the file"
 intact "after writes without the library"
-say "dd, >>, truncate and fallocate without the library: refused and logged"
+say "dd, >>, > (O_TRUNC), truncate and fallocate without the library: refused and logged"
 
 # The library's own truncates change the placeholder's st_size through the kernel.
 on_zvfs truncate -s $((size + 100)) "$f" || fail "truncate (ftruncate) through ZVFS failed"

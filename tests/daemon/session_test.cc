@@ -10,6 +10,7 @@
 #include <sys/fanotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -560,6 +561,40 @@ TEST_F(SessionTest, ManyThreadsInFlight) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(bad.load(), 0);
+  ipc::detach(h);
+  close(fd);
+}
+
+// A process without the library cannot even open a guarded placeholder: otherwise an open
+// with O_TRUNC would empty it unseen (no access event follows), and cp would find it all hole
+// and write an empty copy without reading. A process with a session opens it as usual.
+TEST_F(SessionTest, PlaceholderGuardRefusesOpensWithoutTheLibrary) {
+  if (geteuid() != 0) GTEST_SKIP() << "the guard needs CAP_SYS_ADMIN (fanotify)";
+  int h;
+  int fd = create("guarded-open", &h);
+  ASSERT_EQ(ipc::pwrite(h, "secret", 6, 0), 6);
+  // A raw fork runs no atfork handler: the child has no session of its own, and this test
+  // program does not map libzvfs.so.
+  pid_t pid = static_cast<pid_t>(syscall(SYS_clone, SIGCHLD, 0, nullptr, nullptr, 0));
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    int f = open(path("guarded-open").c_str(), O_RDONLY | O_CLOEXEC);
+    if (f >= 0 || errno != EPERM) _exit(10);
+    f = open(path("guarded-open").c_str(), O_WRONLY | O_TRUNC | O_CLOEXEC);
+    if (f >= 0 || errno != EPERM) _exit(11);
+    _exit(0);
+  }
+  expect_exit_zero(pid);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 6) << "the placeholder was truncated";
+  char b[6];
+  ASSERT_EQ(ipc::pread(h, b, 6, 0), 6);
+  EXPECT_EQ(0, memcmp(b, "secret", 6));
+  // This process is a client: it opens the file again.
+  int again = open(path("guarded-open").c_str(), O_RDWR | O_CLOEXEC);
+  EXPECT_GE(again, 0) << strerror(errno);
+  if (again >= 0) close(again);
   ipc::detach(h);
   close(fd);
 }
