@@ -219,16 +219,23 @@ class GateVdev final : public vdev::Vdev {
   }
   vdev::VdevStats stats() const override { return d_->stats(); }
   std::string describe() const override { return "gate:" + d_->describe(); }
+  int waiting() {
+    std::lock_guard lk(mu_);
+    return waiting_;
+  }
 
  private:
   void wait_open() {
     std::unique_lock lk(mu_);
+    waiting_++;
     cv_.wait(lk, [&] { return open_; });
+    waiting_--;
   }
   std::shared_ptr<vdev::Vdev> d_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool open_ = true;
+  int waiting_ = 0;
 };
 
 // Regression: while a commit is stuck, a bulk writer used to fill dirty data to the hard limit,
@@ -271,6 +278,40 @@ TEST(Concurrency, SmallWriteIsNotThrottledBehindBulkWriter) {
   std::vector<uint8_t> got(1 << 20);
   ASSERT_EQ(*bulk->read(7 << 20, got.data(), got.size()), got.size());
   EXPECT_EQ(got, std::vector<uint8_t>(1 << 20, 0x6b));
+  ASSERT_TRUE(pool->export_pool().ok());
+}
+
+// Group commit on one blob: a sync whose writes another thread's log commit made durable while
+// it waited for that commit returns without a commit of its own, even when more writes (not
+// its own) arrived meanwhile. Each such sync used to log and flush them again: threads syncing
+// one file convoyed, one log block and one flush per sync.
+TEST(Concurrency, SyncCoveredByAnotherThreadsCommitWritesNothing) {
+  auto gate = std::make_shared<GateVdev>(vdev::make_memory_vdev(128ull << 20));
+  std::unique_ptr<Pool> pool = new_pool(gate, testing::test_config());
+  ASSERT_TRUE(pool);
+  auto b = *pool->open_blob(*pool->create_blob());
+  ASSERT_TRUE(pool->sync_all().ok());
+  std::vector<uint8_t> page(4096, 0x31);
+  ASSERT_TRUE(b->write(0, page.data(), page.size()).ok());
+  ASSERT_TRUE(b->write(4096, page.data(), page.size()).ok());
+  const uint64_t logged0 = pool->stats().log_syncs;
+  gate->set_open(false);
+  // A gathers both writes and stalls in its log write, holding the blob's log lock.
+  std::thread a([&] { EXPECT_TRUE(b->sync().ok()); });
+  while (gate->waiting() == 0) std::this_thread::yield();
+  // B was called after both writes: A's commit covers it. It waits for the log lock.
+  std::thread c([&] { EXPECT_TRUE(b->sync().ok()); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  // A write after B was called, and after A gathered: not B's to make durable.
+  page.assign(4096, 0x32);
+  ASSERT_TRUE(b->write(8192, page.data(), page.size()).ok());
+  gate->set_open(true);
+  a.join();
+  c.join();
+  EXPECT_EQ(pool->stats().log_syncs - logged0, 1u) << "B logged the later write again";
+  // The later write is made durable by the next sync, as always.
+  ASSERT_TRUE(b->sync().ok());
+  EXPECT_EQ(pool->stats().log_syncs - logged0, 2u);
   ASSERT_TRUE(pool->export_pool().ok());
 }
 

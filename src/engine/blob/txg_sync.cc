@@ -69,8 +69,8 @@ void PoolCore::sync_loop() {
       if (pause_ || !failed_.ok()) return false;
       // A writer held back during the last commit: commit again at once, so a bulk writer
       // keeps the device busy instead of refilling up to dirty_kick while it idles.
-      return want_txg_ > synced_txg_ || commit_due() ||
-             zil_->used_bytes() > zil_->capacity() / 2 || (throttled_ && os_->has_changes());
+      return want_txg_ > synced_txg_ || commit_due() || zil_->used_bytes() > zil_->capacity() / 2 ||
+             (throttled_ && os_->has_changes());
     };
     sync_cv_.wait_until(lk, next, [&] { return stop_ || wanted(); });
     if (stop_) break;
@@ -192,7 +192,13 @@ Status PoolCore::admit(uint64_t bytes, bool need_space) {
 
 Status PoolCore::sync_blob(dmu::Object& o) {
   ZVFS_TRY(check_writable());
-  std::lock_guard lg(o.log_mu);
+  // Covered by the commit of a sync that was logging meanwhile (group commit), or ours to log.
+  if (!os_->begin_log(o, os_->change_seq(o))) return check_writable();
+  struct EndLog {
+    dmu::ObjectSet& os;
+    dmu::Object& o;
+    ~EndLog() { os.end_log(o); }
+  } end_log{*os_, o};
   const uint64_t max_bytes = std::min(kLogBytesPerSyncMax, zil_->capacity() / 8);
   ZVFS_ASSIGN_OR_RETURN(batch, os_->gather_unlogged(o, max_bytes));
   if (batch.wait_txg != 0) return wait_synced(batch.wait_txg);

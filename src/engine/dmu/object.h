@@ -20,6 +20,7 @@
 //     `ops` holds what the next sync must log, and kMaxOpsPerDelta bounds that.
 #pragma once
 
+#include <condition_variable>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -84,7 +85,6 @@ struct Object : std::enable_shared_from_this<Object> {
   const uint64_t id;
   const uint32_t block_size;
   mutable std::mutex mu;
-  std::mutex log_mu;  // serializes intent-log commits of this object (keeps records in order)
 
   DnodePhys committed{};  // as of the last synced txg (type kFree if never committed)
   uint64_t size = 0;
@@ -92,6 +92,15 @@ struct Object : std::enable_shared_from_this<Object> {
   uint64_t create_txg = 0, modify_txg = 0;
   std::shared_ptr<const XattrMap> xattrs;  // null until loaded
   std::shared_ptr<TxgDelta> open, syncing;
+  // Intent-log commits of this object, one at a time (keeps its records in order), grouped
+  // (guarded by mu): every change counts one (change_seq), and a log commit that made the
+  // changes up to logged_seq durable records it. A sync waits while another one is logging
+  // (log_busy), and returns as soon as logged_seq reaches the count it saw when it was called:
+  // that commit covered its writes. It need not take a turn of its own, which with many
+  // threads on one object could take long (a thread that has just finished comes back first).
+  uint64_t change_seq = 0, logged_seq = 0;
+  bool log_busy = false;
+  std::condition_variable log_cv;
 };
 
 }  // namespace zvfs::dmu

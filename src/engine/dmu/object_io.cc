@@ -253,7 +253,7 @@ Status ObjectSet::write_locked(Object& o, uint64_t off, const void* buf, size_t 
   }
   if (end > o.size) o.size = end;
   o.modify_txg = open_txg_;
-  add_op(d, LogOp{OpKind::kWrite, off, len});
+  add_op(o, d, LogOp{OpKind::kWrite, off, len});
   return ok_status();
 }
 
@@ -291,7 +291,7 @@ Status ObjectSet::truncate(Object& o, uint64_t size) {
   }
   o.size = size;
   o.modify_txg = open_txg_;
-  add_op(d, LogOp{OpKind::kTruncate, size, 0});
+  add_op(o, d, LogOp{OpKind::kTruncate, size, 0});
   return ok_status();
 }
 
@@ -321,7 +321,7 @@ Status ObjectSet::punch(Object& o, uint64_t off, uint64_t len) {
     d.freed.add(fa, fb);
   }
   o.modify_txg = open_txg_;
-  add_op(d, LogOp{OpKind::kPunch, off, end - off});
+  add_op(o, d, LogOp{OpKind::kPunch, off, end - off});
   return ok_status();
 }
 

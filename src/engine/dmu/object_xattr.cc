@@ -80,7 +80,7 @@ Status ObjectSet::set_xattr(Object& o, std::string_view name, const void* value,
   LogOp op{OpKind::kXattrSet};
   op.name = std::string(name);
   op.value.assign(v, v + len);
-  add_op(d, std::move(op));
+  add_op(o, d, std::move(op));
   return ok_status();
 }
 
@@ -99,7 +99,7 @@ Status ObjectSet::remove_xattr(Object& o, std::string_view name) {
   o.modify_txg = open_txg_;
   LogOp op{OpKind::kXattrRemove};
   op.name = std::string(name);
-  add_op(d, std::move(op));
+  add_op(o, d, std::move(op));
   return ok_status();
 }
 

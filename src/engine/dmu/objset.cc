@@ -46,7 +46,8 @@ TxgDelta& ObjectSet::open_delta(Object& o, uint64_t txg) {
   return *o.open;
 }
 
-void ObjectSet::add_op(TxgDelta& d, LogOp op) {
+void ObjectSet::add_op(Object& o, TxgDelta& d, LogOp op) {
+  o.change_seq++;
   if (d.ops_overflow) return;
   if (op.kind == OpKind::kWrite && d.ops.size() > d.sealed) {
     LogOp& last = d.ops.back();
@@ -89,7 +90,7 @@ void ObjectSet::record_create(Object& o) {
   std::lock_guard ol(o.mu);
   TxgDelta& d = open_delta(o, open_txg_);
   d.created = true;
-  add_op(d, LogOp{OpKind::kCreate});
+  add_op(o, d, LogOp{OpKind::kCreate});
 }
 
 Result<uint64_t> ObjectSet::create() {

@@ -60,7 +60,8 @@ struct LogBatch {
   std::vector<ChangeRecord> records;
   std::vector<std::pair<std::shared_ptr<TxgDelta>, size_t>> marks;  // delta, ops now logged
   uint64_t bytes = 0;                                               // payload bytes
-  uint64_t wait_txg = 0;  // nonzero: too much to log; commit this txg instead
+  uint64_t wait_txg = 0;    // nonzero: too much to log; commit this txg instead
+  uint64_t change_seq = 0;  // the object's change count when gathered (Object::change_seq)
 };
 
 class ObjectSet {
@@ -96,13 +97,22 @@ class ObjectSet {
   Result<std::vector<std::string>> list_xattrs(Object& o);
 
   // --- intent log support (objset_log.cc) ---
-  // Collects o's changes not yet logged. Call with o.log_mu held; then mark_logged on success.
+  // A sync of o: change_seq() when it is called; then begin_log(), which waits while another
+  // sync of o is logging and returns false once a commit has made every change up to seq
+  // durable (nothing left to do), or true when this sync is the one to log: it gathers with
+  // gather_unlogged(), commits, calls mark_logged() on success, and end_log() in any case.
+  // Deletes of any blob ride along with the next sync, so begin_log() returns true while
+  // one is pending.
+  uint64_t change_seq(const Object& o) const;
+  bool begin_log(Object& o, uint64_t seq);
+  void end_log(Object& o);
   Result<LogBatch> gather_unlogged(Object& o, uint64_t max_bytes);
   void mark_logged(Object& o, const LogBatch& b);
   // Deletes not yet in the log nor in a durable txg: the next sync() of any blob logs them,
   // so a delete followed by any sync survives a crash (as an unlink followed by an fsync of
   // another file does in a journaling file system).
   std::vector<ChangeRecord> take_pending_deletes();
+  bool has_pending_deletes() const;
   void restore_pending_deletes(std::vector<ChangeRecord> recs);
   // Replay: applies one record (records of blobs that no longer exist are skipped).
   Status apply(const ChangeRecord& r);
@@ -141,7 +151,7 @@ class ObjectSet {
   Result<uint64_t> next_data_block(Object& o, uint64_t blk);
   Result<uint64_t> next_hole_block(Object& o, uint64_t blk, uint64_t nblocks);
   Status load_xattrs(Object& o);
-  void add_op(TxgDelta& d, LogOp op);
+  void add_op(Object& o, TxgDelta& d, LogOp op);  // o.mu held
   void drop_blocks(TxgDelta& d, uint64_t first, uint64_t end);
   Result<std::shared_ptr<Object>> load_object(uint64_t id);  // table_mu_ held
   std::shared_ptr<Object> new_object(uint64_t id);           // table_mu_ held

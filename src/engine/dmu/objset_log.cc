@@ -14,6 +14,7 @@ Result<LogBatch> ObjectSet::gather_unlogged(Object& o, uint64_t max_bytes) {
   std::lock_guard lk(o.mu);
   if (o.deleted) return make_error(ENOENT, "blob deleted");
   LogBatch b;
+  b.change_seq = o.change_seq;
   TxgDelta* deltas[2] = {o.syncing.get(), o.open.get()};
   uint64_t newest = 0, bytes = 0;
   bool overflow = false;
@@ -62,14 +63,45 @@ std::vector<ChangeRecord> ObjectSet::take_pending_deletes() {
   return std::exchange(pending_deletes_, {});
 }
 
+bool ObjectSet::has_pending_deletes() const {
+  std::lock_guard lk(table_mu_);
+  return !pending_deletes_.empty();
+}
+
 void ObjectSet::restore_pending_deletes(std::vector<ChangeRecord> recs) {
   std::lock_guard lk(table_mu_);
   recs.insert(recs.end(), pending_deletes_.begin(), pending_deletes_.end());
   pending_deletes_ = std::move(recs);
 }
 
+uint64_t ObjectSet::change_seq(const Object& o) const {
+  std::lock_guard lk(o.mu);
+  return o.change_seq;
+}
+
+bool ObjectSet::begin_log(Object& o, uint64_t seq) {
+  std::unique_lock lk(o.mu);
+  for (;;) {
+    if (o.logged_seq >= seq && !has_pending_deletes()) return false;  // table_mu_ is a leaf
+    if (!o.log_busy) {
+      o.log_busy = true;
+      return true;
+    }
+    o.log_cv.wait(lk);
+  }
+}
+
+void ObjectSet::end_log(Object& o) {
+  {
+    std::lock_guard lk(o.mu);
+    o.log_busy = false;
+  }
+  o.log_cv.notify_all();
+}
+
 void ObjectSet::mark_logged(Object& o, const LogBatch& b) {
   std::lock_guard lk(o.mu);
+  if (o.logged_seq < b.change_seq) o.logged_seq = b.change_seq;
   for (const auto& [d, n] : b.marks) {
     if (d->logged < n) d->logged = n;
     // Logged ops live in the intent log now; a commit needs only the delta's blocks and
