@@ -296,12 +296,13 @@ TEST(Concurrency, SyncCoveredByAnotherThreadsCommitWritesNothing) {
   ASSERT_TRUE(b->write(4096, page.data(), page.size()).ok());
   const uint64_t logged0 = pool->stats().log_syncs;
   gate->set_open(false);
-  // A gathers both writes and stalls in its log write, holding the blob's log lock.
+  // A gathers both writes and stalls in its log write, the blob's logger meanwhile.
   std::thread a([&] { EXPECT_TRUE(b->sync().ok()); });
   while (gate->waiting() == 0) std::this_thread::yield();
-  // B was called after both writes: A's commit covers it. It waits for the log lock.
+  // B was called after both writes: A's commit covers it. It waits while A logs. (Given time to
+  // get there: should B only start after the next write, it would rightly log that write.)
   std::thread c([&] { EXPECT_TRUE(b->sync().ok()); });
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
   // A write after B was called, and after A gathered: not B's to make durable.
   page.assign(4096, 0x32);
   ASSERT_TRUE(b->write(8192, page.data(), page.size()).ok());
