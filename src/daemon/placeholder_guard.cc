@@ -159,24 +159,13 @@ void PlaceholderGuard::unwatch(const ipc::RegionHeader* h) {
   }
 }
 
-bool PlaceholderGuard::probing(pid_t pid) {
+bool PlaceholderGuard::has_session(pid_t pid, bool probing) {
   std::lock_guard<std::mutex> g(watch_mu_);
   for (const ipc::RegionHeader* h : watched_) {
-    if (h->kernel_probes.load(std::memory_order_seq_cst) > 0 &&
-        h->client_pid.load(std::memory_order_relaxed) == static_cast<int32_t>(pid))
-      return true;
+    if (probing && h->kernel_probes.load(std::memory_order_seq_cst) == 0) continue;
+    if (h->client_pid.load(std::memory_order_acquire) == static_cast<int32_t>(pid)) return true;
   }
   return false;
-}
-
-bool PlaceholderGuard::is_client(pid_t pid) {
-  {
-    std::lock_guard<std::mutex> g(watch_mu_);
-    for (const ipc::RegionHeader* h : watched_) {
-      if (h->client_pid.load(std::memory_order_acquire) == static_cast<int32_t>(pid)) return true;
-    }
-  }
-  return maps_library(pid);
 }
 
 void PlaceholderGuard::run() {
@@ -198,10 +187,10 @@ void PlaceholderGuard::run() {
       bool allow;
       if (m->mask & FAN_OPEN_PERM) {
         what = "an open of";
-        allow = m->pid == self_ || is_client(m->pid);
+        allow = m->pid == self_ || has_session(m->pid, false) || maps_library(m->pid);
       } else {
         what = (m->mask & FAN_PRE_ACCESS) ? "an access to" : "a read of";
-        allow = m->pid == self_ || probing(m->pid);
+        allow = m->pid == self_ || has_session(m->pid, true);
       }
       answer(m->fd, m->pid, what, allow);
     }

@@ -86,9 +86,9 @@ class PlaceholderGuard {
  private:
   PlaceholderGuard(int fan_fd, int stop_fd);
   void run();
-  bool probing(pid_t pid);
-  // A process with the library: a session's client, or libzvfs.so in its memory map.
-  bool is_client(pid_t pid);
+  // Whether pid is a watched session's client (probing: with a thread inside one of the
+  // library's own calls on a placeholder, kernel_probes).
+  bool has_session(pid_t pid, bool probing);
   int mark_failed(int e);  // logs the first failure; returns -e
   // what: the refused access, for the log line ("an open of", "an access to", "a read of").
   void answer(int event_fd, pid_t pid, const char* what, bool allow);

@@ -193,7 +193,7 @@ Status PoolCore::admit(uint64_t bytes, bool need_space) {
 Status PoolCore::sync_blob(dmu::Object& o) {
   ZVFS_TRY(check_writable());
   // Covered by the commit of a sync that was logging meanwhile (group commit), or ours to log.
-  if (!os_->begin_log(o, os_->change_seq(o))) return check_writable();
+  if (!os_->begin_log(o)) return check_writable();
   struct EndLog {
     dmu::ObjectSet& os;
     dmu::Object& o;

@@ -97,14 +97,13 @@ class ObjectSet {
   Result<std::vector<std::string>> list_xattrs(Object& o);
 
   // --- intent log support (objset_log.cc) ---
-  // A sync of o: change_seq() when it is called; then begin_log(), which waits while another
-  // sync of o is logging and returns false once a commit has made every change up to seq
-  // durable (nothing left to do), or true when this sync is the one to log: it gathers with
-  // gather_unlogged(), commits, calls mark_logged() on success, and end_log() in any case.
-  // Deletes of any blob ride along with the next sync, so begin_log() returns true while
-  // one is pending.
-  uint64_t change_seq(const Object& o) const;
-  bool begin_log(Object& o, uint64_t seq);
+  // A sync of o starts with begin_log(), which notes o's change count, waits while another
+  // sync of o is logging, and returns false once a commit has made every change up to that
+  // count durable (nothing left to do), or true when this sync is the one to log: it gathers
+  // with gather_unlogged(), commits, calls mark_logged() on success, and end_log() in any
+  // case. Deletes of any blob ride along with the next sync, so begin_log() returns true
+  // while one is pending.
+  bool begin_log(Object& o);
   void end_log(Object& o);
   Result<LogBatch> gather_unlogged(Object& o, uint64_t max_bytes);
   void mark_logged(Object& o, const LogBatch& b);

@@ -74,13 +74,9 @@ void ObjectSet::restore_pending_deletes(std::vector<ChangeRecord> recs) {
   pending_deletes_ = std::move(recs);
 }
 
-uint64_t ObjectSet::change_seq(const Object& o) const {
-  std::lock_guard lk(o.mu);
-  return o.change_seq;
-}
-
-bool ObjectSet::begin_log(Object& o, uint64_t seq) {
+bool ObjectSet::begin_log(Object& o) {
   std::unique_lock lk(o.mu);
+  const uint64_t seq = o.change_seq;  // the changes this sync must make durable
   for (;;) {
     if (o.logged_seq >= seq && !has_pending_deletes()) return false;  // table_mu_ is a leaf
     if (!o.log_busy) {
