@@ -12,6 +12,8 @@
 // spin for kSpinNs, or longer right after waking a sleeping client (it needs a wake-up before
 // it can send again), and only if the session saw a request within kSpinWindowNs; the
 // rest announce themselves in daemon_sleepers and sleep on the doorbell futex (bounded waits).
+// A spinning worker stays announced (daemon_spinners) while it serves quick requests
+// (quick_request: answered from memory), and withdraws before one that may wait for the device.
 // Several workers per session let one client thread's slow sync not block another's read.
 //
 // Lifetime: the session ends when the client closes the socket (exit, kill -9) or the daemon
@@ -95,6 +97,7 @@ class Session {
 
   void worker_loop();
   int find_request();
+  bool quick_request(uint32_t i) const;
   // Serves slot i; *len = the request's length field. True if the client slept and was woken.
   bool serve_slot(uint32_t i, uint64_t* len);
   int sync_handle(Handle& h);  // the blob's sync (and the placeholder's, the first time)

@@ -12,8 +12,9 @@
 //   - Handle entries live in a fixed table mapped once (no heap). A handle remembers the
 //     session epoch it was attached in; a request on a handle from an older epoch first
 //     re-attaches it with the remembered fd (g_reattach_mu makes that happen once).
-//   - Data path: claim a free slot (CAS), fill it, publish, ring the doorbell (futex wake only
-//     if a daemon worker sleeps), spin briefly then sleep on the slot's state word.
+//   - Data path: take this thread's parked slot back (one CAS on a process-private word; see
+//     SlotOwner), fill it, publish, ring the doorbell (futex wake only if a daemon worker
+//     sleeps), spin briefly then sleep on the slot's state word; park the slot again.
 //
 // Daemon death: a sleeping waiter wakes every kLivenessPollMs and polls the socket for HUP.
 // The session is then marked dead and its epoch recorded in g_dead_epoch. Idempotent requests
@@ -73,6 +74,17 @@ struct HandleEntry {
   int32_t fork_handle;               // handle in the child's session while a fork is prepared
 };
 
+// Which thread may use a slot: 0 (nobody), or a thread's token shifted left by one, with bit 0
+// set while that thread has a request in the slot ("busy") and clear once it has read the reply
+// ("parked"). A thread keeps its slot parked between requests and takes it back with one CAS on
+// this word, which lives in the process's own memory and on a line of its own: the shared slot
+// line is then written once per round trip (the request) instead of three times (claim,
+// request, release), and each of those writes would have had to take the line back from the
+// daemon's CPU first. A thread that finds no free slot takes over another's parked one.
+struct alignas(64) SlotOwner {
+  std::atomic<uint64_t> word{0};
+};
+
 struct Session {
   int sock = -1;
   Region region;
@@ -80,6 +92,10 @@ struct Session {
   std::atomic<bool> dead{false};
   pthread_mutex_t sock_mu = PTHREAD_MUTEX_INITIALIZER;
   uint64_t next_req = 1;
+  SlotOwner owner[kMaxSlotCount];
+  // Threads waiting for a slot, and the futex they sleep on (bumped when a slot is parked).
+  alignas(64) std::atomic<uint32_t> slot_waiters{0};
+  std::atomic<uint32_t> slot_seq{0};
 };
 
 pthread_rwlock_t g_lock;
@@ -305,6 +321,7 @@ int connect_session(Session* s) {
     return r;
   }
   s->sock = sock;
+  for (auto& o : s->owner) o.word.store(0);
   // The daemon's placeholder guard lets this process open placeholders (shm.h).
   s->region.header()->client_pid.store(static_cast<int32_t>(getpid()), std::memory_order_release);
   s->epoch = g_epoch_counter.fetch_add(1) + 1;
@@ -407,28 +424,45 @@ int ensure_attached(HandleEntry* e) {
 
 // initial-exec: no __tls_get_addr (and no allocation) on the data path of the preload library.
 __attribute__((tls_model("initial-exec"))) thread_local uint32_t t_slot_hint = 0;
+__attribute__((tls_model("initial-exec"))) thread_local uint64_t t_token = 0;
+std::atomic<uint64_t> g_token_counter{0};
 
-// Claims a free slot; returns its index, or -EIO if the session died while waiting.
+// This thread's owner word for a parked slot (SlotOwner): a token that no other thread of the
+// process ever had.
+uint64_t parked_word() {
+  if (t_token == 0) t_token = g_token_counter.fetch_add(1) + 1;
+  return t_token << 1;
+}
+
+// Takes a slot for this thread: its own parked slot, else a free one, else another thread's
+// parked one; sleeps while every slot is busy. Returns its index, or -EIO if the session died
+// while waiting.
 int claim_slot(Session* s) {
-  Region& rg = s->region;
-  uint32_t n = rg.slot_count();
-  RegionHeader* h = rg.header();
+  uint32_t n = s->region.slot_count();
+  const uint64_t mine = parked_word();
+  uint32_t hint = t_slot_hint < n ? t_slot_hint : 0;
+  uint64_t expect = mine;
+  if (s->owner[hint].word.compare_exchange_strong(expect, mine | 1, std::memory_order_acquire))
+    return static_cast<int>(hint);
   for (;;) {
-    for (uint32_t k = 0; k < n; ++k) {
-      uint32_t i = (t_slot_hint + k) % n;
-      uint32_t expect = kFree;
-      if (rg.slot(i)->state.load(std::memory_order_relaxed) == kFree &&
-          rg.slot(i)->state.compare_exchange_strong(expect, kClaimed, std::memory_order_acquire)) {
-        t_slot_hint = i;
-        return static_cast<int>(i);
+    for (int pass = 0; pass < 2; ++pass) {
+      for (uint32_t k = 0; k < n; ++k) {
+        uint32_t i = (hint + k) % n;
+        uint64_t w = s->owner[i].word.load(std::memory_order_relaxed);
+        // Pass 0 takes free slots, pass 1 parked ones (busy ones have bit 0 set).
+        if (pass == 0 ? w != 0 : (w & 1) != 0) continue;
+        if (s->owner[i].word.compare_exchange_strong(w, mine | 1, std::memory_order_acquire)) {
+          t_slot_hint = i;
+          return static_cast<int>(i);
+        }
       }
     }
-    uint32_t seq = h->free_seq.load();
-    h->free_waiters.fetch_add(1);
+    uint32_t seq = s->slot_seq.load();
+    s->slot_waiters.fetch_add(1);
     bool any = false;
-    for (uint32_t i = 0; i < n && !any; ++i) any = rg.slot(i)->state.load() == kFree;
-    if (!any) futex_wait(&h->free_seq, seq, kLivenessPollMs * 1000000ll);
-    h->free_waiters.fetch_sub(1);
+    for (uint32_t i = 0; i < n && !any; ++i) any = (s->owner[i].word.load() & 1) == 0;
+    if (!any) futex_wait(&s->slot_seq, seq, kLivenessPollMs * 1000000ll);
+    s->slot_waiters.fetch_sub(1);
     if (s->dead.load() || peer_hung_up(s->sock)) {
       mark_dead(s);
       return -EIO;
@@ -436,12 +470,12 @@ int claim_slot(Session* s) {
   }
 }
 
-void free_slot(Session* s, uint32_t i) {
-  RegionHeader* h = s->region.header();
-  s->region.slot(i)->state.store(kFree, std::memory_order_seq_cst);
-  if (h->free_waiters.load(std::memory_order_seq_cst) > 0) {
-    h->free_seq.fetch_add(1);
-    futex_wake(&h->free_seq, 1);
+// Parks slot i (the reply has been read): this thread will take it back with one CAS.
+void park_slot(Session* s, uint32_t i) {
+  s->owner[i].word.store(parked_word(), std::memory_order_seq_cst);
+  if (s->slot_waiters.load(std::memory_order_seq_cst) > 0) {
+    s->slot_seq.fetch_add(1);
+    futex_wake(&s->slot_seq, 1);
   }
 }
 
@@ -552,7 +586,7 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
       if (n > io.len) n = io.len;  // never trust the peer with our buffer's size
       copy_bytes(io.dst, s->region.data(i), n);
     }
-    free_slot(s, i);
+    park_slot(s, i);
     release_session();
     return result;
   }

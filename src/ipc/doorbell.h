@@ -42,11 +42,17 @@ template <class Pred>
 bool spin_until(Pred pred, uint64_t spin_ns) {
   if (pred()) return true;
   if (spin_ns == 0) return false;
-  uint64_t deadline = now_ns() + spin_ns;
+  uint64_t deadline = 0;
   for (uint32_t i = 1;; ++i) {
     cpu_relax();
     if (pred()) return true;
-    if ((i & 63) == 0 && now_ns() >= deadline) return false;
+    if ((i & 63) == 0) {
+      uint64_t now = now_ns();
+      if (deadline == 0)
+        deadline = now + spin_ns;
+      else if (now >= deadline)
+        return false;
+    }
   }
 }
 

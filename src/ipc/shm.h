@@ -7,11 +7,12 @@
 //   [data 0 .. data N-1, slot_data_bytes each]
 //
 // Slot states (one atomic word per slot):
-//   kFree ──client CAS──► kClaimed ──client writes request, store-release──► kRequest
-//   kRequest ──daemon CAS──► kServing ──daemon writes reply, store-release──► kReply
-//   kReply ──client reads reply, store-release──► kFree
+//   kFree or kReply ──client writes request, store──► kRequest
+//   kRequest ──daemon CAS──► kServing ──daemon writes reply, store──► kReply
 // Only the side that owns a state may leave it, so neither side ever sees a half-written
-// request or reply. The doorbell (doorbell.h) wakes the other side when it sleeps.
+// request or reply. Which client thread may use a slot in kFree or kReply is the client's own
+// business (its process-private owner words); the daemon serves only kRequest. The doorbell
+// (doorbell.h) wakes the other side when it sleeps.
 //
 // Security: the daemon creates the memfd, sizes it and seals it (no shrink, no grow) before it
 // sends it, so a client cannot make the daemon fault by truncating it. The daemon treats
@@ -34,7 +35,8 @@ inline constexpr uint32_t kDefaultSlotCount = 16;
 inline constexpr uint32_t kDefaultSlotDataBytes = 1u << 20;
 inline constexpr uint32_t kMaxSlotCount = 64;
 
-enum SlotState : uint32_t { kFree = 0, kClaimed = 1, kRequest = 2, kServing = 3, kReply = 4 };
+// (1 was a client-side claim state before slot ownership moved into the client's memory.)
+enum SlotState : uint32_t { kFree = 0, kRequest = 2, kServing = 3, kReply = 4 };
 
 struct alignas(64) RegionHeader {
   uint32_t magic;
@@ -44,8 +46,6 @@ struct alignas(64) RegionHeader {
   alignas(64) std::atomic<uint32_t> doorbell;  // bumped by a client after publishing a request
   std::atomic<uint32_t> daemon_sleepers;       // daemon workers asleep on `doorbell`
   std::atomic<uint32_t> daemon_spinners;       // daemon workers busy-waiting for a request
-  alignas(64) std::atomic<uint32_t> free_seq;  // bumped when a slot returns to kFree
-  std::atomic<uint32_t> free_waiters;          // client threads asleep waiting for a free slot
   alignas(64) std::atomic<uint32_t> client_spinners;  // client threads spinning for a reply
   std::atomic<uint32_t> spin_ok;  // daemon's hint: 1 if a CPU is free for busy-waiting
   // Client threads inside a system call that the library makes on a ZVFS placeholder itself

@@ -25,6 +25,7 @@
 #include "harness.h"
 #include "ipc/client.h"
 #include "ipc/client_diag.h"
+#include "ipc/shm.h"
 #include "ipc/sock.h"
 #include "mem_pool.h"
 
@@ -559,6 +560,54 @@ TEST_F(SessionTest, ManyThreadsInFlight) {
       }
     });
   }
+  for (auto& t : ts) t.join();
+  EXPECT_EQ(bad.load(), 0);
+  ipc::detach(h);
+  close(fd);
+}
+
+// A thread keeps its slot parked between requests (client.cc, SlotOwner). Threads that exit
+// leave theirs parked: later threads must take those over, and threads beyond the slot count
+// must wait for one and not hang or fail.
+TEST_F(SessionTest, ParkedSlotsOfExitedThreadsAreTakenOver) {
+  ASSERT_EQ(ipc::null_request(), 0);
+  std::atomic<int> done{0}, bad{0};
+  const int kThreads = 3 * static_cast<int>(ipc::kDefaultSlotCount) + 1;
+  std::thread runner([&] {
+    for (int t = 0; t < kThreads; ++t) {
+      std::thread([&] {
+        if (ipc::null_request() != 0) bad++;
+      }).join();
+      done++;
+    }
+  });
+  for (int i = 0; i < 300 && done.load() < kThreads; ++i) usleep(100 * 1000);
+  ASSERT_EQ(done.load(), kThreads) << "a thread found no slot: parked slots are not taken over";
+  runner.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+TEST_F(SessionTest, MoreThreadsThanSlotsAllComplete) {
+  int h;
+  int fd = create("crowd", &h);
+  const int kThreads = 3 * static_cast<int>(ipc::kDefaultSlotCount), kOps = 200;
+  std::vector<std::thread> ts;
+  std::atomic<int> bad{0}, finished{0};
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      uint8_t buf[4096], back[4096];
+      for (int i = 0; i < kOps; ++i) {
+        memset(buf, t * 7 + i, sizeof buf);
+        uint64_t off = static_cast<uint64_t>(t) * sizeof buf;
+        if (ipc::pwrite(h, buf, sizeof buf, off) != static_cast<int64_t>(sizeof buf)) bad++;
+        if (ipc::pread(h, back, sizeof back, off) != static_cast<int64_t>(sizeof back)) bad++;
+        if (memcmp(buf, back, sizeof buf) != 0) bad++;
+      }
+      finished++;
+    });
+  }
+  for (int i = 0; i < 600 && finished.load() < kThreads; ++i) usleep(100 * 1000);
+  ASSERT_EQ(finished.load(), kThreads) << "threads waiting for a slot never got one";
   for (auto& t : ts) t.join();
   EXPECT_EQ(bad.load(), 0);
   ipc::detach(h);
