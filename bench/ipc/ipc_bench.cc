@@ -94,7 +94,7 @@ void run_batch(int threads, int ops, const std::function<void(int)>& fn, Acc& ac
       }
     });
   }
-  while (ready.load() < threads) ipc::cpu_relax();
+  while (ready.load() < threads) usleep(100);
   uint64_t t0 = ipc::now_ns();
   go.store(true);
   for (auto& th : ts) th.join();
