@@ -10,7 +10,10 @@
 // So buffers of the sizes blocks have (multiples of 4 KiB up to kMaxPooled) come from per-size
 // free lists, refilled by carving 2 MiB anonymous mappings; a freed buffer goes back to its
 // list and is never returned to the kernel. Memory held is therefore the peak of what was in
-// use at once, which the engine bounds (cache + dirty limit). Larger buffers use aligned_alloc.
+// use at once, which the engine bounds (cache + dirty limit), plus at most one chunk per size
+// in use. Larger buffers use aligned_alloc. A background thread carves the next chunk of a
+// size, with its pages populated, when its list runs below half a chunk: taking a buffer then
+// neither maps nor faults (block_pool.cc, Refiller).
 //
 // Under AddressSanitizer every buffer comes from aligned_alloc, so overflows stay detectable.
 // Thread-safe (a mutex per size class, held only to push or pop a pointer).
@@ -28,6 +31,9 @@ inline constexpr size_t kMaxPooled = 128 * 1024;
 void* take(size_t rounded);
 // Returns memory from take(rounded) (same `rounded`).
 void give(void* p, size_t rounded);
+
+// Waits until the background refill has nothing queued or in progress (for tests).
+void settle();
 
 // False in AddressSanitizer builds (every buffer is aligned_alloc'd).
 bool pooling();

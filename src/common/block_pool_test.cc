@@ -4,6 +4,7 @@
 #include "common/block_pool.h"
 
 #include <gtest/gtest.h>
+#include <sys/mman.h>
 
 #include <atomic>
 #include <cstdint>
@@ -30,6 +31,7 @@ TEST(BlockPool, BuffersAreAlignedAndReused) {
     std::memset(p, i, 16384);  // the whole buffer is usable
     first.push_back(p);
   }
+  block_pool::settle();  // a refill the takes started lands below what they give back
   EXPECT_EQ(std::set<void*>(first.begin(), first.end()).size(), first.size());
   for (void* p : first) block_pool::give(p, 16384);
   if (!block_pool::pooling()) return;  // AddressSanitizer build: aligned_alloc'd buffers
@@ -39,6 +41,27 @@ TEST(BlockPool, BuffersAreAlignedAndReused) {
   EXPECT_EQ(again, std::set<void*>(first.begin(), first.end())) << "freed buffers come back";
   EXPECT_EQ(block_pool::stats().mapped_bytes, mapped) << "no new memory for reused sizes";
   for (void* p : again) block_pool::give(p, 16384);
+}
+
+// Taking buffers until a size's list runs low makes the background refiller carve the next
+// chunk with its pages already present, so later takes neither map nor fault.
+TEST(BlockPool, RefillerCarvesPrefaultedChunksAheadOfDemand) {
+  if (!block_pool::pooling()) GTEST_SKIP() << "AddressSanitizer build: no pool to refill";
+  constexpr size_t kSize = 12288;  // a size no other test uses: its list starts empty
+  const size_t per_chunk = (2u << 20) / kSize;
+  const uint64_t before = block_pool::stats().mapped_bytes;
+  std::vector<void*> held;
+  for (size_t i = 0; i < per_chunk / 2 + 1; i++) held.push_back(block_pool::take(kSize));
+  block_pool::settle();
+  const uint64_t after = block_pool::stats().mapped_bytes;
+  EXPECT_EQ(after - before, 2 * per_chunk * kSize) << "the first chunk and one refill";
+  // The next buffer comes from the refilled chunk: resident before anyone touched it.
+  void* p = block_pool::take(kSize);
+  held.push_back(p);
+  unsigned char vec[3] = {};
+  ASSERT_EQ(mincore(p, kSize, vec), 0);
+  for (unsigned char v : vec) EXPECT_TRUE(v & 1) << "a refilled page was not populated";
+  for (void* q : held) block_pool::give(q, kSize);
 }
 
 TEST(BlockPool, SizesAreKeptApartAndLargeOnesBypassThePool) {
