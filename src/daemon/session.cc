@@ -512,20 +512,27 @@ void Session::worker_loop() {
           // may wait for the device.
           rh->daemon_spinners.fetch_add(1);
           bool announced = true;
+          uint32_t last_slot = UINT32_MAX;
           for (;;) {
             found = ipc::spin_until([&] { return stopping_.load() || pending(); }, spin_ns);
             if (!found || stopping_.load(std::memory_order_relaxed)) break;
             int j = find_request();
             if (j < 0) continue;
             uint32_t slot = static_cast<uint32_t>(j);
-            if (!quick_request(slot)) {
+            // Only for one client thread at a time (a thread keeps its slot): requests of
+            // several threads are served faster by several workers, which the clients wake by
+            // ringing once this one has withdrawn.
+            bool alone = last_slot == UINT32_MAX || last_slot == slot;
+            last_slot = slot;
+            if (!alone || !quick_request(slot)) {
               rh->daemon_spinners.fetch_sub(1);
               announced = false;
             }
             uint64_t len = 0;
             bool woke = serve_slot(slot, &len);
             spin_ns = len >= kBulkBytes ? 0 : woke ? kSpinAfterWakeNs : kSpinNs;
-            if (!announced || spin_ns == 0) break;
+            // A client that slept is not the lone spinning thread this loop is for.
+            if (!announced || spin_ns == 0 || woke) break;
           }
           if (announced) rh->daemon_spinners.fetch_sub(1);
         }

@@ -13,7 +13,8 @@
 // it can send again), and only if the session saw a request within kSpinWindowNs; the
 // rest announce themselves in daemon_sleepers and sleep on the doorbell futex (bounded waits).
 // A spinning worker stays announced (daemon_spinners) while it serves quick requests
-// (quick_request: answered from memory), and withdraws before one that may wait for the device.
+// (quick_request: answered from memory) of one spinning client thread, and withdraws before one
+// that may wait for the device or that comes from a second slot or a sleeping client.
 // Several workers per session let one client thread's slow sync not block another's read.
 //
 // Lifetime: the session ends when the client closes the socket (exit, kill -9) or the daemon
