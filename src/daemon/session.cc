@@ -507,9 +507,8 @@ void Session::worker_loop() {
           // Announced so clients do not ring (and wake a second worker onto their own CPU)
           // while this one is watching the slots. It stays announced while it serves quick
           // requests: withdrawing and re-announcing around each one would move the line that
-          // clients read on every request to this CPU and back (a third of a null round
-          // trip). It withdraws before the sleep path re-scans, and before a request that
-          // may wait for the device.
+          // clients read on every request to this CPU and back. It withdraws before the sleep
+          // path re-scans, and before a request that may wait for the device.
           rh->daemon_spinners.fetch_add(1);
           bool announced = true;
           uint32_t last_slot = UINT32_MAX;
