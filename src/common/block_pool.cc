@@ -64,15 +64,18 @@ Refiller* refiller() {
   return r;
 }
 
-// Maps one chunk for buffers of `rounded` bytes and adds them to class c. prefault: populate
-// the pages now. Caller holds c.mu unless it is the refiller (which takes it after mapping).
-bool carve(SizeClass& c, size_t rounded, bool prefault, bool locked) {
+// Maps one chunk for buffers of `rounded` bytes; prefault: populate its pages now. nullptr if
+// the kernel has no memory. Called without any class lock (populating takes a while).
+void* map_chunk(size_t rounded, bool prefault) {
   const size_t n = kCarveBytes / rounded;
   void* region = mmap(nullptr, n * rounded, PROT_READ | PROT_WRITE,
                       MAP_PRIVATE | MAP_ANONYMOUS | (prefault ? MAP_POPULATE : 0), -1, 0);
-  if (region == MAP_FAILED) return false;
-  std::unique_lock g(c.mu, std::defer_lock);
-  if (!locked) g.lock();
+  return region == MAP_FAILED ? nullptr : region;
+}
+
+// Adds the buffers of a chunk from map_chunk() to class c. Caller holds c.mu.
+bool add_chunk(SizeClass& c, void* region, size_t rounded) {
+  const size_t n = kCarveBytes / rounded;
   try {
     c.free.reserve(c.chunks + n);
   } catch (const std::bad_alloc&) {  // errors are values here: no memory is no buffer
@@ -94,9 +97,11 @@ void refill_loop(Refiller* r) {
     r->busy = true;
     g.unlock();
     SizeClass& c = classes()[k];
-    (void)carve(c, (k + 1) * kUnit, /*prefault=*/true, /*locked=*/false);
+    const size_t rounded = (k + 1) * kUnit;
+    void* region = map_chunk(rounded, /*prefault=*/true);
     {
       std::lock_guard cg(c.mu);
+      if (region != nullptr) (void)add_chunk(c, region, rounded);
       c.refill_queued = false;
     }
     g.lock();
@@ -138,7 +143,10 @@ void* take(size_t rounded) {
   std::lock_guard g(c.mu);
   // Empty although the refiller was asked (or it is not keeping up): carve here, unfaulted
   // (the caller needs one buffer now, not a populated chunk).
-  if (c.free.empty() && !carve(c, rounded, /*prefault=*/false, /*locked=*/true)) return nullptr;
+  if (c.free.empty()) {
+    void* region = map_chunk(rounded, /*prefault=*/false);
+    if (region == nullptr || !add_chunk(c, region, rounded)) return nullptr;
+  }
   void* p = c.free.back();
   c.free.pop_back();
   maybe_refill(c, k, rounded);

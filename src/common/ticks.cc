@@ -9,7 +9,7 @@
 
 namespace zvfs {
 
-uint64_t Ticks::monotonic_ns() {
+uint64_t monotonic_ns() {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
@@ -31,10 +31,10 @@ bool kernel_uses_tsc() {
 #if defined(__x86_64__)
 // Reads the monotonic clock and the TSC at (nearly) the same instant: the TSC reads that
 // bracket the clock read are at most 2000 ticks apart (no preemption in between).
-bool read_pair(uint64_t* ns, uint64_t* tsc, uint64_t (*mono)()) {
+bool read_pair(uint64_t* ns, uint64_t* tsc) {
   for (int tries = 0; tries < 10; ++tries) {
     uint64_t a = __builtin_ia32_rdtsc();
-    uint64_t n = mono();
+    uint64_t n = monotonic_ns();
     uint64_t b = __builtin_ia32_rdtsc();
     if (b >= a && b - a < 2000) {
       *ns = n;
@@ -52,10 +52,10 @@ Ticks::Ticks() {
 #if defined(__x86_64__)
   if (!kernel_uses_tsc()) return;
   uint64_t ns0, t0, ns1, t1;
-  if (!read_pair(&ns0, &t0, monotonic_ns)) return;
+  if (!read_pair(&ns0, &t0)) return;
   struct timespec pause = {0, 2 * 1000 * 1000};
   nanosleep(&pause, nullptr);
-  if (!read_pair(&ns1, &t1, monotonic_ns)) return;
+  if (!read_pair(&ns1, &t1)) return;
   if (t1 <= t0 || ns1 <= ns0) return;
   ns_per_tick_q32_ = static_cast<uint64_t>((static_cast<unsigned __int128>(ns1 - ns0) << 32) /
                                            static_cast<unsigned __int128>(t1 - t0));

@@ -15,6 +15,9 @@
 
 namespace zvfs {
 
+// CLOCK_MONOTONIC in nanoseconds.
+uint64_t monotonic_ns();
+
 class Ticks {
  public:
   // The process-wide clock; the first call calibrates it (sleeps about 2 ms, once).
@@ -34,7 +37,6 @@ class Ticks {
 
  private:
   Ticks();
-  static uint64_t monotonic_ns();
   bool tsc_ = false;
   uint64_t ns_per_tick_q32_ = 0;  // nanoseconds per tick, 32.32 fixed point
 };

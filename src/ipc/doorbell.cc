@@ -8,6 +8,8 @@
 
 #include <cerrno>
 
+#include "common/ticks.h"
+
 namespace zvfs::ipc {
 
 int futex_wait(std::atomic<uint32_t>* word, uint32_t expected, int64_t timeout_ns) {
@@ -30,9 +32,7 @@ void futex_wake(std::atomic<uint32_t>* word, int n) {
 }
 
 uint64_t now_ns() {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<uint64_t>(ts.tv_sec) * 1000000000ull + static_cast<uint64_t>(ts.tv_nsec);
+  return monotonic_ns();
 }
 
 }  // namespace zvfs::ipc
