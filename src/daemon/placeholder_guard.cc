@@ -125,9 +125,9 @@ PlaceholderGuard::~PlaceholderGuard() {
 int PlaceholderGuard::protect(int fd) {
   constexpr unsigned kAdd = FAN_MARK_ADD | FAN_MARK_EVICTABLE;
   if (fanotify_mark(fan_fd_, kAdd, FAN_OPEN_PERM | FAN_PRE_ACCESS, fd, nullptr) == 0) return 0;
-  // EINVAL: a kernel before 6.14, or a file system without pre-content events (tried again
-  // for each placeholder, since prefixes may live on different file systems).
-  if (errno != EINVAL) return mark_failed(errno);
+  // EINVAL: a kernel before 6.14; EOPNOTSUPP: a file system without pre-content events (tmpfs).
+  // Tried again for each placeholder, since prefixes may live on different file systems.
+  if (errno != EINVAL && errno != EOPNOTSUPP) return mark_failed(errno);
   if (!reads_only_logged_.exchange(true))
     LOG_WARN("guard",
              "no pre-content events for a placeholder (Linux >= 6.14 on ext4, xfs or btrfs "
