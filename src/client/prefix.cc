@@ -89,10 +89,8 @@ bool path_under(const char* path, const char* prefix) {
 }
 
 void prefix_init(const char* spec) {
-  if (spec == nullptr) spec = getenv("ZVFS_ROOT");
-  if (spec == nullptr || spec[0] == '\0') spec = "/zvfs";
   g_prefix_count = 0;
-  split_colon_list(spec, [](const char* s, size_t len) {
+  split_colon_list(root_list(spec), [](const char* s, size_t len) {
     if (g_prefix_count >= kMaxPrefixes || len >= kPrefixPathMax) return;
     char tmp[kPrefixPathMax];
     memcpy(tmp, s, len);

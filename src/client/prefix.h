@@ -1,9 +1,9 @@
 // prefix.h — which Linux paths are under a ZVFS mount prefix.
 //
-// Prefixes come from ZVFS_ROOT (colon separated, default "/zvfs"). A path is under a prefix when
-// it equals it or continues it after a '/': "/zvfs2" is not under "/zvfs". Every comparison is
-// made on canonical paths (no symlinks, no "." or "..", no repeated '/'): the prefix is
-// canonicalised with realpath() once it exists (it may be created after the program starts, so a
+// Prefixes come from ZVFS_ROOT (colon separated, default "/zvfs": common/roots.h). A path is under
+// a prefix when it equals it or continues it after a '/': "/zvfs2" is not under "/zvfs". Every
+// comparison is made on canonical paths (no symlinks, no "." or "..", no repeated '/'): the prefix
+// is canonicalised with realpath() once it exists (it may be created after the program starts, so a
 // missing prefix is retried), and an open descriptor is located by the kernel's own name for it
 // (readlink of /proc/self/fd/N). That makes symlinks into and out of the prefix, relative paths,
 // openat dirfds and /proc/self/fd/N reopens come out exactly as the kernel resolved them.
@@ -14,6 +14,8 @@
 #include <stddef.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+
+#include "common/roots.h"
 
 namespace zvfs::client {
 
@@ -26,23 +28,6 @@ inline constexpr size_t kPrefixPathMax = 4096;
 bool normalize_path(const char* in, char* out, size_t out_size);
 // True if canonical `path` equals canonical `prefix` or lies below it.
 bool path_under(const char* path, const char* prefix);
-// Splits a colon-separated list; calls fn(entry, len) for each non-empty entry. Returns count.
-template <class Fn>
-int split_colon_list(const char* list, Fn&& fn) {
-  int n = 0;
-  const char* p = list;
-  while (*p != '\0') {
-    const char* e = p;
-    while (*e != '\0' && *e != ':') ++e;
-    if (e > p) {
-      fn(p, static_cast<size_t>(e - p));
-      ++n;
-    }
-    p = (*e == ':') ? e + 1 : e;
-  }
-  return n;
-}
-
 // Reads ZVFS_ROOT (or `spec` if non-null, for tests) and remembers the prefixes.
 void prefix_init(const char* spec);
 int prefix_count();
