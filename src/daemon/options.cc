@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/roots.h"
 #include "ipc/protocol.h"
 #include "ipc/sock.h"
 
@@ -45,12 +46,38 @@ static const char kUsage[] =
     "  --no-guard           let programs without libzvfs.so read and write the placeholders\n"
     "                       (by default, as root, such accesses fail with EPERM and a log\n"
     "                       line: they would see zeros and write bytes nobody reads)\n"
+    "  --root PREFIXES      the ZVFS mount prefixes, colon-separated absolute paths (default\n"
+    "                       $ZVFS_ROOT, else /zvfs; may be repeated): at start the guard\n"
+    "                       marks every directory below them, so that placeholders no client\n"
+    "                       has opened since are guarded too\n"
     "  --lock-wait MS       how long to wait for a pool still locked by another process,\n"
     "                       e.g. a daemon killed a moment ago (default 10000)\n"
     "  -h, --help           this help\n";
 
+namespace {
+
+// Appends the entries of a colon-separated list to roots. A relative entry is skipped (as the
+// library skips it) or, when strict, reported and refused.
+bool add_roots(const char* list, bool strict, std::vector<std::string>* roots) {
+  bool ok = true;
+  split_colon_list(list, [&](const char* s, size_t len) {
+    if (s[0] == '/') {
+      roots->emplace_back(s, len);
+    } else if (strict) {
+      fprintf(stderr, "zvfsd: --root: '%.*s' is not an absolute path\n", static_cast<int>(len), s);
+      ok = false;
+    }
+  });
+  return ok;
+}
+
+}  // namespace
+
 int parse_options(int argc, char** argv, Options* o) {
   o->socket = ipc::default_socket_path();
+  o->roots.clear();
+  add_roots(root_list(nullptr), false, &o->roots);
+  bool roots_given = false;  // the first --root replaces the default, later ones add to it
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
     auto need = [&](const char* what) -> const char* {
@@ -150,6 +177,11 @@ int parse_options(int argc, char** argv, Options* o) {
       o->buffered = true;
     } else if (!strcmp(a, "--no-guard")) {
       o->guard = false;
+    } else if (!strcmp(a, "--root")) {
+      if (!(v = need("colon-separated absolute paths"))) return 1;
+      if (!roots_given) o->roots.clear();
+      roots_given = true;
+      if (!add_roots(v, true, &o->roots)) return 1;
     } else {
       fprintf(stderr, "zvfsd: unknown argument '%s' (see zvfsd --help)\n", a);
       return 1;

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace zvfs::daemon {
 
@@ -27,6 +28,9 @@ struct Options {
   uint32_t txg_ms = 0;            // 0: engine default
   bool buffered = false;          // no O_DIRECT (for file systems without it)
   bool guard = true;              // refuse placeholder accesses that bypass the library
+  // The mount prefixes, absolute (--root, default $ZVFS_ROOT, else /zvfs): the guard marks
+  // their directories at start.
+  std::vector<std::string> roots;
   uint32_t lock_wait_ms = 10000;  // wait for a pool locked by another process (a dying daemon)
 };
 
