@@ -3,23 +3,32 @@
 #include "daemon/placeholder_guard.h"
 
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/fanotify.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cinttypes>
 
 #include "common/log.h"
+#include "daemon/binding.h"
 #include "ipc/doorbell.h"
 #include "ipc/shm.h"
 
-// Newer than the C library's headers on some systems (Linux 5.19 and 6.14).
+// Newer than the C library's headers on some systems (Linux 5.19, 6.0 and 6.14).
 #ifndef FAN_MARK_EVICTABLE
 #define FAN_MARK_EVICTABLE 0x00000200
+#endif
+#ifndef FAN_MARK_IGNORE
+#define FAN_MARK_IGNORE 0x00000400
+#endif
+#ifndef FAN_MARK_IGNORE_SURV
+#define FAN_MARK_IGNORE_SURV (FAN_MARK_IGNORE | FAN_MARK_IGNORED_SURV_MODIFY)
 #endif
 #ifndef FAN_PRE_ACCESS
 #define FAN_PRE_ACCESS 0x00100000
@@ -81,12 +90,26 @@ void read_path(int fd, char* out, size_t n) {
   out[r] = 0;
 }
 
+// Whether the file open as fd is bound to a blob, under either binding name and of any pool.
+// Only an absent or malformed binding (which the daemon also takes for a plain file) says no: a
+// binding that cannot be read counts, since refusing an ordinary file is the lesser harm.
+bool is_placeholder(int fd) {
+  for (const char* name : {kTrustedBinding, kUserBinding}) {
+    auto b = read_binding(fd, name, false);
+    if (b.ok() || (b.code() != ENODATA && b.code() != EINVAL)) return true;
+  }
+  return false;
+}
+
 }  // namespace
 
-std::unique_ptr<PlaceholderGuard> PlaceholderGuard::start() {
+std::unique_ptr<PlaceholderGuard> PlaceholderGuard::start(const std::vector<std::string>& roots) {
   constexpr unsigned kFlags =
       FAN_CLOEXEC | FAN_NONBLOCK | FAN_UNLIMITED_MARKS | FAN_UNLIMITED_QUEUE;
-  constexpr unsigned kEventFlags = O_RDONLY | O_LARGEFILE | O_CLOEXEC;
+  // O_NONBLOCK: the descriptor the kernel opens for this thread with each event must not wait,
+  // as a FIFO opened for reading would (a directory mark reports every child; Linux 6.18 raises
+  // no permission event for a FIFO or a device, but older kernels may).
+  constexpr unsigned kEventFlags = O_RDONLY | O_LARGEFILE | O_CLOEXEC | O_NONBLOCK;
   // Pre-content events need a group of their class (which is as old as fanotify); whether the
   // kernel and the file system have the events themselves shows at each mark (protect()).
   int fan = fanotify_init(FAN_CLASS_PRE_CONTENT | kFlags, kEventFlags);
@@ -107,6 +130,7 @@ std::unique_ptr<PlaceholderGuard> PlaceholderGuard::start() {
   }
   std::unique_ptr<PlaceholderGuard> g(new PlaceholderGuard(fan, stop));
   g->thread_ = std::thread([p = g.get()] { p->run(); });
+  if (!roots.empty()) g->walker_ = std::thread([p = g.get(), roots] { p->walk(roots); });
   return g;
 }
 
@@ -114,6 +138,8 @@ PlaceholderGuard::PlaceholderGuard(int fan_fd, int stop_fd)
     : fan_fd_(fan_fd), stop_fd_(stop_fd), self_(getpid()) {}
 
 PlaceholderGuard::~PlaceholderGuard() {
+  stopping_.store(true);
+  if (walker_.joinable()) walker_.join();
   uint64_t one = 1;
   (void)!write(stop_fd_, &one, sizeof one);
   if (thread_.joinable()) thread_.join();
@@ -123,24 +149,120 @@ PlaceholderGuard::~PlaceholderGuard() {
 }
 
 int PlaceholderGuard::protect(int fd) {
-  constexpr unsigned kAdd = FAN_MARK_ADD | FAN_MARK_EVICTABLE;
-  if (fanotify_mark(fan_fd_, kAdd, FAN_OPEN_PERM | FAN_PRE_ACCESS, fd, nullptr) == 0) return 0;
-  // EINVAL: a kernel before 6.14; EOPNOTSUPP: a file system without pre-content events (tmpfs).
-  // Tried again for each placeholder, since prefixes may live on different file systems.
-  if (errno != EINVAL && errno != EOPNOTSUPP) return mark_failed(errno);
-  if (!reads_only_logged_.exchange(true))
-    LOG_WARN("guard",
-             "no pre-content events for a placeholder (Linux >= 6.14 on ext4, xfs or btrfs "
-             "has them): only reads without libzvfs.so are refused there; writes land in the "
-             "placeholder and are reported at the file's last close");
-  if (fanotify_mark(fan_fd_, kAdd, FAN_OPEN_PERM | FAN_ACCESS_PERM, fd, nullptr) == 0) return 0;
-  return mark_failed(errno);
+  // An open of the file before the library bound it (the open that created it, or another
+  // process's at that moment) found no binding and may have left an ignore mark (ignore()); it
+  // would hide every event. ENOENT: the file has no mark at all.
+  (void)mark(FAN_MARK_REMOVE | FAN_MARK_IGNORE, FAN_OPEN_PERM, fd);
+  int r = mark(FAN_MARK_ADD | FAN_MARK_EVICTABLE, FAN_OPEN_PERM, fd);
+  return r == 0 ? 0 : mark_failed("a placeholder", -r);
 }
 
-int PlaceholderGuard::mark_failed(int e) {
+void PlaceholderGuard::ignore(int fd) {
+  // Before Linux 6.0 (no FAN_MARK_IGNORE) this fails, and each open of the file asks again.
+  if (mark(FAN_MARK_ADD | FAN_MARK_IGNORE_SURV | FAN_MARK_EVICTABLE, FAN_OPEN_PERM, fd) != 0)
+    return;
+  // The library binds a file it creates right after its open (Session::do_attach). If that
+  // happened since is_placeholder() said no, protect() may have come before this mark: undo it.
+  if (is_placeholder(fd)) (void)mark(FAN_MARK_REMOVE | FAN_MARK_IGNORE, FAN_OPEN_PERM, fd);
+}
+
+int PlaceholderGuard::mark(unsigned flags, uint64_t mask, int fd) {
+  if (fanotify_mark(fan_fd_, flags, mask | FAN_PRE_ACCESS, fd, nullptr) == 0) return 0;
+  // EINVAL: a kernel before 6.14; EOPNOTSUPP: a file system without pre-content events (tmpfs).
+  // Tried again for each mark, since prefixes may live on different file systems.
+  if (errno != EINVAL && errno != EOPNOTSUPP) return -errno;
+  if (!reads_only_logged_.exchange(true))
+    LOG_WARN("guard",
+             "no pre-content events for the placeholders of a file system (Linux >= 6.14 on "
+             "ext4, xfs or btrfs has them): only reads without libzvfs.so are refused there; "
+             "writes land in the placeholder and are reported at the file's last close");
+  if (fanotify_mark(fan_fd_, flags, mask | FAN_ACCESS_PERM, fd, nullptr) == 0) return 0;
+  return -errno;
+}
+
+int PlaceholderGuard::mark_failed(const char* what, int e) {
   if (!mark_failed_logged_.exchange(true))
-    LOG_WARN("guard", "cannot guard a placeholder: fanotify_mark: %s", strerror(e));
+    LOG_WARN("guard", "cannot guard %s: fanotify_mark: %s", what, strerror(e));
   return -e;
+}
+
+PlaceholderGuard::DirMark PlaceholderGuard::mark_directory(int dirfd, const DirKey& key) {
+  std::lock_guard<std::mutex> g(dirs_mu_);
+  if (marked_dirs_.count(key) != 0) return DirMark::kKnown;
+  if (marked_dirs_.size() >= kMaxDirectoryMarks) {
+    log_dirs_full_locked();
+    return DirMark::kFull;
+  }
+  int r = mark(FAN_MARK_ADD | FAN_MARK_ONLYDIR, FAN_OPEN_PERM | FAN_EVENT_ON_CHILD, dirfd);
+  if (r != 0) {
+    mark_failed("a directory", -r);
+    return DirMark::kFailed;
+  }
+  marked_dirs_.insert(key);
+  return DirMark::kAdded;
+}
+
+void PlaceholderGuard::log_dirs_full_locked() {
+  if (dirs_full_logged_) return;
+  dirs_full_logged_ = true;
+  LOG_WARN("guard",
+           "%zu directories marked, the limit: a placeholder in a directory left unmarked is "
+           "guarded only once a client has opened it, while its inode stays cached",
+           marked_dirs_.size());
+}
+
+void PlaceholderGuard::guard_directory_of(int fd, const struct stat& st) {
+  char path[PATH_MAX];
+  read_path(fd, path, sizeof path);
+  char* slash = strrchr(path, '/');
+  if (path[0] != '/' || slash == nullptr || slash[1] == 0) return;
+  *slash = 0;
+  const char* dir = slash == path ? "/" : path;
+  const char* name = slash + 1;
+  DirKey key;
+  // The common case, a directory marked already, costs one statx.
+  if (dir_key(AT_FDCWD, dir, &key) == 0) {
+    std::lock_guard<std::mutex> g(dirs_mu_);
+    if (marked_dirs_.count(key) != 0) return;
+  }
+  int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NONBLOCK);
+  if (dfd < 0) return;
+  // Renamed or unlinked since the readlink ("NAME (deleted)"): this directory does not hold it.
+  struct stat in;
+  if (dir_key(dfd, "", &key) == 0 && fstatat(dfd, name, &in, AT_SYMLINK_NOFOLLOW) == 0 &&
+      in.st_dev == st.st_dev && in.st_ino == st.st_ino)
+    (void)mark_directory(dfd, key);
+  close(dfd);
+}
+
+void PlaceholderGuard::walk(const std::vector<std::string>& roots) {
+  for (const std::string& root : roots) {
+    uint64_t added = 0;
+    const uint64_t t0 = ipc::now_ns();
+    auto r = walk_directories(root, kMaxDirectoryMarks, [&](int fd, const DirKey& key) {
+      if (stopping_.load(std::memory_order_relaxed)) return false;
+      DirMark m = mark_directory(fd, key);
+      added += m == DirMark::kAdded ? 1 : 0;
+      return m != DirMark::kFull;
+    });
+    if (stopping_.load()) return;
+    if (!r.ok()) {
+      if (r.code() == ENOENT)
+        LOG_INFO("guard", "%s does not exist: no directory marked there", root.c_str());
+      else
+        LOG_WARN("guard", "cannot mark the directories under %s: %s", root.c_str(),
+                 strerror(r.code()));
+      continue;
+    }
+    if (r->truncated) {
+      std::lock_guard<std::mutex> g(dirs_mu_);
+      log_dirs_full_locked();
+    }
+    LOG_INFO("guard",
+             "directories under %s marked: %" PRIu64 " in %" PRIu64 " ms (%" PRIu64 " skipped%s)",
+             root.c_str(), added, (ipc::now_ns() - t0) / 1000000, r->skipped,
+             r->truncated ? ", stopped at the limit" : "");
+  }
 }
 
 void PlaceholderGuard::watch(const ipc::RegionHeader* h) {
@@ -183,14 +305,22 @@ void PlaceholderGuard::run() {
     auto* m = reinterpret_cast<fanotify_event_metadata*>(buf);
     for (; FAN_EVENT_OK(m, n); m = FAN_EVENT_NEXT(m, n)) {
       if (m->fd < 0) continue;  // queue overflow: nothing to answer
-      const char* what;
+      const bool open = (m->mask & FAN_OPEN_PERM) != 0;
+      const char* what = open                         ? "an open of"
+                         : (m->mask & FAN_PRE_ACCESS) ? "an access to"
+                                                      : "a read of";
       bool allow;
-      if (m->mask & FAN_OPEN_PERM) {
-        what = "an open of";
-        allow = m->pid == self_ || has_session(m->pid, false) || maps_library(m->pid);
+      if (m->pid == self_) {
+        allow = true;
+      } else if (!is_placeholder(m->fd)) {
+        allow = true;  // an ordinary file in a watched directory
+        ignore(m->fd);
+      } else if (open) {
+        // Reported through its directory's mark, it may have no mark of its own yet.
+        protect(m->fd);
+        allow = has_session(m->pid, false) || maps_library(m->pid);
       } else {
-        what = (m->mask & FAN_PRE_ACCESS) ? "an access to" : "a read of";
-        allow = m->pid == self_ || has_session(m->pid, true);
+        allow = has_session(m->pid, true);
       }
       answer(m->fd, m->pid, what, allow);
     }

@@ -87,7 +87,7 @@ void Server::run(int signal_fd) {
       [this](bool ok) { publish_spin_hint(ok); });
   load.start();
   if (ctx_.opts->guard) {
-    guard_ = PlaceholderGuard::start();
+    guard_ = PlaceholderGuard::start(ctx_.opts->roots);
     ctx_.guard = guard_.get();
   }
   std::vector<pollfd> p;

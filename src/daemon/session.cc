@@ -270,7 +270,10 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     close(fd);
     return 0;
   }
-  if (ctx_.guard) ctx_.guard->protect(fd);
+  if (ctx_.guard) {
+    ctx_.guard->protect(fd);
+    ctx_.guard->guard_directory_of(fd, st);  // a directory made since the daemon started
+  }
   uint64_t size = ob->blob->size();
   // The caller's open(O_TRUNC) truncated the placeholder: the blob follows.
   if ((req.open_flags & O_TRUNC) && accmode != O_RDONLY && st.st_size == 0 && size != 0) {
