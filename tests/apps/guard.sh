@@ -7,9 +7,14 @@
 # Checked with cat, dd, tar, cp, shell redirections (one with O_TRUNC), truncate and fallocate
 # run without the library, and with fio's io_uring engine, whose system calls bypass the
 # library even when it is preloaded. The library's own truncates of the placeholder (its
-# st_size) go through. A descriptor opened before the daemon saw the file is not guarded (Linux
-# decides at open): the daemon reports the bytes written through it when the file is closed.
-# The data stays intact and readable through the library throughout.
+# st_size) go through. The daemon marks the prefix's directories at start and the directory of
+# each file a client opens, so after a restart a file that no client has opened since is
+# refused too: one made in an earlier daemon lifetime, one in a directory made after the
+# previous daemon started, and one moved into a directory made after this daemon started.
+# Ordinary files in those directories stay readable and writable without the library. A
+# descriptor opened while no daemon ran is not guarded (Linux decides at open): the daemon
+# reports the bytes written through it when the file is closed. The data stays intact and
+# readable through the library throughout.
 set -uo pipefail
 TEST_VARIANT=${1:-run}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
@@ -17,6 +22,41 @@ GUARD_REFUSALS_EXPECTED=1
 need fio sha256sum fallocate truncate
 apps_setup
 [ "$(id -u)" = 0 ] || fail "the placeholder guard needs root (fanotify)"
+
+# The daemon logs one line per prefix when it has marked the directories there.
+walks() { grep -c "guard: directories under $TEST_ROOT marked:" "$TEST_DIR/zvfsd.log"; }
+wait_walks() {
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [ "$(walks)" -ge "$1" ] && return 0
+    sleep 0.1
+  done
+  fail "the daemon did not log its walk of $TEST_ROOT (walk $1)"
+}
+# refused_since LINE PROGRAM FILE: a refusal of PROGRAM's open of FILE logged after line LINE.
+refused_since() {
+  tail -n +"$(($1 + 1))" "$TEST_DIR/zvfsd.log" | grep "guard: refused" | grep -q "($2) an open of $3 "
+}
+# refused_cat FILE WHY: cat without the library fails on FILE with EPERM, and the daemon logs it.
+refused_cat() {
+  local lines out
+  lines=$(wc -l <"$TEST_DIR/zvfsd.log")
+  if out=$(cat "$1" 2>&1 >/dev/null); then fail "cat without the library read $2"; fi
+  echo "$out" | grep -q "Operation not permitted" || fail "cat without the library ($2): '$out'"
+  sleep 0.2
+  refused_since "$lines" cat "$1" || fail "the daemon did not log the refused open of $2"
+}
+# has_mark PATH REGEX: the daemon's fanotify mark on PATH's inode, as /proc shows it
+# ("... mflags:M mask:M ignored_mask:M ...", in hexadecimal), matches REGEX; MARK is that line.
+has_mark() {
+  local ino
+  ino=$(printf '%x' "$(stat -c %i "$1")")
+  MARK=$(cat /proc/"$ZVFSD_PID"/fdinfo/* 2>/dev/null | grep "^fanotify ino:$ino ")
+  [[ $MARK =~ $2 ]]
+}
+# Files made from here on are created in a marked directory: their first open finds them
+# unbound and leaves an ignore mark, which the attach that binds them takes off again.
+wait_walks 1
 
 f=$TEST_ROOT/guarded.dat
 size=$((64 << 16))
@@ -95,18 +135,70 @@ grep "guard: refused" "$TEST_DIR/zvfsd.log" | grep -q "(fio) an access to $g" ||
 [ "$(stat -c %b "$g")" -eq 0 ] || fail "fio's io_uring writes reached the placeholder"
 say "fio ioengine=io_uring: writes and reads refused"
 
-# A descriptor opened before the daemon saw the file: after a restart, the new daemon has no
-# mark on it until a client opens it.
+
+# Files made now, to be opened without the library in the next daemon lifetime: one in the
+# prefix, one in a directory made after this daemon's walk (mkdir through the library), and an
+# ordinary file beside it written by a program without the library (no binding: not a ZVFS file).
+old=$TEST_ROOT/old.dat
+on_zvfs dd if=/dev/urandom of="$old" bs=64k count=2 status=none || fail "dd through ZVFS failed"
+later=$TEST_ROOT/later/deeper
+on_zvfs mkdir -p "$later" || fail "mkdir through ZVFS failed"
+h=$later/new.dat
+on_zvfs dd if=/dev/urandom of="$h" bs=64k count=4 status=none || fail "dd through ZVFS failed"
+hsum=$(on_zvfs sha256sum "$h" | cut -d' ' -f1)
+expect_in_pool "$h"
+plain=$later/plain.txt
+echo "an ordinary file" >"$plain" || fail "a shell without the library could not write $plain"
+binding_of "$plain" >/dev/null && fail "$plain, written without the library, has a binding"
+[ "$(cat "$plain")" = "an ordinary file" ] || fail "cat without the library could not read $plain"
+refused_cat "$h" "a file in a directory made after the daemon started"
+say "a directory made after the walk: its ZVFS file refused, an ordinary file readable"
+
+# A new daemon lifetime: none of these files has been opened through it.
 zvfs_daemon_stop 30 || fail "zvfsd did not stop cleanly"
 apps_start_daemon
+wait_walks 2
+refused_cat "$f" "a file of an earlier daemon lifetime that no client opened since"
+refused_cat "$h" "a file in a directory made during an earlier daemon lifetime"
+[ "$(cat "$plain")" = "an ordinary file" ] ||
+  fail "cat without the library could not read the ordinary file $plain after the restart"
+# Its first open left an ignore mark: later ones do not wait for the daemon.
+has_mark "$plain" " mask:0 ignored_mask:[1-9a-f]" ||
+  fail "no ignore mark on the ordinary file $plain: '$MARK'"
+[ "$(cat "$plain")" = "an ordinary file" ] || fail "a second read of $plain failed"
+has_mark "$later" " mask:8[0-9a-f]{6} ignored_mask:0 " ||
+  fail "no mark with FAN_EVENT_ON_CHILD on $later: '$MARK'"
+# A refused open through the directory's mark gave the placeholder a mark of its own.
+has_mark "$f" " mask:[1-9a-f][0-9a-f]* ignored_mask:0 " ||
+  fail "no mark of its own on $f after its refused open: '$MARK'"
+echo "appended without the library" >>"$plain" || fail "the shell could not append to $plain"
+[ "$(wc -l <"$plain")" -eq 2 ] || fail "the append to $plain did not land"
+[ "$(on_zvfs sha256sum "$h" | cut -d' ' -f1)" = "$hsum" ] || fail "$h changed"
+say "after a restart: files no client opened since are refused; ordinary files are not"
+
+# A directory made after this daemon's walk is marked when a client opens a file in it: a
+# placeholder that no one has opened in this lifetime, moved there, is refused through that mark.
+made=$TEST_ROOT/made-after-walk
+mkdir "$made" || fail "mkdir $made failed"
+on_zvfs dd if=/dev/urandom of="$made/anchor.dat" bs=4k count=1 status=none ||
+  fail "dd through ZVFS failed"
+mv "$old" "$made/old.dat" || fail "mv (a rename) of $old failed"
+refused_cat "$made/old.dat" "a placeholder moved into a directory a client opened a file in"
+on_zvfs cmp -s "$made/old.dat" "$made/old.dat" || fail "reading the moved file through ZVFS failed"
+say "a directory made after the walk: marked at a client's open, guards the files moved in"
+
+# A descriptor opened while no daemon runs: Linux decided at open() that it raises no events,
+# so its writes land in the placeholder; the daemon reports them at the file's last close.
+zvfs_daemon_stop 30 || fail "zvfsd did not stop cleanly"
 exec 3<>"$f"
-on_zvfs sha256sum "$f" >/dev/null || fail "reading through ZVFS after the restart failed"
-head -c 65536 /dev/urandom >&3 || fail "the unguarded descriptor could not write"
+apps_start_daemon
+wait_walks 3
+head -c 65536 /dev/urandom >&3 || fail "the descriptor opened before the daemon could not write"
 exec 3>&-
 on_zvfs cat "$f" >/dev/null || fail "reading through ZVFS failed"
 sleep 0.2
 grep -q "placeholder holds .* written without libzvfs.so" "$TEST_DIR/zvfsd.log" ||
   fail "the daemon did not report the bytes written into the placeholder"
 [ "$(on_zvfs sha256sum "$f" | cut -d' ' -f1)" = "$sum" ] || fail "the stray write changed the data"
-say "a descriptor opened before the daemon saw the file: its writes reported at close"
+say "a descriptor opened before the daemon started: its writes reported at close"
 say "PASS"
