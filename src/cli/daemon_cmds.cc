@@ -113,7 +113,9 @@ static const char kUpUsage[] =
     "Starts zvfsd in the background on PATH (default $ZVFS_POOL or\n"
     "/var/lib/zvfs/default.pool), creating it as a sparse file of SIZE (default 8G) if it\n"
     "does not exist, and returns once the daemon accepts connections.\n"
-    "Does nothing (exit 0) if a daemon already answers on the socket.\n";
+    "Does nothing (exit 0) if a daemon already answers on the socket.\n"
+    "zvfsd inherits the environment: its guard watches the directories under the prefixes\n"
+    "of $ZVFS_ROOT (default /zvfs; `-- --root PREFIXES` names others).\n";
 
 int cmd_up(int argc, char** argv) {
   int rc;
