@@ -35,7 +35,8 @@ wait_walks() {
 }
 # refused_since LINE PROGRAM FILE: a refusal of PROGRAM's open of FILE logged after line LINE.
 refused_since() {
-  tail -n +"$(($1 + 1))" "$TEST_DIR/zvfsd.log" | grep "guard: refused" | grep -q "($2) an open of $3 "
+  tail -n +"$(($1 + 1))" "$TEST_DIR/zvfsd.log" | grep "guard: refused" |
+    grep -q "($2) an open of $3 "
 }
 # refused_cat FILE WHY: cat without the library fails on FILE with EPERM, and the daemon logs it.
 refused_cat() {
