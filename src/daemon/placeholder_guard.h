@@ -61,12 +61,13 @@
 // the session it inherited lives (a ZVFS descriptor kept open across the exec), it may open
 // placeholders; its reads and writes are refused. A directory removed and replaced, within one
 // daemon lifetime, by one with the same inode number on a file system that records no birth
-// time is taken for the marked one: its placeholders keep their inode marks only.
+// time is taken for the marked one: its placeholders keep their inode marks only. The set of
+// marked directories is never pruned: removed ones still count toward the limit.
 //
 // Invariant: the event thread never blocks on anything but the fanotify descriptor, its stop
 // eventfd and watch_mu_, which is held only to copy or change the list of watched region
-// headers (never across a system call on a placeholder); its only other system calls are
-// fgetxattr, readlink and fanotify_mark on the event's descriptor, and reads of /proc. Daemon
+// headers (never across a system call on a placeholder); its other system calls act on the
+// event's descriptor (fgetxattr, readlink, fanotify_mark) or read /proc. Daemon
 // threads wait for the event thread's answer while they hold the locks of handles and blobs, so
 // an answer that needed one of those would deadlock. dirs_mu_ (the marked directories) is taken
 // by the walk and by attaches, never by the event thread.
