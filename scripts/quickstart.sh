@@ -70,7 +70,9 @@ if "$ZVFS_CLI" status >/dev/null 2>&1; then
   echo "a daemon already answers on $sock; using it"
 else
   # Daemonizes and returns once the socket accepts connections.
-  "$ZVFSD" --pool "$pool" --size "$pool_size" --socket "$sock" --log "$log"
+  # Its placeholder guard watches every demo directory (--root), also the ones made later.
+  mkdir -p "$var/demo"
+  "$ZVFSD" --pool "$pool" --size "$pool_size" --socket "$sock" --log "$log" --root "$var/demo"
   zvfs_daemon_ready 60
 fi
 ls -ls "$pool"

@@ -21,7 +21,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-"$zvfsd" --pool "$t/pool.img" --size 2G --socket "$t/sock" --log "$t/zvfsd.log" --foreground \
+"$zvfsd" --pool "$t/pool.img" --size 2G --socket "$t/sock" --log "$t/zvfsd.log" --root "$root" --foreground \
   </dev/null >"$t/zvfsd.out" 2>&1 &
 dpid=$!
 export ZVFS_SOCKET=$t/sock ZVFS_ROOT=$root ZVFS_TIMEOUT_MS=20000
