@@ -73,6 +73,25 @@ int cross_prefix(int olddir, const char* oldpath, int newdir, const char* newpat
   return r == 0 ? -EXDEV : 0;
 }
 
+// linkat with AT_SYMLINK_FOLLOW links the file a final symbolic link names (also the magic
+// links of /proc/self/fd, how an O_TMPFILE file gets a name without privileges): -EXDEV if that
+// file and the new name lie on different sides of a prefix boundary.
+int cross_prefix_followed(int olddir, const char* oldpath, int newdir, const char* newpath) {
+  if (prefix_count() == 0) return 0;
+  int b = name_under_prefix(newdir, newpath);
+  if (b < 0) return 0;
+  int saved = errno;
+  int fd = REAL(openat)(olddir, oldpath, O_PATH | O_CLOEXEC);
+  int x = 0;
+  if (fd >= 0) {
+    bool a_inside = fd_under_prefix(fd);
+    x = a_inside == (b == 1) ? 0 : -EXDEV;
+    REAL(close)(fd);  // an O_PATH descriptor: closing it drops no POSIX lock
+  }
+  errno = saved;
+  return x;
+}
+
 int rename_common(int olddir, const char* oldpath, int newdir, const char* newpath, unsigned flags,
                   bool use_renameat2) {
   int x = cross_prefix(olddir, oldpath, newdir, newpath);
@@ -159,11 +178,14 @@ ZVFS_HOOK int link(const char* oldpath, const char* newpath) noexcept {
 ZVFS_HOOK int linkat(int olddir, const char* oldpath, int newdir, const char* newpath,
                      int flags) noexcept {
   // AT_EMPTY_PATH links an open descriptor (O_TMPFILE files get their name this way).
-  if (!((flags & AT_EMPTY_PATH) != 0 && oldpath[0] == '\0')) {
-    int x = cross_prefix(olddir, oldpath, newdir, newpath);
+  if ((flags & AT_EMPTY_PATH) != 0 && oldpath[0] == '\0') {
+    if (fd_lookup(olddir) != nullptr && name_under_prefix(newdir, newpath) == 0)
+      return set_errno_result(-EXDEV);
+  } else {
+    int x = (flags & AT_SYMLINK_FOLLOW) != 0
+                ? cross_prefix_followed(olddir, oldpath, newdir, newpath)
+                : cross_prefix(olddir, oldpath, newdir, newpath);
     if (x < 0) return set_errno_result(x);
-  } else if (fd_lookup(olddir) != nullptr && name_under_prefix(newdir, newpath) == 0) {
-    return set_errno_result(-EXDEV);
   }
   return REAL(linkat)(olddir, oldpath, newdir, newpath, flags);
 }

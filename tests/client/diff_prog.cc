@@ -11,19 +11,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/falloc.h>
+#include <linux/fs.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <random>
 #include <vector>
+
+// glibc's fstat before 2.33, as binaries linked against an older glibc still call it (a
+// compatibility symbol now: reachable only through its version).
+extern "C" int old_fxstat64(int ver, int fd, struct stat64* st);
+__asm__(".symver old_fxstat64,__fxstat64@GLIBC_2.2.5");
 
 namespace {
 
@@ -306,6 +314,110 @@ void final_state() {
   }
 }
 
+// Length and hash of the whole file `name` (-1 if it cannot be opened).
+void rec_file(const char* name, const char* what) {
+  int fd = open(name, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    rec(-1, 0, "%s: open %s", what, name);
+    return;
+  }
+  ssize_t n = read(fd, g_buf.data(), kMaxIo);
+  rec(n, n > 0 ? fnv(g_buf.data(), static_cast<size_t>(n)) | 1 : 0, "%s: %s", what, name);
+  close(fd);
+}
+
+// Entry points a database or a copy tool reaches less often: unnamed files (O_TMPFILE) given a
+// name, renameat2's flags, splice in both directions, the clone ioctls (which ext4 and ZVFS
+// both refuse, so that cp and pg_upgrade copy), FIFOs and device nodes under the prefix (passed
+// through), and glibc's old __fxstat64 that binaries built before glibc 2.33 call.
+void run_rare_entry_points() {
+  // O_TMPFILE, named through /proc/self/fd and through AT_EMPTY_PATH (root only; ENOENT for
+  // others, on both sides).
+  int t = open(".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+  rec(t >= 0 ? 0 : -1, 0, "open O_TMPFILE");
+  if (t >= 0) {
+    fill(5000);
+    rec(write(t, g_buf.data(), 5000), 0, "tmpfile write");
+    struct stat st;
+    rec(fstat(t, &st) == 0 ? st.st_size : -1, 0, "tmpfile size");
+    char proc[64];
+    snprintf(proc, sizeof proc, "/proc/self/fd/%d", t);
+    rec(linkat(AT_FDCWD, proc, AT_FDCWD, "tmp-named", AT_SYMLINK_FOLLOW), 0, "tmpfile link");
+    rec(linkat(t, "", AT_FDCWD, "tmp-named2", AT_EMPTY_PATH), 0, "tmpfile link empty path");
+    rec(pwrite(t, "tail", 4, 5000), 0, "tmpfile write after link");
+    close(t);
+    rec_file("tmp-named", "tmpfile by name");
+    rec(unlink("tmp-named"), 0, "unlink tmp-named");
+    unlink("tmp-named2");
+  }
+  // renameat2: NOREPLACE refuses an existing target, EXCHANGE swaps two files' contents.
+  for (const char* name : {"x1", "x2"}) {
+    int fd = open(name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    fill(name[1] == '1' ? 3000 : 7000);
+    rec(write(fd, g_buf.data(), name[1] == '1' ? 3000 : 7000), 0, "write %s", name);
+    close(fd);
+  }
+  rec(renameat2(AT_FDCWD, "x1", AT_FDCWD, "x2", RENAME_NOREPLACE), 0, "rename noreplace");
+  rec(renameat2(AT_FDCWD, "x1", AT_FDCWD, "x3", RENAME_NOREPLACE), 0, "rename noreplace new");
+  rec(renameat2(AT_FDCWD, "x3", AT_FDCWD, "x2", RENAME_EXCHANGE), 0, "rename exchange");
+  rec_file("x2", "after exchange");
+  rec_file("x3", "after exchange");
+  rec(renameat2(AT_FDCWD, "x3", AT_FDCWD, "x9", RENAME_EXCHANGE), 0, "exchange missing");
+  // splice: file -> pipe at an offset, pipe -> file at an offset.
+  int p[2];
+  if (pipe2(p, O_CLOEXEC) == 0) {
+    int fd = open("x2", O_RDWR | O_CLOEXEC);
+    loff_t off = 100;
+    rec(splice(fd, &off, p[1], nullptr, 2000, 0), 0, "splice file to pipe");
+    rec(off, 0, "splice offset after");
+    ssize_t n = read(p[0], g_buf2.data(), 65536);
+    rec(n, n > 0 ? fnv(g_buf2.data(), static_cast<size_t>(n)) : 0, "read pipe");
+    fill(3000);
+    rec(write(p[1], g_buf.data(), 3000), 0, "write pipe");
+    off = 6500;
+    rec(splice(p[0], nullptr, fd, &off, 3000, 0), 0, "splice pipe to file");
+    struct stat st;
+    rec(fstat(fd, &st) == 0 ? st.st_size : -1, 0, "size after splice");
+    rec(lseek(fd, 0, SEEK_CUR), 0, "position after splices");
+    // Clone ioctls: not supported by ext4, refused on ZVFS files too (callers then copy).
+    int src = open("x3", O_RDONLY | O_CLOEXEC);
+    rec(ioctl(fd, FICLONE, src), 0, "ficlone");
+    struct file_clone_range cr = {src, 0, 4096, 0};
+    rec(ioctl(fd, FICLONERANGE, &cr), 0, "ficlonerange");
+    close(src);
+    // The old stat entry point.
+    struct stat64 st64;
+    rec(old_fxstat64(1, fd, &st64) == 0 ? st64.st_size : -1, 0, "__fxstat64 size");
+    close(fd);
+    close(p[0]);
+    close(p[1]);
+    rec_file("x2", "after splice");
+  }
+  // Non-regular files under the prefix pass straight through.
+  rec(mkfifo("fifo", 0644), 0, "mkfifo");
+  int f = open("fifo", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  rec(f >= 0 ? 0 : -1, 0, "open fifo");
+  if (f >= 0) {
+    rec(write(f, "through the fifo", 16), 0, "write fifo");
+    ssize_t n = read(f, g_buf2.data(), 100);
+    rec(n, n > 0 ? fnv(g_buf2.data(), static_cast<size_t>(n)) : 0, "read fifo");
+    struct stat st;
+    rec(fstat(f, &st) == 0 ? S_ISFIFO(st.st_mode) : -1, 0, "fstat fifo");
+    close(f);
+  }
+  unlink("fifo");
+  // A device node (root only: EPERM for others, on both sides), /dev/null's numbers.
+  rec(mknod("null-dev", S_IFCHR | 0666, makedev(1, 3)), 0, "mknod");
+  int d = open("null-dev", O_RDWR | O_CLOEXEC);
+  if (d >= 0) {
+    rec(write(d, g_buf.data(), 4096), 0, "write device");
+    rec(read(d, g_buf2.data(), 4096), 0, "read device");
+    close(d);
+  }
+  unlink("null-dev");
+  for (const char* name : {"x1", "x2", "x3"}) unlink(name);
+}
+
 // The scripted part: edge cases, one by one.
 void run_script() {
   op_open(0, 0, O_RDWR | O_CREAT | O_TRUNC);
@@ -557,6 +669,7 @@ void run_script() {
     rec(lseek(d, 0, SEEK_CUR), 0, "position after sync append");
     close(d);
   }
+  run_rare_entry_points();
   for (int s = 0; s < kSlots; ++s) close_slot(s);
 }
 
