@@ -177,6 +177,15 @@ def medians(records):
     return out
 
 
+def below(value, bound):
+    """'VALUE < BOUND' with as many decimals as it takes to show that value is below bound
+    (1.497 against 1.5 reads '1.497 < 1.50', not '1.50 < 1.50')."""
+    for digits in (2, 3, 4, 5, 6):
+        if round(value, digits) < bound:
+            break
+    return "%.*f < %.2f" % (digits, value, bound)
+
+
 def judge(row):
     """Fills row['met'] (True/False/None) and row['why'] from the ratios and the targets."""
     ext4_min, raw_min = row["target_ext4"], row["target_raw"]
@@ -185,9 +194,9 @@ def judge(row):
         return
     misses = []
     if row["ratio_ext4"] < ext4_min:
-        misses.append("ZVFS/ext4 %.2f < %.2f" % (row["ratio_ext4"], ext4_min))
+        misses.append("ZVFS/ext4 " + below(row["ratio_ext4"], ext4_min))
     if raw_min is not None and row["ratio_raw"] is not None and row["ratio_raw"] < raw_min:
-        misses.append("ZVFS/raw %.2f < %.2f" % (row["ratio_raw"], raw_min))
+        misses.append("ZVFS/raw " + below(row["ratio_raw"], raw_min))
     row["met"] = not misses
     row["why"] = "; ".join(misses)
 
