@@ -13,6 +13,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <atomic>
+
 #include "client/fd_table.h"
 #include "client/prefix.h"
 #include "client/real.h"
@@ -20,6 +22,10 @@
 #include "ipc/client.h"
 
 namespace zvfs::client {
+
+namespace {
+std::atomic<bool> g_opath_files{false};  // opath_files_may_exist()
+}  // namespace
 
 void finish_release(const Released& r) {
   if (r.of == nullptr) return;
@@ -100,12 +106,24 @@ int with_write_reopen(int fd, int (*fn)(int handle, void* arg), void* arg) {
   return job.result;
 }
 
+bool opath_files_may_exist() {
+  return g_opath_files.load(std::memory_order_relaxed);
+}
+
 int adopt_fd(int fd, int flags, bool may_create) {
   if (fd < 0 || g_fd_table == nullptr) return 0;
   int saved = errno;
   struct stat st;
-  if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode) || (flags & O_PATH) != 0 ||
-      !dev_may_hold_prefix(st.st_dev) || !fd_under_prefix(fd, st)) {
+  if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode) || !dev_may_hold_prefix(st.st_dev)) {
+    errno = saved;
+    return 0;
+  }
+  if ((flags & O_PATH) != 0) {
+    g_opath_files.store(true, std::memory_order_relaxed);
+    errno = saved;
+    return 0;
+  }
+  if (!fd_under_prefix(fd, st)) {
     errno = saved;
     return 0;
   }

@@ -13,6 +13,14 @@ namespace zvfs::client {
 // passes through, -errno if it could not be decided (daemon unreachable: -EIO).
 int adopt_fd(int fd, int flags, bool may_create);
 
+// Whether this process may hold an O_PATH descriptor of a regular file on a file system that
+// holds a prefix: one it opened through the library, or inherited (adopt_inherited_fds). Such a
+// descriptor is never in the table, so fstat must ask the kernel for its flags (one fcntl) to
+// tell it from an ordinary small file; a process that never had one skips that question.
+// O_PATH descriptors that arrive otherwise (SCM_RIGHTS, open_by_handle_at) are not seen: an
+// fstat of one describes the placeholder.
+bool opath_files_may_exist();
+
 // The process's open descriptors as /proc/self/fd lists them (up to cap): the count, or -errno.
 int list_open_fds(int* out, int cap);
 

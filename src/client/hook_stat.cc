@@ -92,8 +92,8 @@ int path_blob_size(int dirfd, const char* path, bool follow, const struct stat& 
 // An O_PATH descriptor (never in the table) on a ZVFS file: the stat of the placeholder gets the
 // blob's sizes.
 int opath_fd_blob_size(int fd, struct stat* st) {
-  if (g_fd_table == nullptr || prefix_count() == 0 || !dev_may_hold_prefix(st->st_dev) ||
-      known_outside_prefix(*st))
+  if (g_fd_table == nullptr || prefix_count() == 0 || !opath_files_may_exist() ||
+      !dev_may_hold_prefix(st->st_dev) || known_outside_prefix(*st))
     return 0;
   int saved = errno;
   int fl = REAL(fcntl)(fd, F_GETFL);

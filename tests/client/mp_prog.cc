@@ -30,7 +30,8 @@
 //                                 dup2/dup3 onto them) leaves the library's own ones working
 //   trunc-lock FILE               O_RDONLY|O_TRUNC and truncate(path) keep the caller's POSIX locks
 //   fork-unlinked FILE            a child keeps an unlinked file's data after the parent's close
-//   opath FILE                    O_PATH descriptors and /proc/self/fd/N reopens of ZVFS files
+//   opath FILE                    O_PATH descriptors and /proc/self/fd/N reopens of ZVFS files,
+//                                 also an O_PATH descriptor inherited across exec (opath-child)
 //   exec-unlinked FILE            an exec'd child reads an unlinked file the parent closed (execv,
 //                                 execl, fexecve, execveat)
 //   exec-unlinked-child FD        (the exec'd side)
@@ -1065,7 +1066,15 @@ std::string proc_fd(int fd) {
 
 // The stat family on an O_PATH descriptor describes the blob; /proc/self/fd/N reopens (of an
 // O_PATH descriptor, of a ZVFS descriptor, of an unlinked file) reach the blob.
-int cmd_opath(const char* file) {
+// A program exec'd with an inherited O_PATH descriptor of a ZVFS file: fstat describes the blob.
+int cmd_opath_child(int fd, long size) {
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0);
+  CHECK(st.st_size == size && st.st_blocks >= size / 512);
+  return 0;
+}
+
+int cmd_opath(const char* self, const char* file) {
   int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
   CHECK(fd >= 0);
   std::string data(100000, '\0');
@@ -1087,6 +1096,15 @@ int cmd_opath(const char* file) {
   CHECK(statx(p, "", AT_EMPTY_PATH, STATX_BASIC_STATS, &stx) == 0);
   CHECK(stx.stx_size == 100000 && stx.stx_blocks == static_cast<uint64_t>(want.st_blocks));
   CHECK(stat(proc_fd(p).c_str(), &st) == 0 && st.st_blocks == want.st_blocks);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    std::string a = std::to_string(p);
+    execl(self, self, "opath-child", a.c_str(), "100000", static_cast<char*>(nullptr));
+    _exit(127);
+  }
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
   // The O_PATH descriptor itself does no I/O, as on any file system.
   char b[8];
   errno = 0;
@@ -1477,7 +1495,8 @@ int main(int argc, char** argv) {
   if (c == "own-fds") return cmd_own_fds(f);
   if (c == "trunc-lock") return cmd_trunc_lock(f);
   if (c == "fork-unlinked") return cmd_fork_unlinked(f);
-  if (c == "opath") return cmd_opath(f);
+  if (c == "opath") return cmd_opath(argv[0], f);
+  if (c == "opath-child") return argc > 3 ? cmd_opath_child(atoi(f), atol(argv[3])) : 2;
   if (c == "freopen") return cmd_freopen(f);
   if (c == "dprintf") return cmd_dprintf(f);
   if (c == "open-other") return cmd_open_other(f);
