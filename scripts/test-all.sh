@@ -7,7 +7,8 @@
 #   4. runs ctest on both (everything not labelled `long`), which includes the application
 #      tests of tests/apps (fio, SQLite, RocksDB, PostgreSQL through libzvfs.so) in the
 #      normal build; a preloaded sanitizer library cannot be loaded into uninstrumented
-#      programs, so the sanitizer build runs the unit and daemon tests only,
+#      programs, so the sanitizer build runs the unit, daemon and library tests (the library's
+#      own exercisers, instrumented, with the sanitizer runtimes preloaded ahead of it),
 #   5. builds the request decoder's libFuzzer target with clang (build/ci-fuzz) and runs it
 #      for 20 s (counted as one test),
 #   6. prints `N passed, N failed` alone on the last line and exits non-zero on any failure
@@ -30,7 +31,7 @@ for arg in "$@"; do
     --no-san) san=0 ;;
     --long) long=1 ;;
     -h | --help)
-      sed -n '2,18p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+      sed -n '2,19p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
       exit 0
       ;;
     *)
