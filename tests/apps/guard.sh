@@ -7,8 +7,9 @@
 # Checked with cat, dd, tar, cp, shell redirections (one with O_TRUNC), truncate and fallocate
 # run without the library, and with fio's io_uring engine, whose system calls bypass the
 # library even when it is preloaded. The library's own truncates of the placeholder (its
-# st_size) go through. The daemon marks the prefix's directories at start and the directory of
-# each file a client opens, so after a restart a file that no client has opened since is
+# st_size) go through, and so do posix_fadvise and readahead (hints). The daemon marks the
+# prefix's directories at start and the directory of each file a client opens, so after a
+# restart a file that no client has opened since is
 # refused too: one made in an earlier daemon lifetime, one in a directory made after the
 # previous daemon started, and one moved into a directory made after this daemon started.
 # Ordinary files in those directories stay readable and writable without the library. A
@@ -119,6 +120,24 @@ on_zvfs python3 -c 'import os, sys; os.truncate(sys.argv[1], int(sys.argv[2]))' 
   fail "truncate(path) through ZVFS failed"
 intact "after truncates through the library"
 say "ftruncate and truncate(path) through the library: allowed"
+
+# posix_fadvise and readahead are hints the library passes to the placeholder: harmless, never
+# refused.
+before=$(refusals)
+on_zvfs python3 -c '
+import ctypes, os, sys
+fd = os.open(sys.argv[1], os.O_RDONLY)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_WILLNEED)
+os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+libc = ctypes.CDLL(None, use_errno=True)
+if libc.readahead(fd, ctypes.c_longlong(0), ctypes.c_size_t(1 << 20)) != 0:
+    sys.exit("readahead: " + os.strerror(ctypes.get_errno()))
+assert len(os.pread(fd, 4096, 0)) == 4096
+' "$f" || fail "posix_fadvise or readahead through ZVFS failed"
+sleep 0.2
+[ "$(refusals)" -eq "$before" ] || fail "the guard refused a posix_fadvise or readahead"
+intact "after posix_fadvise and readahead"
+say "posix_fadvise and readahead through the library: harmless"
 
 # fio's io_uring engine submits with inline system calls that the library cannot see.
 g=$TEST_ROOT/uring.dat
