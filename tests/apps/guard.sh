@@ -9,9 +9,9 @@
 # library even when it is preloaded. The library's own truncates of the placeholder (its
 # st_size) go through, and so do posix_fadvise and readahead (hints). The daemon marks the
 # prefix's directories at start and the directory of each file a client opens, so after a
-# restart a file that no client has opened since is
-# refused too: one made in an earlier daemon lifetime, one in a directory made after the
-# previous daemon started, and one moved into a directory made after this daemon started.
+# restart a file that no client has opened since is refused too: one made in an earlier daemon
+# lifetime, one in a directory made after the previous daemon started, and one moved into a
+# directory made after this daemon started.
 # Ordinary files in those directories stay readable and writable without the library. A
 # descriptor opened while no daemon ran is not guarded (Linux decides at open): the daemon
 # reports the bytes written through it when the file is closed. The data stays intact and
