@@ -3,8 +3,9 @@
 // Owns one OpCounters per opcode: count, errors, total time and a log2 histogram of latencies
 // (bucket i counts requests that took [2^i, 2^(i+1)) ns; a slot request's time runs from its
 // copy out of the slot to its reply, including the wake-up of a client that slept). Updated
-// with relaxed atomics by every worker after each request; read by the stats request (a snapshot that may be slightly torn
-// across counters, never within one). Nothing here allocates; memory use is fixed.
+// with relaxed atomics by every worker after each request; read by the stats request (a
+// snapshot that may be slightly torn across counters, never within one). Nothing here
+// allocates; memory use is fixed.
 #pragma once
 
 #include <atomic>
