@@ -2,8 +2,13 @@
 //
 // One algorithm for every block pointer and every self-checksummed root (labels, uberblocks,
 // log blocks). XXH3-128 runs at memory speed, so verifying every read costs little next to the
-// I/O; 128 bits make an undetected corruption practically impossible.
+// I/O; 128 bits make an undetected corruption practically impossible. Where libxxhash has its
+// x86 dispatcher (ZVFS_HAVE_XXH_DISPATCH, found by CMake), the vectorised variant for this CPU
+// is used: the same hash, computed 2-3x faster than the SSE2 entry point.
 #include <xxhash.h>
+#if ZVFS_HAVE_XXH_DISPATCH
+#include <xxh_x86dispatch.h>
+#endif
 
 #include <bit>
 #include <cstddef>
@@ -24,7 +29,11 @@ static_assert(offsetof(BlockPtr, birth_txg) == 32 && offsetof(BlockPtr, checksum
 static_assert(offsetof(BlockPtr, reserved) == 56);
 
 Checksum checksum(const void* data, size_t len) {
+#if ZVFS_HAVE_XXH_DISPATCH
+  XXH128_hash_t h = XXH3_128bits_dispatch(data, len);
+#else
   XXH128_hash_t h = XXH3_128bits(data, len);
+#endif
   return Checksum{h.low64, h.high64};
 }
 
