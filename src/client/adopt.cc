@@ -206,6 +206,25 @@ int list_open_fds(int* out, int cap) {
   return n;
 }
 
+int adopt_received_fd(int fd) {
+  if (fd < 0 || g_fd_table == nullptr || prefix_count() == 0) return 0;
+  int saved = errno;
+  int fl = REAL(fcntl)(fd, F_GETFL);
+  struct stat st;
+  bool candidate =
+      fl >= 0 && REAL(fstat)(fd, &st) == 0 && S_ISREG(st.st_mode) && dev_may_hold_prefix(st.st_dev);
+  errno = saved;
+  if (!candidate) return 0;
+  // A dup of a descriptor already in the table (same OFD) shares its OpenFile.
+  Released displaced;
+  if ((fl & O_PATH) == 0 && fd_install_if_shared(fd, st.st_dev, st.st_ino, &displaced)) {
+    finish_release(displaced);
+    errno = saved;
+    return 1;
+  }
+  return adopt_fd(fd, fl, false);
+}
+
 void adopt_inherited_fds() {
   if (prefix_count() == 0 || g_fd_table == nullptr) return;
   // Collect first: attaching opens the IPC session's own descriptors while we list.
@@ -213,25 +232,8 @@ void adopt_inherited_fds() {
   static int fds[kMaxInherited];
   int n = list_open_fds(fds, kMaxInherited);
   for (int i = 0; i < n; ++i) {
-    int fd = fds[i];
-    int fl = REAL(fcntl)(fd, F_GETFL);
-    if (fl < 0) continue;
-    struct stat st;
-    if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode)) continue;
-    // A dup of an already adopted descriptor (same OFD) shares its OpenFile.
-    bool shared = false;
-    for (int j = 0; j < i && !shared; ++j) {
-      OpenFile* of = fd_lookup(fds[j]);
-      if (of == nullptr || of->dev != st.st_dev || of->ino != st.st_ino) continue;
-      if (syscall(SYS_kcmp, getpid(), getpid(), 0 /* KCMP_FILE */, fds[j], fd) == 0) {
-        Released displaced;
-        fd_install(fd, of, &displaced);
-        shared = true;
-      }
-    }
-    if (shared) continue;
-    int rc = adopt_fd(fd, fl, false);
-    if (rc < 0) zlog("inherited fd %d under the prefix could not be attached: %d", fd, rc);
+    int rc = adopt_received_fd(fds[i]);
+    if (rc < 0) zlog("inherited fd %d under the prefix could not be attached: %d", fds[i], rc);
   }
 }
 

@@ -17,12 +17,18 @@ int adopt_fd(int fd, int flags, bool may_create);
 // holds a prefix: one it opened through the library, or inherited (adopt_inherited_fds). Such a
 // descriptor is never in the table, so fstat must ask the kernel for its flags (one fcntl) to
 // tell it from an ordinary small file; a process that never had one skips that question.
-// O_PATH descriptors that arrive otherwise (SCM_RIGHTS, open_by_handle_at) are not seen: an
+// O_PATH descriptors that arrive otherwise (pidfd_getfd, open_by_handle_at) are not seen: an
 // fstat of one describes the placeholder.
 bool opath_files_may_exist();
 
 // The process's open descriptors as /proc/self/fd lists them (up to cap): the count, or -errno.
 int list_open_fds(int* out, int cap);
+
+// A descriptor that came into the process other than by an open the library saw (inherited
+// across exec, received in an SCM_RIGHTS message): shares the OpenFile of a descriptor of the
+// same open file description already in the table, else classifies it as adopt_fd does. The
+// same results as adopt_fd.
+int adopt_received_fd(int fd);
 
 // Re-discovers ZVFS descriptors inherited across exec (start-up only).
 void adopt_inherited_fds();

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 namespace zvfs::client {
 namespace {
@@ -105,10 +107,10 @@ void of_free(OpenFile* of) {
   fd_table_unlock();
 }
 
-void fd_install(int fd, OpenFile* of, Released* displaced) {
-  *displaced = Released{};
-  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(g_fd_table_size)) return;
-  fd_table_lock();
+namespace {
+
+// fd_install with g_table_mu held.
+void install_locked(int fd, OpenFile* of, Released* displaced) {
   if (of->refs == 0) {
     of->next = g_live;
     of->prev = nullptr;
@@ -123,7 +125,31 @@ void fd_install(int fd, OpenFile* of, Released* displaced) {
   if (old == of) --of->refs;  // slot already pointed here: no new reference
   int hw = g_high_water.load(std::memory_order_relaxed);
   if (fd + 1 > hw) g_high_water.store(fd + 1, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+void fd_install(int fd, OpenFile* of, Released* displaced) {
+  *displaced = Released{};
+  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(g_fd_table_size)) return;
+  fd_table_lock();
+  install_locked(fd, of, displaced);
   fd_table_unlock();
+}
+
+bool fd_install_if_shared(int fd, dev_t dev, ino_t ino, Released* displaced) {
+  *displaced = Released{};
+  if (static_cast<unsigned>(fd) >= static_cast<unsigned>(g_fd_table_size)) return false;
+  const pid_t self = getpid();
+  fd_table_lock();
+  OpenFile* match = nullptr;
+  for (OpenFile* of = g_live; of != nullptr && match == nullptr; of = of->next) {
+    if (of->dev != dev || of->ino != ino || of->remembered_fd == fd) continue;
+    if (syscall(SYS_kcmp, self, self, 0 /* KCMP_FILE */, of->remembered_fd, fd) == 0) match = of;
+  }
+  if (match != nullptr) install_locked(fd, match, displaced);
+  fd_table_unlock();
+  return match != nullptr;
 }
 
 Released fd_remove(int fd) {

@@ -69,6 +69,10 @@ void of_free(OpenFile* of);
 // Points slot fd at of (refs + 1). If the slot held another OpenFile (a descriptor closed
 // behind our back), that one is released and reported in *displaced.
 void fd_install(int fd, OpenFile* of, Released* displaced);
+// If a live OpenFile of inode (dev, ino) has a descriptor of the same open file description as
+// fd (kcmp: a dup that arrived by another way, such as SCM_RIGHTS or inheritance), points slot
+// fd at it as fd_install does and returns true.
+bool fd_install_if_shared(int fd, dev_t dev, ino_t ino, Released* displaced);
 // Empties slot fd.
 Released fd_remove(int fd);
 // Empties slots [first, last] (clamped to the table): calls fn(Released) for each.

@@ -13,6 +13,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/sendfile.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -40,7 +41,7 @@ namespace zvfs::client {
                                       X(mmap64) X(ioctl) X(fopen) X(fopen64) X(fdopen) X(freopen)  \
                                           X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)  \
                                               X(execv) X(execvp) X(execvpe) X(syscall)             \
-                                                  X(open_by_handle_at)
+                                                  X(open_by_handle_at) X(recvmsg) X(recvmmsg)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;

@@ -15,6 +15,9 @@ int run_posix_aio_command(const std::string& cmd, int argc, char** argv);
 // posix_spawn, posix_spawnp, fexecve, execveat (mp_spawn.cc). Same convention.
 int run_spawn_command(const std::string& cmd, int argc, char** argv);
 
+// Descriptors passed over a Unix socket (mp_fdpass.cc). Same convention.
+int run_fdpass_command(const std::string& cmd, int argc, char** argv);
+
 // What exec-unlinked-child expects to read from its inherited descriptor.
 inline std::string exec_unlinked_data() {
   std::string data(150000, '\0');

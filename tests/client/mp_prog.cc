@@ -41,6 +41,7 @@
 //   dprintf FILE                  dprintf/vdprintf text lands in the blob
 //   open-other FILE               openat2 (via syscall()) and open_by_handle_at open ZVFS files
 //   uring-raw FILE                the same for a ring driven through syscall() (as fio does)
+//   fd-pass FILE                  descriptors received over a Unix socket (mp_fdpass.cc)
 //   direct-flags FILE             O_DIRECT alignment errors of reads follow fcntl(F_SETFL), also
 //                                 when a forked child changes the shared description; reads of an
 //                                 O_WRONLY descriptor fail with EBADF
@@ -1488,6 +1489,7 @@ int main(int argc, char** argv) {
   if (int r = zvfs::test::run_aio_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_posix_aio_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_spawn_command(c, argc, argv); r >= 0) return r;
+  if (int r = zvfs::test::run_fdpass_command(c, argc, argv); r >= 0) return r;
   if (c == "seek-data") return cmd_seek_data(f);
   if (c == "latency") return cmd_latency(f);
   if (c == "exit-flush") return cmd_exit_flush(f);

@@ -191,6 +191,10 @@ TEST_F(MpTest, OpathDescriptorsAndProcFdReopens) {
   expect_ok({"opath", "f"});
 }
 
+TEST_F(MpTest, DescriptorsReceivedOverASocketReachTheBlob) {
+  expect_ok({"fd-pass", "f"});
+}
+
 TEST_F(MpTest, ExecKeepsAnUnlinkedFileAlive) {
   expect_ok({"exec-unlinked", "f"});
 }

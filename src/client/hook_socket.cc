@@ -1,0 +1,59 @@
+// hook_socket.cc — descriptors that arrive through a Unix socket (SCM_RIGHTS in recvmsg and
+// recvmmsg).
+//
+// A descriptor another process sends is a new descriptor of the sender's open file description,
+// installed by the kernel without any open this process made. When it names a ZVFS file it is
+// classified here as an inherited one is (adopt_received_fd): shared with a descriptor of the
+// same description already in the table, else attached to the daemon, so that reads and writes
+// reach the blob and not the placeholder. Everything else passes through. The library's own
+// session socket is left alone: the daemon sends it nothing that could be a ZVFS file, and its
+// replies are read with the session's lock held.
+//
+// A descriptor that cannot be attached (daemon unreachable) stays in the process, logged: the
+// message has been taken off the socket and cannot be given back. Its accesses then fail as an
+// unattached placeholder's do (the daemon's guard refuses them).
+#include <string.h>
+#include <sys/socket.h>
+
+#include "client/adopt.h"
+#include "client/hook.h"
+#include "client/own_fds.h"
+#include "client/real.h"
+#include "client/zlog.h"
+
+namespace zvfs::client {
+namespace {
+
+void adopt_rights(int sock, msghdr* msg) {
+  if (msg == nullptr || msg->msg_control == nullptr || own_fd(sock)) return;
+  int saved = errno;
+  for (cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+    for (size_t i = 0; i < n; ++i) {
+      int fd;
+      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
+      int rc = adopt_received_fd(fd);
+      if (rc < 0) zlog("received fd %d could not be attached: %d", fd, rc);
+    }
+  }
+  errno = saved;
+}
+
+}  // namespace
+}  // namespace zvfs::client
+
+using namespace zvfs::client;
+
+ZVFS_HOOK ssize_t recvmsg(int sock, struct msghdr* msg, int flags) {
+  ssize_t r = REAL(recvmsg)(sock, msg, flags);
+  if (r >= 0) adopt_rights(sock, msg);
+  return r;
+}
+
+ZVFS_HOOK int recvmmsg(int sock, struct mmsghdr* msgs, unsigned int vlen, int flags,
+                       struct timespec* timeout) {
+  int r = REAL(recvmmsg)(sock, msgs, vlen, flags, timeout);
+  for (int i = 0; i < r; ++i) adopt_rights(sock, &msgs[i].msg_hdr);
+  return r;
+}
