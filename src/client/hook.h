@@ -42,6 +42,10 @@ void raw_ring_created(int fd, const void* params);
 // (hook_uring_raw.cc), stop watching it. One load when no ring is watched.
 void raw_ring_closed(int fd);
 
+// After pidfd_getfd gave this process descriptor fd (or failed: fd < 0): classifies it as a
+// received descriptor (hook_socket.cc). Returns fd; errno is kept.
+int after_getfd(int fd);
+
 // Closes a ZVFS descriptor: empties its slot, tells the IPC session, then really closes it.
 int close_zvfs_fd(int fd);
 

@@ -1,5 +1,6 @@
-// hook_socket.cc — descriptors that arrive through a Unix socket (SCM_RIGHTS in recvmsg and
-// recvmmsg).
+// hook_socket.cc — descriptors that arrive from another process: through a Unix socket
+// (SCM_RIGHTS in recvmsg and recvmmsg) or taken with pidfd_getfd (also through syscall():
+// hook_syscall.cc).
 //
 // A descriptor another process sends is a new descriptor of the sender's open file description,
 // installed by the kernel without any open this process made. When it names a ZVFS file it is
@@ -41,6 +42,14 @@ void adopt_rights(int sock, msghdr* msg) {
 }
 
 }  // namespace
+
+int after_getfd(int fd) {
+  if (fd < 0) return fd;
+  int rc = adopt_received_fd(fd);
+  if (rc < 0) zlog("fd %d taken from another process could not be attached: %d", fd, rc);
+  return fd;
+}
+
 }  // namespace zvfs::client
 
 using namespace zvfs::client;
@@ -56,4 +65,8 @@ ZVFS_HOOK int recvmmsg(int sock, struct mmsghdr* msgs, unsigned int vlen, int fl
   int r = REAL(recvmmsg)(sock, msgs, vlen, flags, timeout);
   for (int i = 0; i < r; ++i) adopt_rights(sock, &msgs[i].msg_hdr);
   return r;
+}
+
+ZVFS_HOOK int pidfd_getfd(int pidfd, int targetfd, unsigned int flags) noexcept {
+  return after_getfd(REAL(pidfd_getfd)(pidfd, targetfd, flags));
 }

@@ -1,10 +1,12 @@
 // hook_syscall.cc — libc's syscall(): the system calls glibc has no wrapper for.
 //
 // Programs reach some file system calls only through syscall(): openat2 (glibc 2.36 has no
-// wrapper for it) and io_uring's three calls. Those are looked at here; every
-// other number is passed on untouched. Like glibc's own wrapper, all six arguments are read and
-// passed on (the kernel ignores the ones a call does not use).
+// wrapper for it), pidfd_getfd (glibc 2.36 has one, older programs call syscall()) and
+// io_uring's three calls. Those are looked at here; every other number is passed on untouched. Like
+// glibc's own wrapper, all six arguments are read and passed on (the kernel ignores the ones a call
+// does not use).
 //   - openat2: the new descriptor is classified as every open's is (after_open).
+//   - pidfd_getfd: the descriptor taken from another process as a received one (after_getfd).
 //   - io_uring_setup/enter/register: hook_uring_raw.cc refuses submissions and fixed-file
 //     registrations that name a ZVFS descriptor.
 // System calls issued with inline instructions (not through libc) cannot be seen.
@@ -34,6 +36,11 @@ ZVFS_HOOK long syscall(long number, ...) noexcept {
       auto* how = reinterpret_cast<const open_how*>(a[2]);
       if (fd < 0 || how == nullptr) return fd;
       return after_open(static_cast<int>(fd), static_cast<int>(how->flags));
+    }
+    case SYS_pidfd_getfd: {
+      long fd = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (fd < 0 || fd > INT_MAX) return fd;
+      return after_getfd(static_cast<int>(fd));
     }
     case SYS_io_uring_enter:
       if (raw_ring_submission_refused(static_cast<int>(a[0]), a[1])) {

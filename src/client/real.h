@@ -18,6 +18,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+// glibc 2.36's <sys/pidfd.h> declares its functions without C linkage in C++; the one the
+// library interposes is declared here instead.
+extern "C" int pidfd_getfd(int pidfd, int targetfd, unsigned int flags) noexcept;
+
 namespace zvfs::client {
 
 // X(name): every libc function that libzvfs.so interposes and forwards to.
@@ -41,7 +45,7 @@ namespace zvfs::client {
                                       X(mmap64) X(ioctl) X(fopen) X(fopen64) X(fdopen) X(freopen)  \
                                           X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)  \
                                               X(execv) X(execvp) X(execvpe) X(syscall)             \
-                                                  X(open_by_handle_at) X(recvmsg) X(recvmmsg)
+                                                  X(open_by_handle_at) X(recvmsg) X(recvmmsg) X(pidfd_getfd)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;

@@ -5,10 +5,13 @@
 //                  through them and shares the sender's offset; a second copy of the same
 //                  description shares it too; an O_PATH copy's fstat describes the blob; a pipe
 //                  passed beside them works as before.
+//   fd-getfd FILE  a process takes a forked child's descriptor of FILE with pidfd_getfd (the
+//                  glibc wrapper and syscall()): it reads the blob and shares the child's offset.
 #include <fcntl.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -140,10 +143,55 @@ int cmd_fd_pass(const char* file) {
   return 0;
 }
 
+// glibc 2.36's <sys/pidfd.h> lacks C linkage in C++.
+extern "C" int pidfd_getfd(int pidfd, int targetfd, unsigned int flags) noexcept;
+
+int cmd_fd_getfd(const char* file) {
+  const std::string data = pattern();
+  int to_parent[2], to_child[2];
+  CHECK(pipe(to_parent) == 0 && pipe(to_child) == 0);
+  pid_t pid = fork();
+  CHECK(pid >= 0);
+  if (pid == 0) {
+    int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+    CHECK(fd >= 0);
+    CHECK(write(fd, data.data(), data.size()) == static_cast<ssize_t>(data.size()));
+    CHECK(lseek(fd, 0, SEEK_SET) == 0);
+    CHECK(write(to_parent[1], &fd, sizeof fd) == sizeof fd);
+    char go;
+    CHECK(read(to_child[0], &go, 1) == 1);
+    // The parent read 1000 bytes through its copies of this description.
+    CHECK(lseek(fd, 0, SEEK_CUR) == 1000);
+    _exit(0);
+  }
+  int target;
+  CHECK(read(to_parent[0], &target, sizeof target) == sizeof target);
+  // A descendant: allowed under Yama's ptrace_scope 1 as well.
+  int pidfd = static_cast<int>(syscall(SYS_pidfd_open, pid, 0));
+  CHECK(pidfd >= 0);
+  int f = pidfd_getfd(pidfd, target, 0);
+  CHECK(f >= 0);
+  int f2 = static_cast<int>(syscall(SYS_pidfd_getfd, pidfd, target, 0));
+  CHECK(f2 >= 0);
+  char buf[600];
+  CHECK(read(f, buf, sizeof buf) == static_cast<ssize_t>(sizeof buf));
+  CHECK(memcmp(buf, data.data(), sizeof buf) == 0);
+  CHECK(read(f2, buf, 400) == 400 && memcmp(buf, data.data() + 600, 400) == 0);
+  struct stat st;
+  CHECK(fstat(f2, &st) == 0 && st.st_size == static_cast<off_t>(kSize));
+  CHECK(write(to_child[1], "g", 1) == 1);
+  int status;
+  CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  CHECK(close(f) == 0 && close(f2) == 0 && close(pidfd) == 0);
+  for (int p : {to_parent[0], to_parent[1], to_child[0], to_child[1]}) close(p);
+  return 0;
+}
+
 }  // namespace
 
 int run_fdpass_command(const std::string& c, int, char** argv) {
   if (c == "fd-pass") return cmd_fd_pass(argv[2]);
+  if (c == "fd-getfd") return cmd_fd_getfd(argv[2]);
   return -1;
 }
 

@@ -42,6 +42,7 @@
 //   open-other FILE               openat2 (via syscall()) and open_by_handle_at open ZVFS files
 //   uring-raw FILE                the same for a ring driven through syscall() (as fio does)
 //   fd-pass FILE                  descriptors received over a Unix socket (mp_fdpass.cc)
+//   fd-getfd FILE                 descriptors taken with pidfd_getfd (mp_fdpass.cc)
 //   direct-flags FILE             O_DIRECT alignment errors of reads follow fcntl(F_SETFL), also
 //                                 when a forked child changes the shared description; reads of an
 //                                 O_WRONLY descriptor fail with EBADF

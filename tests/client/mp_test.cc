@@ -195,6 +195,10 @@ TEST_F(MpTest, DescriptorsReceivedOverASocketReachTheBlob) {
   expect_ok({"fd-pass", "f"});
 }
 
+TEST_F(MpTest, DescriptorsTakenWithPidfdGetfdReachTheBlob) {
+  expect_ok({"fd-getfd", "f"});
+}
+
 TEST_F(MpTest, ExecKeepsAnUnlinkedFileAlive) {
   expect_ok({"exec-unlinked", "f"});
 }
