@@ -45,7 +45,8 @@ namespace zvfs::client {
                                       X(mmap64) X(ioctl) X(fopen) X(fopen64) X(fdopen) X(freopen)  \
                                           X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)  \
                                               X(execv) X(execvp) X(execvpe) X(syscall)             \
-                                                  X(open_by_handle_at) X(recvmsg) X(recvmmsg) X(pidfd_getfd)
+                                                  X(open_by_handle_at) X(recvmsg) X(recvmmsg) \
+                                                      X(pidfd_getfd)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;
