@@ -6,6 +6,7 @@
 #pragma once
 
 #include <errno.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "client/fd_table.h"
@@ -45,6 +46,10 @@ void raw_ring_closed(int fd);
 // After pidfd_getfd gave this process descriptor fd (or failed: fd < 0): classifies it as a
 // received descriptor (hook_socket.cc). Returns fd; errno is kept.
 int after_getfd(int fd);
+// After a successful recvmsg / recvmmsg (`received` messages) on sock: classifies the
+// descriptors of their SCM_RIGHTS messages the same way. errno is kept.
+void after_recvmsg(int sock, msghdr* msg);
+void after_recvmmsg(int sock, mmsghdr* msgs, int received);
 
 // Closes a ZVFS descriptor: empties its slot, tells the IPC session, then really closes it.
 int close_zvfs_fd(int fd);

@@ -1,5 +1,5 @@
 // hook_socket.cc — descriptors that arrive from another process: through a Unix socket
-// (SCM_RIGHTS in recvmsg and recvmmsg) or taken with pidfd_getfd (also through syscall():
+// (SCM_RIGHTS in recvmsg and recvmmsg) or taken with pidfd_getfd (each also through syscall():
 // hook_syscall.cc).
 //
 // A descriptor another process sends is a new descriptor of the sender's open file description,
@@ -43,6 +43,14 @@ void adopt_rights(int sock, msghdr* msg) {
 
 }  // namespace
 
+void after_recvmsg(int sock, msghdr* msg) {
+  adopt_rights(sock, msg);
+}
+
+void after_recvmmsg(int sock, mmsghdr* msgs, int received) {
+  for (int i = 0; i < received; ++i) adopt_rights(sock, &msgs[i].msg_hdr);
+}
+
 int after_getfd(int fd) {
   if (fd < 0) return fd;
   int rc = adopt_received_fd(fd);
@@ -56,14 +64,14 @@ using namespace zvfs::client;
 
 ZVFS_HOOK ssize_t recvmsg(int sock, struct msghdr* msg, int flags) {
   ssize_t r = REAL(recvmsg)(sock, msg, flags);
-  if (r >= 0) adopt_rights(sock, msg);
+  if (r >= 0) after_recvmsg(sock, msg);
   return r;
 }
 
 ZVFS_HOOK int recvmmsg(int sock, struct mmsghdr* msgs, unsigned int vlen, int flags,
                        struct timespec* timeout) {
   int r = REAL(recvmmsg)(sock, msgs, vlen, flags, timeout);
-  for (int i = 0; i < r; ++i) adopt_rights(sock, &msgs[i].msg_hdr);
+  after_recvmmsg(sock, msgs, r);
   return r;
 }
 

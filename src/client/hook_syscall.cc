@@ -1,12 +1,13 @@
 // hook_syscall.cc — libc's syscall(): the system calls glibc has no wrapper for.
 //
 // Programs reach some file system calls only through syscall(): openat2 (glibc 2.36 has no
-// wrapper for it), pidfd_getfd (glibc 2.36 has one, older programs call syscall()) and
-// io_uring's three calls. Those are looked at here; every other number is passed on untouched. Like
-// glibc's own wrapper, all six arguments are read and passed on (the kernel ignores the ones a call
-// does not use).
+// wrapper for it), pidfd_getfd (glibc 2.36 has one, older programs call syscall()), recvmsg
+// and recvmmsg (descriptors may arrive) and io_uring's three calls. Those are looked at here; every
+// other number is passed on untouched. Like glibc's own wrapper, all six arguments are read and
+// passed on (the kernel ignores the ones a call does not use).
 //   - openat2: the new descriptor is classified as every open's is (after_open).
-//   - pidfd_getfd: the descriptor taken from another process as a received one (after_getfd).
+//   - pidfd_getfd, recvmsg, recvmmsg: descriptors that arrive from another process are
+//     classified as received ones (hook_socket.cc).
 //   - io_uring_setup/enter/register: hook_uring_raw.cc refuses submissions and fixed-file
 //     registrations that name a ZVFS descriptor.
 // System calls issued with inline instructions (not through libc) cannot be seen.
@@ -41,6 +42,18 @@ ZVFS_HOOK long syscall(long number, ...) noexcept {
       long fd = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
       if (fd < 0 || fd > INT_MAX) return fd;
       return after_getfd(static_cast<int>(fd));
+    }
+    case SYS_recvmsg: {
+      long r = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (r >= 0) after_recvmsg(static_cast<int>(a[0]), reinterpret_cast<msghdr*>(a[1]));
+      return r;
+    }
+    case SYS_recvmmsg: {
+      long r = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (r > 0)
+        after_recvmmsg(static_cast<int>(a[0]), reinterpret_cast<mmsghdr*>(a[1]),
+                       static_cast<int>(r));
+      return r;
     }
     case SYS_io_uring_enter:
       if (raw_ring_submission_refused(static_cast<int>(a[0]), a[1])) {

@@ -4,7 +4,8 @@
 //                  SCM_RIGHTS messages (recvmsg, then recvmmsg): it reads and writes the blob
 //                  through them and shares the sender's offset; a second copy of the same
 //                  description shares it too; an O_PATH copy's fstat describes the blob; a pipe
-//                  passed beside them works as before.
+//                  passed beside them works as before; a message read with syscall(SYS_recvmsg)
+//                  brings a ZVFS descriptor too.
 //   fd-getfd FILE  a process takes a forked child's descriptor of FILE with pidfd_getfd (the
 //                  glibc wrapper and syscall()): it reads the blob and shares the child's offset.
 #include <fcntl.h>
@@ -103,6 +104,16 @@ int receiver(int sock) {
   CHECK(close(f2) == 0);
   CHECK(pread(f, buf, 5, 0) == 5 && memcmp(buf, "CHILD", 5) == 0);
   CHECK(close(f) == 0 && close(p) == 0 && close(pr) == 0);
+
+  // Third message through syscall(SYS_recvmsg): a description of its own (offset 0) and the
+  // O_PATH descriptor again.
+  msg.msg_controllen = sizeof ctl;
+  CHECK(syscall(SYS_recvmsg, sock, &msg, 0) == 1);
+  int g;
+  take_fds(msg, &g, &p);
+  CHECK(read(g, buf, 15) == 15 && memcmp(buf, "CHILD", 5) == 0);
+  CHECK(memcmp(buf + 5, data.data() + 5, 10) == 0);
+  CHECK(close(g) == 0 && close(p) == 0);
   return 0;
 }
 
@@ -129,6 +140,10 @@ int cmd_fd_pass(const char* file) {
   int opath = open(file, O_PATH);
   CHECK(opath >= 0);
   send_fds(sv[0], opath, fd);
+  int own = open(file, O_RDONLY);
+  CHECK(own >= 0);
+  send_fds(sv[0], own, opath);
+  CHECK(close(own) == 0);
   int status;
   CHECK(waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
 
