@@ -17,8 +17,8 @@ int adopt_fd(int fd, int flags, bool may_create);
 // holds a prefix: one it opened through the library, or inherited (adopt_inherited_fds). Such a
 // descriptor is never in the table, so fstat must ask the kernel for its flags (one fcntl) to
 // tell it from an ordinary small file; a process that never had one skips that question.
-// O_PATH descriptors that arrive otherwise (a recvmsg issued with inline instructions) are not seen: an
-// fstat of one describes the placeholder.
+// O_PATH descriptors that arrive otherwise (a recvmsg issued with inline instructions) are not
+// seen: an fstat of one describes the placeholder.
 bool opath_files_may_exist();
 
 // The process's open descriptors as /proc/self/fd lists them (up to cap): the count, or -errno.
