@@ -91,8 +91,8 @@ Status ObjectSet::fill_old(Object& o, uint64_t blk, AlignedBuf& out) {
 
 Result<std::shared_ptr<AlignedBuf>> ObjectSet::writable_block(Object& o, TxgDelta& d, uint64_t blk,
                                                               Fill fill) {
-  auto it = d.blocks.find(blk);
-  if (it != d.blocks.end()) {
+  auto it = d.blocks.lower_bound(blk);  // one descent: also the insertion hint below
+  if (it != d.blocks.end() && it->first == blk) {
     open_absorbed_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
     return it->second;
   }
@@ -102,7 +102,7 @@ Result<std::shared_ptr<AlignedBuf>> ObjectSet::writable_block(Object& o, TxgDelt
   if (!buf->reset(block_size_, fill == Fill::kZero))
     return make_error(ENOMEM, "dirty block buffer");
   if (fill == Fill::kOld) ZVFS_TRY(fill_old(o, blk, *buf));
-  d.blocks.emplace(blk, buf);
+  d.blocks.emplace_hint(it, blk, buf);
   d.dirty_bytes += block_size_;
   dirty_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
   open_new_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
