@@ -22,7 +22,8 @@ const char kUsage[] =
     "\n"
     "Environment: ZVFS_SOCKET (or ZVFS_SOCKET_PATH) the daemon's socket\n"
     "             (default /run/zvfs/zvfs.sock), ZVFS_POOL, ZVFS_ROOT (colon-separated\n"
-    "             prefixes, default /zvfs), ZVFS_LIB (libzvfs.so), ZVFS_LOG, ZVFS_TIMEOUT_MS.\n"
+    "             prefixes, default /zvfs), ZVFS_LIB (libzvfs.so), ZVFS_LOG, ZVFS_TIMEOUT_MS,\n"
+    "             ZVFS_PLAIN_SUFFIXES (new files that stay plain, default -shm).\n"
     "Run 'zvfs <command> --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failed, 2 usage, 3 no daemon, 4 fsck found problems left unrepaired.\n";
 

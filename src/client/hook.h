@@ -28,9 +28,10 @@ inline T set_errno_result(T r) {
 // (nullptr: not a ZVFS file), dropping whatever a descriptor closed behind our back left there.
 void note_new_fd(int fd, OpenFile* of);
 
-// After the kernel opened `fd` (or failed: fd < 0) with open flags `flags`: classifies it as
-// every open does (binding a new file, O_TRUNC of a blob). Returns fd, or -1 with errno.
-int after_open(int fd, int flags);
+// After the kernel opened `fd` (or failed: fd < 0) with open flags `flags`, under the name
+// `path` the program gave (nullptr if none): classifies it as every open does (binding a new
+// file unless its name stays plain, O_TRUNC of a blob). Returns fd, or -1 with errno.
+int after_open(int fd, int flags, const char* path);
 
 // io_uring through syscall() (hook_uring_raw.cc): whether io_uring_enter(fd, to_submit, ...)
 // or io_uring_register(.., opcode, arg, nr) would hand the kernel a ZVFS descriptor (logged),

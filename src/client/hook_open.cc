@@ -20,6 +20,7 @@
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/own_fds.h"
+#include "client/prefix.h"
 #include "client/real.h"
 
 namespace zvfs::client {
@@ -50,10 +51,10 @@ bool needs_mode(int flags) {
 }  // namespace
 
 // The common tail of every open: classify the new descriptor.
-int after_open(int fd, int flags) {
+int after_open(int fd, int flags, const char* path) {
   if (fd < 0) return fd;
   note_new_fd(fd, nullptr);  // a stale slot from a descriptor closed behind our back
-  int rc = adopt_fd(fd, flags, needs_mode(flags));
+  int rc = adopt_fd(fd, flags, needs_mode(flags) && !name_stays_plain(path));
   if (rc < 0) {
     REAL(close)(fd);
     errno = -rc;
@@ -86,51 +87,51 @@ using namespace zvfs::client;
 
 ZVFS_HOOK int open(const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
-  return after_open(REAL(open)(path, flags, mode), flags);
+  return after_open(REAL(open)(path, flags, mode), flags, path);
 }
 
 ZVFS_HOOK int open64(const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
-  return after_open(REAL(open64)(path, flags, mode), flags);
+  return after_open(REAL(open64)(path, flags, mode), flags, path);
 }
 
 ZVFS_HOOK int openat(int dirfd, const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
-  return after_open(REAL(openat)(dirfd, path, flags, mode), flags);
+  return after_open(REAL(openat)(dirfd, path, flags, mode), flags, path);
 }
 
 ZVFS_HOOK int openat64(int dirfd, const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
-  return after_open(REAL(openat64)(dirfd, path, flags, mode), flags);
+  return after_open(REAL(openat64)(dirfd, path, flags, mode), flags, path);
 }
 
 // Fortified forms: glibc calls them when it can prove no mode is passed.
 ZVFS_HOOK int __open_2(const char* path, int flags) {
-  return after_open(REAL(open)(path, flags, 0), flags);
+  return after_open(REAL(open)(path, flags, 0), flags, path);
 }
 ZVFS_HOOK int __open64_2(const char* path, int flags) {
-  return after_open(REAL(open64)(path, flags, 0), flags);
+  return after_open(REAL(open64)(path, flags, 0), flags, path);
 }
 ZVFS_HOOK int __openat_2(int dirfd, const char* path, int flags) {
-  return after_open(REAL(openat)(dirfd, path, flags, 0), flags);
+  return after_open(REAL(openat)(dirfd, path, flags, 0), flags, path);
 }
 ZVFS_HOOK int __openat64_2(int dirfd, const char* path, int flags) {
-  return after_open(REAL(openat64)(dirfd, path, flags, 0), flags);
+  return after_open(REAL(openat64)(dirfd, path, flags, 0), flags, path);
 }
 
 // The file a handle names may be a ZVFS file like any other (the kernel checked the caller's
 // right to open by handle).
 ZVFS_HOOK int open_by_handle_at(int mount_fd, struct file_handle* handle, int flags) {
-  return after_open(REAL(open_by_handle_at)(mount_fd, handle, flags), flags);
+  return after_open(REAL(open_by_handle_at)(mount_fd, handle, flags), flags, nullptr);
 }
 
 ZVFS_HOOK int creat(const char* path, mode_t mode) {
   int flags = O_CREAT | O_WRONLY | O_TRUNC;
-  return after_open(REAL(creat)(path, mode), flags);
+  return after_open(REAL(creat)(path, mode), flags, path);
 }
 ZVFS_HOOK int creat64(const char* path, mode_t mode) {
   int flags = O_CREAT | O_WRONLY | O_TRUNC;
-  return after_open(REAL(creat64)(path, mode), flags);
+  return after_open(REAL(creat64)(path, mode), flags, path);
 }
 
 ZVFS_HOOK int close(int fd) {

@@ -36,7 +36,8 @@ ZVFS_HOOK long syscall(long number, ...) noexcept {
       long fd = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
       auto* how = reinterpret_cast<const open_how*>(a[2]);
       if (fd < 0 || how == nullptr) return fd;
-      return after_open(static_cast<int>(fd), static_cast<int>(how->flags));
+      return after_open(static_cast<int>(fd), static_cast<int>(how->flags),
+                        reinterpret_cast<const char*>(a[1]));
     }
     case SYS_pidfd_getfd: {
       long fd = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);

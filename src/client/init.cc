@@ -37,6 +37,7 @@ __attribute__((constructor(101))) void zvfs_client_init() {
   resolve_all_real();
   zlog_init();
   prefix_init(nullptr);
+  plain_suffixes_init(nullptr);
   if (!fd_table_init()) {
     zlog("cannot map the descriptor table: ZVFS disabled in this process");
     return;

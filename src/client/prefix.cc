@@ -28,6 +28,12 @@ struct Prefix {
 Prefix g_prefixes[kMaxPrefixes];
 int g_prefix_count = 0;
 
+constexpr int kMaxPlainSuffixes = 8;
+constexpr size_t kPlainSuffixMax = 64;
+char g_plain[kMaxPlainSuffixes][kPlainSuffixMax];
+size_t g_plain_len[kMaxPlainSuffixes];
+int g_plain_count = 0;
+
 // Resolves the prefix's symlinks once it exists. Until then the lexical spelling stands in (a
 // file cannot be under a directory that does not exist).
 const char* canonical(Prefix& p) {
@@ -100,6 +106,34 @@ void prefix_init(const char* spec) {
     p.resolved.store(false, std::memory_order_relaxed);
     ++g_prefix_count;
   });
+}
+
+void plain_suffixes_init(const char* spec) {
+  if (spec == nullptr) spec = getenv("ZVFS_PLAIN_SUFFIXES");
+  if (spec == nullptr) spec = kDefaultPlainSuffixes;
+  g_plain_count = 0;
+  split_colon_list(spec, [](const char* s, size_t len) {
+    if (g_plain_count >= kMaxPlainSuffixes || len >= kPlainSuffixMax) return;
+    if (memchr(s, '/', len) != nullptr) return;  // a suffix of a name, never of a path
+    memcpy(g_plain[g_plain_count], s, len);
+    g_plain[g_plain_count][len] = '\0';
+    g_plain_len[g_plain_count] = len;
+    ++g_plain_count;
+  });
+}
+
+bool name_stays_plain(const char* path) {
+  if (path == nullptr || g_plain_count == 0) return false;
+  size_t n = strlen(path);
+  while (n > 0 && path[n - 1] == '/') --n;  // "dir/x-shm/" names x-shm too
+  size_t start = n;
+  while (start > 0 && path[start - 1] != '/') --start;
+  const size_t name_len = n - start;
+  for (int i = 0; i < g_plain_count; ++i) {
+    const size_t l = g_plain_len[i];
+    if (name_len > l && memcmp(path + n - l, g_plain[i], l) == 0) return true;
+  }
+  return false;
 }
 
 int prefix_count() {

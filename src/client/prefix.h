@@ -28,6 +28,15 @@ inline constexpr size_t kPrefixPathMax = 4096;
 bool normalize_path(const char* in, char* out, size_t out_size);
 // True if canonical `path` equals canonical `prefix` or lies below it.
 bool path_under(const char* path, const char* prefix);
+// Files that stay plain kernel files: a new file whose name (the last component the program
+// gave) ends with one of these suffixes is never bound to a blob, so its data stays in Linux.
+// For files that programs map MAP_SHARED for writing, which a blob cannot serve (mmap gives
+// ENODEV): SQLite's WAL index "-shm", the default. ZVFS_PLAIN_SUFFIXES (colon-separated; empty:
+// none) or `spec` if non-null (tests). A file that already has a blob keeps it.
+inline constexpr const char* kDefaultPlainSuffixes = "-shm";
+void plain_suffixes_init(const char* spec);
+// True if a file created under `path` stays plain (see above).
+bool name_stays_plain(const char* path);
 // Reads ZVFS_ROOT (or `spec` if non-null, for tests) and remembers the prefixes.
 void prefix_init(const char* spec);
 int prefix_count();

@@ -52,6 +52,28 @@ TEST(Prefix, ColonListSkipsEmptyEntries) {
   EXPECT_EQ(split_colon_list("", [](const char*, size_t) {}), 0);
 }
 
+TEST(PlainSuffixes, DefaultKeepsSqliteShmPlain) {
+  plain_suffixes_init(kDefaultPlainSuffixes);
+  EXPECT_TRUE(name_stays_plain("/zvfs/db/t.db-shm"));
+  EXPECT_TRUE(name_stays_plain("t.db-shm"));
+  EXPECT_TRUE(name_stays_plain("/zvfs/x-shm/"));
+  EXPECT_FALSE(name_stays_plain("/zvfs/db/t.db"));
+  EXPECT_FALSE(name_stays_plain("/zvfs/db/t.db-wal"));
+  EXPECT_FALSE(name_stays_plain("/zvfs/db/-shm"));     // the suffix alone is not a name with it
+  EXPECT_FALSE(name_stays_plain("/zvfs/a-shm/file"));  // a directory's name does not count
+  EXPECT_FALSE(name_stays_plain(nullptr));
+}
+
+TEST(PlainSuffixes, ListFromSpecAndEmptyMeansNone) {
+  plain_suffixes_init(":.mmap::-shm:");
+  EXPECT_TRUE(name_stays_plain("/zvfs/seg.mmap"));
+  EXPECT_TRUE(name_stays_plain("/zvfs/t-shm"));
+  EXPECT_FALSE(name_stays_plain("/zvfs/seg.mmap.old"));
+  plain_suffixes_init("");
+  EXPECT_FALSE(name_stays_plain("/zvfs/t.db-shm"));
+  plain_suffixes_init(kDefaultPlainSuffixes);
+}
+
 class PrefixFs : public ::testing::Test {
  protected:
   void SetUp() override {

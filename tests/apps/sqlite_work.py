@@ -1,14 +1,19 @@
-"""sqlite_work.py — a deterministic SQLite workload with a rollback journal, for the app tests.
+"""sqlite_work.py — deterministic SQLite workloads (rollback journal and WAL) for the app tests.
 
   sqlite_work.py run DB          build, change and query a database; print a digest of it
   sqlite_work.py check DB        print integrity_check, the row count and a digest
   sqlite_work.py crash DB READY  commit 1000 rows, then write a large transaction that spills
                                  pages into the database file (hot journal); create READY and
                                  keep writing until killed (or until writes fail)
+  sqlite_work.py wal DB          WAL mode: commit 200 transactions of 5 rows while a reader
+                                 process watches them appear (whole transactions, in order);
+                                 then exit without closing, leaving the WAL un-checkpointed
+  sqlite_work.py wal-check DB    after `wal`: recover from the WAL; integrity, count, digest
 """
 import hashlib
 import os
 import sqlite3
+import subprocess
 import sys
 import time
 
@@ -77,6 +82,59 @@ def crash(path, ready):
     sys.exit("the crash workload was not killed within 60 s")
 
 
+def wal_rows(i):
+    return [(i * 5 + j, "w%04d-%d" % (i, j) * 10) for j in range(5)]
+
+
+def wal(path):
+    con = sqlite3.connect(path, isolation_level=None)
+    mode = con.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+    if mode != "wal":
+        sys.exit("journal_mode=WAL gave %r" % mode)
+    con.execute("PRAGMA synchronous=FULL")
+    con.execute("PRAGMA wal_autocheckpoint=0")  # every commit stays in the WAL
+    con.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
+    reader = subprocess.Popen([sys.executable, __file__, "wal-reader", path],
+                              stdout=subprocess.PIPE, text=True)
+    for i in range(200):
+        con.execute("BEGIN")
+        con.executemany("INSERT INTO t(k, v) VALUES(?, ?)", wal_rows(i))
+        con.execute("COMMIT")
+    out, _ = reader.communicate(timeout=120)
+    print(out.strip())
+    if reader.returncode != 0:
+        sys.exit("the reader failed")
+    print("integrity", con.execute("PRAGMA integrity_check").fetchone()[0])
+    print("count", con.execute("SELECT count(*) FROM t").fetchone()[0])
+    print("digest", digest(con))
+    wal_size = os.stat(path + "-wal").st_size
+    print("wal holds the commits", wal_size > 200 * 4096)
+    sys.stdout.flush()
+    os._exit(0)  # no close: the WAL is left as a crash would leave it
+
+
+def wal_check(path):
+    con = sqlite3.connect(path, isolation_level=None)  # recovers from the WAL beside it
+    print("journal", con.execute("PRAGMA journal_mode").fetchone()[0])
+    print("integrity", con.execute("PRAGMA integrity_check").fetchone()[0])
+    print("count", con.execute("SELECT count(*) FROM t").fetchone()[0])
+    print("digest", digest(con))
+    con.close()  # the last connection checkpoints the WAL into the database and removes it
+
+
+def wal_reader(path):
+    con = sqlite3.connect(path, isolation_level=None)
+    seen, polls, deadline = 0, 0, time.time() + 100
+    while seen < 1000 and time.time() < deadline:
+        n = con.execute("SELECT count(*) FROM t").fetchone()[0]
+        if n < seen or n % 5 != 0:
+            sys.exit("reader saw %d rows after %d: not whole transactions in order" % (n, seen))
+        seen = n
+        polls += 1
+    print("reader saw", seen, "rows in whole transactions")
+    sys.exit(0 if seen == 1000 else 1)
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -87,6 +145,12 @@ def main():
         check(path)
     elif cmd == "crash":
         crash(path, sys.argv[3])
+    elif cmd == "wal":
+        wal(path)
+    elif cmd == "wal-reader":
+        wal_reader(path)
+    elif cmd == "wal-check":
+        wal_check(path)
     else:
         sys.exit(__doc__)
 
