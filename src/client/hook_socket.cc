@@ -25,7 +25,17 @@
 namespace zvfs::client {
 namespace {
 
-void adopt_rights(int sock, msghdr* msg) {
+// A descriptor the kernel just installed in this process: drop a stale slot left at its number
+// by a descriptor closed behind the library's back, then classify it.
+void take_fd(int fd, const char* how) {
+  note_new_fd(fd, nullptr);
+  int rc = adopt_received_fd(fd);
+  if (rc < 0) zlog("fd %d %s could not be attached: %d", fd, how, rc);
+}
+
+}  // namespace
+
+void after_recvmsg(int sock, msghdr* msg) {
   if (msg == nullptr || msg->msg_control == nullptr || own_fd(sock)) return;
   int saved = errno;
   for (cmsghdr* c = CMSG_FIRSTHDR(msg); c != nullptr; c = CMSG_NXTHDR(msg, c)) {
@@ -34,27 +44,21 @@ void adopt_rights(int sock, msghdr* msg) {
     for (size_t i = 0; i < n; ++i) {
       int fd;
       memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof fd);
-      int rc = adopt_received_fd(fd);
-      if (rc < 0) zlog("received fd %d could not be attached: %d", fd, rc);
+      take_fd(fd, "received over a socket");
     }
   }
   errno = saved;
 }
 
-}  // namespace
-
-void after_recvmsg(int sock, msghdr* msg) {
-  adopt_rights(sock, msg);
-}
-
 void after_recvmmsg(int sock, mmsghdr* msgs, int received) {
-  for (int i = 0; i < received; ++i) adopt_rights(sock, &msgs[i].msg_hdr);
+  for (int i = 0; i < received; ++i) after_recvmsg(sock, &msgs[i].msg_hdr);
 }
 
 int after_getfd(int fd) {
   if (fd < 0) return fd;
-  int rc = adopt_received_fd(fd);
-  if (rc < 0) zlog("fd %d taken from another process could not be attached: %d", fd, rc);
+  int saved = errno;
+  take_fd(fd, "taken from another process");
+  errno = saved;
   return fd;
 }
 
