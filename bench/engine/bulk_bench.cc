@@ -132,8 +132,9 @@ int main(int argc, char** argv) {
   const double all_s = secs_since(t);
   std::printf("engine 1 MiB writes, throttled         : %8.0f MB/s (%.0f MB/s incl. final sync)\n",
               mbps(total, write_s), mbps(total, all_s));
-  std::printf("       throttle waits %llu\n",
-              static_cast<unsigned long long>(p.stats().throttle_waits));
+  std::printf("       throttle waits %llu, delays %.1f ms in all\n",
+              static_cast<unsigned long long>(p.stats().throttle_waits),
+              static_cast<double>(p.stats().throttle_delay_ns) / 1e6);
   const uint64_t peak_mib = (status_kib("VmHWM") - std::min(base_kib, status_kib("VmHWM"))) >> 10;
   const uint64_t bound_mib = (cfg.cache_bytes + cfg.dirty_max_bytes + (64ull << 20)) >> 20;
   std::printf(

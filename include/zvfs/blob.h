@@ -41,13 +41,13 @@ namespace zvfs::engine {
 using BlobId = uint64_t;
 
 struct PoolConfig {
-  uint64_t create_size = 0;              // bytes, when creating a pool file
-  uint32_t block_size = 16 * 1024;       // data block size, power of two 4 KiB..1 MiB (at create)
-  uint64_t cache_bytes = 256ull << 20;   // ARC bound
+  uint64_t create_size = 0;             // bytes, when creating a pool file
+  uint32_t block_size = 16 * 1024;      // data block size, power of two 4 KiB..1 MiB (at create)
+  uint64_t cache_bytes = 256ull << 20;  // ARC bound
   uint64_t dirty_max_bytes = 256ull << 20;  // writers are throttled above this
-  uint32_t txg_interval_ms = 5000;       // background commit interval
-  uint64_t log_bytes = 0;                // intent log size at create; 0 = automatic
-  bool direct_io = true;                 // O_DIRECT on the file vdev
+  uint32_t txg_interval_ms = 5000;          // background commit interval
+  uint64_t log_bytes = 0;                   // intent log size at create; 0 = automatic
+  bool direct_io = true;                    // O_DIRECT on the file vdev
 };
 
 struct BlobStat {
@@ -68,7 +68,8 @@ struct PoolStats {
   uint64_t cache_bytes = 0, cache_max_bytes = 0, cache_hits = 0, cache_misses = 0;
   uint64_t checksum_errors = 0, io_errors = 0;
   uint64_t log_records = 0, log_syncs = 0, log_bytes_written = 0;
-  uint64_t throttle_waits = 0;
+  uint64_t throttle_waits = 0;     // writers stopped at the dirty-data limit
+  uint64_t throttle_delay_ns = 0;  // time large changes were delayed before it (dirty_delay.h)
 };
 
 struct ScrubProgress {
@@ -79,10 +80,10 @@ struct ScrubReport {
   uint64_t blocks_checked = 0, bytes_checked = 0;
   uint64_t errors = 0;
   struct Damage {
-    BlobId blob = 0;        // 0 for pool metadata
-    uint64_t offset = 0;    // logical offset within the blob (data blocks)
+    BlobId blob = 0;      // 0 for pool metadata
+    uint64_t offset = 0;  // logical offset within the blob (data blocks)
     uint64_t disk_offset = 0;
-    std::string what;       // "data block", "indirect block", "space map", ...
+    std::string what;  // "data block", "indirect block", "space map", ...
   };
   std::vector<Damage> damaged;
 };

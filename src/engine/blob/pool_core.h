@@ -8,7 +8,8 @@
 // Txg sync (txg_sync.cc): the sync thread commits the open txg every txg_interval_ms, when dirty
 // data passes 60% of dirty_max_bytes (20% for a txg of new blocks only: commit_due), when the
 // intent log is half full, or on demand (sync_all, a sync() with too much to log). Writers wait
-// (throttle) while dirty data is at dirty_max_bytes. Commit order: data and metadata blocks (dmu)
+// (throttle) while dirty data is at dirty_max_bytes; large changes are delayed before that, the
+// more the closer dirty data is to it (dirty_delay.h). Commit order: data and metadata blocks (dmu)
 // -> space map -> flush -> uberblock -> flush; then the new state is installed, deferred frees are
 // released to the allocator and the intent log is trimmed.
 //
@@ -117,6 +118,7 @@ class PoolCore {
   std::atomic<bool> closed_{false};
   std::atomic<bool> failed_flag_{false};
   std::atomic<uint64_t> throttle_waits_{0};
+  std::atomic<uint64_t> delayed_ns_{0};  // slept by the soft throttle (dirty_delay.h)
   std::mutex export_mu_;
 };
 

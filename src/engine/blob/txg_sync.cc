@@ -5,9 +5,11 @@
 // thread runs sync_one once the pool is open (import runs one before the thread starts;
 // export runs the last after it stopped), so txgs commit strictly one after another.
 #include <chrono>
+#include <thread>
 
 #include "common/log.h"
 #include "engine/alloc/space_map.h"
+#include "engine/blob/dirty_delay.h"
 #include "engine/blob/pool_core.h"
 
 namespace zvfs::engine {
@@ -162,6 +164,14 @@ Status PoolCore::admit(uint64_t bytes, bool need_space) {
   const uint64_t max = bytes <= kSmallChangeBytes ? cfg_.dirty_max_bytes
                                                   : cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8;
   if (commit_due()) kick();
+  if (bytes > kSmallChangeBytes) {
+    // The soft throttle (dirty_delay.h), outside every lock; the limit below still holds.
+    const uint64_t delay = dirty_delay_ns(os_->dirty_bytes(), max, bytes);
+    if (delay > 0) {
+      delayed_ns_.fetch_add(delay, std::memory_order_relaxed);
+      std::this_thread::sleep_for(std::chrono::nanoseconds(delay));
+    }
+  }
   if (os_->dirty_bytes() + bytes > max && os_->dirty_bytes() > 0) {
     std::unique_lock lk(sync_mu_);
     throttled_ = true;
@@ -276,6 +286,7 @@ PoolStats PoolCore::stats() const {
   s.log_syncs = l.blocks;
   s.log_bytes_written = l.bytes_written;
   s.throttle_waits = throttle_waits_.load(std::memory_order_relaxed);
+  s.throttle_delay_ns = delayed_ns_.load(std::memory_order_relaxed);
   return s;
 }
 
