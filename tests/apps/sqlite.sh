@@ -7,9 +7,11 @@
 # writer exits without closing and the next open recovers every commit), crash-app (the
 # writer is killed with SIGKILL inside a large transaction: the hot journal rolls it back),
 # crash-daemon (the daemon is killed inside that transaction; after a restart every committed
-# row is there and the database is intact).
+# row is there and the database is intact), wal-crash-app and wal-crash-daemon (the same in WAL
+# mode: the committed rows live only in the WAL, the large transaction's pages spill into it
+# uncommitted; recovery keeps exactly the committed rows).
 set -uo pipefail
-TEST_VARIANT=${1:?usage: sqlite.sh shell|python|wal|crash-app|crash-daemon}
+TEST_VARIANT=${1:?usage: sqlite.sh shell|python|wal|crash-app|crash-daemon|wal-crash-app|wal-crash-daemon}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 need getfattr
@@ -93,11 +95,15 @@ case "$TEST_VARIANT" in
     [ "$(grep -cx 'integrity ok' "$TEST_DIR/zvfs.out")" -eq 2 ] || fail "integrity_check failed"
     expect_in_pool "$TEST_ROOT/t.db"
     ;;
-  crash-app | crash-daemon)
+  crash-app | crash-daemon | wal-crash-app | wal-crash-daemon)
     apps_setup
     ready=$TEST_DIR/ready
     db=$TEST_ROOT/t.db
-    spawn_on_zvfs "$TEST_DIR/crash.out" "$py" "$here/sqlite_work.py" crash "$db" "$ready"
+    work=crash check=check
+    case "$TEST_VARIANT" in wal-*) work=wal-crash check=wal-check ;; esac
+    # With the daemon gone, each call of the writer waits this long before EIO (default 10 s).
+    export ZVFS_TIMEOUT_MS=1000
+    spawn_on_zvfs "$TEST_DIR/crash.out" "$py" "$here/sqlite_work.py" "$work" "$db" "$ready"
     writer=$SPAWN_PID
     for ((i = 0; i < 600; i++)); do
       [ -e "$ready" ] && break
@@ -108,8 +114,14 @@ case "$TEST_VARIANT" in
       sleep 0.1
     done
     [ -e "$ready" ] || fail "the writer did not reach the crash point within 60 s"
-    [ -e "$db-journal" ] || fail "no hot journal beside the database at the crash point"
-    if [ "$TEST_VARIANT" = crash-app ]; then
+    if [ "$work" = crash ]; then
+      [ -e "$db-journal" ] || fail "no hot journal beside the database at the crash point"
+    else
+      # The uncommitted transaction's pages spill into the WAL after the committed ones.
+      [ "$(on_zvfs stat -c %s "$db-wal")" -gt $((1000 * 200)) ] ||
+        fail "no WAL with the committed rows beside the database at the crash point"
+    fi
+    if [ "${TEST_VARIANT#wal-}" = crash-app ]; then
       kill -KILL "$writer"
       wait "$writer" 2>/dev/null
     else
@@ -120,7 +132,7 @@ case "$TEST_VARIANT" in
       wait "$writer" 2>/dev/null
       apps_start_daemon
     fi
-    on_zvfs "$py" "$here/sqlite_work.py" check "$db" >"$TEST_DIR/check.out" 2>&1 || {
+    on_zvfs "$py" "$here/sqlite_work.py" "$check" "$db" >"$TEST_DIR/check.out" 2>&1 || {
       cat "$TEST_DIR/check.out"
       fail "the database cannot be read after the crash"
     }

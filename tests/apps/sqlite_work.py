@@ -9,6 +9,8 @@
                                  process watches them appear (whole transactions, in order);
                                  then exit without closing, leaving the WAL un-checkpointed
   sqlite_work.py wal-check DB    after `wal`: recover from the WAL; integrity, count, digest
+  sqlite_work.py wal-crash DB READY  `crash` in WAL mode: 1000 rows committed to the WAL, then
+                                 a large transaction whose pages spill into the WAL uncommitted
 """
 import hashlib
 import os
@@ -64,8 +66,15 @@ def check(path):
     print("digest", digest(con))
 
 
-def crash(path, ready):
-    con = connect(path)
+def crash(path, ready, wal=False):
+    if wal:
+        con = sqlite3.connect(path, isolation_level=None)
+        if con.execute("PRAGMA journal_mode=WAL").fetchone()[0] != "wal":
+            sys.exit("journal_mode=WAL refused")
+        con.execute("PRAGMA synchronous=FULL")
+        con.execute("PRAGMA wal_autocheckpoint=0")  # the committed rows stay in the WAL
+    else:
+        con = connect(path)
     con.execute("PRAGMA cache_size=8")  # spill dirty pages to the file inside the transaction
     con.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
     con.execute("BEGIN")
@@ -151,6 +160,8 @@ def main():
         wal_reader(path)
     elif cmd == "wal-check":
         wal_check(path)
+    elif cmd == "wal-crash":
+        crash(path, sys.argv[3], wal=True)
     else:
         sys.exit(__doc__)
 
