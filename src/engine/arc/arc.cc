@@ -29,6 +29,7 @@
 
 #include <algorithm>
 #include <condition_variable>
+#include <cstring>
 #include <mutex>
 #include <unordered_map>
 
@@ -132,6 +133,15 @@ struct Arc::Impl {
     }
   }
   static bool resident(const Entry& e) { return e.where == Where::kT1 || e.where == Where::kT2; }
+  // A lookup found resident e: a second hit promotes it to T2, later ones mark it referenced.
+  void hit(Entry* e) {
+    if (e->where == Where::kT1) {
+      move(e, Where::kT2);
+    } else {
+      e->referenced = true;
+    }
+    ++hits;
+  }
 
   void move(Entry* e, Where to) {
     list(e->where).remove(e);
@@ -215,14 +225,8 @@ Result<BufRef> Arc::read(const zio::BlockPtr& bp) {
   std::unique_lock<std::mutex> g(m.mu);
   Entry* found = m.index.find(k);
   if (found != nullptr && Impl::resident(*found)) {
-    Entry* e = found;
-    if (e->where == Where::kT1) {
-      m.move(e, Where::kT2);
-    } else {
-      e->referenced = true;
-    }
-    ++m.hits;
-    return e->buf;
+    m.hit(found);
+    return found->buf;
   }
   if (auto f = m.inflight.find(k); f != m.inflight.end()) {
     std::shared_ptr<Inflight> fl = f->second;
@@ -259,6 +263,26 @@ Result<BufRef> Arc::read(const zio::BlockPtr& bp) {
   m.cv.notify_all();
   if (!st.ok()) return st.error();
   return buf;
+}
+
+Status Arc::copy_out(const zio::BlockPtr& bp, size_t off, void* out, size_t n) {
+  Impl& m = *impl_;
+  {
+    std::lock_guard<std::mutex> g(m.mu);
+    Entry* e = m.index.find(key_of(bp));
+    if (e != nullptr && Impl::resident(*e)) {
+      m.hit(e);
+      if (off > e->buf->size() || n > e->buf->size() - off)
+        return make_error(EIO, "arc: piece beyond the block");
+      std::memcpy(out, e->buf->data() + off, n);
+      return ok_status();
+    }
+  }
+  ZVFS_ASSIGN_OR_RETURN(buf, read(bp));
+  if (!buf || off > buf->size() || n > buf->size() - off)
+    return make_error(EIO, "arc: piece beyond the block");
+  std::memcpy(out, buf->data() + off, n);
+  return ok_status();
 }
 
 void Arc::insert(const zio::BlockPtr& bp, BufRef data) {

@@ -34,6 +34,11 @@ class Arc {
 
   // The block's verified contents (bp->lsize bytes), from cache or read through zio.
   Result<BufRef> read(const zio::BlockPtr& bp);
+  // Copies n bytes at offset off of the block into out. A cached block is copied from with the
+  // cache's lock held, without taking a reference to its buffer (whose shared count is one
+  // more contended cache line per lookup); a block not cached is read() first. For small
+  // pieces, such as one pointer of an indirect block. EIO if the block is shorter.
+  Status copy_out(const zio::BlockPtr& bp, size_t off, void* out, size_t n);
   // After a write: cache what was just written under its new BlockPtr.
   void insert(const zio::BlockPtr& bp, BufRef data);
   // The block was freed: drop it (its space may be reused under the same offset).

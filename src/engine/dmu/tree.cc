@@ -23,13 +23,19 @@ uint32_t shift_of(const BlockPtr& root) {
   return kMaxPtrShift;  // a malformed root: read_indirect refuses it
 }
 
-// Reads an indirect block and checks that it is what its pointer says (always on).
-Result<arc::BufRef> read_indirect(arc::Arc& arc, const BlockPtr& bp, int level, uint32_t shift) {
+// Checks that a pointer is what the tree says it must be: an indirect block of this level.
+Status check_indirect(const BlockPtr& bp, int level, uint32_t shift) {
   if (bp.type != BlockType::kIndirect || bp.level != level || bp.lsize != indirect_bytes(shift)) {
     LOG_ERROR("dmu", "block pointer at 0x%llx: expected an indirect block of level %d",
               static_cast<unsigned long long>(bp.offset), level);
     return make_error(EIO, "malformed block pointer tree");
   }
+  return ok_status();
+}
+
+// Reads an indirect block and checks that it is what its pointer says (always on).
+Result<arc::BufRef> read_indirect(arc::Arc& arc, const BlockPtr& bp, int level, uint32_t shift) {
+  ZVFS_TRY(check_indirect(bp, level, shift));
   ZVFS_ASSIGN_OR_RETURN(buf, arc.read(bp));
   if (!buf || buf->size() < indirect_bytes(shift)) return make_error(EIO, "short indirect block");
   return buf;
@@ -148,8 +154,12 @@ Result<BlockPtr> TreeReader::lookup(arc::Arc& arc, const BlockPtr& root, uint64_
   if (blkid >= tree_capacity(h, shift)) return BlockPtr{};
   BlockPtr bp = root;
   for (int level = h - 1; level >= 1; level--) {
-    ZVFS_ASSIGN_OR_RETURN(buf, read_indirect(arc, bp, level, shift));
-    bp = slots_of(buf)[(blkid >> ((level - 1) * shift)) & ((1u << shift) - 1)];
+    // One pointer of the indirect block, copied out of the cache (no buffer reference taken).
+    ZVFS_TRY(check_indirect(bp, level, shift));
+    const uint64_t slot = (blkid >> ((level - 1) * shift)) & ((1u << shift) - 1);
+    BlockPtr child;
+    ZVFS_TRY(arc.copy_out(bp, slot * sizeof(BlockPtr), &child, sizeof child));
+    bp = child;
     if (bp.is_hole()) return BlockPtr{};
   }
   if (bp.level != 0) return make_error(EIO, "malformed block pointer tree");
