@@ -110,14 +110,12 @@ bool opath_files_may_exist() {
   return g_opath_files.load(std::memory_order_relaxed);
 }
 
-int adopt_fd(int fd, int flags, bool may_create) {
-  if (fd < 0 || g_fd_table == nullptr) return 0;
+namespace {
+
+// adopt_fd for a descriptor whose fstat is st, already known to be a regular file on a file
+// system that may hold a prefix.
+int adopt_stat(int fd, int flags, bool may_create, const struct stat& st) {
   int saved = errno;
-  struct stat st;
-  if (REAL(fstat)(fd, &st) != 0 || !S_ISREG(st.st_mode) || !dev_may_hold_prefix(st.st_dev)) {
-    errno = saved;
-    return 0;
-  }
   if ((flags & O_PATH) != 0) {
     g_opath_files.store(true, std::memory_order_relaxed);
     errno = saved;
@@ -177,6 +175,18 @@ int adopt_fd(int fd, int flags, bool may_create) {
   return 1;
 }
 
+}  // namespace
+
+int adopt_fd(int fd, int flags, bool may_create) {
+  if (fd < 0 || g_fd_table == nullptr) return 0;
+  int saved = errno;
+  struct stat st;
+  bool candidate =
+      REAL(fstat)(fd, &st) == 0 && S_ISREG(st.st_mode) && dev_may_hold_prefix(st.st_dev);
+  errno = saved;
+  return candidate ? adopt_stat(fd, flags, may_create, st) : 0;
+}
+
 int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void* arg) {
   ipc::AttachInfo info;
   int handle = ipc::attach(fd, flags, &info);
@@ -222,7 +232,7 @@ int adopt_received_fd(int fd) {
     errno = saved;
     return 1;
   }
-  return adopt_fd(fd, fl, false);
+  return adopt_stat(fd, fl, false, st);
 }
 
 void adopt_inherited_fds() {

@@ -266,23 +266,23 @@ Result<BufRef> Arc::read(const zio::BlockPtr& bp) {
 }
 
 Status Arc::copy_out(const zio::BlockPtr& bp, size_t off, void* out, size_t n) {
+  auto copy = [&](const AlignedBuf* b) -> Status {
+    if (b == nullptr || off > b->size() || n > b->size() - off)
+      return make_error(EIO, "arc: piece beyond the block");
+    std::memcpy(out, b->data() + off, n);
+    return ok_status();
+  };
   Impl& m = *impl_;
   {
     std::lock_guard<std::mutex> g(m.mu);
     Entry* e = m.index.find(key_of(bp));
     if (e != nullptr && Impl::resident(*e)) {
       m.hit(e);
-      if (off > e->buf->size() || n > e->buf->size() - off)
-        return make_error(EIO, "arc: piece beyond the block");
-      std::memcpy(out, e->buf->data() + off, n);
-      return ok_status();
+      return copy(e->buf.get());
     }
   }
   ZVFS_ASSIGN_OR_RETURN(buf, read(bp));
-  if (!buf || off > buf->size() || n > buf->size() - off)
-    return make_error(EIO, "arc: piece beyond the block");
-  std::memcpy(out, buf->data() + off, n);
-  return ok_status();
+  return copy(buf.get());
 }
 
 void Arc::insert(const zio::BlockPtr& bp, BufRef data) {

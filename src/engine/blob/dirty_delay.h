@@ -7,15 +7,13 @@
 // change is therefore delayed once dirty data passes kDelayStartPct of the limit, by an amount
 // that grows as the limit comes near: kDelayScaleNs per MiB halfway between the start and the
 // limit, times (dirty - start) / (limit - dirty), at most kDelayMaxNs; at the limit the hard
-// part takes over. A bulk
-// writer then settles at the pace the commits drain, with dirty data somewhere in that range,
-// instead of filling it up and stalling for a whole commit. Small changes (a database's log
-// write + fsync) are never delayed: they have their own reserve under the limit.
+// part takes over. A bulk writer then settles at the pace the commits drain, with dirty data
+// somewhere in that range, instead of filling it up and stalling for a whole commit. Small changes
+// (a database's log write + fsync) are never delayed: they have their own reserve under the limit.
 //
 // Pure function; thread-safe.
 #pragma once
 
-#include <algorithm>
 #include <cstdint>
 
 namespace zvfs::engine {
