@@ -133,13 +133,12 @@ def wal_check(path):
 
 def wal_reader(path):
     con = sqlite3.connect(path, isolation_level=None)
-    seen, polls, deadline = 0, 0, time.time() + 100
+    seen, deadline = 0, time.time() + 100
     while seen < 1000 and time.time() < deadline:
         n = con.execute("SELECT count(*) FROM t").fetchone()[0]
         if n < seen or n % 5 != 0:
             sys.exit("reader saw %d rows after %d: not whole transactions in order" % (n, seen))
         seen = n
-        polls += 1
     print("reader saw", seen, "rows in whole transactions")
     sys.exit(0 if seen == 1000 else 1)
 
