@@ -113,6 +113,8 @@ if [ "$use_zvfs" -eq 1 ]; then
   ZVFS_LIB=$work/libzvfs.so
   mkdir -p "$work/zvfs"
   export ZVFS_ROOT=$work/zvfs
+  # The daemon and clients as this script sets them up, not as /etc/zvfs/zvfs.conf would.
+  export ZVFS_CONFIG=
   say "starting zvfsd on a fresh pool in $work"
   zvfs_daemon_start "$work/bench.pool" 16G "$work/zvfsd.sock" "$out/logs/zvfsd.log" \
     --cache "${ZVFS_BENCH_CACHE:-1G}" || exit 1

@@ -109,6 +109,9 @@ if [ "$install" -eq 1 ]; then
     echo "test-all: some packages are missing; the steps that need them will fail"
 fi
 
+# The tests set up every daemon and client themselves: a configuration file of this machine's
+# (/etc/zvfs/zvfs.conf) must not change what they run.
+export ZVFS_CONFIG=
 export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1:strict_string_checks=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 

@@ -14,6 +14,7 @@
 
 #include "cli/commands.h"
 #include "cli/status_print.h"
+#include "common/config.h"
 #include "ipc/client_diag.h"
 #include "ipc/protocol.h"
 #include "ipc/sock.h"
@@ -31,7 +32,7 @@ std::string self_dir() {
 }
 
 std::string default_pool() {
-  const char* p = getenv("ZVFS_POOL");
+  const char* p = env_or_config("ZVFS_POOL", "pool");
   return p && *p ? p : "/var/lib/zvfs/default.pool";
 }
 
@@ -110,9 +111,10 @@ static bool daemon_answers(const char* sock) {
 static const char kUpUsage[] =
     "usage: zvfs up [--pool PATH] [--size SIZE] [--socket PATH] [--log FILE] [-- ZVFSD-ARGS]\n"
     "\n"
-    "Starts zvfsd in the background on PATH (default $ZVFS_POOL or\n"
-    "/var/lib/zvfs/default.pool), creating it as a sparse file of SIZE (default 8G) if it\n"
-    "does not exist, and returns once the daemon accepts connections.\n"
+    "Starts zvfsd in the background on PATH (default $ZVFS_POOL, else the configuration\n"
+    "file's pool, else /var/lib/zvfs/default.pool), creating it as a sparse file of SIZE\n"
+    "(default: the file's size, else 8G) if it does not exist, and returns once the daemon\n"
+    "accepts connections. zvfsd reads the configuration file too.\n"
     "Does nothing (exit 0) if a daemon already answers on the socket.\n"
     "zvfsd inherits the environment: its guard watches the directories under the prefixes\n"
     "of $ZVFS_ROOT (default /zvfs; `-- --root PREFIXES` names others).\n";
@@ -120,7 +122,9 @@ static const char kUpUsage[] =
 int cmd_up(int argc, char** argv) {
   int rc;
   if (help_or_usage(argc, argv, kUpUsage, 1, &rc)) return rc;
-  std::string pool = default_pool(), size = "8G", sock = ipc::default_socket_path(), log;
+  const char* file_size = process_config().get("size");
+  std::string pool = default_pool(), size = file_size && *file_size ? file_size : "8G",
+              sock = ipc::default_socket_path(), log;
   std::vector<std::string> extra;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];

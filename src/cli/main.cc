@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/commands.h"
+#include "common/config.h"
 
 namespace {
 
@@ -23,7 +24,9 @@ const char kUsage[] =
     "Environment: ZVFS_SOCKET (or ZVFS_SOCKET_PATH) the daemon's socket\n"
     "             (default /run/zvfs/zvfs.sock), ZVFS_POOL, ZVFS_ROOT (colon-separated\n"
     "             prefixes, default /zvfs), ZVFS_LIB (libzvfs.so), ZVFS_LOG, ZVFS_TIMEOUT_MS,\n"
-    "             ZVFS_PLAIN_SUFFIXES (new files that stay plain, default -shm).\n"
+    "             ZVFS_PLAIN_SUFFIXES (new files that stay plain, default -shm),\n"
+    "             ZVFS_CONFIG (configuration file, default /etc/zvfs/zvfs.conf: `name = value`\n"
+    "             lines for what the environment does not set; see zvfsd --help).\n"
     "Run 'zvfs <command> --help' for a command's options.\n"
     "Exit codes: 0 ok, 1 failed, 2 usage, 3 no daemon, 4 fsck found problems left unrepaired.\n";
 
@@ -35,6 +38,12 @@ int main(int argc, char** argv) {
       !strcmp(argv[1], "help")) {
     fputs(kUsage, argc < 2 ? stderr : stdout);
     return argc < 2 ? kExitUsage : kExitOk;
+  }
+  // The configuration file's socket, root and pool stand where the environment says nothing.
+  char msg[512];
+  if (!zvfs::load_process_config(nullptr, msg, sizeof msg)) {
+    fprintf(stderr, "zvfs: %s\n", msg);
+    return kExitFail;
   }
   struct {
     const char* name;

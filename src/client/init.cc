@@ -1,10 +1,11 @@
 // init.cc — start-up of libzvfs.so inside an application.
 //
 // The constructor runs before main (and before most other libraries' constructors): it resolves
-// the real libc entry points, reads ZVFS_LOG and ZVFS_ROOT, maps the descriptor table, installs
-// the fork handlers and re-discovers ZVFS descriptors inherited across exec. Until it has run,
-// every hook passes straight through (the table pointer is null), and no hook allocates or locks
-// before it: a hook called from an earlier constructor only resolves its own real function.
+// the real libc entry points, reads ZVFS_LOG, the configuration file and ZVFS_ROOT, maps the
+// descriptor table, installs the fork handlers and re-discovers ZVFS descriptors inherited across
+// exec. Until it has run, every hook passes straight through (the table pointer is null), and no
+// hook allocates or locks before it: a hook called from an earlier constructor only resolves its
+// own real function.
 //
 // A process that never touches a prefix never connects to the daemon: the IPC session opens on
 // the first attach.
@@ -17,6 +18,7 @@
 #include "client/prefix.h"
 #include "client/real.h"
 #include "client/zlog.h"
+#include "common/config.h"
 
 namespace zvfs::client {
 namespace {
@@ -36,6 +38,12 @@ void atfork_child() {
 __attribute__((constructor(101))) void zvfs_client_init() {
   resolve_all_real();
   zlog_init();
+  // The configuration file ($ZVFS_CONFIG or /etc/zvfs/zvfs.conf), read through the real libc:
+  // its `root`, `socket`, `timeout-ms` and `plain-suffixes` stand where the environment says
+  // nothing. A file that cannot be used is logged and ignored (the program's output is its own).
+  char msg[256];
+  if (!load_process_config(nullptr, msg, sizeof msg, REAL(open), REAL(read), REAL(close)))
+    zlog("configuration ignored: %s", msg);
   prefix_init(nullptr);
   plain_suffixes_init(nullptr);
   if (!fd_table_init()) {

@@ -14,6 +14,7 @@
 
 #include "client/real.h"
 #include "client/zlog.h"
+#include "common/config.h"
 
 namespace zvfs::client {
 namespace {
@@ -109,7 +110,9 @@ void prefix_init(const char* spec) {
 }
 
 void plain_suffixes_init(const char* spec) {
+  // Set but empty means none, in the environment as in the file.
   if (spec == nullptr) spec = getenv("ZVFS_PLAIN_SUFFIXES");
+  if (spec == nullptr) spec = process_config().get("plain-suffixes");
   if (spec == nullptr) spec = kDefaultPlainSuffixes;
   g_plain_count = 0;
   split_colon_list(spec, [](const char* s, size_t len) {

@@ -32,12 +32,14 @@ bool path_under(const char* path, const char* prefix);
 // gave) ends with one of these suffixes is never bound to a blob, so its data stays in Linux.
 // For files that programs map MAP_SHARED for writing, which a blob cannot serve (mmap gives
 // ENODEV): SQLite's WAL index "-shm", the default. ZVFS_PLAIN_SUFFIXES (colon-separated; empty:
-// none) or `spec` if non-null (tests). A file that already has a blob keeps it.
+// none), else the configuration file's `plain-suffixes`, or `spec` if non-null (tests). A file
+// that already has a blob keeps it.
 inline constexpr const char* kDefaultPlainSuffixes = "-shm";
 void plain_suffixes_init(const char* spec);
 // True if a file created under `path` stays plain (see above).
 bool name_stays_plain(const char* path);
-// Reads ZVFS_ROOT (or `spec` if non-null, for tests) and remembers the prefixes.
+// Reads ZVFS_ROOT, else the configuration file's `root` (or `spec` if non-null, for tests), and
+// remembers the prefixes.
 void prefix_init(const char* spec);
 int prefix_count();
 // True if canonical `path` is under one of the prefixes (canonicalising them if needed).

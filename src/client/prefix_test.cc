@@ -11,6 +11,8 @@
 #include <string>
 #include <vector>
 
+#include "common/config.h"
+
 namespace zvfs::client {
 namespace {
 
@@ -72,6 +74,23 @@ TEST(PlainSuffixes, ListFromSpecAndEmptyMeansNone) {
   plain_suffixes_init("");
   EXPECT_FALSE(name_stays_plain("/zvfs/t.db-shm"));
   plain_suffixes_init(kDefaultPlainSuffixes);
+}
+
+TEST(PlainSuffixes, EnvironmentThenConfigurationFileThenDefault) {
+  const char text[] = "plain-suffixes = .seg:-shm\n";
+  ASSERT_EQ(process_config().parse(text, sizeof text - 1), 0);
+  unsetenv("ZVFS_PLAIN_SUFFIXES");
+  plain_suffixes_init(nullptr);
+  EXPECT_TRUE(name_stays_plain("/zvfs/a.seg"));
+  setenv("ZVFS_PLAIN_SUFFIXES", "", 1);  // set but empty: none, over the file
+  plain_suffixes_init(nullptr);
+  EXPECT_FALSE(name_stays_plain("/zvfs/a.seg"));
+  EXPECT_FALSE(name_stays_plain("/zvfs/t-shm"));
+  unsetenv("ZVFS_PLAIN_SUFFIXES");
+  process_config().clear();
+  plain_suffixes_init(nullptr);
+  EXPECT_FALSE(name_stays_plain("/zvfs/a.seg"));
+  EXPECT_TRUE(name_stays_plain("/zvfs/t-shm"));
 }
 
 class PrefixFs : public ::testing::Test {

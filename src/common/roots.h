@@ -2,20 +2,23 @@
 //
 // One format shared by the preload library (which files are ZVFS files) and the daemon (which
 // directories its placeholder guard marks): prefixes separated by ':', empty entries skipped,
-// "/zvfs" when ZVFS_ROOT is unset or empty. Header-only and allocation-free: the library uses
-// it before it is initialised.
+// "/zvfs" when neither ZVFS_ROOT nor the configuration file names any. Header-only and
+// allocation-free: the library uses it before it is initialised.
 #pragma once
 
 #include <stddef.h>
 #include <stdlib.h>
 
+#include "common/config.h"
+
 namespace zvfs {
 
 inline constexpr const char* kDefaultRoots = "/zvfs";
 
-// The list in effect: spec if non-null, else $ZVFS_ROOT, else kDefaultRoots (for an empty one too).
+// The list in effect: spec if non-null, else $ZVFS_ROOT, else the configuration file's `root`,
+// else kDefaultRoots (for an empty one too).
 inline const char* root_list(const char* spec) {
-  if (spec == nullptr) spec = getenv("ZVFS_ROOT");
+  if (spec == nullptr) spec = env_or_config("ZVFS_ROOT", "root");
   return spec == nullptr || spec[0] == '\0' ? kDefaultRoots : spec;
 }
 

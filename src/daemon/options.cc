@@ -5,6 +5,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <string>
+
+#include "common/config.h"
 #include "common/roots.h"
 #include "ipc/protocol.h"
 #include "ipc/sock.h"
@@ -12,13 +15,15 @@
 namespace zvfs::daemon {
 
 static const char kUsage[] =
-    "usage: zvfsd --pool PATH [options]\n"
+    "usage: zvfsd [--pool PATH] [options]\n"
     "\n"
     "Serves the ZVFS pool at PATH to client processes over a Unix socket.\n"
     "Creates PATH as a sparse file of --size bytes if it does not exist.\n"
     "Daemonizes unless --foreground; returns only once the socket accepts connections.\n"
     "\n"
-    "  --pool PATH          pool file or block device (required)\n"
+    "  --config FILE        configuration file (default $ZVFS_CONFIG, else\n"
+    "                       /etc/zvfs/zvfs.conf if it exists; see below)\n"
+    "  --pool PATH          pool file or block device (required, here or in the file)\n"
     "  --size SIZE          size when creating the pool (default 8G; K/M/G/T suffixes)\n"
     "  --socket PATH        socket path (default $ZVFS_SOCKET, $ZVFS_SOCKET_PATH,\n"
     "                       or /run/zvfs/zvfs.sock)\n"
@@ -52,143 +57,209 @@ static const char kUsage[] =
     "                       has opened since are guarded too\n"
     "  --lock-wait MS       how long to wait for a pool still locked by another process,\n"
     "                       e.g. a daemon killed a moment ago (default 10000)\n"
-    "  -h, --help           this help\n";
+    "  -h, --help           this help\n"
+    "\n"
+    "The configuration file holds `name = value` lines (# comments) with the long options\n"
+    "above as names (`cache = 1G`, `root = /zvfs:/data`; buffered and guard take yes or no;\n"
+    "not foreground), and the library's `timeout-ms` and `plain-suffixes`. The library and\n"
+    "zvfs read its socket and root too. Flags win over the environment ($ZVFS_SOCKET,\n"
+    "$ZVFS_ROOT), which wins over the file.\n";
 
 namespace {
 
 // Appends the entries of a colon-separated list to roots. A relative entry is skipped (as the
 // library skips it) or, when strict, reported and refused.
-bool add_roots(const char* list, bool strict, std::vector<std::string>* roots) {
+bool add_roots(const char* list, bool strict, const char* where, std::vector<std::string>* roots) {
   bool ok = true;
   split_colon_list(list, [&](const char* s, size_t len) {
     if (s[0] == '/') {
       roots->emplace_back(s, len);
     } else if (strict) {
-      fprintf(stderr, "zvfsd: --root: '%.*s' is not an absolute path\n", static_cast<int>(len), s);
+      fprintf(stderr, "zvfsd: %s: '%.*s' is not an absolute path\n", where, static_cast<int>(len),
+              s);
       ok = false;
     }
   });
   return ok;
 }
 
+bool parse_bool(const char* v, bool* out) {
+  for (const char* t : {"yes", "true", "on", "1"})
+    if (!strcmp(v, t)) return *out = true;
+  for (const char* f : {"no", "false", "off", "0"})
+    if (!strcmp(v, f)) return !(*out = false);
+  return false;
+}
+
+// Sets the option `name` (a long option without its dashes) to `v`, from the command line or
+// the configuration file; `where` names the source in messages ("--cache", or
+// "/etc/zvfs/zvfs.conf:3: cache"). Returns false after printing what is wrong; true for a
+// setting that is not zvfsd's (the library's, in the file).
+bool set_option(Options* o, const char* name, const char* v, const char* where) {
+  auto size_arg = [&](uint64_t* out) {
+    if (ipc::parse_size(v, out)) return true;
+    fprintf(stderr, "zvfsd: %s: '%s' is not a size (try 256M or 8G)\n", where, v);
+    return false;
+  };
+  auto num_arg = [&](uint32_t* out, uint32_t lo, uint32_t hi) {
+    char* end = nullptr;
+    unsigned long n = strtoul(v, &end, 10);
+    if (*v && !*end && n >= lo && n <= hi) {
+      *out = static_cast<uint32_t>(n);
+      return true;
+    }
+    fprintf(stderr, "zvfsd: %s: '%s' must be a number in [%u, %u]\n", where, v, lo, hi);
+    return false;
+  };
+  auto bool_arg = [&](bool* out) {
+    if (parse_bool(v, out)) return true;
+    fprintf(stderr, "zvfsd: %s: '%s' must be yes or no\n", where, v);
+    return false;
+  };
+  uint64_t sz = 0;
+  std::string n = name;
+  if (n == "pool") {
+    o->pool = v;
+  } else if (n == "size") {
+    return size_arg(&o->size);
+  } else if (n == "socket") {
+    o->socket = v;
+  } else if (n == "socket-mode") {
+    char* end = nullptr;
+    unsigned long m = strtoul(v, &end, 8);
+    if (!*v || *end || m > 0777) {
+      fprintf(stderr, "zvfsd: %s: '%s' is not an octal mode like 0660\n", where, v);
+      return false;
+    }
+    o->socket_mode = static_cast<unsigned>(m);
+  } else if (n == "socket-group") {
+    o->socket_group = v;
+  } else if (n == "cache") {
+    return size_arg(&o->cache);
+  } else if (n == "log") {
+    o->log_file = v;
+  } else if (n == "log-level") {
+    o->log_level = v;
+  } else if (n == "pidfile") {
+    o->pidfile = v;
+  } else if (n == "binding") {
+    if (strcmp(v, "auto") && strcmp(v, "user") && strcmp(v, "trusted")) {
+      fprintf(stderr, "zvfsd: %s: '%s' is not one of auto, user, trusted\n", where, v);
+      return false;
+    }
+    o->binding = v;
+  } else if (n == "session-workers") {
+    return num_arg(&o->session_workers, 1, 64);
+  } else if (n == "slots") {
+    return num_arg(&o->slot_count, 1, 64);
+  } else if (n == "slot-size") {
+    if (!size_arg(&sz)) return false;
+    if (sz < 4096 || sz > (64u << 20) || sz % 4096) {
+      fprintf(stderr, "zvfsd: %s must be a multiple of 4K between 4K and 64M\n", where);
+      return false;
+    }
+    o->slot_bytes = static_cast<uint32_t>(sz);
+  } else if (n == "max-sessions") {
+    return num_arg(&o->max_sessions, 1, 65536);
+  } else if (n == "max-sessions-per-user") {
+    return num_arg(&o->max_sessions_per_user, 0, 65536);
+  } else if (n == "handshake-ms") {
+    return num_arg(&o->handshake_ms, 1, 600000);
+  } else if (n == "txg-ms") {
+    return num_arg(&o->txg_ms, 1, 600000);
+  } else if (n == "lock-wait") {
+    return num_arg(&o->lock_wait_ms, 0, 600000);
+  } else if (n == "buffered") {
+    return bool_arg(&o->buffered);
+  } else if (n == "guard") {
+    return bool_arg(&o->guard);
+  } else if (n == "root") {
+    o->roots.clear();
+    return add_roots(v, true, where, &o->roots);
+  }
+  return true;
+}
+
+// The path of --config FILE in argv, or nullptr; false if --config lacks its value.
+bool config_flag(int argc, char** argv, const char** path) {
+  *path = nullptr;
+  for (int i = 1; i < argc; ++i) {
+    if (strcmp(argv[i], "--config") != 0) continue;
+    if (i + 1 >= argc) {
+      fprintf(stderr, "zvfsd: --config needs a value (a file)\n");
+      return false;
+    }
+    *path = argv[++i];
+  }
+  return true;
+}
+
 }  // namespace
 
 int parse_options(int argc, char** argv, Options* o) {
+  for (int i = 1; i < argc; ++i)
+    if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) {
+      fputs(kUsage, stdout);
+      return 2;
+    }
+  // Built-in defaults, then the configuration file, then the environment, then the flags.
+  const char* config = nullptr;
+  if (!config_flag(argc, argv, &config)) return 1;
+  char msg[512];
+  if (!load_process_config(config, msg, sizeof msg)) {
+    fprintf(stderr, "zvfsd: %s\n", msg);
+    return 1;
+  }
+  bool named = false;
+  const char* used = config ? config : config_path(&named);
+  const Config& file = process_config();
+  for (int i = 0; i < file.size(); ++i) {
+    const Config::Entry& e = file.entry(i);
+    std::string where = std::string(used) + ":" + std::to_string(e.line) + ": " + e.name;
+    if (!set_option(o, e.name, e.value, where.c_str())) return 1;
+  }
+  // $ZVFS_SOCKET and $ZVFS_ROOT over the file (the same precedence every client applies).
   o->socket = ipc::default_socket_path();
   o->roots.clear();
-  add_roots(root_list(nullptr), false, &o->roots);
+  add_roots(root_list(nullptr), false, "ZVFS_ROOT", &o->roots);
   bool roots_given = false;  // the first --root replaces the default, later ones add to it
   for (int i = 1; i < argc; ++i) {
     const char* a = argv[i];
-    auto need = [&](const char* what) -> const char* {
-      if (i + 1 >= argc) {
-        fprintf(stderr, "zvfsd: %s needs a value (%s)\n", a, what);
-        return nullptr;
-      }
-      return argv[++i];
-    };
-    auto size_arg = [&](uint64_t* out) {
-      const char* v = need("a size like 256M or 8G");
-      if (!v) return false;
-      if (!ipc::parse_size(v, out)) {
-        fprintf(stderr, "zvfsd: %s: '%s' is not a size (try 256M or 8G)\n", a, v);
-        return false;
-      }
-      return true;
-    };
-    auto num_arg = [&](uint32_t* out, uint32_t lo, uint32_t hi) {
-      const char* v = need("a number");
-      if (!v) return false;
-      char* end = nullptr;
-      unsigned long n = strtoul(v, &end, 10);
-      if (!*v || *end || n < lo || n > hi) {
-        fprintf(stderr, "zvfsd: %s: '%s' must be a number in [%u, %u]\n", a, v, lo, hi);
-        return false;
-      }
-      *out = static_cast<uint32_t>(n);
-      return true;
-    };
-    auto str_arg = [&](std::string* out, const char* what) {
-      const char* v = need(what);
-      if (v) *out = v;
-      return v != nullptr;
-    };
-    const char* v = nullptr;
-    uint64_t sz = 0;
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      fputs(kUsage, stdout);
-      return 2;
-    } else if (!strcmp(a, "--pool")) {
-      if (!str_arg(&o->pool, "a path")) return 1;
-    } else if (!strcmp(a, "--size")) {
-      if (!size_arg(&o->size)) return 1;
-    } else if (!strcmp(a, "--socket")) {
-      if (!str_arg(&o->socket, "a path")) return 1;
-    } else if (!strcmp(a, "--socket-mode")) {
-      if (!(v = need("an octal mode"))) return 1;
-      char* end = nullptr;
-      unsigned long m = strtoul(v, &end, 8);
-      if (!*v || *end || m > 0777) {
-        fprintf(stderr, "zvfsd: --socket-mode: '%s' is not an octal mode like 0660\n", v);
-        return 1;
-      }
-      o->socket_mode = static_cast<unsigned>(m);
-    } else if (!strcmp(a, "--socket-group")) {
-      if (!str_arg(&o->socket_group, "a group name or id")) return 1;
-    } else if (!strcmp(a, "--foreground") || !strcmp(a, "-f")) {
+    if (!strcmp(a, "--foreground") || !strcmp(a, "-f")) {
       o->foreground = true;
-    } else if (!strcmp(a, "--cache")) {
-      if (!size_arg(&o->cache)) return 1;
-    } else if (!strcmp(a, "--log")) {
-      if (!str_arg(&o->log_file, "a file")) return 1;
-    } else if (!strcmp(a, "--log-level")) {
-      if (!str_arg(&o->log_level, "debug|info|warn|error")) return 1;
-    } else if (!strcmp(a, "--pidfile")) {
-      if (!str_arg(&o->pidfile, "a file")) return 1;
-    } else if (!strcmp(a, "--binding")) {
-      if (!(v = need("auto|user|trusted"))) return 1;
-      if (strcmp(v, "auto") && strcmp(v, "user") && strcmp(v, "trusted")) {
-        fprintf(stderr, "zvfsd: --binding: '%s' is not one of auto, user, trusted\n", v);
-        return 1;
-      }
-      o->binding = v;
-    } else if (!strcmp(a, "--session-workers")) {
-      if (!num_arg(&o->session_workers, 1, 64)) return 1;
-    } else if (!strcmp(a, "--slots")) {
-      if (!num_arg(&o->slot_count, 1, 64)) return 1;
-    } else if (!strcmp(a, "--slot-size")) {
-      if (!size_arg(&sz)) return 1;
-      if (sz < 4096 || sz > (64u << 20) || sz % 4096) {
-        fprintf(stderr, "zvfsd: --slot-size must be a multiple of 4K between 4K and 64M\n");
-        return 1;
-      }
-      o->slot_bytes = static_cast<uint32_t>(sz);
-    } else if (!strcmp(a, "--max-sessions")) {
-      if (!num_arg(&o->max_sessions, 1, 65536)) return 1;
-    } else if (!strcmp(a, "--max-sessions-per-user")) {
-      if (!num_arg(&o->max_sessions_per_user, 0, 65536)) return 1;
-    } else if (!strcmp(a, "--handshake-ms")) {
-      if (!num_arg(&o->handshake_ms, 1, 600000)) return 1;
-    } else if (!strcmp(a, "--txg-ms")) {
-      if (!num_arg(&o->txg_ms, 1, 600000)) return 1;
-    } else if (!strcmp(a, "--lock-wait")) {
-      if (!num_arg(&o->lock_wait_ms, 0, 600000)) return 1;
-    } else if (!strcmp(a, "--buffered")) {
-      o->buffered = true;
-    } else if (!strcmp(a, "--no-guard")) {
-      o->guard = false;
-    } else if (!strcmp(a, "--root")) {
-      if (!(v = need("colon-separated absolute paths"))) return 1;
-      if (!roots_given) o->roots.clear();
-      roots_given = true;
-      if (!add_roots(v, true, &o->roots)) return 1;
-    } else {
+      continue;
+    }
+    if (!strcmp(a, "--buffered") || !strcmp(a, "--no-guard")) {
+      set_option(o, a[2] == 'b' ? "buffered" : "guard", a[2] == 'b' ? "yes" : "no", a);
+      continue;
+    }
+    // Every other flag is a daemon setting of the file's, spelled --name VALUE (but guard and
+    // buffered, which are the switches above).
+    bool known = !strcmp(a, "--config") ||
+                 (!strncmp(a, "--", 2) && (config_users(a + 2) & kForDaemon) != 0 &&
+                  strcmp(a, "--guard") != 0);
+    if (!known) {
       fprintf(stderr, "zvfsd: unknown argument '%s' (see zvfsd --help)\n", a);
       return 1;
     }
+    if (i + 1 >= argc) {
+      fprintf(stderr, "zvfsd: %s needs a value\n", a);
+      return 1;
+    }
+    const char* v = argv[++i];
+    if (!strcmp(a, "--config")) continue;
+    if (!strcmp(a, "--root")) {
+      if (!roots_given) o->roots.clear();
+      roots_given = true;
+      if (!add_roots(v, true, "--root", &o->roots)) return 1;
+      continue;
+    }
+    if (!set_option(o, a + 2, v, a)) return 1;
   }
   if (o->pool.empty()) {
-    fprintf(stderr, "zvfsd: --pool PATH is required (see zvfsd --help)\n");
+    fprintf(stderr,
+            "zvfsd: no pool: give --pool PATH, or `pool = PATH` in the configuration file "
+            "(see zvfsd --help)\n");
     return 1;
   }
   return 0;

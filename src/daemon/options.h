@@ -1,4 +1,4 @@
-// options.h — zvfsd's command line and environment.
+// options.h — zvfsd's command line, environment and configuration file (common/config.h).
 #pragma once
 
 #include <cstdint>
@@ -34,7 +34,9 @@ struct Options {
   uint32_t lock_wait_ms = 10000;  // wait for a pool locked by another process (a dying daemon)
 };
 
-// Parses argv. Returns 0 to run, 1 for an error (message printed), 2 after --help.
+// Parses argv over the configuration file (--config FILE, else $ZVFS_CONFIG, else
+// /etc/zvfs/zvfs.conf if it exists), which it loads as the process's (process_config()), and
+// the environment. Returns 0 to run, 1 for an error (message printed), 2 after --help.
 int parse_options(int argc, char** argv, Options* o);
 
 }  // namespace zvfs::daemon

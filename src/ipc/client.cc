@@ -20,8 +20,8 @@
 // The session is then marked dead and its epoch recorded in g_dead_epoch. Idempotent requests
 // are re-sent once on a new session; append is not (it fails with EIO). A handle that had
 // unsynced changes (dirty) when its session died gets `lost`: its next sync() returns EIO,
-// once. While the daemon is unreachable, requests fail with EIO after ZVFS_TIMEOUT_MS
-// (default 10000; 0 = wait forever).
+// once. While the daemon is unreachable, requests fail with EIO after ZVFS_TIMEOUT_MS (or the
+// configuration file's `timeout-ms`; default 10000; 0 = wait forever).
 //
 // fork(): a pthread_atfork child handler drops the inherited session (unmaps the region and
 // closes the child's copies of the descriptors; the parent's connection is untouched) and
@@ -41,6 +41,7 @@
 #include <atomic>
 #include <cerrno>
 
+#include "common/config.h"
 #include "common/copy.h"
 #include "ipc/client_diag.h"
 #include "ipc/doorbell.h"
@@ -222,7 +223,7 @@ void atfork_child() {
 
 void global_init() {
   init_rwlock();
-  const char* t = getenv("ZVFS_TIMEOUT_MS");
+  const char* t = env_or_config("ZVFS_TIMEOUT_MS", "timeout-ms");
   if (t && *t) {
     char* end = nullptr;
     long v = strtol(t, &end, 10);

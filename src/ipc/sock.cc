@@ -11,6 +11,7 @@
 
 #include <cerrno>
 
+#include "common/config.h"
 #include "ipc/shm.h"
 
 namespace zvfs::ipc {
@@ -19,6 +20,8 @@ const char* default_socket_path() {
   const char* p = getenv("ZVFS_SOCKET");
   if (p && *p) return p;
   p = getenv("ZVFS_SOCKET_PATH");
+  if (p && *p) return p;
+  p = process_config().get("socket");
   if (p && *p) return p;
   return kDefaultSocketPath;
 }

@@ -14,7 +14,8 @@
 
 namespace zvfs::ipc {
 
-// The socket path clients use: $ZVFS_SOCKET, else $ZVFS_SOCKET_PATH, else the default.
+// The socket path clients use: $ZVFS_SOCKET, else $ZVFS_SOCKET_PATH, else the configuration
+// file's `socket` (common/config.h), else the default.
 const char* default_socket_path();
 inline constexpr const char* kDefaultSocketPath = "/run/zvfs/zvfs.sock";
 

@@ -37,6 +37,7 @@ class Zvfsd : public ::testing::Test {
     sock_ = dir_ + "/zvfsd.sock";
     pool_ = dir_ + "/test.pool";
     setenv("ZVFS_SOCKET", sock_.c_str(), 1);
+    setenv("ZVFS_CONFIG", "", 1);  // no configuration file of the machine's
   }
   void TearDown() override {
     stop();
@@ -562,6 +563,56 @@ TEST_F(Zvfsd, RunSetsPreloadAndRoot) {
   EXPECT_EQ(run("ZVFS_LIB=/lib/x86_64-linux-gnu/libm.so.6 " + std::string(kZvfs) +
                 " run -- /nonexistent/cmd 2>/dev/null"),
             127);
+}
+
+// A configuration file alone (ZVFS_CONFIG, no flags, no ZVFS_SOCKET or ZVFS_ROOT) sets up the
+// daemon, tells `zvfs` where the socket is and tells the library which prefix is ZVFS's; the
+// environment still wins over it; a wrong file is refused with its name and line.
+TEST_F(Zvfsd, ConfigurationFileDrivesDaemonCliAndLibrary) {
+  std::string conf = dir_ + "/zvfs.conf", cpool = dir_ + "/c.pool", csock = dir_ + "/c.sock";
+  std::string root = dir_ + "/z";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  {
+    std::string text = "# test configuration\npool = " + cpool +
+                       "\nsize = 256M\nsocket = " + csock + "\nroot = " + root +
+                       "\ncache = 48M\nbuffered = yes\nlog = " + dir_ +
+                       "/c.log\nlog-level = warn\n";
+    int fd = open(conf.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    ASSERT_GE(fd, 0);
+    ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
+    close(fd);
+  }
+  unsetenv("ZVFS_SOCKET");
+  unsetenv("ZVFS_ROOT");
+  std::string env = "ZVFS_CONFIG=" + conf + " ";
+  std::string cli = env + kZvfs + " ";
+  ASSERT_EQ(run(env + kZvfsd), 0);  // daemonizes once the socket accepts
+  struct stat st;
+  ASSERT_EQ(stat(cpool.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 256 << 20);
+  EXPECT_EQ(access(csock.c_str(), F_OK), 0);
+  ASSERT_EQ(run(cli + "status --json > " + dir_ + "/st.json"), 0);
+  EXPECT_EQ(run("grep -q '\"max_bytes\":" + std::to_string(48 << 20) + "' " + dir_ + "/st.json"),
+            0);
+  // The library, started by `zvfs run` with no prefix given, takes the file's root: the bytes
+  // go to the pool, and the placeholder holds none of them.
+  std::string f = root + "/f", out = dir_ + "/out";
+  ASSERT_EQ(run(cli + "run -- sh -c 'echo hello > " + f + " && cat " + f + "' > " + out), 0);
+  EXPECT_EQ(read_file(out), "hello\n");
+  ASSERT_EQ(stat(f.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 6);
+  EXPECT_EQ(st.st_blocks, 0);
+  // The environment wins over the file.
+  EXPECT_EQ(run("ZVFS_SOCKET=" + dir_ + "/none.sock " + cli + "status >/dev/null 2>&1"), 3);
+  EXPECT_EQ(run(cli + "down > /dev/null"), 0);
+  EXPECT_NE(access(csock.c_str(), F_OK), 0);
+  // A wrong file: both programs say where, and neither runs on a part of it.
+  std::string bad = dir_ + "/bad.conf";
+  ASSERT_EQ(run("printf 'pool = " + cpool + "\\ncahce = 1G\\n' > " + bad), 0);
+  EXPECT_EQ(run("ZVFS_CONFIG=" + bad + " " + kZvfs + " status 2> " + dir_ + "/err1"), 1);
+  EXPECT_EQ(read_file(dir_ + "/err1"), "zvfs: " + bad + ":2: unknown setting 'cahce'\n");
+  EXPECT_EQ(run("ZVFS_CONFIG=" + bad + " " + kZvfsd + " 2> " + dir_ + "/err2"), 1);
+  EXPECT_EQ(read_file(dir_ + "/err2"), "zvfsd: " + bad + ":2: unknown setting 'cahce'\n");
 }
 
 // One pwrite and one pread of 1 GiB each (split into slot-sized requests by the client).
