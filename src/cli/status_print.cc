@@ -18,7 +18,19 @@ bool parse_stats(const uint8_t* buf, size_t len, StatsView* out) {
   if (rec < ipc::kClientInfoV1Bytes || rec > ipc::kMaxSocketPayload) return false;
   if (out->h.op_count > ipc::kOpMax || out->h.client_count > ipc::kMaxSocketPayload) return false;
   size_t need = sizeof out->h + out->h.op_count * sizeof(ipc::OpStats) + out->h.client_count * rec;
-  if (need != len) return false;
+  // Then, from newer daemons, the write-path block of its own stated size.
+  out->has_write = false;
+  out->w = ipc::StatsWrite{};
+  if (len > need) {
+    uint32_t wb = 0;
+    if (len - need < ipc::kStatsWriteV1Bytes) return false;
+    memcpy(&wb, buf + need, sizeof wb);
+    if (wb < ipc::kStatsWriteV1Bytes || wb != len - need) return false;
+    memcpy(&out->w, buf + need, wb < sizeof out->w ? wb : sizeof out->w);
+    out->has_write = true;
+  } else if (need != len) {
+    return false;
+  }
   size_t pos = sizeof out->h;
   out->ops.resize(out->h.op_count);
   for (auto& o : out->ops) {
@@ -71,8 +83,17 @@ std::string stats_text(const StatsView& v, const std::string& socket) {
   s += fmt("pool     %s, %s used (%.1f%%), %s free, %llu blobs\n", human(h.pool_size).c_str(),
            human(h.pool_allocated).c_str(), used, human(h.pool_free).c_str(),
            static_cast<unsigned long long>(h.blob_count));
-  s += fmt("txg      open %llu, synced %llu, dirty %s\n", static_cast<unsigned long long>(h.txg),
+  s += fmt("txg      open %llu, synced %llu, dirty %s", static_cast<unsigned long long>(h.txg),
            static_cast<unsigned long long>(h.synced_txg), human(h.dirty_bytes).c_str());
+  s += v.has_write ? fmt(" of %s\n", human(v.w.dirty_max_bytes).c_str()) : "\n";
+  if (v.has_write) {
+    s += fmt("writes   delayed %.3f s near the dirty limit, stopped %llu times at it\n",
+             static_cast<double>(v.w.throttle_delay_ns) / 1e9,
+             static_cast<unsigned long long>(v.w.throttle_waits));
+    s += fmt("log      %llu records in %llu syncs, %s written\n",
+             static_cast<unsigned long long>(v.w.log_records),
+             static_cast<unsigned long long>(v.w.log_syncs), human(v.w.log_bytes).c_str());
+  }
   s += fmt("cache    %s of %s, hit rate %.1f%% (%llu hits, %llu misses)\n",
            human(h.cache_bytes).c_str(), human(h.cache_max_bytes).c_str(), hit_rate(h),
            static_cast<unsigned long long>(h.cache_hits),
@@ -126,6 +147,12 @@ std::string stats_json(const StatsView& v, const std::string& socket) {
           "\"hit_rate\":%.4f},",
           u(h.cache_bytes), u(h.cache_max_bytes), u(h.cache_hits), u(h.cache_misses),
           hit_rate(h) / 100);
+  if (v.has_write)
+    s +=
+        fmt("\"writes\":{\"dirty_max_bytes\":%llu,\"throttle_delay_ns\":%llu,"
+            "\"throttle_waits\":%llu},\"log\":{\"records\":%llu,\"syncs\":%llu,\"bytes\":%llu},",
+            u(v.w.dirty_max_bytes), u(v.w.throttle_delay_ns), u(v.w.throttle_waits),
+            u(v.w.log_records), u(v.w.log_syncs), u(v.w.log_bytes));
   s += fmt("\"errors\":{\"checksum\":%llu,\"io\":%llu,\"bad_requests\":%llu},",
            u(h.checksum_errors), u(h.io_errors), u(h.bad_requests));
   s += fmt("\"open_handles\":%llu,\"open_blobs\":%llu,\"connections_total\":%llu,",

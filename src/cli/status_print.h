@@ -15,6 +15,8 @@ struct StatsView {
   std::vector<ipc::OpStats> ops;
   std::vector<ipc::ClientInfo> clients;
   bool client_gid = false;  // the daemon reported gids (older ones did not)
+  bool has_write = false;   // the daemon sent the write-path block (older ones did not)
+  ipc::StatsWrite w;
 };
 
 // Validates the reply's layout (counts against its length). False if malformed.

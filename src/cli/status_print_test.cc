@@ -85,6 +85,56 @@ TEST(Status, ReadsTheKnownStartOfLongerRecords) {
   EXPECT_EQ(v.clients[0].requests, 77u);
 }
 
+// The reply with the write-path block appended, `extra` bytes longer than this version's.
+std::vector<uint8_t> sample_with_write(uint32_t extra = 0) {
+  auto b = sample();
+  ipc::StatsWrite w;
+  w.bytes = sizeof w + extra;
+  w.dirty_max_bytes = 512ull << 20;
+  w.throttle_waits = 17;
+  w.throttle_delay_ns = 1500000000;
+  w.log_records = 3000;
+  w.log_syncs = 1200;
+  w.log_bytes = 3ull << 20;
+  size_t at = b.size();
+  b.resize(at + w.bytes, 0xee);
+  memcpy(b.data() + at, &w, sizeof w);
+  return b;
+}
+
+TEST(Status, WritePathBlock) {
+  auto b = sample_with_write();
+  StatsView v;
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  ASSERT_TRUE(v.has_write);
+  ASSERT_EQ(v.clients.size(), 1u);
+  std::string t = stats_text(v, "/s");
+  EXPECT_NE(t.find("dirty 0 B of 512.0 MiB\n"), std::string::npos) << t;
+  EXPECT_NE(t.find("writes   delayed 1.500 s near the dirty limit, stopped 17 times at it\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(t.find("log      3000 records in 1200 syncs, 3.0 MiB written\n"), std::string::npos)
+      << t;
+  std::string j = stats_json(v, "/s");
+  EXPECT_NE(j.find("\"writes\":{\"dirty_max_bytes\":536870912,\"throttle_delay_ns\":1500000000,"
+                   "\"throttle_waits\":17},\"log\":{\"records\":3000,\"syncs\":1200,"
+                   "\"bytes\":3145728},"),
+            std::string::npos)
+      << j;
+  // A later daemon's longer block: the known start is read.
+  b = sample_with_write(24);
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  EXPECT_EQ(v.w.log_syncs, 1200u);
+  // An older daemon sent none: no such lines.
+  b = sample();
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  EXPECT_FALSE(v.has_write);
+  t = stats_text(v, "/s");
+  EXPECT_EQ(t.find("delayed"), std::string::npos) << t;
+  EXPECT_NE(t.find("dirty 0 B\n"), std::string::npos) << t;
+  EXPECT_EQ(stats_json(v, "/s").find("\"log\""), std::string::npos);
+}
+
 TEST(Status, RejectsMalformed) {
   auto b = sample();
   StatsView v;
@@ -98,6 +148,17 @@ TEST(Status, RejectsMalformed) {
   reinterpret_cast<ipc::StatsHeader*>(b.data())->client_info_bytes = 0xffffffffu;
   EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
   reinterpret_cast<ipc::StatsHeader*>(b.data())->client_info_bytes = 0;  // 32: length mismatch
+  EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
+  // A write-path block whose size disagrees with the reply's, or is shorter than its first
+  // version.
+  b = sample_with_write();
+  EXPECT_FALSE(parse_stats(b.data(), b.size() - 1, &v));
+  b.push_back(0);
+  EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
+  b = sample_with_write();
+  uint32_t short_block = ipc::kStatsWriteV1Bytes - 8;
+  memcpy(b.data() + sample().size(), &short_block, sizeof short_block);
+  b.resize(sample().size() + short_block);
   EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
 }
 

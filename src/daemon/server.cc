@@ -312,6 +312,17 @@ size_t Server::fill_stats(void* rep, size_t cap) {
     pos += sizeof ci;
     h.client_count++;
   }
+  ipc::StatsWrite w;
+  w.dirty_max_bytes = ps.dirty_max_bytes;
+  w.throttle_waits = ps.throttle_waits;
+  w.throttle_delay_ns = ps.throttle_delay_ns;
+  w.log_records = ps.log_records;
+  w.log_syncs = ps.log_syncs;
+  w.log_bytes = ps.log_bytes_written;
+  if (pos + sizeof w <= cap) {
+    memcpy(out + pos, &w, sizeof w);
+    pos += sizeof w;
+  }
   memcpy(out, &h, sizeof h);
   return pos;
 }

@@ -170,8 +170,22 @@ static_assert(sizeof(ClientInfo) == 40);
 inline constexpr uint32_t kClientInfoV1Bytes = 32;
 static_assert(offsetof(ClientInfo, gid) == kClientInfoV1Bytes);
 
+// After the client records (daemons before it sent none): the write path. The block only
+// grows at its end; `bytes` is its size as sent.
+struct StatsWrite {
+  uint32_t bytes = sizeof(StatsWrite);
+  uint32_t pad = 0;
+  uint64_t dirty_max_bytes = 0;
+  uint64_t throttle_waits = 0;     // writers stopped at the dirty-data limit until a commit
+  uint64_t throttle_delay_ns = 0;  // time large writes slept as dirty data neared that limit
+  uint64_t log_records = 0, log_syncs = 0, log_bytes = 0;  // the intent log's
+};
+static_assert(sizeof(StatsWrite) == 56);
+inline constexpr uint32_t kStatsWriteV1Bytes = 56;
+
 inline constexpr uint32_t kMaxClientsInStats =
-    (kMaxSocketPayload - sizeof(StatsHeader) - kOpMax * sizeof(OpStats)) / sizeof(ClientInfo);
+    (kMaxSocketPayload - sizeof(StatsHeader) - kOpMax * sizeof(OpStats) - sizeof(StatsWrite)) /
+    sizeof(ClientInfo);
 
 // ---- validation --------------------------------------------------------------------------
 

@@ -602,6 +602,18 @@ TEST_F(Zvfsd, ConfigurationFileDrivesDaemonCliAndLibrary) {
   ASSERT_EQ(stat(f.c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 6);
   EXPECT_EQ(st.st_blocks, 0);
+  // Four O_DSYNC writes are four intent-log syncs in `zvfs status`.
+  ASSERT_EQ(run(cli + "run -- dd if=/dev/zero of=" + root + "/g bs=4k count=4 oflag=dsync " +
+                "status=none"),
+            0);
+  ASSERT_EQ(run(cli + "status --json > " + dir_ + "/st2.json"), 0);
+  std::string js = read_file(dir_ + "/st2.json");
+  size_t at = js.find("\"log\":{\"records\":");
+  ASSERT_NE(at, std::string::npos) << js;
+  size_t syncs_at = js.find("\"syncs\":", at);
+  ASSERT_NE(syncs_at, std::string::npos) << js;
+  EXPECT_GE(atoll(js.c_str() + syncs_at + 8), 4) << js;
+  EXPECT_NE(js.find("\"dirty_max_bytes\":"), std::string::npos) << js;
   // The environment wins over the file.
   EXPECT_EQ(run("ZVFS_SOCKET=" + dir_ + "/none.sock " + cli + "status >/dev/null 2>&1"), 3);
   EXPECT_EQ(run(cli + "down > /dev/null"), 0);
