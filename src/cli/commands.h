@@ -22,6 +22,7 @@ int cmd_up(int argc, char** argv);
 int cmd_down(int argc, char** argv);
 int cmd_status(int argc, char** argv);
 int cmd_run(int argc, char** argv);
+int cmd_cp(int argc, char** argv);
 int cmd_scrub(int argc, char** argv);
 int cmd_fsck(int argc, char** argv);
 int cmd_create(int argc, char** argv);

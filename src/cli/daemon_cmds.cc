@@ -341,6 +341,8 @@ int cmd_scrub(int argc, char** argv) {
   }
 }
 
+static int exec_preloaded(const char* cmd, char** argv);
+
 static const char kRunUsage[] =
     "usage: zvfs run [--root PREFIX]... -- CMD ARGS...\n"
     "\n"
@@ -375,21 +377,46 @@ int cmd_run(int argc, char** argv) {
     fprintf(stderr, "zvfs run: no command given (zvfs run -- CMD ARGS...)\n");
     return kExitUsage;
   }
+  if (!roots.empty()) setenv("ZVFS_ROOT", roots.c_str(), 1);
+  return exec_preloaded("run", argv + i);
+}
+
+// Replaces this process with argv[0] (looked up in PATH) running with the library preloaded.
+// Returns only on failure: 1 without the library, 126/127 as a shell would.
+static int exec_preloaded(const char* cmd, char** argv) {
   std::string lib = find_lib();
   if (lib.empty()) {
     fprintf(stderr,
-            "zvfs run: libzvfs.so not found next to %s (../lib/libzvfs.so); set "
+            "zvfs %s: libzvfs.so not found next to %s (../lib/libzvfs.so); set "
             "ZVFS_LIB to its path\n",
-            self_dir().c_str());
+            cmd, self_dir().c_str());
     return kExitFail;
   }
   const char* pre = getenv("LD_PRELOAD");
   std::string preload = lib + (pre && *pre ? ":" + std::string(pre) : "");
   setenv("LD_PRELOAD", preload.c_str(), 1);
-  if (!roots.empty()) setenv("ZVFS_ROOT", roots.c_str(), 1);
-  execvp(argv[i], argv + i);
-  fprintf(stderr, "zvfs run: cannot run %s: %s\n", argv[i], strerror(errno));
+  execvp(argv[0], argv);
+  fprintf(stderr, "zvfs %s: cannot run %s: %s\n", cmd, argv[0], strerror(errno));
   return errno == ENOENT ? 127 : 126;
+}
+
+static const char kCpUsage[] =
+    "usage: zvfs cp [CP-OPTIONS] SOURCE... DEST\n"
+    "\n"
+    "Copies files into, out of or within ZVFS: runs cp(1) with libzvfs.so preloaded, so\n"
+    "either side may lie under a prefix ($ZVFS_ROOT, the configuration file's root, or\n"
+    "/zvfs). Every option is cp's (-r, -p, -a, --sparse=...). For programs that cannot be\n"
+    "preloaded (static or setuid binaries), copy their input out and their output in.\n"
+    "Exit code: cp's.\n";
+
+int cmd_cp(int argc, char** argv) {
+  int rc;
+  if (help_or_usage(argc, argv, kCpUsage, 3, &rc)) return rc;
+  std::vector<char*> args;
+  args.push_back(const_cast<char*>("cp"));
+  for (int i = 1; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  return exec_preloaded("cp", args.data());
 }
 
 }  // namespace zvfs::cli

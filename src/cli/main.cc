@@ -17,6 +17,7 @@ const char kUsage[] =
     "  scrub     verify every block of the pool, with a progress bar\n"
     "Applications:\n"
     "  run       run a command with ZVFS preloaded: zvfs run [--root PREFIX] -- CMD ARGS...\n"
+    "  cp        copy files in or out: zvfs cp [CP-OPTIONS] SOURCE... DEST (cp, preloaded)\n"
     "Pools (offline, no daemon on the pool):\n"
     "  create    create a pool: zvfs create POOL --size SIZE\n"
     "  fsck      check (and repair) a pool: zvfs fsck POOL [--repair] [--root DIR]...\n"
@@ -48,8 +49,8 @@ int main(int argc, char** argv) {
   struct {
     const char* name;
     int (*fn)(int, char**);
-  } cmds[] = {{"up", cmd_up},       {"down", cmd_down}, {"status", cmd_status}, {"run", cmd_run},
-              {"scrub", cmd_scrub}, {"fsck", cmd_fsck}, {"create", cmd_create}};
+  } cmds[] = {{"up", cmd_up}, {"down", cmd_down},   {"status", cmd_status}, {"run", cmd_run},
+              {"cp", cmd_cp}, {"scrub", cmd_scrub}, {"fsck", cmd_fsck},     {"create", cmd_create}};
   for (auto& c : cmds)
     if (!strcmp(argv[1], c.name)) return c.fn(argc - 1, argv + 1);
   fprintf(stderr, "zvfs: '%s' is not a command. See 'zvfs --help'.\n", argv[1]);

@@ -627,6 +627,27 @@ TEST_F(Zvfsd, ConfigurationFileDrivesDaemonCliAndLibrary) {
   EXPECT_EQ(read_file(dir_ + "/err2"), "zvfsd: " + bad + ":2: unknown setting 'cahce'\n");
 }
 
+// `zvfs cp` copies into the pool, within it and out of it, byte for byte.
+TEST_F(Zvfsd, CpCopiesInWithinAndOut) {
+  ASSERT_TRUE(start());
+  std::string root = dir_ + "/z", src = dir_ + "/src", out = dir_ + "/out";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(run("head -c 300001 /dev/urandom > " + src), 0);
+  std::string cp = "ZVFS_ROOT=" + root + " " + kZvfs + " cp ";
+  ASSERT_EQ(run(cp + src + " " + root + "/in"), 0);
+  struct stat st;
+  ASSERT_EQ(stat((root + "/in").c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 300001);
+  EXPECT_EQ(st.st_blocks, 0);  // the bytes are in the pool, not in the placeholder
+  ASSERT_EQ(run(cp + root + "/in " + root + "/in2"), 0);
+  ASSERT_EQ(run(cp + root + "/in2 " + out), 0);
+  EXPECT_EQ(run("cmp -s " + src + " " + out), 0);
+  ASSERT_EQ(stat(out.c_str(), &st), 0);
+  EXPECT_GT(st.st_blocks, 0);
+  EXPECT_EQ(run(cp + root + "/absent " + out + " 2>/dev/null"), 1);  // cp's own exit code
+  EXPECT_EQ(run(std::string(kZvfs) + " cp " + src + " 2>/dev/null"), 2);  // no destination
+}
+
 // One pwrite and one pread of 1 GiB each (split into slot-sized requests by the client).
 TEST_F(Zvfsd, BigOneGibPwriteAndPread) {
   ASSERT_TRUE(start("3G"));
