@@ -33,7 +33,7 @@ static const char kUsage[] =
     "  --foreground         do not daemonize\n"
     "  --cache SIZE         block cache size (default: engine default, 256M)\n"
     "  --log FILE           log file (default: stderr in the foreground, none otherwise)\n"
-    "  --log-level LEVEL    debug, info, warn, error (default info)\n"
+    "  --log-level LEVEL    debug, info, warn, error, off (default info)\n"
     "  --pidfile FILE       write the daemon's pid there\n"
     "  --binding KIND       xattr binding files to blobs: auto (trusted.* as root, else\n"
     "                       user.*), user, trusted\n"
@@ -84,10 +84,18 @@ bool add_roots(const char* list, bool strict, const char* where, std::vector<std
 }
 
 bool parse_bool(const char* v, bool* out) {
-  for (const char* t : {"yes", "true", "on", "1"})
-    if (!strcmp(v, t)) return *out = true;
-  for (const char* f : {"no", "false", "off", "0"})
-    if (!strcmp(v, f)) return !(*out = false);
+  for (const char* t : {"yes", "true", "on", "1"}) {
+    if (!strcmp(v, t)) {
+      *out = true;
+      return true;
+    }
+  }
+  for (const char* f : {"no", "false", "off", "0"}) {
+    if (!strcmp(v, f)) {
+      *out = false;
+      return true;
+    }
+  }
   return false;
 }
 
@@ -139,6 +147,11 @@ bool set_option(Options* o, const char* name, const char* v, const char* where) 
   } else if (n == "log") {
     o->log_file = v;
   } else if (n == "log-level") {
+    if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error") &&
+        strcmp(v, "off")) {
+      fprintf(stderr, "zvfsd: %s: '%s' is not one of debug, info, warn, error, off\n", where, v);
+      return false;
+    }
     o->log_level = v;
   } else if (n == "pidfile") {
     o->pidfile = v;

@@ -149,6 +149,9 @@ TEST_F(OptionsFile, BadSettingsAreRefusedWithFileAndLine) {
   EXPECT_EQ(parse_raw({"--config", path_}, &o), 1);
   write("pool = /p\nbuffered = maybe\n");
   EXPECT_EQ(parse_raw({"--config", path_}, &o), 1);
+  write("pool = /p\nlog-level = verbose\n");
+  EXPECT_EQ(parse_raw({"--config", path_}, &o), 1);
+  EXPECT_EQ(parse({"--log-level", "loud"}, &o), 1);
   EXPECT_EQ(parse_raw({"--config", dir_.file("absent.conf")}, &o), 1);
   EXPECT_EQ(parse_raw({"--config"}, &o), 1);
   // A flag that is only the library's is not zvfsd's.
