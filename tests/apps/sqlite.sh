@@ -17,14 +17,19 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 need getfattr
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
+# The long tests (ZVFS_TEST_LONG=1) do 20 times the work: rows, batches and transactions.
+scale=1
+[ "${ZVFS_TEST_LONG:-0}" = 1 ] && scale=20
+export ZVFS_SQLITE_SCALE=$scale
+rows=$((1000 * scale))
 
 shell_work() {
-  sqlite3 -batch -bail "$1" <<'SQL'
+  sqlite3 -batch -bail "$1" <<SQL
 PRAGMA journal_mode=DELETE;
 PRAGMA synchronous=FULL;
 CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);
 BEGIN;
-WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
+WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < $((5000 * scale - 1)))
 INSERT INTO t(k, v) SELECT (i * 7919) % 1000, printf('%0200d', i) FROM n;
 COMMIT;
 CREATE INDEX tk ON t(k);
@@ -87,10 +92,10 @@ case "$TEST_VARIANT" in
     done
     cat "$TEST_DIR/zvfs.out" | sed 's/^/  /'
     diff -u "$TEST_DIR/plain.out" "$TEST_DIR/zvfs.out" || fail "results differ from ext4"
-    grep -qx 'reader saw 1000 rows in whole transactions' "$TEST_DIR/zvfs.out" ||
+    grep -qx "reader saw $rows rows in whole transactions" "$TEST_DIR/zvfs.out" ||
       fail "the reader process did not see every commit"
     grep -qx 'wal holds the commits True' "$TEST_DIR/zvfs.out" || fail "the commits were not in the WAL"
-    [ "$(grep -cx 'count 1000' "$TEST_DIR/zvfs.out")" -eq 2 ] ||
+    [ "$(grep -cx "count $rows" "$TEST_DIR/zvfs.out")" -eq 2 ] ||
       fail "every committed row must be there, before and after recovery"
     [ "$(grep -cx 'integrity ok' "$TEST_DIR/zvfs.out")" -eq 2 ] || fail "integrity_check failed"
     expect_in_pool "$TEST_ROOT/t.db"
@@ -118,7 +123,7 @@ case "$TEST_VARIANT" in
       [ -e "$db-journal" ] || fail "no hot journal beside the database at the crash point"
     else
       # The uncommitted transaction's pages spill into the WAL after the committed ones.
-      [ "$(on_zvfs stat -c %s "$db-wal")" -gt $((1000 * 200)) ] ||
+      [ "$(on_zvfs stat -c %s "$db-wal")" -gt $((rows * 200)) ] ||
         fail "no WAL with the committed rows beside the database at the crash point"
     fi
     if [ "${TEST_VARIANT#wal-}" = crash-app ]; then
@@ -138,8 +143,8 @@ case "$TEST_VARIANT" in
     }
     cat "$TEST_DIR/check.out" | sed 's/^/  /'
     grep -qx 'integrity ok' "$TEST_DIR/check.out" || fail "integrity_check failed after the crash"
-    grep -qx 'count 1000' "$TEST_DIR/check.out" ||
-      fail "after the crash the table should hold exactly the 1000 committed rows"
+    grep -qx "count $rows" "$TEST_DIR/check.out" ||
+      fail "after the crash the table should hold exactly the $rows committed rows"
     [ ! -e "$db-journal" ] || [ "$(stat -c %s "$db-journal")" -eq 0 ] ||
       fail "the hot journal was not rolled back"
     expect_in_pool "$db"

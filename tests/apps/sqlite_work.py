@@ -2,15 +2,18 @@
 
   sqlite_work.py run DB          build, change and query a database; print a digest of it
   sqlite_work.py check DB        print integrity_check, the row count and a digest
-  sqlite_work.py crash DB READY  commit 1000 rows, then write a large transaction that spills
+  sqlite_work.py crash DB READY  commit 1000 x SCALE rows, then write a large transaction that spills
                                  pages into the database file (hot journal); create READY and
                                  keep writing until killed (or until writes fail)
-  sqlite_work.py wal DB          WAL mode: commit 200 transactions of 5 rows while a reader
+  sqlite_work.py wal DB          WAL mode: commit 200 x SCALE transactions of 5 rows while a reader
                                  process watches them appear (whole transactions, in order);
                                  then exit without closing, leaving the WAL un-checkpointed
   sqlite_work.py wal-check DB    after `wal`: recover from the WAL; integrity, count, digest
-  sqlite_work.py wal-crash DB READY  `crash` in WAL mode: 1000 rows committed to the WAL, then
-                                 a large transaction whose pages spill into the WAL uncommitted
+  sqlite_work.py wal-crash DB READY  `crash` in WAL mode: 1000 x SCALE rows committed to the
+                                 WAL, then a large transaction whose pages spill into the WAL
+                                 uncommitted
+
+SCALE is $ZVFS_SQLITE_SCALE (default 1; the long tests run 20): `run` builds 5000 x SCALE rows.
 """
 import hashlib
 import os
@@ -18,6 +21,8 @@ import sqlite3
 import subprocess
 import sys
 import time
+
+SCALE = int(os.environ.get("ZVFS_SQLITE_SCALE", "1"))
 
 
 def connect(path):
@@ -37,7 +42,7 @@ def digest(con):
 def run(path):
     con = connect(path)
     con.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
-    for batch in range(10):
+    for batch in range(10 * SCALE):
         con.execute("BEGIN")
         con.executemany("INSERT INTO t(k, v) VALUES(?, ?)",
                         [((i * 7919) % 1000, "v%06d" % i * 20) for i in range(batch * 500,
@@ -78,7 +83,8 @@ def crash(path, ready, wal=False):
     con.execute("PRAGMA cache_size=8")  # spill dirty pages to the file inside the transaction
     con.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
     con.execute("BEGIN")
-    con.executemany("INSERT INTO t(k, v) VALUES(?, ?)", [(i, "c" * 200) for i in range(1000)])
+    con.executemany("INSERT INTO t(k, v) VALUES(?, ?)",
+                    [(i, "c" * 200) for i in range(1000 * SCALE)])
     con.execute("COMMIT")
     con.execute("BEGIN")
     deadline = time.time() + 60
@@ -105,7 +111,7 @@ def wal(path):
     con.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
     reader = subprocess.Popen([sys.executable, __file__, "wal-reader", path],
                               stdout=subprocess.PIPE, text=True)
-    for i in range(200):
+    for i in range(200 * SCALE):
         con.execute("BEGIN")
         con.executemany("INSERT INTO t(k, v) VALUES(?, ?)", wal_rows(i))
         con.execute("COMMIT")
@@ -117,7 +123,7 @@ def wal(path):
     print("count", con.execute("SELECT count(*) FROM t").fetchone()[0])
     print("digest", digest(con))
     wal_size = os.stat(path + "-wal").st_size
-    print("wal holds the commits", wal_size > 200 * 4096)
+    print("wal holds the commits", wal_size > 200 * SCALE * 4096)
     sys.stdout.flush()
     os._exit(0)  # no close: the WAL is left as a crash would leave it
 
@@ -134,13 +140,13 @@ def wal_check(path):
 def wal_reader(path):
     con = sqlite3.connect(path, isolation_level=None)
     seen, deadline = 0, time.time() + 100
-    while seen < 1000 and time.time() < deadline:
+    while seen < 1000 * SCALE and time.time() < deadline:
         n = con.execute("SELECT count(*) FROM t").fetchone()[0]
         if n < seen or n % 5 != 0:
             sys.exit("reader saw %d rows after %d: not whole transactions in order" % (n, seen))
         seen = n
     print("reader saw", seen, "rows in whole transactions")
-    sys.exit(0 if seen == 1000 else 1)
+    sys.exit(0 if seen == 1000 * SCALE else 1)
 
 
 def main():
