@@ -19,7 +19,7 @@ py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
 # The long tests (ZVFS_TEST_LONG=1) do 20 times the work: rows, batches and transactions.
 scale=1
-[ "${ZVFS_TEST_LONG:-0}" = 1 ] && scale=20
+[ "$TEST_LONG" = 1 ] && scale=20
 export ZVFS_SQLITE_SCALE=$scale
 rows=$((1000 * scale))
 
