@@ -11,6 +11,7 @@
 //          With `append`, the engine's writes extend the blob instead (a write-ahead log).
 // Phase 3: cached 4 KiB reads through the engine.
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -95,9 +96,17 @@ int main(int argc, char** argv) {
   const double slice = secs / kRounds;
   Lat raw_lat, w_lat, s_lat, ws_lat;
   std::vector<double> round_ratio;
+  // This thread's context switches in each phase (voluntary: it slept), per operation.
+  auto switches = [] {
+    rusage ru{};
+    getrusage(RUSAGE_THREAD, &ru);
+    return std::pair<long, long>{ru.ru_nvcsw, ru.ru_nivcsw};
+  };
+  long raw_vol = 0, raw_invol = 0, eng_vol = 0, eng_invol = 0;
   uint64_t next = 0;
   for (int round = 0; round < kRounds; ++round) {
     Lat raw_r, ws_r;
+    auto c0 = switches();
     for (auto end = Clock::now() + std::chrono::duration<double>(slice); Clock::now() < end;) {
       uint64_t off = rng() % (span / bs) * bs;
       auto t = Clock::now();
@@ -108,6 +117,7 @@ int main(int argc, char** argv) {
       raw_lat.add(t);
       raw_r.add(t);
     }
+    auto c1 = switches();
     for (auto end = Clock::now() + std::chrono::duration<double>(slice); Clock::now() < end;) {
       uint64_t off = append ? next : rng() % (span / bs) * bs;
       next += bs;
@@ -120,6 +130,11 @@ int main(int argc, char** argv) {
       ws_lat.add(t);
       ws_r.add(t);
     }
+    auto c2 = switches();
+    raw_vol += c1.first - c0.first;
+    raw_invol += c1.second - c0.second;
+    eng_vol += c2.first - c1.first;
+    eng_invol += c2.second - c1.second;
     round_ratio.push_back(ws_r.pct(0.5) / raw_r.pct(0.5));
   }
   ::close(fd);
@@ -145,6 +160,12 @@ int main(int argc, char** argv) {
       "ratio write+sync / raw: p50 %.2f  p99 %.2f  median of %d same-round p50 ratios %.2f\n",
       ws_lat.pct(0.5) / raw_lat.pct(0.5), ws_lat.pct(0.99) / raw_lat.pct(0.99), kRounds,
       round_ratio[round_ratio.size() / 2]);
+  auto per_op = [](long n, const Lat& l) {
+    return l.us.empty() ? 0.0 : static_cast<double>(n) / static_cast<double>(l.us.size());
+  };
+  std::printf("context switches per op (voluntary, involuntary): raw %.2f %.2f, engine %.2f %.2f\n",
+              per_op(raw_vol, raw_lat), per_op(raw_invol, raw_lat), per_op(eng_vol, ws_lat),
+              per_op(eng_invol, ws_lat));
   std::printf("txgs %llu, log blocks %llu, log bytes %llu, cache hits %llu misses %llu\n",
               static_cast<unsigned long long>(st.synced_txg),
               static_cast<unsigned long long>(st.log_syncs),
