@@ -29,6 +29,7 @@ namespace {
 
 const char* kZvfsd = ZVFSD_PATH;
 const char* kZvfs = ZVFS_CLI_PATH;
+const char* kLib = ZVFS_LIB_PATH;
 #ifdef ZVFS_SANITIZED_BUILD
 constexpr bool kSanitized = true;
 #else
@@ -643,6 +644,33 @@ TEST_F(Zvfsd, ConfigurationFileDrivesDaemonCliAndLibrary) {
   EXPECT_EQ(read_file(dir_ + "/err1"), "zvfs: " + bad + ":2: unknown setting 'cahce'\n");
   EXPECT_EQ(run("ZVFS_CONFIG=" + bad + " " + kZvfsd + " 2> " + dir_ + "/err2"), 1);
   EXPECT_EQ(read_file(dir_ + "/err2"), "zvfsd: " + bad + ":2: unknown setting 'cahce'\n");
+}
+
+// The library never fails a program over the configuration file: a file it cannot use is
+// logged (ZVFS_LOG) and left aside, and the environment still works.
+TEST_F(Zvfsd, LibraryLogsAndIgnoresABadConfigurationFile) {
+  if (kSanitized) GTEST_SKIP() << kNeedsPlainBuild;
+  ASSERT_TRUE(start());
+  std::string root = dir_ + "/z", bad = dir_ + "/bad.conf", log = dir_ + "/lib.log";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  ASSERT_EQ(run("printf 'root = /elsewhere\\nno equals sign here\\n' > " + bad), 0);
+  std::string env = std::string("LD_PRELOAD=") + kLib + " ZVFS_ROOT=" + root +
+                    " ZVFS_CONFIG=" + bad + " ZVFS_LOG=" + log + " ";
+  ASSERT_EQ(
+      run(env + "sh -c 'echo data > " + root + "/f && cat " + root + "/f' > " + dir_ + "/out"), 0);
+  EXPECT_EQ(read_file(dir_ + "/out"), "data\n");
+  struct stat st;
+  ASSERT_EQ(stat((root + "/f").c_str(), &st), 0);
+  EXPECT_EQ(st.st_blocks, 0);  // in the pool: ZVFS_ROOT was used
+  EXPECT_NE(read_file(log).find("configuration ignored: " + bad +
+                                ":2: expected 'name = value' or a # comment"),
+            std::string::npos)
+      << read_file(log);
+  // A missing named file: the same.
+  ASSERT_EQ(run(std::string("LD_PRELOAD=") + kLib + " ZVFS_CONFIG=" + dir_ + "/absent.conf " +
+                "ZVFS_LOG=" + log + " /bin/true"),
+            0);
+  EXPECT_NE(read_file(log).find("absent.conf: No such file or directory"), std::string::npos);
 }
 
 // `zvfs cp` copies into the pool, within it and out of it, byte for byte.
