@@ -364,7 +364,8 @@ int cmd_run(int argc, char** argv) {
     if (!strcmp(argv[i], "--root") && i + 1 < argc) {
       char real[PATH_MAX];
       const char* r = realpath(argv[i + 1], real) ? real : argv[i + 1];
-      roots += (roots.empty() ? "" : ":") + std::string(r);
+      if (!roots.empty()) roots += ':';
+      roots += r;
       ++i;
     } else if (argv[i][0] == '-') {
       fprintf(stderr, "zvfs run: unknown argument '%s' (the command goes after --)\n", argv[i]);
@@ -393,7 +394,11 @@ static int exec_preloaded(const char* cmd, char** argv) {
     return kExitFail;
   }
   const char* pre = getenv("LD_PRELOAD");
-  std::string preload = lib + (pre && *pre ? ":" + std::string(pre) : "");
+  std::string preload = lib;
+  if (pre && *pre) {
+    preload += ':';
+    preload += pre;
+  }
   setenv("LD_PRELOAD", preload.c_str(), 1);
   execvp(argv[0], argv);
   fprintf(stderr, "zvfs %s: cannot run %s: %s\n", cmd, argv[0], strerror(errno));
