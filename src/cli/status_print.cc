@@ -90,9 +90,9 @@ std::string stats_text(const StatsView& v, const std::string& socket) {
     s += fmt("writes   delayed %.3f s near the dirty limit, stopped %llu times at it\n",
              static_cast<double>(v.w.throttle_delay_ns) / 1e9,
              static_cast<unsigned long long>(v.w.throttle_waits));
-    s += fmt("log      %llu records in %llu syncs, %s written\n",
+    s += fmt("log      %llu records in %llu blocks, %s written\n",
              static_cast<unsigned long long>(v.w.log_records),
-             static_cast<unsigned long long>(v.w.log_syncs), human(v.w.log_bytes).c_str());
+             static_cast<unsigned long long>(v.w.log_blocks), human(v.w.log_bytes).c_str());
   }
   s += fmt("cache    %s of %s, hit rate %.1f%% (%llu hits, %llu misses)\n",
            human(h.cache_bytes).c_str(), human(h.cache_max_bytes).c_str(), hit_rate(h),
@@ -150,9 +150,9 @@ std::string stats_json(const StatsView& v, const std::string& socket) {
   if (v.has_write)
     s +=
         fmt("\"writes\":{\"dirty_max_bytes\":%llu,\"throttle_delay_ns\":%llu,"
-            "\"throttle_waits\":%llu},\"log\":{\"records\":%llu,\"syncs\":%llu,\"bytes\":%llu},",
+            "\"throttle_waits\":%llu},\"log\":{\"records\":%llu,\"blocks\":%llu,\"bytes\":%llu},",
             u(v.w.dirty_max_bytes), u(v.w.throttle_delay_ns), u(v.w.throttle_waits),
-            u(v.w.log_records), u(v.w.log_syncs), u(v.w.log_bytes));
+            u(v.w.log_records), u(v.w.log_blocks), u(v.w.log_bytes));
   s += fmt("\"errors\":{\"checksum\":%llu,\"io\":%llu,\"bad_requests\":%llu},",
            u(h.checksum_errors), u(h.io_errors), u(h.bad_requests));
   s += fmt("\"open_handles\":%llu,\"open_blobs\":%llu,\"connections_total\":%llu,",

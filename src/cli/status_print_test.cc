@@ -94,7 +94,7 @@ std::vector<uint8_t> sample_with_write(uint32_t extra = 0) {
   w.throttle_waits = 17;
   w.throttle_delay_ns = 1500000000;
   w.log_records = 3000;
-  w.log_syncs = 1200;
+  w.log_blocks = 1200;
   w.log_bytes = 3ull << 20;
   size_t at = b.size();
   b.resize(at + w.bytes, 0xee);
@@ -113,18 +113,18 @@ TEST(Status, WritePathBlock) {
   EXPECT_NE(t.find("writes   delayed 1.500 s near the dirty limit, stopped 17 times at it\n"),
             std::string::npos)
       << t;
-  EXPECT_NE(t.find("log      3000 records in 1200 syncs, 3.0 MiB written\n"), std::string::npos)
+  EXPECT_NE(t.find("log      3000 records in 1200 blocks, 3.0 MiB written\n"), std::string::npos)
       << t;
   std::string j = stats_json(v, "/s");
   EXPECT_NE(j.find("\"writes\":{\"dirty_max_bytes\":536870912,\"throttle_delay_ns\":1500000000,"
-                   "\"throttle_waits\":17},\"log\":{\"records\":3000,\"syncs\":1200,"
+                   "\"throttle_waits\":17},\"log\":{\"records\":3000,\"blocks\":1200,"
                    "\"bytes\":3145728},"),
             std::string::npos)
       << j;
   // A later daemon's longer block: the known start is read.
   b = sample_with_write(24);
   ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
-  EXPECT_EQ(v.w.log_syncs, 1200u);
+  EXPECT_EQ(v.w.log_blocks, 1200u);
   // An older daemon sent none: no such lines.
   b = sample();
   ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));

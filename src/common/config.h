@@ -29,9 +29,12 @@ inline constexpr const char* kDefaultConfigPath = "/etc/zvfs/zvfs.conf";
 class Config {
  public:
   static constexpr size_t kMaxBytes = 32768;
+  static constexpr int kMaxEntries = 128;
   // Constant initialisation (all zero): a static Config is empty before any constructor runs.
   constexpr Config() = default;
-  static constexpr int kMaxEntries = 128;
+  // The entries point into this object's own text.
+  Config(const Config&) = delete;
+  Config& operator=(const Config&) = delete;
   struct Entry {
     const char* name;
     const char* value;

@@ -317,7 +317,7 @@ size_t Server::fill_stats(void* rep, size_t cap) {
   w.throttle_waits = ps.throttle_waits;
   w.throttle_delay_ns = ps.throttle_delay_ns;
   w.log_records = ps.log_records;
-  w.log_syncs = ps.log_syncs;
+  w.log_blocks = ps.log_syncs;  // PoolStats counts log blocks there
   w.log_bytes = ps.log_bytes_written;
   if (pos + sizeof w <= cap) {
     memcpy(out + pos, &w, sizeof w);

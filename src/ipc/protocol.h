@@ -178,7 +178,8 @@ struct StatsWrite {
   uint64_t dirty_max_bytes = 0;
   uint64_t throttle_waits = 0;     // writers stopped at the dirty-data limit until a commit
   uint64_t throttle_delay_ns = 0;  // time large writes slept as dirty data neared that limit
-  uint64_t log_records = 0, log_syncs = 0, log_bytes = 0;  // the intent log's
+  uint64_t log_records = 0, log_blocks = 0,
+           log_bytes = 0;  // the intent log's (a block: one write + flush)
 };
 static_assert(sizeof(StatsWrite) == 56);
 inline constexpr uint32_t kStatsWriteV1Bytes = 56;
