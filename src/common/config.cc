@@ -24,21 +24,22 @@ void trim(char** b, char** e) {
 struct Setting {
   const char* name;
   unsigned users;
+  enum Value { kAny, kPath, kPathList } value = kAny;  // paths must be absolute
 };
 
 // zvfsd's long options (but --help, --config and --foreground: `zvfs up` needs a daemon that
 // detaches), the library's settings, and what `zvfs up` reads.
 constexpr Setting kSettings[] = {
-    {"pool", kForDaemon | kForCli},
+    {"pool", kForDaemon | kForCli, Setting::kPath},
     {"size", kForDaemon | kForCli},
-    {"socket", kForDaemon | kForLibrary | kForCli},
-    {"root", kForDaemon | kForLibrary | kForCli},
+    {"socket", kForDaemon | kForLibrary | kForCli, Setting::kPath},
+    {"root", kForDaemon | kForLibrary | kForCli, Setting::kPathList},
     {"socket-mode", kForDaemon},
     {"socket-group", kForDaemon},
     {"cache", kForDaemon},
-    {"log", kForDaemon},
+    {"log", kForDaemon, Setting::kPath},
     {"log-level", kForDaemon},
-    {"pidfile", kForDaemon},
+    {"pidfile", kForDaemon, Setting::kPath},
     {"binding", kForDaemon},
     {"session-workers", kForDaemon},
     {"slots", kForDaemon},
@@ -124,10 +125,40 @@ const char* Config::get(const char* name) const {
   return nullptr;
 }
 
-unsigned config_users(const char* name) {
+namespace {
+
+const Setting* find_setting(const char* name) {
   for (const Setting& s : kSettings)
-    if (strcmp(s.name, name) == 0) return s.users;
-  return 0;
+    if (strcmp(s.name, name) == 0) return &s;
+  return nullptr;
+}
+
+// The first path of a path-valued setting that is not absolute, or nullptr. Every program
+// reads the file from its own working directory: a relative path would name a different file
+// in each. A list (root) is colon-separated; empty entries are skipped, as everywhere.
+const char* relative_entry(const Setting& s, const char* value, size_t* len) {
+  if (s.value == Setting::kAny) return nullptr;
+  if (s.value == Setting::kPath) {
+    *len = strlen(value);
+    return *len > 0 && value[0] != '/' ? value : nullptr;
+  }
+  for (const char* p = value; *p != '\0';) {
+    const char* e = strchr(p, ':');
+    if (e == nullptr) e = p + strlen(p);
+    if (e > p && *p != '/') {
+      *len = static_cast<size_t>(e - p);
+      return p;
+    }
+    p = *e == ':' ? e + 1 : e;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+unsigned config_users(const char* name) {
+  const Setting* s = find_setting(name);
+  return s ? s->users : 0;
 }
 
 const char* config_path(bool* explicit_path) {
@@ -165,11 +196,20 @@ bool load_process_config(const char* path, char* msg, size_t cap, Config::OpenFn
     return false;
   }
   for (int i = 0; i < c.size(); ++i) {
-    if (config_users(c.entry(i).name) == 0) {
-      snprintf(msg, cap, "%s:%d: unknown setting '%s'", path, c.entry(i).line, c.entry(i).name);
-      c.clear();
-      return false;
+    const Config::Entry& e = c.entry(i);
+    const Setting* s = find_setting(e.name);
+    size_t len = 0;
+    const char* rel = s ? relative_entry(*s, e.value, &len) : nullptr;
+    if (s == nullptr) {
+      snprintf(msg, cap, "%s:%d: unknown setting '%s'", path, e.line, e.name);
+    } else if (rel != nullptr) {
+      snprintf(msg, cap, "%s:%d: %s: '%.*s' is not an absolute path", path, e.line, e.name,
+               static_cast<int>(len), rel);
+    } else {
+      continue;
     }
+    c.clear();
+    return false;
   }
   return true;
 }

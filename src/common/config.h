@@ -8,7 +8,9 @@
 // no quoting); a later line for the same name wins. Names are the long options of zvfsd without
 // the dashes (`cache = 1G`), booleans are yes/no, plus the library's own settings. Every
 // setting has an environment variable or a flag too, and the order is always: command-line
-// flag, then environment variable, then this file, then the built-in default.
+// flag, then environment variable, then this file, then the built-in default. Paths (pool,
+// socket, root, log, pidfile) must be absolute: every program reads the file from its own
+// working directory.
 //
 // Which file: $ZVFS_CONFIG if it is set (empty: no file), else /etc/zvfs/zvfs.conf. A missing
 // default file is no error; a file named by $ZVFS_CONFIG or `zvfsd --config` must exist.

@@ -143,6 +143,15 @@ TEST_F(ConfigFile, UnknownSettingsAndBadLinesAreReportedWithTheirLine) {
   write("cache 1G\n");
   EXPECT_FALSE(load(path_.c_str(), &msg));
   EXPECT_EQ(msg, path_ + ":1: expected 'name = value' or a # comment");
+  // Paths must be absolute: each program would read a relative one from its own directory.
+  write("socket = run/zvfs.sock\n");
+  EXPECT_FALSE(load(path_.c_str(), &msg));
+  EXPECT_EQ(msg, path_ + ":1: socket: 'run/zvfs.sock' is not an absolute path");
+  write("pool = /p\nroot = /a::b/c:/d\n");
+  EXPECT_FALSE(load(path_.c_str(), &msg));
+  EXPECT_EQ(msg, path_ + ":2: root: 'b/c' is not an absolute path");
+  write("pool = /var/lib/a:b.pool\nroot = /a::/b:\nlog =\ncache = 1G\n");  // ':' in a path
+  EXPECT_TRUE(load(path_.c_str(), &msg)) << msg;
   write(std::string(Config::kMaxBytes + 10, '#'));
   EXPECT_FALSE(load(path_.c_str(), &msg));
   EXPECT_NE(msg.find("File too large"), std::string::npos) << msg;
