@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <initializer_list>
 #include <string>
 
 #include "common/config.h"
@@ -84,15 +85,14 @@ bool add_roots(const char* list, bool strict, const char* where, std::vector<std
 }
 
 bool parse_bool(const char* v, bool* out) {
-  for (const char* t : {"yes", "true", "on", "1"}) {
-    if (!strcmp(v, t)) {
-      *out = true;
-      return true;
-    }
-  }
-  for (const char* f : {"no", "false", "off", "0"}) {
-    if (!strcmp(v, f)) {
-      *out = false;
+  static constexpr struct {
+    const char* word;
+    bool value;
+  } kWords[] = {{"yes", true}, {"true", true},   {"on", true},   {"1", true},
+                {"no", false}, {"false", false}, {"off", false}, {"0", false}};
+  for (const auto& w : kWords) {
+    if (!strcmp(v, w.word)) {
+      *out = w.value;
       return true;
     }
   }
@@ -117,6 +117,19 @@ bool set_option(Options* o, const char* name, const char* v, const char* where) 
       return true;
     }
     fprintf(stderr, "zvfsd: %s: '%s' must be a number in [%u, %u]\n", where, v, lo, hi);
+    return false;
+  };
+  // One of a few names, each spelled out in the message when v is none of them.
+  auto choice_arg = [&](std::initializer_list<const char*> names, std::string* out) {
+    for (const char* c : names) {
+      if (!strcmp(v, c)) {
+        *out = v;
+        return true;
+      }
+    }
+    std::string list;
+    for (const char* c : names) list += (list.empty() ? "" : ", ") + std::string(c);
+    fprintf(stderr, "zvfsd: %s: '%s' is not one of %s\n", where, v, list.c_str());
     return false;
   };
   auto bool_arg = [&](bool* out) {
@@ -147,20 +160,11 @@ bool set_option(Options* o, const char* name, const char* v, const char* where) 
   } else if (n == "log") {
     o->log_file = v;
   } else if (n == "log-level") {
-    if (strcmp(v, "debug") && strcmp(v, "info") && strcmp(v, "warn") && strcmp(v, "error") &&
-        strcmp(v, "off")) {
-      fprintf(stderr, "zvfsd: %s: '%s' is not one of debug, info, warn, error, off\n", where, v);
-      return false;
-    }
-    o->log_level = v;
+    return choice_arg({"debug", "info", "warn", "error", "off"}, &o->log_level);
   } else if (n == "pidfile") {
     o->pidfile = v;
   } else if (n == "binding") {
-    if (strcmp(v, "auto") && strcmp(v, "user") && strcmp(v, "trusted")) {
-      fprintf(stderr, "zvfsd: %s: '%s' is not one of auto, user, trusted\n", where, v);
-      return false;
-    }
-    o->binding = v;
+    return choice_arg({"auto", "user", "trusted"}, &o->binding);
   } else if (n == "session-workers") {
     return num_arg(&o->session_workers, 1, 64);
   } else if (n == "slots") {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "cli/status_print.h"
+#include "common/test_files.h"
 #include "harness.h"
 #include "ipc/client.h"
 #include "ipc/client_diag.h"
@@ -583,16 +584,10 @@ TEST_F(Zvfsd, ConfigurationFileDrivesDaemonCliAndLibrary) {
   std::string conf = dir_ + "/zvfs.conf", cpool = dir_ + "/c.pool", csock = dir_ + "/c.sock";
   std::string root = dir_ + "/z";
   ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
-  {
-    std::string text = "# test configuration\npool = " + cpool +
-                       "\nsize = 256M\nsocket = " + csock + "\nroot = " + root +
-                       "\ncache = 48M\nbuffered = yes\nlog = " + dir_ +
-                       "/c.log\nlog-level = warn\n";
-    int fd = open(conf.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    ASSERT_GE(fd, 0);
-    ASSERT_EQ(write(fd, text.data(), text.size()), static_cast<ssize_t>(text.size()));
-    close(fd);
-  }
+  ASSERT_TRUE(write_file(conf, "# test configuration\npool = " + cpool +
+                                   "\nsize = 256M\nsocket = " + csock + "\nroot = " + root +
+                                   "\ncache = 48M\nbuffered = yes\nlog = " + dir_ +
+                                   "/c.log\nlog-level = warn\n"));
   unsetenv("ZVFS_SOCKET");
   unsetenv("ZVFS_ROOT");
   std::string env = "ZVFS_CONFIG=" + conf + " ";
@@ -639,7 +634,7 @@ TEST_F(Zvfsd, ConfigurationFileDrivesDaemonCliAndLibrary) {
   EXPECT_NE(access(csock.c_str(), F_OK), 0);
   // A wrong file: both programs say where, and neither runs on a part of it.
   std::string bad = dir_ + "/bad.conf";
-  ASSERT_EQ(run("printf 'pool = " + cpool + "\\ncahce = 1G\\n' > " + bad), 0);
+  ASSERT_TRUE(write_file(bad, "pool = " + cpool + "\ncahce = 1G\n"));
   EXPECT_EQ(run("ZVFS_CONFIG=" + bad + " " + kZvfs + " status 2> " + dir_ + "/err1"), 1);
   EXPECT_EQ(read_file(dir_ + "/err1"), "zvfs: " + bad + ":2: unknown setting 'cahce'\n");
   EXPECT_EQ(run("ZVFS_CONFIG=" + bad + " " + kZvfsd + " 2> " + dir_ + "/err2"), 1);
@@ -653,7 +648,7 @@ TEST_F(Zvfsd, LibraryLogsAndIgnoresABadConfigurationFile) {
   ASSERT_TRUE(start());
   std::string root = dir_ + "/z", bad = dir_ + "/bad.conf", log = dir_ + "/lib.log";
   ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
-  ASSERT_EQ(run("printf 'root = /elsewhere\\nno equals sign here\\n' > " + bad), 0);
+  ASSERT_TRUE(write_file(bad, "root = /elsewhere\nno equals sign here\n"));
   std::string env = std::string("LD_PRELOAD=") + kLib + " ZVFS_ROOT=" + root +
                     " ZVFS_CONFIG=" + bad + " ZVFS_LOG=" + log + " ";
   ASSERT_EQ(
