@@ -42,6 +42,7 @@ constexpr Setting kSettings[] = {
     {"pidfile", kForDaemon, Setting::kPath},
     {"binding", kForDaemon},
     {"session-workers", kForDaemon},
+    {"poll-us", kForDaemon},
     {"slots", kForDaemon},
     {"slot-size", kForDaemon},
     {"max-sessions", kForDaemon},

@@ -20,6 +20,9 @@ struct Options {
   std::string socket_group;
   std::string binding = "auto";  // auto | user | trusted
   uint32_t session_workers = 4;
+  // How long an idle session worker polls for that session's next request before it sleeps
+  // (microseconds; 0: never poll). See docs/PROTOCOL.md, "Doorbell".
+  uint32_t poll_us = 1000;
   uint32_t slot_count = 16;
   uint32_t slot_bytes = 1u << 20;
   uint32_t max_sessions = 1024;

@@ -61,6 +61,20 @@ TEST(Options, RelativeOrMissingRootIsRefused) {
   EXPECT_EQ(parse({"--root"}, &o), 1);
 }
 
+TEST(Options, PollMicrosecondsDefaultRangeAndNever) {
+  Options o;
+  ASSERT_EQ(parse({}, &o), 0);
+  EXPECT_EQ(o.poll_us, 1000u);
+  ASSERT_EQ(parse({"--poll-us", "0"}, &o), 0);
+  EXPECT_EQ(o.poll_us, 0u);
+  ASSERT_EQ(parse({"--poll-us", "1000000"}, &o), 0);
+  EXPECT_EQ(o.poll_us, 1000000u);
+  Options bad;
+  EXPECT_EQ(parse({"--poll-us", "1000001"}, &bad), 1);
+  EXPECT_EQ(parse({"--poll-us", "-1"}, &bad), 1);
+  EXPECT_EQ(parse({"--poll-us", "5ms"}, &bad), 1);
+}
+
 class OptionsFile : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -89,6 +103,7 @@ TEST_F(OptionsFile, TheFileSetsEveryKindOfOption) {
       "socket-mode = 0660\n"
       "binding = user\n"
       "session-workers = 2\n"
+      "poll-us = 0\n"
       "slot-size = 256K\n"
       "buffered = yes\n"
       "guard = no\n"
@@ -105,6 +120,7 @@ TEST_F(OptionsFile, TheFileSetsEveryKindOfOption) {
   EXPECT_EQ(o.socket_mode, 0660u);
   EXPECT_EQ(o.binding, "user");
   EXPECT_EQ(o.session_workers, 2u);
+  EXPECT_EQ(o.poll_us, 0u);
   EXPECT_EQ(o.slot_bytes, 256u << 10);
   EXPECT_TRUE(o.buffered);
   EXPECT_FALSE(o.guard);

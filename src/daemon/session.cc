@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cinttypes>
 #include <climits>
@@ -22,10 +23,9 @@
 namespace zvfs::daemon {
 namespace {
 
-constexpr uint64_t kSpinNs = 50 * 1000;  // a worker's busy-wait when idle
 // After a reply that had to wake a sleeping client, that client needs a wake-up (50-60 us on
-// the other CPU) before it can send again: a 50 us spin would end just before it comes back
-// and both sides would sleep on every request. Spin past the wake-up latency instead.
+// the other CPU) before it can send again: a shorter spin (--poll-us) would end just before it
+// comes back and both sides would sleep on every request. Spin past the wake-up latency.
 constexpr uint64_t kSpinAfterWakeNs = 200 * 1000;
 constexpr uint64_t kSpinWindowNs = 2 * 1000 * 1000;  // spin only if a request came this recently
 // No spin after a request this large: its client needs longer than a wake-up to copy the next
@@ -483,6 +483,13 @@ bool Session::quick_request(uint32_t i) const {
   return sl->body.req.len <= kQuickBytes && sl->body.req.arg == 0;
 }
 
+// How long a worker polls after serving a request of `len` bytes (that woke its client).
+uint64_t Session::poll_after(uint64_t len, bool woke) const {
+  const uint64_t poll_ns = uint64_t{ctx_.opts->poll_us} * 1000;
+  if (poll_ns == 0 || len >= kBulkBytes) return 0;
+  return woke ? std::max(poll_ns, kSpinAfterWakeNs) : poll_ns;
+}
+
 void Session::worker_loop() {
   ipc::RegionHeader* rh = region_.header();
   auto pending = [this] {
@@ -490,13 +497,13 @@ void Session::worker_loop() {
       if (region_.slot(i)->state.load(std::memory_order_relaxed) == ipc::kRequest) return true;
     return false;
   };
-  uint64_t spin_ns = kSpinNs;
+  uint64_t spin_ns = poll_after(0, false);
   while (!stopping_.load(std::memory_order_relaxed)) {
     int i = find_request();
     if (i >= 0) {
       uint64_t len = 0;
       bool woke = serve_slot(static_cast<uint32_t>(i), &len);
-      spin_ns = len >= kBulkBytes ? 0 : woke ? kSpinAfterWakeNs : kSpinNs;
+      spin_ns = poll_after(len, woke);
       continue;
     }
     // Adaptive spin: only right after traffic, one worker per session, few daemon-wide.
@@ -532,7 +539,7 @@ void Session::worker_loop() {
             }
             uint64_t len = 0;
             bool woke = serve_slot(slot, &len);
-            spin_ns = len >= kBulkBytes ? 0 : woke ? kSpinAfterWakeNs : kSpinNs;
+            spin_ns = poll_after(len, woke);
             // A client that slept is not the lone spinning thread this loop is for.
             if (!announced || spin_ns == 0 || woke) break;
           }

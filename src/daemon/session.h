@@ -9,8 +9,9 @@
 // out of shared memory, validates the copy, serves it, writes the reply and wakes the client
 // only if it announced it sleeps. When idle (and while Context::spin_ok says a CPU is free: see
 // load_monitor.h), at most Context::spinners_max workers daemon-wide
-// spin for kSpinNs, or longer right after waking a sleeping client (it needs a wake-up before
-// it can send again), and only if the session saw a request within kSpinWindowNs; the
+// spin for --poll-us (Options::poll_us), or at least kSpinAfterWakeNs right after waking a
+// sleeping client (it needs a wake-up before it can send again), and only if the session saw a
+// request within kSpinWindowNs; the
 // rest announce themselves in daemon_sleepers and sleep on the doorbell futex (bounded waits).
 // A spinning worker stays announced (daemon_spinners) while it serves quick requests
 // (quick_request: answered from memory) of one spinning client thread, and withdraws before one
@@ -99,6 +100,7 @@ class Session {
   void worker_loop();
   int find_request();
   bool quick_request(uint32_t i) const;
+  uint64_t poll_after(uint64_t len, bool woke) const;
   // Serves slot i; *len = the request's length field. True if the client slept and was woken.
   bool serve_slot(uint32_t i, uint64_t* len);
   int sync_handle(Handle& h);  // the blob's sync (and the placeholder's, the first time)

@@ -541,10 +541,9 @@ TEST_F(SessionTest, LargeAppendsStayContiguousAcrossThreads) {
   close(fd);
 }
 
-TEST_F(SessionTest, ManyThreadsInFlight) {
-  int h;
-  int fd = create("mt", &h);
-  const int kThreads = 8, kOps = 300;
+// kThreads threads each write, read back and compare their own 16 KiB, and send null
+// requests, kOps times; every request must succeed.
+void many_threads_in_flight(int h, int kThreads, int kOps) {
   std::vector<std::thread> ts;
   std::atomic<int> bad{0};
   for (int t = 0; t < kThreads; ++t) {
@@ -562,6 +561,24 @@ TEST_F(SessionTest, ManyThreadsInFlight) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+TEST_F(SessionTest, ManyThreadsInFlight) {
+  int h;
+  int fd = create("mt", &h);
+  many_threads_in_flight(h, 8, 300);
+  ipc::detach(h);
+  close(fd);
+}
+
+// With --poll-us 0 no worker ever polls: every request must ring and wake a sleeping worker,
+// and every reply wake its sleeping or spinning client, from one thread and from many.
+TEST_F(SessionTest, WorkersThatNeverPollServeEveryRequest) {
+  restart([](daemon::Options& o) { o.poll_us = 0; });
+  int h;
+  int fd = create("nopoll", &h);
+  many_threads_in_flight(h, 1, 500);
+  many_threads_in_flight(h, 8, 100);
   ipc::detach(h);
   close(fd);
 }
