@@ -971,4 +971,14 @@ int null_request() {
   return r < 0 ? static_cast<int>(r) : 0;
 }
 
+int64_t doorbell_rings() {
+  if (!ensure_init()) return -ENOMEM;
+  uint64_t deadline = 0;
+  int r = acquire_session(&deadline);
+  if (r < 0) return r;
+  int64_t n = g_cur->region.header()->doorbell.load();
+  release_session();
+  return n;
+}
+
 }  // namespace zvfs::ipc

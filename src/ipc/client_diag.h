@@ -14,6 +14,10 @@ namespace zvfs::ipc {
 
 int null_request();
 
+// How many times this process's session has rung the doorbell so far (woken a sleeping
+// daemon worker), or -errno. Tests check the workers' polling with it.
+int64_t doorbell_rings();
+
 // One request/reply on a fresh control connection to socket_path (nullptr: the default).
 // Returns the reply status (>= 0) or -errno; the reply body is copied into rep (cap bytes) and
 // its length stored in *rep_len.

@@ -15,6 +15,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <functional>
@@ -581,6 +582,33 @@ TEST_F(SessionTest, WorkersThatNeverPollServeEveryRequest) {
   many_threads_in_flight(h, 8, 100);
   ipc::detach(h);
   close(fd);
+}
+
+// Requests 200 us apart (a PostgreSQL backend's pace): with the default --poll-us a worker is
+// still polling when the next one comes, so the client need not ring the doorbell and wait
+// for a sleeping worker's wake-up; with --poll-us 0 every request rings.
+int64_t rings_for_paced_requests(int n) {
+  EXPECT_EQ(ipc::null_request(), 0);
+  int64_t before = ipc::doorbell_rings();
+  for (int i = 0; i < n; ++i) {
+    uint64_t until = ipc::now_ns() + 200 * 1000;
+    while (ipc::now_ns() < until) ipc::cpu_relax();  // busy, as a backend between requests
+    EXPECT_EQ(ipc::null_request(), 0);
+  }
+  return ipc::doorbell_rings() - before;
+}
+
+TEST_F(SessionTest, AWorkerPollsThroughGapsBetweenRequests) {
+  const int kRequests = 200;
+  // Descheduled threads on a loaded machine (tests run in parallel) let a poll lapse now and
+  // then: the best of a few rounds counts.
+  int64_t polled = kRequests;
+  for (int round = 0; round < 5 && polled >= kRequests / 4; ++round)
+    polled = std::min(polled, rings_for_paced_requests(kRequests));
+  restart([](daemon::Options& o) { o.poll_us = 0; });
+  int64_t never = rings_for_paced_requests(kRequests);
+  EXPECT_LT(polled, kRequests / 4) << "rings with polling";
+  EXPECT_GE(never, kRequests - kRequests / 20) << "rings without polling";
 }
 
 // A thread keeps its slot parked between requests (client.cc, SlotOwner). Threads that exit
