@@ -25,9 +25,18 @@ bool parse_stats(const uint8_t* buf, size_t len, StatsView* out) {
     uint32_t wb = 0;
     if (len - need < ipc::kStatsWriteV1Bytes) return false;
     memcpy(&wb, buf + need, sizeof wb);
-    if (wb < ipc::kStatsWriteV1Bytes || wb != len - need) return false;
+    if (wb < ipc::kStatsWriteV1Bytes || wb > len - need) return false;
     memcpy(&out->w, buf + need, wb < sizeof out->w ? wb : sizeof out->w);
     out->has_write = true;
+    // Blocks of later versions may follow, each starting with its own u32 size (at least 8):
+    // skipped, as long as they tile the rest of the reply exactly.
+    for (size_t pos = need + wb; pos < len;) {
+      uint32_t bytes = 0;
+      if (len - pos < sizeof bytes) return false;
+      memcpy(&bytes, buf + pos, sizeof bytes);
+      if (bytes < 8 || bytes > len - pos) return false;
+      pos += bytes;
+    }
   } else if (need != len) {
     return false;
   }

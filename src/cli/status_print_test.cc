@@ -125,6 +125,16 @@ TEST(Status, WritePathBlock) {
   b = sample_with_write(24);
   ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
   EXPECT_EQ(v.w.log_blocks, 1200u);
+  // Blocks of later versions after it (each led by its u32 size) are skipped.
+  b = sample_with_write();
+  for (uint32_t later : {16u, 8u}) {
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(&later);
+    b.insert(b.end(), p, p + sizeof later);
+    b.resize(b.size() + later - sizeof later, 0xee);
+  }
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  EXPECT_EQ(v.w.log_blocks, 1200u);
+  EXPECT_EQ(v.w.throttle_waits, 17u);
   // An older daemon sent none: no such lines.
   b = sample();
   ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
@@ -149,12 +159,20 @@ TEST(Status, RejectsMalformed) {
   EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
   reinterpret_cast<ipc::StatsHeader*>(b.data())->client_info_bytes = 0;  // 32: length mismatch
   EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
-  // A write-path block whose size disagrees with the reply's, or is shorter than its first
-  // version.
+  // A write-path block longer than the reply, bytes after it that no block can hold, or a
+  // block of a later version whose size is too small or runs past the end; or a write-path
+  // block shorter than its first version.
   b = sample_with_write();
   EXPECT_FALSE(parse_stats(b.data(), b.size() - 1, &v));
   b.push_back(0);
   EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
+  for (uint32_t later : {4u, 40u}) {
+    b = sample_with_write();
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(&later);
+    b.insert(b.end(), p, p + sizeof later);
+    b.resize(b.size() + 12);  // a 16-byte block: size 4 is too small, 40 runs past the end
+    EXPECT_FALSE(parse_stats(b.data(), b.size(), &v)) << later;
+  }
   b = sample_with_write();
   uint32_t short_block = ipc::kStatsWriteV1Bytes - 8;
   memcpy(b.data() + sample().size(), &short_block, sizeof short_block);
