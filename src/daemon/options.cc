@@ -143,6 +143,23 @@ bool set_option(Options* o, const char* name, const char* v, const char* where) 
     fprintf(stderr, "zvfsd: %s: '%s' must be yes or no\n", where, v);
     return false;
   };
+  // The numeric settings: name, field, accepted range.
+  static constexpr struct {
+    const char* name;
+    uint32_t Options::*field;
+    uint32_t lo, hi;
+  } kNumbers[] = {
+      {"session-workers", &Options::session_workers, 1, 64},
+      {"poll-us", &Options::poll_us, 0, 1000000},
+      {"slots", &Options::slot_count, 1, 64},
+      {"max-sessions", &Options::max_sessions, 1, 65536},
+      {"max-sessions-per-user", &Options::max_sessions_per_user, 0, 65536},
+      {"handshake-ms", &Options::handshake_ms, 1, 600000},
+      {"txg-ms", &Options::txg_ms, 1, 600000},
+      {"lock-wait", &Options::lock_wait_ms, 0, 600000},
+  };
+  for (const auto& k : kNumbers)
+    if (!strcmp(name, k.name)) return num_arg(&(o->*k.field), k.lo, k.hi);
   uint64_t sz = 0;
   std::string n = name;
   if (n == "pool") {
@@ -171,12 +188,6 @@ bool set_option(Options* o, const char* name, const char* v, const char* where) 
     o->pidfile = v;
   } else if (n == "binding") {
     return choice_arg({"auto", "user", "trusted"}, &o->binding);
-  } else if (n == "session-workers") {
-    return num_arg(&o->session_workers, 1, 64);
-  } else if (n == "poll-us") {
-    return num_arg(&o->poll_us, 0, 1000000);
-  } else if (n == "slots") {
-    return num_arg(&o->slot_count, 1, 64);
   } else if (n == "slot-size") {
     if (!size_arg(&sz)) return false;
     if (sz < 4096 || sz > (64u << 20) || sz % 4096) {
@@ -184,16 +195,6 @@ bool set_option(Options* o, const char* name, const char* v, const char* where) 
       return false;
     }
     o->slot_bytes = static_cast<uint32_t>(sz);
-  } else if (n == "max-sessions") {
-    return num_arg(&o->max_sessions, 1, 65536);
-  } else if (n == "max-sessions-per-user") {
-    return num_arg(&o->max_sessions_per_user, 0, 65536);
-  } else if (n == "handshake-ms") {
-    return num_arg(&o->handshake_ms, 1, 600000);
-  } else if (n == "txg-ms") {
-    return num_arg(&o->txg_ms, 1, 600000);
-  } else if (n == "lock-wait") {
-    return num_arg(&o->lock_wait_ms, 0, 600000);
   } else if (n == "buffered") {
     return bool_arg(&o->buffered);
   } else if (n == "guard") {
