@@ -292,11 +292,19 @@ void Arc::insert(const zio::BlockPtr& bp, BufRef data) {
 }
 
 void Arc::evict(const zio::BlockPtr& bp) {
+  evict(std::span<const zio::BlockPtr>(&bp, 1));
+}
+
+void Arc::evict(std::span<const zio::BlockPtr> bps) {
   Impl& m = *impl_;
-  const Key k = key_of(bp);
   std::lock_guard<std::mutex> g(m.mu);
-  if (auto f = m.inflight.find(k); f != m.inflight.end()) f->second->cancelled = true;
-  if (Entry* e = m.index.find(k)) m.drop(e);
+  for (const zio::BlockPtr& bp : bps) {
+    const Key k = key_of(bp);
+    if (!m.inflight.empty()) {
+      if (auto f = m.inflight.find(k); f != m.inflight.end()) f->second->cancelled = true;
+    }
+    if (Entry* e = m.index.find(k)) m.drop(e);
+  }
 }
 
 void Arc::set_max_bytes(uint64_t max_bytes) {

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 
 #include "common/aligned_buf.h"
 #include "engine/zio/zio.h"
@@ -43,6 +44,8 @@ class Arc {
   void insert(const zio::BlockPtr& bp, BufRef data);
   // The block was freed: drop it (its space may be reused under the same offset).
   void evict(const zio::BlockPtr& bp);
+  // The same for many blocks (a txg's frees), under one acquisition of the lock.
+  void evict(std::span<const zio::BlockPtr> bps);
   void set_max_bytes(uint64_t max_bytes);
   ArcStats stats() const;
 

@@ -109,6 +109,7 @@ Status PoolCore::sync_one(uint32_t flags) {
   const uint64_t txg = os_->close_txg();
   dmu::SyncCtx ctx{*zio_, *arc_, *alloc_, txg, {}};
   ZVFS_ASSIGN_OR_RETURN(root, os_->sync_txg(txg, ctx));
+  ctx.release_frees();
   const auto t1 = Clock::now();
   ZVFS_ASSIGN_OR_RETURN(sm, alloc::SpaceMap::sync(*zio_, ub_.space_map, *alloc_, txg));
   ZVFS_TRY(zio_->flush());
@@ -142,7 +143,7 @@ Status PoolCore::sync_one(uint32_t flags) {
     std::unique_lock reuse(os_->reuse_mutex());
     alloc_->txg_synced(txg);
   }
-  for (const auto& bp : ctx.freed) arc_->evict(bp);
+  arc_->evict(ctx.freed);
   zil_->trim(head);
   std::lock_guard lk(sync_mu_);
   ub_ = ub;

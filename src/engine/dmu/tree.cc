@@ -116,16 +116,28 @@ uint64_t tree_capacity(const BlockPtr& root) {
 
 void SyncCtx::free(const BlockPtr& bp) {
   if (bp.is_hole()) return;
-  if (bp.birth_txg == txg) {
-    alloc.free_now(bp.offset, bp.asize);
-  } else {
-    alloc.free_deferred(bp.offset, bp.asize, txg);
+  const bool now = bp.birth_txg == txg;
+  if (run.len == 0 || now != run.now || bp.offset != run.off + run.len) {
+    release_frees();
+    run = FreeRun{bp.offset, 0, now};
   }
+  run.len += bp.asize;
   freed.push_back(bp);
+}
+
+void SyncCtx::release_frees() {
+  if (run.len == 0) return;
+  if (run.now) {
+    alloc.free_now(run.off, run.len);
+  } else {
+    alloc.free_deferred(run.off, run.len, txg);
+  }
+  run = FreeRun{};
 }
 
 Status SyncCtx::write(std::span<zio::WriteOp> ops) {
   if (ops.empty()) return ok_status();
+  release_frees();  // space freed at once is allocatable again, as without the run
   size_t done = 0;
   Status st;
   for (; done < ops.size(); done++) {

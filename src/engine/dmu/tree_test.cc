@@ -41,7 +41,8 @@ struct Env {
     return t;
   }
   void retire(SyncCtx& ctx) {  // the txg is durable: frees become reusable later
-    for (const auto& bp : ctx.freed) arc.evict(bp);
+    ctx.release_frees();
+    arc.evict(ctx.freed);
     alloc.txg_synced(ctx.txg);
   }
 };
@@ -56,6 +57,63 @@ TEST(Tree, CapacityAndSpans) {
   EXPECT_EQ(ptr_shift_for(4096), 6u);
   EXPECT_EQ(ptr_shift_for(16384), 8u);
   EXPECT_EQ(ptr_shift_for(1 << 20), 8u);
+}
+
+// Frees reach the allocator in runs of adjacent blocks of one kind; each block still ends
+// where a free of it alone would put it (deferred if older than the txg, free at once if born
+// in it), and every block is listed for eviction.
+TEST(Tree, FreesOfAdjacentBlocksReachTheAllocatorAsRuns) {
+  Env env;
+  const uint64_t txg = ++env.txg;
+  auto block = [&](uint64_t born) {
+    auto off = env.alloc.alloc(4096);
+    EXPECT_TRUE(off.ok());
+    BlockPtr bp;
+    bp.offset = *off;
+    bp.asize = bp.lsize = bp.psize = 4096;
+    bp.birth_txg = born;
+    return bp;
+  };
+  std::vector<BlockPtr> old_run, new_run;
+  for (int i = 0; i < 4; i++) old_run.push_back(block(txg - 1));
+  for (int i = 0; i < 4; i++) new_run.push_back(block(txg));
+  const BlockPtr apart = block(txg - 1);
+  ASSERT_EQ(new_run.back().offset + 4096, apart.offset);  // adjacent, but of the other kind
+  SyncCtx ctx{env.zio, env.arc, env.alloc, txg, {}};
+  for (const BlockPtr& bp : old_run) ctx.free(bp);
+  for (const BlockPtr& bp : new_run) ctx.free(bp);
+  ctx.free(apart);
+  ctx.free(BlockPtr{});  // a hole: nothing
+  EXPECT_EQ(ctx.freed.size(), 9u);
+  // Nothing reached the allocator yet: the last run is still open.
+  EXPECT_TRUE(env.alloc.is_allocated(apart.offset, 4096));
+  ctx.release_frees();
+  ctx.release_frees();  // idempotent
+  EXPECT_EQ(env.alloc.stats().deferred_bytes, 5u * 4096);
+  for (const BlockPtr& bp : old_run) {
+    EXPECT_FALSE(env.alloc.is_allocated(bp.offset, 4096));
+    EXPECT_FALSE(env.alloc.is_free(bp.offset, 4096));
+  }
+  for (const BlockPtr& bp : new_run) EXPECT_TRUE(env.alloc.is_free(bp.offset, 4096));
+  EXPECT_FALSE(env.alloc.is_free(apart.offset, 4096));
+  env.alloc.txg_synced(txg + alloc::kDeferTxgs);
+  for (const BlockPtr& bp : old_run) EXPECT_TRUE(env.alloc.is_free(bp.offset, 4096));
+  EXPECT_TRUE(env.alloc.is_free(apart.offset, 4096));
+  EXPECT_EQ(env.alloc.stats().deferred_bytes, 0u);
+}
+
+// Space freed at once is allocatable again before the txg's next allocation, as it was when
+// every free went to the allocator by itself.
+TEST(Tree, AWriteReleasesPendingFreesFirst) {
+  Env env;
+  SyncCtx ctx{env.zio, env.arc, env.alloc, ++env.txg, {}};
+  const BlockPtr a = env.data_block(ctx, 1);
+  ctx.free(a);  // born in this txg: free at once
+  EXPECT_TRUE(env.alloc.is_allocated(a.offset, 4096));
+  const BlockPtr b = env.data_block(ctx, 2);
+  EXPECT_TRUE(env.alloc.is_allocated(b.offset, 4096));
+  EXPECT_NE(a.offset, b.offset);
+  EXPECT_TRUE(env.alloc.is_free(a.offset, 4096));
 }
 
 TEST(Tree, RandomRewritesMatchModel) {
