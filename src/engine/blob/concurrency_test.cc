@@ -238,14 +238,19 @@ class GateVdev final : public vdev::Vdev {
   int waiting_ = 0;
 };
 
+// The test configuration with a dirty limit of 8 MiB: the throttle's thresholds within reach.
+PoolConfig small_dirty_config() {
+  PoolConfig cfg = testing::test_config();
+  cfg.dirty_max_bytes = 8 << 20;
+  return cfg;
+}
+
 // Regression: while a commit is stuck, a bulk writer used to fill dirty data to the hard limit,
 // so a small write (the write + fsync of a database log) waited for the whole commit behind it.
 // Bulk writes now stop an eighth below the limit and small ones get through.
 TEST(Concurrency, SmallWriteIsNotThrottledBehindBulkWriter) {
   auto gate = std::make_shared<GateVdev>(vdev::make_memory_vdev(128ull << 20));
-  PoolConfig cfg = testing::test_config();
-  cfg.dirty_max_bytes = 8 << 20;
-  std::unique_ptr<Pool> pool = new_pool(gate, cfg);
+  std::unique_ptr<Pool> pool = new_pool(gate, small_dirty_config());
   ASSERT_TRUE(pool);
   auto bulk = *pool->open_blob(*pool->create_blob());
   auto small = *pool->open_blob(*pool->create_blob());
@@ -278,6 +283,47 @@ TEST(Concurrency, SmallWriteIsNotThrottledBehindBulkWriter) {
   std::vector<uint8_t> got(1 << 20);
   ASSERT_EQ(*bulk->read(7 << 20, got.data(), got.size()), got.size());
   EXPECT_EQ(got, std::vector<uint8_t>(1 << 20, 0x6b));
+  ASSERT_TRUE(pool->export_pool().ok());
+}
+
+// Regression: a stream of small writes to one blob (fio's 16 KiB writes, a checkpoint) used the
+// reserve meant for other blobs' small writes: it filled dirty data to the very limit, and a
+// database's log write to another blob then waited for a whole commit. Once its blob holds much
+// dirty data it stops an eighth below the limit, as a bulk writer does, and a small write of
+// another blob still gets in at once.
+TEST(Concurrency, StreamOfSmallWritesLeavesTheReserveToOthers) {
+  auto gate = std::make_shared<GateVdev>(vdev::make_memory_vdev(128ull << 20));
+  std::unique_ptr<Pool> pool = new_pool(gate, small_dirty_config());
+  ASSERT_TRUE(pool);
+  auto stream = *pool->open_blob(*pool->create_blob());
+  auto quiet = *pool->open_blob(*pool->create_blob());
+  gate->set_open(false);  // nothing commits from here on
+  std::atomic<bool> done{false};
+  std::thread t([&] {
+    std::vector<uint8_t> chunk(16 << 10, 0x3c);
+    for (uint64_t off = 0; off < (8u << 20); off += chunk.size()) {
+      EXPECT_TRUE(stream->write(off, chunk.data(), chunk.size()).ok());
+    }
+    done = true;
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (pool->stats().throttle_waits == 0 && !done.load() &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::yield();
+  }
+  EXPECT_FALSE(done.load()) << "8 MiB of small writes went in with nothing committing";
+  const PoolStats s = pool->stats();
+  EXPECT_GE(s.throttle_waits, 1u);
+  EXPECT_LE(s.dirty_bytes, (7u << 20)) << "the stream used the last eighth of the limit";
+  std::vector<uint8_t> page(4096, 0x4d);
+  EXPECT_TRUE(quiet->write(0, page.data(), page.size()).ok());
+  EXPECT_EQ(pool->stats().throttle_waits, s.throttle_waits) << "the quiet blob's write waited";
+  gate->set_open(true);
+  t.join();
+  ASSERT_TRUE(pool->sync_all().ok());
+  std::vector<uint8_t> got(8u << 20);
+  ASSERT_EQ(*stream->read(0, got.data(), got.size()), got.size());
+  EXPECT_EQ(got, std::vector<uint8_t>(8u << 20, 0x3c));
   ASSERT_TRUE(pool->export_pool().ok());
 }
 
@@ -322,11 +368,10 @@ TEST(Concurrency, SyncCoveredByAnotherThreadsCommitWritesNothing) {
 // dirty_max_bytes or the commit interval).
 TEST(Concurrency, ThrottledWriterStartsTheNextCommitAtOnce) {
   auto gate = std::make_shared<GateVdev>(vdev::make_memory_vdev(128ull << 20));
-  PoolConfig cfg = testing::test_config();  // commit interval 60 s
-  cfg.dirty_max_bytes = 8 << 20;
-  std::unique_ptr<Pool> pool = new_pool(gate, cfg);
+  std::unique_ptr<Pool> pool = new_pool(gate, small_dirty_config());  // commit interval 60 s
   ASSERT_TRUE(pool);
   auto bulk = *pool->open_blob(*pool->create_blob());
+  auto other = *pool->open_blob(*pool->create_blob());
   const uint64_t txg0 = pool->stats().txg;
   gate->set_open(false);  // the commit the dirty threshold starts stalls
   std::vector<uint8_t> chunk(64 << 10, 0x5a);
@@ -334,9 +379,9 @@ TEST(Concurrency, ThrottledWriterStartsTheNextCommitAtOnce) {
   for (; off < (7u << 20); off += chunk.size()) {
     ASSERT_TRUE(bulk->write(off, chunk.data(), chunk.size()).ok());
   }
-  while (pool->stats().txg == txg0) std::this_thread::yield();     // that commit has begun
-  ASSERT_TRUE(bulk->write(off, chunk.data(), chunk.size()).ok());  // small: admitted
-  off += chunk.size();
+  while (pool->stats().txg == txg0) std::this_thread::yield();    // that commit has begun
+  ASSERT_TRUE(other->write(0, chunk.data(), chunk.size()).ok());  // small, not streaming
+  ASSERT_EQ(pool->stats().throttle_waits, 0u) << "a small write of a quiet blob was held";
   const uint64_t next = pool->stats().txg;  // holds at most 2 MiB + 64 KiB: below the threshold
   const uint64_t waits = pool->stats().throttle_waits;
   std::thread t([&] {

@@ -9,7 +9,8 @@
 // limit, times (dirty - start) / (limit - dirty), at most kDelayMaxNs; at the limit the hard
 // part takes over. A bulk writer then settles at the pace the commits drain, with dirty data
 // somewhere in that range, instead of filling it up and stalling for a whole commit. Small changes
-// (a database's log write + fsync) are never delayed: they have their own reserve under the limit.
+// (a database's log write + fsync) are never delayed: they have their own reserve under the limit
+// (which a stream of small writes to one object does not get: txg_sync.cc, kStreamShareDiv).
 //
 // Pure function; thread-safe.
 #pragma once

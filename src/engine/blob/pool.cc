@@ -118,7 +118,7 @@ Result<size_t> BlobImpl::write(uint64_t off, const void* buf, size_t len) {
   size_t done = 0;
   do {
     const size_t n = std::min(len - done, kWriteChunk);
-    ZVFS_TRY(core_->admit(n));
+    ZVFS_TRY(core_->admit(n, /*need_space=*/true, obj_.get()));
     ZVFS_TRY(core_->objset().write(*obj_, off + done, p + done, n));
     done += n;
   } while (done < len);
@@ -126,7 +126,7 @@ Result<size_t> BlobImpl::write(uint64_t off, const void* buf, size_t len) {
 }
 
 Result<uint64_t> BlobImpl::append(const void* buf, size_t len) {
-  ZVFS_TRY(core_->admit(len));
+  ZVFS_TRY(core_->admit(len, /*need_space=*/true, obj_.get()));
   return core_->objset().append(*obj_, buf, len);
 }
 

@@ -9,7 +9,8 @@
 // data passes 60% of dirty_max_bytes (20% for a txg of new blocks only: commit_due), when the
 // intent log is half full, or on demand (sync_all, a sync() with too much to log). Writers wait
 // (throttle) while dirty data is at dirty_max_bytes; large changes are delayed before that, the
-// more the closer dirty data is to it (dirty_delay.h). Commit order: data and metadata blocks (dmu)
+// more the closer dirty data is to it (dirty_delay.h), and stop an eighth below it, as do the
+// small changes of an object that streams them. Commit order: data and metadata blocks (dmu)
 // -> space map -> flush -> uberblock -> flush; then the new state is installed, deferred frees are
 // released to the allocator and the intent log is trimmed.
 //
@@ -56,10 +57,10 @@ class PoolCore {
   // Entry checks: EIO once the pool is closed (or, for changes, failed).
   Status check_open() const;
   Status check_writable() const;
-  // Before a change of `bytes` new data: throttles on dirty data and, if need_space, refuses
-  // (ENOSPC) what could not be committed. Changes that mostly free space pass need_space =
-  // false so they work on a full pool.
-  Status admit(uint64_t bytes, bool need_space = true);
+  // Before a change of `bytes` new data (to object `o`, if any): throttles on dirty data and, if
+  // need_space, refuses (ENOSPC) what could not be committed. Changes that mostly free space
+  // pass need_space = false so they work on a full pool.
+  Status admit(uint64_t bytes, bool need_space = true, const dmu::Object* o = nullptr);
 
   Status sync_blob(dmu::Object& o);
   Status sync_all();

@@ -20,6 +20,16 @@ constexpr uint64_t kLogBytesPerSyncMax = 8ull << 20;  // more than this: commit 
 // it. A bulk writer then never fills dirty data to the hard limit, and a small write (the
 // typical write + fsync of a database log) is not queued behind it for a whole txg commit.
 constexpr uint64_t kSmallChangeBytes = 64 << 10;
+// ...unless the object it changes holds more than this share of dirty_max_bytes in the open
+// txg: then it is part of a stream of small writes (fio's 16 KiB writes, a checkpoint), which
+// stops below the reserve too. Before, such a stream filled dirty data to the very limit, and a
+// database's log write to another object waited behind it for a whole commit.
+// Such a stream is not delayed (dirty_delay.h) as a bulk writer is: with the delay, 16 KiB
+// random writes to a 2 GiB file through the daemon stalled at most 15-23 ms instead of 63-106
+// ms, but made 10% fewer writes and had a p99 latency of 330-350 us instead of 100-130 (the
+// delays, collected per thread and slept from 200 us on, since a sleep takes at least the
+// timer slack); stopping at the limit is kept for them.
+constexpr uint64_t kStreamShareDiv = 16;
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -160,12 +170,16 @@ Status PoolCore::wait_synced(uint64_t txg) {
   return make_error(EIO, failed_.ok() ? "pool closed" : "pool failed: txg commit error");
 }
 
-Status PoolCore::admit(uint64_t bytes, bool need_space) {
+Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
   ZVFS_TRY(check_writable());
-  const uint64_t max = bytes <= kSmallChangeBytes ? cfg_.dirty_max_bytes
-                                                  : cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8;
+  const bool bulk = bytes > kSmallChangeBytes;
+  const bool stream = !bulk && bytes > 0 && o != nullptr &&
+                      o->open_dirty_bytes.load(std::memory_order_relaxed) >
+                          cfg_.dirty_max_bytes / kStreamShareDiv;
+  const uint64_t max = bulk || stream ? cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8
+                                      : cfg_.dirty_max_bytes;
   if (commit_due()) kick();
-  if (bytes > kSmallChangeBytes) {
+  if (bulk) {
     // The soft throttle (dirty_delay.h), outside every lock; the limit below still holds.
     const uint64_t delay = dirty_delay_ns(os_->dirty_bytes(), max, bytes);
     if (delay > 0) {

@@ -104,6 +104,7 @@ Result<std::shared_ptr<AlignedBuf>> ObjectSet::writable_block(Object& o, TxgDelt
   if (fill == Fill::kOld) ZVFS_TRY(fill_old(o, blk, *buf));
   d.blocks.emplace_hint(it, blk, buf);
   d.dirty_bytes += block_size_;
+  o.open_dirty_bytes.store(d.dirty_bytes, std::memory_order_relaxed);  // d is o's open delta
   dirty_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
   open_new_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
   return buf;
@@ -286,7 +287,7 @@ Status ObjectSet::truncate(Object& o, uint64_t size) {
       ZVFS_TRY(zero_within(o, d, size / bs, static_cast<uint32_t>(size % bs), bs));
     }
     const uint64_t first = (size + bs - 1) / bs;
-    drop_blocks(d, first, kNoBlock);
+    drop_blocks(o, d, first, kNoBlock);
     d.freed.add(first, kNoBlock);
   }
   o.size = size;
@@ -317,7 +318,7 @@ Status ObjectSet::punch(Object& o, uint64_t off, uint64_t len) {
                          static_cast<uint32_t>(hi - b * bs)));
   }
   if (fa < fb) {
-    drop_blocks(d, fa, fb);
+    drop_blocks(o, d, fa, fb);
     d.freed.add(fa, fb);
   }
   o.modify_txg = open_txg_;

@@ -67,13 +67,14 @@ void ObjectSet::add_op(Object& o, TxgDelta& d, LogOp op) {
   d.ops.push_back(std::move(op));
 }
 
-void ObjectSet::drop_blocks(TxgDelta& d, uint64_t first, uint64_t end) {
+void ObjectSet::drop_blocks(Object& o, TxgDelta& d, uint64_t first, uint64_t end) {
   auto it = d.blocks.lower_bound(first);
   while (it != d.blocks.end() && it->first < end) {
     d.dirty_bytes -= block_size_;
     dirty_bytes_.fetch_sub(block_size_, std::memory_order_relaxed);
     it = d.blocks.erase(it);
   }
+  o.open_dirty_bytes.store(d.dirty_bytes, std::memory_order_relaxed);  // d is o's open delta
 }
 
 std::shared_ptr<Object> ObjectSet::new_object(uint64_t id) {
@@ -173,7 +174,7 @@ Status ObjectSet::remove(Object& o) {
   TxgDelta& d = open_delta(o, open_txg_);
   o.deleted = true;
   d.deleted = true;
-  drop_blocks(d, 0, kNoBlock);
+  drop_blocks(o, d, 0, kNoBlock);
   {
     std::lock_guard lk(table_mu_);
     live_count_--;

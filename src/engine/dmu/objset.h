@@ -151,7 +151,7 @@ class ObjectSet {
   Result<uint64_t> next_hole_block(Object& o, uint64_t blk, uint64_t nblocks);
   Status load_xattrs(Object& o);
   void add_op(Object& o, TxgDelta& d, LogOp op);  // o.mu held
-  void drop_blocks(TxgDelta& d, uint64_t first, uint64_t end);
+  void drop_blocks(Object& o, TxgDelta& d, uint64_t first, uint64_t end);  // d: o's open delta
   Result<std::shared_ptr<Object>> load_object(uint64_t id);  // table_mu_ held
   std::shared_ptr<Object> new_object(uint64_t id);           // table_mu_ held
   void record_create(Object& o);                             // txg hold

@@ -58,6 +58,7 @@ uint64_t ObjectSet::close_txg() {
     std::lock_guard ol(o->mu);
     o->syncing = std::move(o->open);
     o->open.reset();
+    o->open_dirty_bytes.store(0, std::memory_order_relaxed);
     if (o->syncing) {
       o->syncing->size = o->size;
       if (o->syncing->xattrs_dirty) o->syncing->xattrs = o->xattrs;
