@@ -25,6 +25,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <future>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -89,6 +90,13 @@ class PoolCore {
   }
   void sync_loop();
   Status sync_one(uint32_t flags);
+  // After a commit: drops its freed blocks from the cache and frees its deltas on a thread of
+  // their own (1-2 ms for 100 MiB of 16 KiB blocks, which the sync thread spent before it
+  // could start the next commit while the device idled). One at a time: the previous one is
+  // waited for first. Evicting late is safe: cache keys carry the birth txg and checksum, and
+  // deferred frees are reused two commits later, after the next reap has waited for this one.
+  void reap(std::vector<std::shared_ptr<dmu::TxgDelta>> retired, std::vector<zio::BlockPtr> freed);
+  void wait_reaped();
   void stop_thread();
   void pause_sync();  // wait until the sync thread is idle and keep it so
   void resume_sync();
@@ -121,6 +129,7 @@ class PoolCore {
   std::atomic<uint64_t> throttle_waits_{0};
   std::atomic<uint64_t> delayed_ns_{0};  // slept by the soft throttle (dirty_delay.h)
   std::mutex export_mu_;
+  std::future<void> reaper_;  // the last reap (sync thread, or export after it stopped)
 };
 
 }  // namespace zvfs::engine

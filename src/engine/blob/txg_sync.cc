@@ -5,6 +5,8 @@
 // thread runs sync_one once the pool is open (import runs one before the thread starts;
 // export runs the last after it stopped), so txgs commit strictly one after another.
 #include <chrono>
+#include <future>
+#include <system_error>
 #include <thread>
 
 #include "common/log.h"
@@ -41,6 +43,7 @@ uint64_t now_ns() {
 
 PoolCore::~PoolCore() {
   stop_thread();
+  wait_reaped();
 }
 
 Status PoolCore::check_open() const {
@@ -148,17 +151,36 @@ Status PoolCore::sync_one(uint32_t flags) {
             static_cast<unsigned long long>(txg), static_cast<unsigned long long>(dirty >> 10),
             us(t0, t1), us(t1, t2));
   // Durable. Install, release deferred frees, trim the log.
-  os_->txg_done(txg);
+  std::vector<std::shared_ptr<dmu::TxgDelta>> retired;
+  os_->txg_done(txg, &retired);
   {
     std::unique_lock reuse(os_->reuse_mutex());
     alloc_->txg_synced(txg);
   }
-  arc_->evict(ctx.freed);
   zil_->trim(head);
+  reap(std::move(retired), std::move(ctx.freed));
   std::lock_guard lk(sync_mu_);
   ub_ = ub;
   synced_txg_ = txg;
   return ok_status();
+}
+
+void PoolCore::reap(std::vector<std::shared_ptr<dmu::TxgDelta>> retired,
+                    std::vector<zio::BlockPtr> freed) {
+  wait_reaped();
+  auto work = [arc = arc_.get(), r = std::move(retired), f = std::move(freed)]() mutable {
+    arc->evict(f);
+    r.clear();
+  };
+  try {
+    reaper_ = std::async(std::launch::async, std::move(work));
+  } catch (const std::system_error&) {  // no thread: do it here
+    work();
+  }
+}
+
+void PoolCore::wait_reaped() {
+  if (reaper_.valid()) reaper_.get();
 }
 
 Status PoolCore::wait_synced(uint64_t txg) {
@@ -173,11 +195,11 @@ Status PoolCore::wait_synced(uint64_t txg) {
 Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
   ZVFS_TRY(check_writable());
   const bool bulk = bytes > kSmallChangeBytes;
-  const bool stream = !bulk && bytes > 0 && o != nullptr &&
-                      o->open_dirty_bytes.load(std::memory_order_relaxed) >
-                          cfg_.dirty_max_bytes / kStreamShareDiv;
-  const uint64_t max = bulk || stream ? cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8
-                                      : cfg_.dirty_max_bytes;
+  const bool stream =
+      !bulk && bytes > 0 && o != nullptr &&
+      o->open_dirty_bytes.load(std::memory_order_relaxed) > cfg_.dirty_max_bytes / kStreamShareDiv;
+  const uint64_t max =
+      bulk || stream ? cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8 : cfg_.dirty_max_bytes;
   if (commit_due()) kick();
   if (bulk) {
     // The soft throttle (dirty_delay.h), outside every lock; the limit below still holds.

@@ -248,7 +248,7 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
   return syncing_root_;
 }
 
-void ObjectSet::txg_done(uint64_t txg) {
+void ObjectSet::txg_done(uint64_t txg, std::vector<std::shared_ptr<TxgDelta>>* retired) {
   if (!sync_ready_) return;
   {
     std::lock_guard lk(table_mu_);
@@ -259,7 +259,10 @@ void ObjectSet::txg_done(uint64_t txg) {
     std::lock_guard ol(o->mu);
     auto it = synced_dnodes_.find(o->id);
     if (it != synced_dnodes_.end()) o->committed = it->second;
-    if (o->syncing) dirty_bytes_.fetch_sub(o->syncing->dirty_bytes, std::memory_order_relaxed);
+    if (o->syncing) {
+      dirty_bytes_.fetch_sub(o->syncing->dirty_bytes, std::memory_order_relaxed);
+      retired->push_back(std::move(o->syncing));
+    }
     o->syncing.reset();
   }
   syncing_objs_.clear();
