@@ -10,7 +10,8 @@
 // Nothing reachable from the last durable uberblock is overwritten; replaced blocks are freed
 // deferred in T. If any step fails the pool stops (the caller refuses further changes); the
 // deltas stay in memory so reads remain correct and the on-disk state is the previous txg's.
-// txg_done(T), after the uberblock is durable, installs the new roots and drops T's deltas.
+// txg_done(T), after the uberblock is durable, installs the new roots and hands T's deltas to
+// the caller, which frees them beside the next commit.
 #include <algorithm>
 #include <cstring>
 #include <deque>
