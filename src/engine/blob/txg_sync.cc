@@ -168,12 +168,20 @@ Status PoolCore::sync_one(uint32_t flags) {
 void PoolCore::reap(std::vector<std::shared_ptr<dmu::TxgDelta>> retired,
                     std::vector<zio::BlockPtr> freed) {
   wait_reaped();
-  auto work = [arc = arc_.get(), r = std::move(retired), f = std::move(freed)]() mutable {
-    arc->evict(f);
-    r.clear();
+  struct Remains {
+    std::vector<std::shared_ptr<dmu::TxgDelta>> retired;
+    std::vector<zio::BlockPtr> freed;
+  };
+  // Shared, so that the task's copy of `work` is cheap and `work` itself still holds the
+  // remains if std::async cannot start a thread (it may already have taken its copy then).
+  auto remains = std::make_shared<Remains>(Remains{std::move(retired), std::move(freed)});
+  auto work = [arc = arc_.get(), remains] {
+    arc->evict(remains->freed);
+    remains->retired.clear();
+    remains->freed.clear();
   };
   try {
-    reaper_ = std::async(std::launch::async, std::move(work));
+    reaper_ = std::async(std::launch::async, work);
   } catch (const std::system_error&) {  // no thread: do it here
     work();
   }
