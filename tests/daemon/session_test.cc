@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <thread>
@@ -397,10 +398,21 @@ TEST_F(SessionTest, SyncedWriteIsOneRoundTrip) {
     d_->ctx().stats.snapshot(static_cast<uint16_t>(op), &st);
     return st.count;
   };
+  // A worker counts a request after its reply (off the client's round trip): the count may
+  // land a moment after the call returns. Waits (bounded) until it reaches `want`.
+  auto ops_reaching = [&](ipc::Op op, uint64_t want) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+    uint64_t n = ops(op);
+    while (n < want && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      n = ops(op);
+    }
+    return n;
+  };
   uint64_t writes = ops(ipc::Op::kWrite), syncs = ops(ipc::Op::kSync);
   auto data = random_bytes(16384, 5);
   ASSERT_EQ(ipc::pwrite_sync(h, data.data(), data.size(), 4096, true), 16384);
-  EXPECT_EQ(ops(ipc::Op::kWrite), writes + 1);
+  EXPECT_EQ(ops_reaching(ipc::Op::kWrite, writes + 1), writes + 1);
   EXPECT_EQ(ops(ipc::Op::kSync), syncs);
   std::vector<uint8_t> back(16384);
   ASSERT_EQ(ipc::pread(h, back.data(), back.size(), 4096), 16384);
@@ -412,7 +424,7 @@ TEST_F(SessionTest, SyncedWriteIsOneRoundTrip) {
   std::vector<uint8_t> big((3u << 20) + 5, 9);
   ASSERT_EQ(ipc::pwrite_sync(h, big.data(), big.size(), 0, false),
             static_cast<ssize_t>(big.size()));
-  EXPECT_EQ(ops(ipc::Op::kSync), syncs + 1);
+  EXPECT_EQ(ops_reaching(ipc::Op::kSync, syncs + 1), syncs + 1);
   ASSERT_EQ(ipc::detach(h), 0);
   close(fd);
 }
