@@ -11,6 +11,8 @@
 #include <thread>
 #include <vector>
 
+#include "common/thread_name.h"
+
 namespace zvfs::block_pool {
 namespace {
 
@@ -89,6 +91,7 @@ bool add_chunk(SizeClass& c, void* region, size_t rounded) {
 }
 
 void refill_loop(Refiller* r) {
+  name_this_thread("zvfs-refill");
   std::unique_lock g(r->mu);
   for (;;) {
     r->cv.wait(g, [r] { return !r->queue.empty(); });

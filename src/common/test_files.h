@@ -1,11 +1,15 @@
-// test_files.h — a temporary directory and whole-file writes, for unit tests only.
+// test_files.h — a temporary directory, whole-file writes and this process's thread names, for
+// unit tests only.
 #pragma once
 
+#include <dirent.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <string>
+#include <vector>
 
 namespace zvfs::testing {
 
@@ -35,6 +39,21 @@ inline bool write_file(const std::string& path, const std::string& text) {
   if (fd < 0) return false;
   bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
   return close(fd) == 0 && ok;
+}
+
+// The names of this process's threads, from /proc/self/task/*/comm.
+inline std::vector<std::string> thread_names() {
+  std::vector<std::string> names;
+  DIR* d = opendir("/proc/self/task");
+  if (d == nullptr) return names;
+  while (dirent* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/comm");
+    std::string n;
+    if (std::getline(f, n)) names.push_back(n);
+  }
+  closedir(d);
+  return names;
 }
 
 }  // namespace zvfs::testing

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 
 namespace zvfs::daemon {
 namespace {
@@ -59,6 +60,7 @@ void LoadMonitor::stop() {
 }
 
 void LoadMonitor::run(int fd) {
+  name_this_thread("zvfsd-load");
   Verdict v;
   std::unique_lock<std::mutex> g(mu_);
   while (!stop_) {

@@ -16,6 +16,7 @@
 #include <cinttypes>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "daemon/binding.h"
 #include "ipc/doorbell.h"
 #include "ipc/shm.h"
@@ -236,6 +237,7 @@ void PlaceholderGuard::guard_directory_of(int fd, const struct stat& st) {
 }
 
 void PlaceholderGuard::walk(const std::vector<std::string>& roots) {
+  name_this_thread("zvfsd-walk");
   for (const std::string& root : roots) {
     uint64_t added = 0;
     const uint64_t t0 = ipc::now_ns();
@@ -291,6 +293,7 @@ bool PlaceholderGuard::has_session(pid_t pid, bool probing) {
 }
 
 void PlaceholderGuard::run() {
+  name_this_thread("zvfsd-guard");
   alignas(fanotify_event_metadata) char buf[8192];
   for (;;) {
     pollfd p[2] = {{fan_fd_, POLLIN, 0}, {stop_fd_, POLLIN, 0}};

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "daemon/load_monitor.h"
 #include "ipc/doorbell.h"
 #include "ipc/shm.h"
@@ -224,6 +225,7 @@ size_t Server::admin(Session& s, ipc::Op op, void* rep, size_t cap, int32_t* sta
       scrub_status_.store(0);
       LOG_INFO("daemon", "scrub started by pid %d", static_cast<int>(s.pid()));
       scrub_thread_ = std::thread([this] {
+        name_this_thread("zvfsd-scrub");
         auto r = ctx_.pool->scrub([this](const engine::ScrubProgress& p) {
           scrub_done_.store(p.bytes_done);
           scrub_total_.store(p.bytes_total);

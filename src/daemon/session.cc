@@ -14,6 +14,7 @@
 #include <climits>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "common/ticks.h"
 #include "daemon/binding.h"
 #include "daemon/placeholder_guard.h"
@@ -95,6 +96,9 @@ size_t Session::handle_count() const {
 // ---- control socket --------------------------------------------------------------------------
 
 void Session::control_loop() {
+  char name[16];
+  std::snprintf(name, sizeof name, "zvfsd-c%d", static_cast<int>(pid_));
+  name_this_thread(name);
   LOG_DEBUG("daemon", "session %" PRIu64 ": client pid %d uid %u connected", id_,
             static_cast<int>(pid_), static_cast<unsigned>(uid_));
   alignas(8) uint8_t buf[sizeof(ipc::MsgHeader) + 64];
@@ -491,6 +495,9 @@ uint64_t Session::poll_after(uint64_t len, bool woke) const {
 }
 
 void Session::worker_loop() {
+  char name[16];
+  std::snprintf(name, sizeof name, "zvfsd-w%d", static_cast<int>(pid_));
+  name_this_thread(name);
   ipc::RegionHeader* rh = region_.header();
   auto pending = [this] {
     for (uint32_t i = 0; i < region_.slot_count(); ++i)

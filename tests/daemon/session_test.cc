@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/test_files.h"
 #include "daemon/binding.h"
 #include "harness.h"
 #include "ipc/client.h"
@@ -574,6 +575,16 @@ void many_threads_in_flight(int h, int kThreads, int kOps) {
   }
   for (auto& t : ts) t.join();
   EXPECT_EQ(bad.load(), 0);
+}
+
+// A session's threads carry their client's pid, so `top -H` on zvfsd shows whom a busy worker
+// serves (here the client is this process).
+TEST_F(SessionTest, SessionThreadsCarryTheClientPid) {
+  ASSERT_EQ(ipc::null_request(), 0);
+  auto names = thread_names();
+  const std::string pid = std::to_string(getpid());
+  EXPECT_NE(std::find(names.begin(), names.end(), "zvfsd-w" + pid), names.end());
+  EXPECT_NE(std::find(names.begin(), names.end(), "zvfsd-c" + pid), names.end());
 }
 
 TEST_F(SessionTest, ManyThreadsInFlight) {

@@ -5,10 +5,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <set>
 
+#include "common/test_files.h"
 #include "engine/blob/test_util.h"
 
 namespace zvfs::engine {
@@ -91,6 +93,12 @@ TEST_F(BlobTest, WriteReadAcrossCommitAndImport) {
 
 // A large read from an unaligned offset, all of it from the committed tree: each chunk of 256
 // blocks' bytes spans 257 blocks (the read path's list of tree pieces must hold them all).
+// The commit thread names itself, so a user who sees it busy in `top -H` knows what it is.
+TEST_F(BlobTest, CommitThreadCarriesItsName) {
+  auto names = zvfs::testing::thread_names();
+  EXPECT_NE(std::find(names.begin(), names.end(), "zvfs-txg"), names.end());
+}
+
 TEST_F(BlobTest, LargeUnalignedReadOfCommittedData) {
   auto id = pool->create_blob();
   ASSERT_TRUE(id.ok());

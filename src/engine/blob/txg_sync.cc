@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "engine/alloc/space_map.h"
 #include "engine/blob/dirty_delay.h"
 #include "engine/blob/pool_core.h"
@@ -75,6 +76,7 @@ void PoolCore::stop_thread() {
 }
 
 void PoolCore::sync_loop() {
+  name_this_thread("zvfs-txg");
   using Clock = std::chrono::steady_clock;
   const auto interval = std::chrono::milliseconds(std::max<uint32_t>(cfg_.txg_interval_ms, 1));
   auto next = Clock::now() + interval;
@@ -176,6 +178,7 @@ void PoolCore::reap(std::vector<std::shared_ptr<dmu::TxgDelta>> retired,
   // remains if std::async cannot start a thread (it may already have taken its copy then).
   auto remains = std::make_shared<Remains>(Remains{std::move(retired), std::move(freed)});
   auto work = [arc = arc_.get(), remains] {
+    name_this_thread("zvfs-reap");
     arc->evict(remains->freed);
     remains->retired.clear();
     remains->freed.clear();

@@ -20,6 +20,7 @@
 
 #include "common/copy.h"
 #include "common/log.h"
+#include "common/thread_name.h"
 #include "engine/dmu/objset.h"
 
 namespace zvfs::dmu {
@@ -196,7 +197,13 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
     // The task gets copies (pointers, cheap next to 4 MiB of I/O): if std::async cannot start
     // a thread, its arguments may already be gone, and the batch is written here instead.
     try {
-      inflight.push_back(std::async(std::launch::async, write_batch, ops, bufs));
+      inflight.push_back(std::async(
+          std::launch::async,
+          [write_batch](std::vector<zio::WriteOp> o, std::vector<std::shared_ptr<AlignedBuf>> b) {
+            name_this_thread("zvfs-txg-io");
+            return write_batch(std::move(o), std::move(b));
+          },
+          ops, bufs));
     } catch (const std::system_error&) {
       ZVFS_TRY(write_batch(std::move(ops), std::move(bufs)));
     }
