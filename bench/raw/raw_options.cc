@@ -6,6 +6,8 @@
 #include <cstring>
 #include <string_view>
 
+#include "common/size_text.h"
+
 namespace zvfs::bench {
 
 const char* mode_name(RawMode mode) {
@@ -32,33 +34,10 @@ const char* usage_text() {
 }
 
 Result<uint64_t> parse_size(const char* text) {
-  if (text == nullptr || *text == '\0') return make_error(EINVAL, "empty size");
-  char* end = nullptr;
-  errno = 0;
-  unsigned long long v = std::strtoull(text, &end, 10);
-  if (errno != 0 || end == text || text[0] == '-') return make_error(EINVAL, "bad size");
-  unsigned shift = 0;
-  switch (*end) {
-    case '\0':
-      break;
-    case 'k':
-    case 'K':
-      shift = 10;
-      break;
-    case 'm':
-    case 'M':
-      shift = 20;
-      break;
-    case 'g':
-    case 'G':
-      shift = 30;
-      break;
-    default:
-      return make_error(EINVAL, "bad size suffix (use k, m or g)");
-  }
-  if (shift != 0 && end[1] != '\0') return make_error(EINVAL, "junk after size suffix");
-  if (shift != 0 && v > (UINT64_MAX >> shift)) return make_error(ERANGE, "size too large");
-  return static_cast<uint64_t>(v) << shift;
+  uint64_t v = 0;
+  if (!zvfs::parse_size(text, &v))
+    return make_error(EINVAL, "bad size (digits, optionally followed by k, m, g or t)");
+  return v;
 }
 
 namespace {

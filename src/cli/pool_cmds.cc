@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "common/size_text.h"
 #include "daemon/binding.h"
 #include "ipc/protocol.h"
 #include "zvfs/blob.h"
@@ -60,7 +61,7 @@ int cmd_create(int argc, char** argv) {
   uint64_t size = 0;
   for (int i = 1; i < argc; ++i) {
     if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-      if (!ipc::parse_size(argv[++i], &size)) {
+      if (!parse_size(argv[++i], &size)) {
         fprintf(stderr, "zvfs create: '%s' is not a size (try 8G)\n", argv[i]);
         return kExitUsage;
       }

@@ -10,6 +10,7 @@
 
 #include "common/config.h"
 #include "common/roots.h"
+#include "common/size_text.h"
 #include "ipc/protocol.h"
 #include "ipc/sock.h"
 
@@ -111,7 +112,7 @@ bool parse_bool(const char* v, bool* out) {
 // setting that is not zvfsd's (the library's, in the file).
 bool set_option(Options* o, const char* name, const char* v, const char* where) {
   auto size_arg = [&](uint64_t* out) {
-    if (ipc::parse_size(v, out)) return true;
+    if (parse_size(v, out)) return true;
     fprintf(stderr, "zvfsd: %s: '%s' is not a size (try 256M or 8G)\n", where, v);
     return false;
   };

@@ -208,8 +208,4 @@ Status decode_request(const void* buf, size_t len, MsgHeader* hdr, void* body, s
 size_t encode_message(uint16_t opcode, uint64_t request_id, int32_t status, const void* body,
                       uint32_t body_len, void* out, size_t cap);
 
-// Reads an integer-valued environment-style size like "256M", "8G", "4096". Returns false on
-// garbage or overflow.
-bool parse_size(const char* s, uint64_t* out);
-
 }  // namespace zvfs::ipc

@@ -106,22 +106,5 @@ TEST(Protocol, SlotOpsAndNames) {
   EXPECT_STREQ(op_name(Op::kAppendReserve), "append_reserve");
 }
 
-TEST(Protocol, ParseSize) {
-  uint64_t v = 0;
-  EXPECT_TRUE(parse_size("4096", &v));
-  EXPECT_EQ(v, 4096u);
-  EXPECT_TRUE(parse_size("256M", &v));
-  EXPECT_EQ(v, 256ull << 20);
-  EXPECT_TRUE(parse_size("8G", &v));
-  EXPECT_EQ(v, 8ull << 30);
-  EXPECT_TRUE(parse_size("2GiB", &v));
-  EXPECT_EQ(v, 2ull << 30);
-  EXPECT_FALSE(parse_size("", &v));
-  EXPECT_FALSE(parse_size("G", &v));
-  EXPECT_FALSE(parse_size("12X", &v));
-  EXPECT_FALSE(parse_size("99999999999999999999", &v));
-  EXPECT_FALSE(parse_size("99999999999T", &v));
-}
-
 }  // namespace
 }  // namespace zvfs::ipc
