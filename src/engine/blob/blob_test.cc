@@ -91,8 +91,6 @@ TEST_F(BlobTest, WriteReadAcrossCommitAndImport) {
   EXPECT_EQ(*b->read(200000, buf, 100), 0u);
 }
 
-// A large read from an unaligned offset, all of it from the committed tree: each chunk of 256
-// blocks' bytes spans 257 blocks (the read path's list of tree pieces must hold them all).
 // The commit thread names itself, so a user who sees it busy in `top -H` knows what it is.
 TEST_F(BlobTest, CommitThreadCarriesItsName) {
   // A commit is made by that thread, so it has passed its naming by then (it may not have run
@@ -102,6 +100,8 @@ TEST_F(BlobTest, CommitThreadCarriesItsName) {
   EXPECT_NE(std::find(names.begin(), names.end(), "zvfs-txg"), names.end());
 }
 
+// A large read from an unaligned offset, all of it from the committed tree: each chunk of 256
+// blocks' bytes spans 257 blocks (the read path's list of tree pieces must hold them all).
 TEST_F(BlobTest, LargeUnalignedReadOfCommittedData) {
   auto id = pool->create_blob();
   ASSERT_TRUE(id.ok());

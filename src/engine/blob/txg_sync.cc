@@ -178,13 +178,15 @@ void PoolCore::reap(std::vector<std::shared_ptr<dmu::TxgDelta>> retired,
   // remains if std::async cannot start a thread (it may already have taken its copy then).
   auto remains = std::make_shared<Remains>(Remains{std::move(retired), std::move(freed)});
   auto work = [arc = arc_.get(), remains] {
-    name_this_thread("zvfs-reap");
     arc->evict(remains->freed);
     remains->retired.clear();
     remains->freed.clear();
   };
   try {
-    reaper_ = std::async(std::launch::async, work);
+    reaper_ = std::async(std::launch::async, [work] {
+      name_this_thread("zvfs-reap");
+      work();
+    });
   } catch (const std::system_error&) {  // no thread: do it here
     work();
   }
