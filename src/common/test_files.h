@@ -7,7 +7,9 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cstdlib>
 #include <fstream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -41,19 +43,34 @@ inline bool write_file(const std::string& path, const std::string& text) {
   return close(fd) == 0 && ok;
 }
 
-// The names of this process's threads, from /proc/self/task/*/comm.
-inline std::vector<std::string> thread_names() {
-  std::vector<std::string> names;
+// Calls fn(thread id, name) for each thread of this process (/proc/self/task/*/comm).
+template <class Fn>
+void for_each_thread(Fn fn) {
   DIR* d = opendir("/proc/self/task");
-  if (d == nullptr) return names;
+  if (d == nullptr) return;
   while (dirent* e = readdir(d)) {
     if (e->d_name[0] == '.') continue;
     std::ifstream f(std::string("/proc/self/task/") + e->d_name + "/comm");
     std::string n;
-    if (std::getline(f, n)) names.push_back(n);
+    if (std::getline(f, n)) fn(std::atol(e->d_name), n);
   }
   closedir(d);
+}
+
+// The names of this process's threads.
+inline std::vector<std::string> thread_names() {
+  std::vector<std::string> names;
+  for_each_thread([&](long, const std::string& n) { names.push_back(n); });
   return names;
+}
+
+// The ids of this process's threads named `name` now.
+inline std::set<long> threads_named(const std::string& name) {
+  std::set<long> ids;
+  for_each_thread([&](long id, const std::string& n) {
+    if (n == name) ids.insert(id);
+  });
+  return ids;
 }
 
 }  // namespace zvfs::testing

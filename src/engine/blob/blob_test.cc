@@ -100,6 +100,27 @@ TEST_F(BlobTest, CommitThreadCarriesItsName) {
   EXPECT_NE(std::find(names.begin(), names.end(), "zvfs-txg"), names.end());
 }
 
+// A commit's data batches are written by a few threads kept for the pool's life, not by a new
+// thread per batch: the threads of one commit, by id, are still there for the next (more may
+// start, up to four, when more batches happen to be in flight at once).
+TEST_F(BlobTest, CommitWritersAreKeptAcrossCommits) {
+  auto id = pool->create_blob();
+  ASSERT_TRUE(id.ok());
+  auto b = open(*id);
+  auto data = pattern(12u << 20, 5);  // three batches of 4 MiB
+  std::set<long> before;
+  for (int round = 0; round < 3; round++) {
+    ASSERT_EQ(*b->write(0, data.data(), data.size()), data.size());
+    ASSERT_TRUE(pool->sync_all().ok());
+    std::set<long> now = zvfs::testing::threads_named("zvfs-txg-io");
+    EXPECT_FALSE(now.empty()) << "round " << round;
+    EXPECT_LE(now.size(), 4u) << "round " << round;
+    EXPECT_TRUE(std::includes(now.begin(), now.end(), before.begin(), before.end()))
+        << "round " << round;
+    before = now;
+  }
+}
+
 // A large read from an unaligned offset, all of it from the committed tree: each chunk of 256
 // blocks' bytes spans 257 blocks (the read path's list of tree pieces must hold them all).
 TEST_F(BlobTest, LargeUnalignedReadOfCommittedData) {

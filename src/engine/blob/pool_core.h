@@ -31,6 +31,7 @@
 #include <string>
 #include <thread>
 
+#include "common/task_pool.h"
 #include "engine/alloc/allocator.h"
 #include "engine/arc/arc.h"
 #include "engine/dmu/objset.h"
@@ -90,8 +91,8 @@ class PoolCore {
   }
   void sync_loop();
   Status sync_one(uint32_t flags);
-  // After a commit: drops its freed blocks from the cache and frees its deltas on a thread of
-  // their own (1-2 ms for 100 MiB of 16 KiB blocks, which the sync thread spent before it
+  // After a commit: drops its freed blocks from the cache and frees its deltas on the reap thread
+  // (reap_pool_; 1-2 ms for 100 MiB of 16 KiB blocks, which the sync thread spent before it
   // could start the next commit while the device idled). One at a time: the previous one is
   // waited for first. Evicting late is safe: cache keys carry the birth txg and checksum, and
   // deferred frees are reused two commits later, after the next reap has waited for this one.
@@ -129,7 +130,8 @@ class PoolCore {
   std::atomic<uint64_t> throttle_waits_{0};
   std::atomic<uint64_t> delayed_ns_{0};  // slept by the soft throttle (dirty_delay.h)
   std::mutex export_mu_;
-  std::future<void> reaper_;  // the last reap (sync thread, or export after it stopped)
+  std::future<void> reaper_;            // the last reap (sync thread, or export after it stopped)
+  TaskPool reap_pool_{"zvfs-reap", 1};  // last: its thread stops before anything it uses goes
 };
 
 }  // namespace zvfs::engine

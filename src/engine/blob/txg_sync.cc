@@ -6,7 +6,6 @@
 // export runs the last after it stopped), so txgs commit strictly one after another.
 #include <chrono>
 #include <future>
-#include <system_error>
 #include <thread>
 
 #include "common/log.h"
@@ -174,22 +173,13 @@ void PoolCore::reap(std::vector<std::shared_ptr<dmu::TxgDelta>> retired,
     std::vector<std::shared_ptr<dmu::TxgDelta>> retired;
     std::vector<zio::BlockPtr> freed;
   };
-  // Shared, so that the task's copy of `work` is cheap and `work` itself still holds the
-  // remains if std::async cannot start a thread (it may already have taken its copy then).
-  auto remains = std::make_shared<Remains>(Remains{std::move(retired), std::move(freed)});
-  auto work = [arc = arc_.get(), remains] {
-    arc->evict(remains->freed);
-    remains->retired.clear();
-    remains->freed.clear();
-  };
-  try {
-    reaper_ = std::async(std::launch::async, [work] {
-      name_this_thread("zvfs-reap");
-      work();
-    });
-  } catch (const std::system_error&) {  // no thread: do it here
-    work();
-  }
+  // On the thread of reap_pool_ (or here, if it has none).
+  reaper_ = reap_pool_.submit(
+      [arc = arc_.get(), remains = Remains{std::move(retired), std::move(freed)}]() mutable {
+        arc->evict(remains.freed);
+        remains.retired.clear();
+        remains.freed.clear();
+      });
 }
 
 void PoolCore::wait_reaped() {

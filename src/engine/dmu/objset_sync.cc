@@ -16,11 +16,9 @@
 #include <cstring>
 #include <deque>
 #include <future>
-#include <system_error>
 
 #include "common/copy.h"
 #include "common/log.h"
-#include "common/thread_name.h"
 #include "engine/dmu/objset.h"
 
 namespace zvfs::dmu {
@@ -31,17 +29,6 @@ bool all_zero(const std::byte* p, size_t n) {
   if (p[0] != std::byte{0}) return false;
   return std::memcmp(p, p + 1, n - 1) == 0;
 }
-
-// Data blocks are written in batches of this many bytes, several at once: large enough that
-// the pipeline coalesces them into a few large device writes, small enough that an intent-log
-// write queued behind them waits milliseconds, not tens of them (with 32 MiB queued the p99 of
-// write + sync during bulk commits was 12-22 ms, with 8 MiB ~10 ms, at equal bulk MB/s). So
-// while syncs happen, two batches of 4 MiB (8 MiB queued); without them, four keep the device
-// busier (1 MiB O_DIRECT writes through the daemon, alternating, 3 rounds: 974-1185 MB/s with
-// two, 1139-1245 MB/s with four; the commit alone in zvfs_bulk_bench 1.1-1.2 -> 1.4-1.5 GB/s).
-constexpr uint64_t kWriteBatchBytes = 4ull << 20;
-constexpr size_t kBatchesInFlight = 4;
-constexpr size_t kBatchesInFlightWithSyncs = 2;
 
 }  // namespace
 
@@ -194,19 +181,11 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
     while (!inflight.empty() && (inflight.size() >= limit || !failed.ok())) wait_oldest();
     ZVFS_TRY(failed);
     if (ops.empty()) return ok_status();
-    // The task gets copies (pointers, cheap next to 4 MiB of I/O): if std::async cannot start
-    // a thread, its arguments may already be gone, and the batch is written here instead.
-    try {
-      inflight.push_back(std::async(
-          std::launch::async,
-          [write_batch](std::vector<zio::WriteOp> o, std::vector<std::shared_ptr<AlignedBuf>> b) {
-            name_this_thread("zvfs-txg-io");
-            return write_batch(std::move(o), std::move(b));
-          },
-          ops, bufs));
-    } catch (const std::system_error&) {
-      ZVFS_TRY(write_batch(std::move(ops), std::move(bufs)));
-    }
+    // On a thread of commit_io_ (or here, if it has none).
+    inflight.push_back(
+        commit_io_.submit([write_batch, o = std::move(ops), b = std::move(bufs)]() mutable {
+          return write_batch(std::move(o), std::move(b));
+        }));
     ops.clear();
     bufs.clear();
     return ok_status();
