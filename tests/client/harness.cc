@@ -143,7 +143,8 @@ std::vector<std::string> preload_env(const std::string& root, const std::string&
           "ZVFS_SOCKET=" + socket, "ASAN_OPTIONS=detect_leaks=0", "ZVFS_TIMEOUT_MS=20000"};
 }
 
-bool Zvfsd::start(std::string* why) {
+bool Zvfsd::start(std::string* why, const char* size) {
+  size_ = size;
   dir_ = make_temp_dir("daemon");
   if (dir_.empty()) {
     *why = "mkdtemp failed";
@@ -175,7 +176,7 @@ bool Zvfsd::launch(std::string* why) {
       dup2(fd, 1);
       dup2(fd, 2);
     }
-    execl(kZvfsdPath, kZvfsdPath, "--pool", pool_.c_str(), "--size", "2G", "--socket",
+    execl(kZvfsdPath, kZvfsdPath, "--pool", pool_.c_str(), "--size", size_.c_str(), "--socket",
           socket_.c_str(), "--log", log_.c_str(), "--foreground", static_cast<char*>(nullptr));
     _exit(127);
   }

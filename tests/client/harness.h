@@ -32,8 +32,9 @@ void remove_tree(const std::string& dir);
 class Zvfsd {
  public:
   ~Zvfsd() { stop(); }
-  // Starts the daemon; returns false (with a reason) if it did not come up.
-  bool start(std::string* why);
+  // Starts the daemon on a pool of `size` (zvfsd --size); returns false (with a reason) if
+  // it did not come up.
+  bool start(std::string* why, const char* size = "2G");
   // Kills it (SIGKILL) and starts it again on the same pool and socket.
   bool restart(std::string* why);
   // Stops it (SIGTERM, then SIGKILL after a bounded wait); returns its exit status.
@@ -48,6 +49,7 @@ class Zvfsd {
   bool launch(std::string* why);
   pid_t pid_ = -1;
   std::string dir_, socket_, pool_, log_;
+  std::string size_ = "2G";
 };
 
 // The environment that preloads the library with `root` as the only prefix.

@@ -20,6 +20,7 @@ namespace {
 
 class MpTest : public ::testing::Test {
  protected:
+  virtual const char* pool_size() const { return "2G"; }
   void SetUp() override {
     base_ = make_temp_dir("mp");
     ASSERT_FALSE(base_.empty());
@@ -27,7 +28,7 @@ class MpTest : public ::testing::Test {
     ASSERT_EQ(mkdir(root_.c_str(), 0755), 0);
     ASSERT_EQ(mkdir((base_ + "/outside").c_str(), 0755), 0);
     std::string why;
-    ASSERT_TRUE(daemon_.start(&why)) << why;
+    ASSERT_TRUE(daemon_.start(&why, pool_size())) << why;
     env_ = preload_env(root_, daemon_.socket());
     env_.push_back("ZVFS_TEST_OUTSIDE=" + base_ + "/outside");
   }
@@ -65,6 +66,16 @@ TEST_F(MpTest, ConcurrentAppendersLoseNothing) {
   ASSERT_EQ(stat((root_ + "/log").c_str(), &st), 0);
   EXPECT_EQ(st.st_size, 4 * 1500 * 64);  // the Linux size mirrors the logical size
   EXPECT_EQ(st.st_blocks, 0);            // and the data is in the pool
+}
+
+// On a small pool: a full pool answers ENOSPC, and space given back by ftruncate or unlink is
+// usable at once (mp_full.cc).
+class MpFullPoolTest : public MpTest {
+ protected:
+  const char* pool_size() const override { return "256M"; }
+};
+TEST_F(MpFullPoolTest, EnospcThenFreedSpaceIsUsableAtOnce) {
+  expect_ok({"pool-full", "f"});
 }
 
 TEST_F(MpTest, DupAndForkShareTheOffset) {

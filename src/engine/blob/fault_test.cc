@@ -459,5 +459,59 @@ TEST_F(FaultTest, FullPoolRefusesWritesButDeletesAndCommitsWork) {
   EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
 }
 
+// Space freed by a delete or a truncate is reusable only once its txg and kDeferTxgs more have
+// committed. A writer on a full pool must not get ENOSPC for space that the changes already
+// made are about to free: admission commits those txgs and tries again (as a file system that
+// frees at once would have let it write). Fills the pool with one blob, then frees it with no
+// commit in between and writes to another blob at once.
+class FullPoolTest : public FaultTest {
+ protected:
+  // One blob written until the pool refuses; returns its id.
+  BlobId fill() {
+    BlobId id = *pool->create_blob();
+    auto b = *pool->open_blob(id);
+    std::vector<uint8_t> chunk(1 << 20, 0x3c);
+    for (uint64_t off = 0;; off += chunk.size()) {
+      auto w = b->write(off, chunk.data(), chunk.size());
+      if (!w.ok()) {
+        EXPECT_EQ(w.code(), ENOSPC);
+        EXPECT_GT(off, 0u);
+        break;
+      }
+    }
+    EXPECT_TRUE(pool->sync_all().ok());
+    return id;
+  }
+  void expect_write_fits() {
+    auto b = *pool->open_blob(*pool->create_blob());
+    std::vector<uint8_t> chunk(4 << 20, 0xa5);
+    auto w = b->write(0, chunk.data(), chunk.size());
+    EXPECT_TRUE(w.ok()) << w.error().msg;
+    ASSERT_TRUE(b->sync().ok());
+    auto chk = pool->check();
+    ASSERT_TRUE(chk.ok());
+    EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+  }
+};
+
+TEST_F(FullPoolTest, WriteRightAfterADeleteFits) {
+  BlobId id = fill();
+  ASSERT_TRUE(pool->delete_blob(id).ok());
+  expect_write_fits();
+}
+
+TEST_F(FullPoolTest, WriteRightAfterATruncateFits) {
+  BlobId id = fill();
+  ASSERT_TRUE((*pool->open_blob(id))->truncate(0).ok());
+  expect_write_fits();
+}
+
+TEST_F(FullPoolTest, WriteRightAfterAPunchFits) {
+  BlobId id = fill();
+  auto b = *pool->open_blob(id);
+  ASSERT_TRUE(b->punch_hole(0, b->size()).ok());
+  expect_write_fits();
+}
+
 }  // namespace
 }  // namespace zvfs::engine

@@ -226,7 +226,9 @@ Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
   ZVFS_TRY(check_writable());
   if (!need_space) return ok_status();
   // Space: what is dirty (and this change) must fit outside the reserve, with room for the
-  // metadata a commit rewrites. Deferred frees and dirty data may free space: commit and retry.
+  // metadata a commit rewrites. Deferred frees, dirty data and the open txg's other changes
+  // (a delete, truncate or punch frees blocks when its txg commits) may free space: commit and
+  // retry, until kDeferTxgs more commits have made those frees reusable.
   for (int attempt = 0;; attempt++) {
     const alloc::AllocStats s = alloc_->stats();
     const uint64_t avail = s.free_bytes > reserve_bytes_ ? s.free_bytes - reserve_bytes_ : 0;
@@ -234,7 +236,7 @@ Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
     const uint64_t need = dirty + dirty / 32 + bytes + (1ull << 20);
     if (need <= avail) return ok_status();
     if (attempt >= static_cast<int>(alloc::kDeferTxgs) + 1) break;
-    if (s.deferred_bytes == 0 && dirty == 0) break;
+    if (s.deferred_bytes == 0 && dirty == 0 && !os_->has_changes()) break;
     ZVFS_TRY(wait_synced(os_->open_txg()));
   }
   return make_error(ENOSPC, "pool is full");

@@ -1,0 +1,103 @@
+// mp_full.cc — zvfs_mptest's full-pool scenario, through libzvfs.so on a small pool.
+//
+//   pool-full FILE   write FILE until the pool refuses: the error is ENOSPC (never EIO), what
+//                    was accepted syncs and reads back; then space given back by ftruncate, and
+//                    by unlink + close, is usable at once, as a file system that frees at once
+//                    would let a database use it (the pool frees it a few commits later, and
+//                    the daemon commits those when a writer needs the space).
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mp_check.h"
+#include "mp_cmds.h"
+
+namespace zvfs::test {
+namespace {
+
+constexpr size_t kChunk = 1 << 20;
+
+void fill_chunk(std::vector<char>& buf, uint64_t n) {
+  for (size_t i = 0; i < buf.size(); i += 8) {
+    uint64_t v = n * 0x9E3779B97F4A7C15ull + i;
+    memcpy(&buf[i], &v, 8);
+  }
+}
+
+// Writes numbered chunks from offset 0 until a write fails; returns how many fit whole. The
+// failure must be ENOSPC (a short write first is allowed, then ENOSPC).
+uint64_t write_until_full(int fd) {
+  std::vector<char> buf(kChunk);
+  for (uint64_t n = 0;; ++n) {
+    fill_chunk(buf, n);
+    ssize_t w = pwrite(fd, buf.data(), kChunk, static_cast<off_t>(n * kChunk));
+    if (w == static_cast<ssize_t>(kChunk)) continue;
+    if (w >= 0) {  // part of it fitted: the rest must be refused
+      w = pwrite(fd, buf.data() + w, kChunk - static_cast<size_t>(w),
+                 static_cast<off_t>(n * kChunk) + w);
+      CHECK(w < 0);
+    }
+    CHECK(errno == ENOSPC);
+    return n;
+  }
+}
+
+void expect_chunks(int fd, uint64_t first, uint64_t count) {
+  std::vector<char> want(kChunk), got(kChunk);
+  for (uint64_t n = first; n < first + count; ++n) {
+    fill_chunk(want, n);
+    CHECK(pread(fd, got.data(), kChunk, static_cast<off_t>(n * kChunk)) ==
+          static_cast<ssize_t>(kChunk));
+    CHECK(memcmp(want.data(), got.data(), kChunk) == 0);
+  }
+}
+
+// Writes chunks [0, count) and syncs them; every write must succeed.
+void write_chunks(int fd, uint64_t count) {
+  std::vector<char> buf(kChunk);
+  for (uint64_t n = 0; n < count; ++n) {
+    fill_chunk(buf, n);
+    CHECK(pwrite(fd, buf.data(), kChunk, static_cast<off_t>(n * kChunk)) ==
+          static_cast<ssize_t>(kChunk));
+  }
+  CHECK(fsync(fd) == 0);
+}
+
+int cmd_pool_full(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  const uint64_t fitted = write_until_full(fd);
+  CHECK(fitted >= 64);  // the pool is 256 MiB: most of it fits
+  CHECK(fsync(fd) == 0);
+  expect_chunks(fd, 0, fitted);
+
+  // Truncated away, the space is usable at once: half of it, written again.
+  CHECK(ftruncate(fd, 0) == 0);
+  write_chunks(fd, fitted / 2);
+  expect_chunks(fd, 0, fitted / 2);
+
+  // Full again; then the file goes (unlinked, then closed) and a new one takes its place.
+  CHECK(write_until_full(fd) >= fitted / 2);
+  CHECK(unlink(file) == 0);
+  CHECK(close(fd) == 0);
+  std::string other = std::string(file) + ".next";
+  fd = open(other.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  write_chunks(fd, fitted / 2);
+  expect_chunks(fd, 0, fitted / 2);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
+}  // namespace
+
+int run_full_command(const std::string& c, int, char** argv) {
+  if (c == "pool-full") return cmd_pool_full(argv[2]);
+  return -1;
+}
+
+}  // namespace zvfs::test
