@@ -5,11 +5,15 @@
 # MODE: run (initdb; a tablespace under the prefix, reached through pg_tblspc's symlink; a
 # database in it; pgbench -i, then pgbench with 1 and 4 clients; a clean restart), crash-app
 # (the postmaster is killed with SIGKILL in the middle of pgbench), crash-daemon (the daemon is
-# killed instead; then both restart). Afterwards: every transaction pgbench logged as done is in
-# pgbench_history, the TPC-B balances agree, and pg_amcheck finds no corruption.
+# killed instead; then both restart), maintenance (what rewrites, copies and moves relation files:
+# VACUUM FULL, CLUSTER, REINDEX, CREATE DATABASE with both strategies, SET TABLESPACE for a table
+# and a database, DROP DATABASE, pg_dump into a new database, then pg_basebackup into the prefix,
+# pg_verifybackup, and the server started from that backup). Afterwards: every transaction
+# pgbench logged as done is in pgbench_history, the TPC-B balances agree, and pg_amcheck finds no
+# corruption (in maintenance: also every copy holds the same accounts as the original).
 # Scale 2 and 4 s runs by default; ZVFS_TEST_LONG=1: scale 10 and 30 s runs.
 set -uo pipefail
-TEST_VARIANT=${1:?usage: postgres.sh run|crash-app|crash-daemon}
+TEST_VARIANT=${1:?usage: postgres.sh run|crash-app|crash-daemon|maintenance}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need getfattr setpriv
 [ "$(id -u)" -eq 0 ] || skip "needs root to run PostgreSQL as the postgres user"
@@ -69,6 +73,18 @@ check_bench() {
   say "pg_amcheck: no corruption"
 }
 
+# accounts DB: a fingerprint of every account and its balance.
+accounts() {
+  sql "$1" "SELECT count(*) || ' ' || md5(string_agg(aid || ':' || abalance, ',' ORDER BY aid))
+      FROM pgbench_accounts"
+}
+# same_accounts DB WANT WHAT: DB's accounts fingerprint is WANT.
+same_accounts() {
+  local got
+  got=$(accounts "$1") || fail "cannot read the accounts of $1 ($3)"
+  [ "$got" = "$2" ] || fail "$3: accounts of $1 differ: $got, expected $2"
+}
+
 # done_transactions: transactions pgbench logged as completed (-l writes one line each).
 done_transactions() { cat "$TEST_DIR"/pgbench_log.* 2>/dev/null | wc -l; }
 
@@ -119,6 +135,58 @@ case "$TEST_VARIANT" in
     fi
     pg_start "$data" "$sock" "$port" || fail "PostgreSQL did not recover"
     check_bench "$n"
+    ;;
+  maintenance)
+    pgb -n -c 2 -j 1 -T 2 -l --log-prefix="$TEST_DIR/pgbench_log" bench >"$TEST_DIR/run.out" 2>&1 ||
+      fail "pgbench failed"
+    want=$(accounts bench) || fail "cannot read the accounts"
+    for s in "VACUUM FULL pgbench_accounts" "CLUSTER pgbench_accounts USING pgbench_accounts_pkey" \
+      "REINDEX DATABASE bench"; do
+      sql bench "$s" || fail "$s failed"
+    done
+    same_accounts bench "$want" "VACUUM FULL, CLUSTER, REINDEX"
+    for strategy in FILE_COPY WAL_LOG; do
+      sql postgres "CREATE DATABASE copy_${strategy,,} TEMPLATE bench STRATEGY $strategy" ||
+        fail "CREATE DATABASE STRATEGY $strategy failed"
+      same_accounts "copy_${strategy,,}" "$want" "CREATE DATABASE STRATEGY $strategy"
+    done
+    ts2=$TEST_ROOT/ts2
+    pg_prepare_dir "$ts2"
+    sql postgres "CREATE TABLESPACE zts2 LOCATION '$ts2'" || fail "CREATE TABLESPACE zts2 failed"
+    sql bench "ALTER TABLE pgbench_accounts SET TABLESPACE zts2" || fail "SET TABLESPACE (table) failed"
+    sql postgres "ALTER DATABASE copy_file_copy SET TABLESPACE zts2" ||
+      fail "SET TABLESPACE (database) failed"
+    same_accounts bench "$want" "ALTER TABLE SET TABLESPACE"
+    same_accounts copy_file_copy "$want" "ALTER DATABASE SET TABLESPACE"
+    sql postgres "DROP DATABASE copy_wal_log" || fail "DROP DATABASE failed"
+    sql postgres "CREATE DATABASE restored" || fail "CREATE DATABASE restored failed"
+    "$PG_BIN/pg_dump" -h "$sock" -p "$port" -U postgres bench >"$TEST_DIR/dump.sql" ||
+      fail "pg_dump failed"
+    "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h "$sock" -p "$port" -U postgres -d restored \
+      -f "$TEST_DIR/dump.sql" >"$TEST_DIR/restore.out" 2>&1 || fail "restoring the dump failed"
+    same_accounts restored "$want" "pg_dump and restore"
+    say "VACUUM FULL, CLUSTER, REINDEX, CREATE DATABASE (both strategies), SET TABLESPACE, DROP DATABASE, pg_dump: done"
+    # A base backup into the prefix, its tablespaces mapped to new directories there too.
+    bb=$TEST_ROOT/backup
+    for d in "$bb" "$ts.b" "$ts2.b"; do pg_prepare_dir "$d"; done
+    pg_as_postgres "$PG_BIN/pg_basebackup" -h "$sock" -p "$port" -U postgres -D "$bb" -X stream \
+      -c fast -T "$ts=$ts.b" -T "$ts2=$ts2.b" >"$TEST_DIR/basebackup.out" 2>&1 || {
+      cat "$TEST_DIR/basebackup.out"
+      fail "pg_basebackup into the prefix failed"
+    }
+    pg_as_postgres "$PG_BIN/pg_verifybackup" "$bb" >"$TEST_DIR/verifybackup.out" 2>&1 || {
+      cat "$TEST_DIR/verifybackup.out"
+      fail "pg_verifybackup found problems in the backup"
+    }
+    n=$(done_transactions)
+    check_bench "$n"
+    pg_stop
+    data=$bb
+    pg_start "$data" "$sock" "$port" || fail "PostgreSQL did not start from the base backup"
+    same_accounts bench "$want" "the base backup"
+    check_bench "$n"
+    expect_tree_in_pool "$ts2.b" 1
+    say "pg_basebackup into the prefix, verified, started from: done"
     ;;
   *) fail "unknown mode $TEST_VARIANT" ;;
 esac
