@@ -1,11 +1,17 @@
 // hook_mmap.cc — mmap of a ZVFS file.
 //
 // The page cache knows only the empty placeholder, so a file mapping cannot be handed to the
-// kernel. MAP_PRIVATE (and read-only MAP_SHARED) is served with an anonymous mapping filled from
-// the blob at mmap time: a private snapshot, which is what MAP_PRIVATE promises for pages the
-// process writes (pages it only reads would, on Linux, follow later writes by others; here they
-// keep the contents of the moment of the mmap). Writable MAP_SHARED fails with ENODEV and a log
-// line. Bytes beyond the end of the file read as zeros instead of raising SIGBUS.
+// kernel. MAP_PRIVATE is served with an anonymous mapping filled from the blob at mmap time: a
+// private snapshot, which is what MAP_PRIVATE promises for pages the process writes (pages it
+// only reads would, on Linux, follow later writes by others; here they keep the contents of the
+// moment of the mmap, which POSIX leaves unspecified). MAP_SHARED fails with ENODEV and a log
+// line, read-only too: a shared mapping promises to follow every later write to the file, and
+// programs rely on it. SQLite with PRAGMA mmap_size reads pages through a read-only shared
+// mapping and writes them with pwrite; served as a snapshot, a second process's commit stayed
+// invisible to the first, whose next commit then overwrote it (a committed row lost, while
+// integrity_check passed). On ENODEV SQLite falls back to read(), as do other programs that
+// treat mmap as an optimisation. Bytes beyond the end of the file read as zeros instead of
+// raising SIGBUS.
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
@@ -38,8 +44,10 @@ void* map_zvfs(OpenFile* of, int fd, void* addr, size_t len, int prot, int flags
     errno = EACCES;
     return MAP_FAILED;
   }
-  if ((type == MAP_SHARED || type == MAP_SHARED_VALIDATE) && (prot & PROT_WRITE) != 0) {
-    zlog("mmap: writable MAP_SHARED of a ZVFS file (fd %d) is not supported", fd);
+  if (type == MAP_SHARED || type == MAP_SHARED_VALIDATE) {
+    zlog("mmap: MAP_SHARED of a ZVFS file (fd %d) is not supported (its pages could not follow "
+         "writes to the file)",
+         fd);
     errno = ENODEV;
     return MAP_FAILED;
   }

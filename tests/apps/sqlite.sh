@@ -9,9 +9,11 @@
 # crash-daemon (the daemon is killed inside that transaction; after a restart every committed
 # row is there and the database is intact), wal-crash-app and wal-crash-daemon (the same in WAL
 # mode: the committed rows live only in the WAL, the large transaction's pages spill into it
-# uncommitted; recovery keeps exactly the committed rows).
+# uncommitted; recovery keeps exactly the committed rows), mmap (two processes with PRAGMA
+# mmap_size take turns changing rows in place: each sees the other's commits at once and none
+# is lost; on ZVFS SQLite's shared mapping is refused and it reads with read()).
 set -uo pipefail
-TEST_VARIANT=${1:?usage: sqlite.sh shell|python|wal|crash-app|crash-daemon|wal-crash-app|wal-crash-daemon}
+TEST_VARIANT=${1:?usage: sqlite.sh shell|python|wal|crash-app|crash-daemon|wal-crash-app|wal-crash-daemon|mmap}
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 need getfattr
@@ -70,6 +72,22 @@ case "$TEST_VARIANT" in
     }
     diff -u "$TEST_DIR/plain.out" "$TEST_DIR/zvfs.out" || fail "results differ from ext4"
     grep -qx 'integrity ok' "$TEST_DIR/zvfs.out" || fail "integrity_check did not say ok"
+    expect_in_pool "$TEST_ROOT/t.db"
+    ;;
+  mmap)
+    apps_setup
+    "$py" "$here/sqlite_work.py" mmap "$TEST_PLAIN/t.db" >"$TEST_DIR/plain.out" 2>&1 || {
+      cat "$TEST_DIR/plain.out"
+      fail "the mmap work on ext4 failed"
+    }
+    on_zvfs "$py" "$here/sqlite_work.py" mmap "$TEST_ROOT/t.db" >"$TEST_DIR/zvfs.out" 2>&1 || {
+      cat "$TEST_DIR/zvfs.out"
+      fail "the mmap work on ZVFS failed"
+    }
+    tail -n 3 "$TEST_DIR/zvfs.out" | sed 's/^/  /'
+    diff -u "$TEST_DIR/plain.out" "$TEST_DIR/zvfs.out" || fail "results differ from ext4"
+    grep -qx 'integrity ok' "$TEST_DIR/zvfs.out" || fail "integrity_check did not say ok"
+    grep -qE '^sum ([0-9]+) expected \1$' "$TEST_DIR/zvfs.out" || fail "committed changes were lost"
     expect_in_pool "$TEST_ROOT/t.db"
     ;;
   wal)

@@ -12,6 +12,10 @@
   sqlite_work.py wal-crash DB READY  `crash` in WAL mode: 1000 x SCALE rows committed to the
                                  WAL, then a large transaction whose pages spill into the WAL
                                  uncommitted
+  sqlite_work.py mmap DB         two processes with PRAGMA mmap_size take turns changing rows in
+                                 place (rollback journal): each must see the other's commits at
+                                 once, and none may be lost
+  sqlite_work.py mmap-commit DB ROW  one commit of the `mmap` work, in a process of its own
 
 SCALE is $ZVFS_SQLITE_SCALE (default 1; the long tests run 20): `run` builds 5000 x SCALE rows.
 """
@@ -149,6 +153,50 @@ def wal_reader(path):
     sys.exit(0 if seen == 1000 * SCALE else 1)
 
 
+MMAP_BYTES = 256 << 20
+
+
+def mmap_connect(path):
+    con = connect(path)
+    con.execute("PRAGMA mmap_size=%d" % MMAP_BYTES)
+    return con
+
+
+def mmap_commit(path, row):
+    con = mmap_connect(path)
+    con.execute("UPDATE t SET k = k + 1 WHERE id = ?", (row,))
+    con.close()
+
+
+def mmap_work(path):
+    con = connect(path)
+    con.execute("CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT)")
+    con.execute("BEGIN")
+    for i in range(2000 * SCALE):
+        con.execute("INSERT INTO t(id, k, v) VALUES (?, ?, ?)", (i, 0, "a%0300d" % i))
+    con.execute("COMMIT")
+    con.close()
+    con = mmap_connect(path)
+    total = con.execute("SELECT sum(k) FROM t").fetchone()[0]  # maps the file
+    for r in range(20):
+        # Another process changes a row in place (the file does not grow); this one, which
+        # reads the file through its mapping, must see the change at once.
+        subprocess.run([sys.executable, __file__, "mmap-commit", path, str(r * 37)], check=True)
+        total += 1
+        k = con.execute("SELECT k FROM t WHERE id = ?", (r * 37,)).fetchone()[0]
+        print("round", r, "the other process's change seen:", k == 1)
+        if k != 1:
+            sys.exit("the other process's commit is not visible (k = %d, expected 1)" % k)
+        con.execute("UPDATE t SET k = k + 1000 WHERE id = ?", (r * 37 + 1,))
+        total += 1000
+    print("integrity", con.execute("PRAGMA integrity_check").fetchone()[0])
+    con.close()
+    con = connect(path)
+    got = con.execute("SELECT sum(k) FROM t").fetchone()[0]
+    print("sum", got, "expected", total)
+    print("digest", digest(con))
+
+
 def main():
     if len(sys.argv) < 3:
         sys.exit(__doc__)
@@ -167,6 +215,10 @@ def main():
         wal_check(path)
     elif cmd == "wal-crash":
         crash(path, sys.argv[3], wal=True)
+    elif cmd == "mmap":
+        mmap_work(path)
+    elif cmd == "mmap-commit":
+        mmap_commit(path, int(sys.argv[3]))
     else:
         sys.exit(__doc__)
 

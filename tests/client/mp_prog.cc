@@ -11,7 +11,7 @@
 //   rename-over FILE              rename over an open file keeps the holder's data
 //   writer FILE                   writes numbered records until killed
 //   check-records FILE            every complete record of `writer` intact and in order
-//   mmap FILE                     MAP_PRIVATE served, writable MAP_SHARED refused (ENODEV)
+//   mmap FILE                     MAP_PRIVATE served, MAP_SHARED refused (ENODEV), read-only too
 //   threads FILE                  threads reading one descriptor: no byte read twice
 //   sigalrm FILE                  1 ms SIGALRM during large writes: no EINTR, no short count
 //   fork-threads FILE             fork while other threads do I/O
@@ -367,6 +367,12 @@ int cmd_mmap(const char* file) {
   CHECK(munmap(p, 8192) == 0);
   errno = 0;
   CHECK(mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) == MAP_FAILED &&
+        errno == ENODEV);
+  // Read-only too: it could not show later writes to the file (it would be a snapshot).
+  errno = 0;
+  CHECK(mmap(nullptr, 4096, PROT_READ, MAP_SHARED, fd, 0) == MAP_FAILED && errno == ENODEV);
+  errno = 0;
+  CHECK(mmap(nullptr, 4096, PROT_READ, MAP_SHARED_VALIDATE, fd, 0) == MAP_FAILED &&
         errno == ENODEV);
   CHECK(close(fd) == 0);
   return 0;
