@@ -84,6 +84,8 @@ struct Allocator::Impl {
   // Below this cursor position the answer of free_below_hwm() is known to be too small; reset
   // by every free. Keeps the slab scan off all but one allocation per slab of fresh space.
   uint64_t old_space_checked_to = 0;
+  // Nonzero: allocations only in slabs wholly below it (limit_to_written_space).
+  uint64_t ceiling = 0;
 
   size_t slab_of(uint64_t off) const { return (off - start) / slab_bytes; }
   bool in_region(uint64_t off, uint64_t len) const {
@@ -133,12 +135,28 @@ struct Allocator::Impl {
     }
     pending.push_back(r);
   }
-  // Free bytes in the slabs that lie wholly below the high-water mark.
-  uint64_t free_below_hwm() const {
+  // Free bytes in the slabs that lie wholly below `limit`.
+  uint64_t free_below(uint64_t limit) const {
     uint64_t n = 0;
-    for (size_t s = 0; s < slabs.size() && start + (s + 1) * slab_bytes <= hwm; ++s)
+    for (size_t s = 0; s < slabs.size() && start + (s + 1) * slab_bytes <= limit; ++s)
       n += slabs[s].bytes();
     return n;
+  }
+  uint64_t free_below_hwm() const { return free_below(hwm); }
+  // What alloc() may hand out: everything free, or only below the ceiling.
+  uint64_t usable_free() const { return ceiling != 0 ? free_below(ceiling) : free_bytes; }
+  // Under a ceiling: at the cursor if its slab is below it (sequential runs), else at the
+  // largest extent of the first slab below it, from the cursor's on (wrapping), that holds len.
+  bool alloc_below_ceiling(uint64_t len, uint64_t* out) {
+    const size_t n = (ceiling - start) / slab_bytes;
+    if (n == 0) return false;
+    const size_t from = cursor < ceiling ? slab_of(cursor) : 0;
+    if (cursor < ceiling && alloc_at_cursor(len, out)) return true;
+    for (size_t i = 0; i < n; ++i) {
+      const size_t s = (from + i) % n;
+      if (slabs[s].largest() >= len) return alloc_at_largest(s, len, out);
+    }
+    return false;
   }
   void give(uint64_t off, uint64_t len) {
     each_piece(off, len, [&](size_t s, uint64_t o, uint64_t n) {
@@ -238,12 +256,18 @@ Result<uint64_t> Allocator::alloc(uint64_t len, bool use_reserve) {
   std::lock_guard<std::mutex> g(impl_->mu);
   Impl& m = *impl_;
   if (len > m.slab_bytes) return make_error(EINVAL, "alloc: request larger than a metaslab");
-  if (m.free_bytes < len || (!use_reserve && m.free_bytes - len < m.reserve))
-    return make_error(ENOSPC, "alloc: pool is full");
+  const uint64_t usable = m.usable_free();
+  if (usable < len || (!use_reserve && usable - len < m.reserve))
+    return make_error(
+        ENOSPC, m.ceiling != 0 ? "alloc: the pool's written space is full" : "alloc: pool is full");
   uint64_t off = 0;
-  if (!m.alloc_back_in_written_space(len, &off) && !m.alloc_at_cursor(len, &off) &&
-      !m.alloc_on_in_written_space(len, &off) && !m.alloc_in_best_slab(len, &off))
+  if (m.ceiling != 0) {
+    if (!m.alloc_below_ceiling(len, &off))
+      return make_error(ENOSPC, "alloc: no free extent large enough in written space");
+  } else if (!m.alloc_back_in_written_space(len, &off) && !m.alloc_at_cursor(len, &off) &&
+             !m.alloc_on_in_written_space(len, &off) && !m.alloc_in_best_slab(len, &off)) {
     return make_error(ENOSPC, "alloc: no free extent large enough");
+  }
   m.record({SpaceRecord::Kind::kAlloc, off, len, 0});
   return off;
 }
@@ -399,11 +423,35 @@ AllocStats Allocator::stats() const {
   const Impl& m = *impl_;
   AllocStats s;
   s.region_bytes = m.end - m.start;
-  s.free_bytes = m.free_bytes;
   s.deferred_bytes = m.deferred.bytes();
-  s.allocated_bytes = s.region_bytes - s.free_bytes - s.deferred_bytes;
+  s.allocated_bytes = s.region_bytes - m.free_bytes - s.deferred_bytes;
+  s.free_bytes = m.usable_free();
   s.reserve_bytes = m.reserve;
+  s.written_only = m.ceiling != 0;
+  s.written_free_bytes = m.free_below_hwm();
   return s;
+}
+
+uint64_t Allocator::space_ceiling() const {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  return impl_->ceiling;
+}
+
+void Allocator::lower_space_ceiling(uint64_t seen) {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  Impl& m = *impl_;
+  if (m.ceiling != seen) return;
+  // Whole slabs only: the high-water mark's own slab has never-written space above the mark.
+  uint64_t top = seen == 0 ? m.hwm : seen;
+  uint64_t whole = (top - m.start) / m.slab_bytes;
+  if (seen != 0 && top == m.start + whole * m.slab_bytes && whole > 0) whole--;
+  m.ceiling = m.start + whole * m.slab_bytes;
+  if (m.ceiling == m.start) m.ceiling = m.start + 1;  // nonzero, and below every whole slab
+}
+
+void Allocator::lift_space_ceiling() {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  impl_->ceiling = 0;
 }
 
 }  // namespace zvfs::alloc

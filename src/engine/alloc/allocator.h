@@ -45,6 +45,8 @@ struct SpaceRecord {
 struct AllocStats {
   uint64_t region_bytes = 0, allocated_bytes = 0, free_bytes = 0, deferred_bytes = 0;
   uint64_t reserve_bytes = 0;
+  bool written_only = false;        // limited by a space ceiling (lower_space_ceiling)
+  uint64_t written_free_bytes = 0;  // free in whole slabs below the high-water mark
 };
 
 class Allocator {
@@ -85,6 +87,18 @@ class Allocator {
   void return_pending(std::vector<SpaceRecord> records);
 
   AllocStats stats() const;
+
+  // The file system holding a sparse pool file is full: a write to space the file has never
+  // had fails there, however free the pool. A space ceiling keeps allocations in slabs wholly
+  // below it, and stats() and alloc() count only the free space there, so writers get ENOSPC
+  // from admission instead of a commit failing on the device. space_ceiling() is 0 without
+  // one. lower_space_ceiling(seen) does nothing if the ceiling is no longer `seen` (another
+  // caller lowered it meanwhile); else it sets the first ceiling at the last whole slab below
+  // the high-water mark (space written before), or lowers it by a slab (a failed write showed
+  // never-written space below it). lift_space_ceiling() removes it.
+  uint64_t space_ceiling() const;
+  void lower_space_ceiling(uint64_t seen);
+  void lift_space_ceiling();
 
  private:
   struct Impl;

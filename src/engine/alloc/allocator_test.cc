@@ -208,6 +208,48 @@ TEST(Allocator, SweepsWrittenSlabsWithFreeRunsBeforeFreshSpace) {
 }
 
 // Ranges that cross a slab boundary are tracked in both slabs and freed whole.
+// A space ceiling (the host file system of a sparse pool file is full): allocations only in
+// whole slabs below the high-water mark, free space counted only there, lowered a slab at a time,
+// ignored when stale, and lifted.
+TEST(Allocator, SpaceCeilingKeepsAllocationsInWrittenSlabs) {
+  constexpr uint64_t M = 1 << 20;
+  const uint64_t start = M, slab = 16 * M;  // 128 MiB: eight slabs of 16 MiB
+  Allocator a(start, start + 128 * M, 0);
+  std::vector<uint64_t> offs;
+  for (int i = 0; i < 40; ++i) offs.push_back(*a.alloc(M));  // slabs 0 and 1, half of slab 2
+  for (int i = 0; i < 40; i += 2) a.free_now(offs[static_cast<size_t>(i)], M);  // 20 MiB free below
+  EXPECT_EQ(a.space_ceiling(), 0u);
+  EXPECT_FALSE(a.stats().written_only);
+  a.lower_space_ceiling(0);
+  const uint64_t ceiling = a.space_ceiling();
+  EXPECT_EQ(ceiling, start + 2 * slab);  // the high-water mark's own slab is not whole
+  AllocStats s = a.stats();
+  EXPECT_TRUE(s.written_only);
+  EXPECT_EQ(s.free_bytes, 16 * M);  // the holes in slabs 0 and 1
+  for (int i = 0; i < 16; ++i) {
+    auto o = a.alloc(M);
+    ASSERT_TRUE(o.ok()) << i;
+    EXPECT_LT(*o, ceiling);
+  }
+  auto full = a.alloc(M);
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.code(), ENOSPC);
+  a.lower_space_ceiling(0);  // stale: someone lowered it already
+  EXPECT_EQ(a.space_ceiling(), ceiling);
+  a.lower_space_ceiling(ceiling);
+  EXPECT_EQ(a.space_ceiling(), start + slab);
+  a.lower_space_ceiling(start + slab);
+  EXPECT_NE(a.space_ceiling(), 0u);  // no whole slab left: nothing allocatable
+  EXPECT_EQ(a.stats().free_bytes, 0u);
+  EXPECT_FALSE(a.alloc(K).ok());
+  a.lift_space_ceiling();
+  EXPECT_FALSE(a.stats().written_only);
+  EXPECT_EQ(a.stats().free_bytes, 128 * M - 36 * M);  // the holes in slab 2 and fresh space
+  auto fresh = a.alloc(M);
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_GE(*fresh, start + 2 * slab);
+}
+
 TEST(Allocator, RangesAcrossSlabBoundaries) {
   constexpr uint64_t kSlab = 16ull << 20;
   Allocator a(0, 2 * kSlab, 0);

@@ -2,10 +2,12 @@
 // labels and uberblocks, injected EIO on data, log writes and flushes, and a full pool.
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <map>
 #include <random>
 #include <set>
+#include <thread>
 
 #include "engine/blob/test_util.h"
 #include "engine/spa/label.h"
@@ -511,6 +513,94 @@ TEST_F(FullPoolTest, WriteRightAfterAPunchFits) {
   auto b = *pool->open_blob(id);
   ASSERT_TRUE(b->punch_hole(0, b->size()).ok());
   expect_write_fits();
+}
+
+}  // namespace
+}  // namespace zvfs::engine
+
+namespace zvfs::engine {
+namespace {
+
+// The file system holding a sparse pool file fills up (FaultVdev::limit_host_space): a write to
+// space the file never had fails with ENOSPC however free the pool is. Commits then write into
+// space the file has; writers get ENOSPC once that is used up (not EIO, and the pool does not
+// fail); when the file system has room again, all of the pool is usable again.
+class HostFullTest : public ::testing::Test {
+ protected:
+  std::shared_ptr<vdev::FaultVdev> dev = std::make_shared<vdev::FaultVdev>(256ull << 20, 5);
+  PoolConfig cfg = testing::test_config();
+  std::unique_ptr<Pool> pool;
+  std::vector<uint8_t> chunk = std::vector<uint8_t>(1 << 20);
+
+  void SetUp() override {
+    cfg.log_bytes = 1 << 20;
+    auto p = Pool::create(testing::share(dev), cfg);
+    ASSERT_TRUE(p.ok());
+    pool = std::move(*p);
+  }
+  static uint8_t tag(uint8_t seed, uint64_t mib) { return static_cast<uint8_t>(seed + mib * 7); }
+  // Writes MiB [from, to) of b, each filled with its tag; returns where ENOSPC stopped it.
+  uint64_t fill(Blob& b, uint64_t from, uint64_t to, uint8_t seed) {
+    for (uint64_t i = from; i < to; i++) {
+      std::fill(chunk.begin(), chunk.end(), tag(seed, i));
+      auto w = b.write(i << 20, chunk.data(), chunk.size());
+      if (!w.ok()) {
+        EXPECT_EQ(w.code(), ENOSPC) << w.error().msg;
+        return i;
+      }
+    }
+    return to;
+  }
+  void expect_filled(Blob& b, uint64_t mib, uint8_t seed) {
+    for (uint64_t i = 0; i < mib; i++) {
+      ASSERT_EQ(*b.read(i << 20, chunk.data(), chunk.size()), chunk.size());
+      ASSERT_TRUE(
+          std::all_of(chunk.begin(), chunk.end(), [&](uint8_t v) { return v == tag(seed, i); }))
+          << "MiB " << i;
+    }
+  }
+};
+
+TEST_F(HostFullTest, CommitsGoToWrittenSpaceAndWritersGetEnospc) {
+  // 96 MiB written and committed, then deleted: space the pool file has.
+  BlobId old = *pool->create_blob();
+  ASSERT_EQ(fill(**pool->open_blob(old), 0, 96, 1), 96u);
+  ASSERT_TRUE(pool->sync_all().ok());
+  ASSERT_TRUE(pool->delete_blob(old).ok());
+  for (int i = 0; i < 3; i++) ASSERT_TRUE(pool->sync_all().ok());
+  dev->limit_host_space(0);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the pool reads it every 50 ms
+
+  BlobId a = *pool->create_blob();
+  auto ba = *pool->open_blob(a);
+  ASSERT_EQ(fill(*ba, 0, 32, 10), 32u);
+  ASSERT_TRUE(pool->sync_all().ok()) << "the commit must go to space the pool file has";
+  BlobId c = *pool->create_blob();
+  auto bc = *pool->open_blob(c);
+  const uint64_t got = fill(*bc, 0, 200, 50);
+  EXPECT_LT(got, 96u) << "writes beyond the written space must get ENOSPC";
+  EXPECT_GT(got, 16u);
+  ASSERT_TRUE(pool->sync_all().ok());
+  expect_filled(*ba, 32, 10);
+  expect_filled(*bc, got, 50);
+
+  dev->unlimited_host_space();
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(fill(*bc, got, got + 64, 50), got + 64) << "room again: fresh space is usable";
+  ASSERT_TRUE(pool->sync_all().ok());
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+  ba.reset();
+  bc.reset();
+  ASSERT_TRUE(pool->export_pool().ok());
+  pool.reset();
+  dev = dev->reboot(3);
+  auto p = Pool::import(testing::share(dev), cfg);
+  ASSERT_TRUE(p.ok()) << p.error().msg;
+  pool = std::move(*p);
+  expect_filled(**pool->open_blob(a), 32, 10);
+  expect_filled(**pool->open_blob(c), got + 64, 50);
 }
 
 }  // namespace

@@ -98,6 +98,8 @@ class PoolCore {
   // deferred frees are reused two commits later, after the next reap has waited for this one.
   void reap(std::vector<std::shared_ptr<dmu::TxgDelta>> retired, std::vector<zio::BlockPtr> freed);
   void wait_reaped();
+  // The vdev's host_free_bytes(), read at most every few tens of ms (fresh: now).
+  int64_t host_free_bytes(bool fresh = false);
   void stop_thread();
   void pause_sync();  // wait until the sync thread is idle and keep it so
   void resume_sync();
@@ -129,6 +131,9 @@ class PoolCore {
   std::atomic<bool> failed_flag_{false};
   std::atomic<uint64_t> throttle_waits_{0};
   std::atomic<uint64_t> delayed_ns_{0};  // slept by the soft throttle (dirty_delay.h)
+  std::atomic<int64_t> host_free_{-1};   // host_free_bytes(), as last read
+  std::atomic<uint64_t> host_checked_ns_{0};
+  std::atomic<bool> host_full_logged_{false};  // admission said why it refuses (once)
   std::mutex export_mu_;
   std::future<void> reaper_;            // the last reap (sync thread, or export after it stopped)
   TaskPool reap_pool_{"zvfs-reap", 1};  // last: its thread stops before anything it uses goes

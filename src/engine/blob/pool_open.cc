@@ -73,13 +73,16 @@ Status format(zio::Pipeline& zio, const PoolConfig& cfg) {
   ub.txg = 1;
   ub.pool_guid = label.pool_guid;
   ub.timestamp_ns = label.create_time_ns;
-  // The log region is written once with zeros, so that on a sparse file a log write never
-  // allocates file blocks (an allocating write would make every flush a journal commit).
+  // The uberblock ring and the log region (contiguous) are written once with zeros, so that on
+  // a sparse file their writes never allocate file blocks: an allocating write would make every
+  // log flush a journal commit, and would fail once the file system holding the pool is full
+  // (the commits go on then, into data space the file has: SyncCtx::write).
   AlignedBuf zeros(1 << 20);
   if (!zeros.data()) return make_error(ENOMEM, "zero buffer");
-  for (uint64_t off = 0; off < layout.log_len; off += zeros.size()) {
-    const uint64_t n = std::min<uint64_t>(zeros.size(), layout.log_len - off);
-    ZVFS_TRY(zio.write_raw(layout.log_off + off, zeros.data(), static_cast<uint32_t>(n)));
+  const uint64_t fixed_len = layout.log_off + layout.log_len - layout.ub_off;
+  for (uint64_t off = 0; off < fixed_len; off += zeros.size()) {
+    const uint64_t n = std::min<uint64_t>(zeros.size(), fixed_len - off);
+    ZVFS_TRY(zio.write_raw(layout.ub_off + off, zeros.data(), static_cast<uint32_t>(n)));
   }
   // The uberblock first: a crash before the labels leaves no pool at all.
   ZVFS_TRY(spa::write_uberblock(zio, layout, ub));

@@ -18,6 +18,7 @@ class SharedVdev final : public vdev::Vdev {
   int flush() override { return d_->flush(); }
   vdev::VdevStats stats() const override { return d_->stats(); }
   std::string describe() const override { return d_->describe(); }
+  int64_t host_free_bytes() const override { return d_->host_free_bytes(); }
 
  private:
   std::shared_ptr<vdev::Vdev> d_;

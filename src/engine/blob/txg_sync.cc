@@ -32,6 +32,11 @@ constexpr uint64_t kSmallChangeBytes = 64 << 10;
 // delays, collected per thread and slept from 200 us on, since a sleep takes at least the
 // timer slack); stopping at the limit is kept for them.
 constexpr uint64_t kStreamShareDiv = 16;
+// Room kept free on the file system holding a sparse pool file: admission lets dirty data grow
+// only to what the pool file has plus that file system's free space less this (read at most
+// every kHostCheckNs: a writer at 3 GB/s writes 150 MiB between two reads).
+constexpr uint64_t kHostSlackBytes = 256ull << 20;
+constexpr uint64_t kHostCheckNs = 50'000'000;
 
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
@@ -166,6 +171,16 @@ Status PoolCore::sync_one(uint32_t flags) {
   return ok_status();
 }
 
+int64_t PoolCore::host_free_bytes(bool fresh) {
+  const uint64_t now = now_ns();
+  const uint64_t at = host_checked_ns_.load(std::memory_order_relaxed);
+  if (fresh || at == 0 || now - at > kHostCheckNs) {
+    host_free_.store(dev_->host_free_bytes(), std::memory_order_relaxed);
+    host_checked_ns_.store(now, std::memory_order_relaxed);
+  }
+  return host_free_.load(std::memory_order_relaxed);
+}
+
 void PoolCore::reap(std::vector<std::shared_ptr<dmu::TxgDelta>> retired,
                     std::vector<zio::BlockPtr> freed) {
   wait_reaped();
@@ -229,15 +244,51 @@ Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
   // metadata a commit rewrites. Deferred frees, dirty data and the open txg's other changes
   // (a delete, truncate or punch frees blocks when its txg commits) may free space: commit and
   // retry, until kDeferTxgs more commits have made those frees reusable.
+  bool host_bound = false;  // the host file system, not the pool, is what is full
+  int64_t host = -1;
   for (int attempt = 0;; attempt++) {
     const alloc::AllocStats s = alloc_->stats();
-    const uint64_t avail = s.free_bytes > reserve_bytes_ ? s.free_bytes - reserve_bytes_ : 0;
+    uint64_t avail = s.free_bytes > reserve_bytes_ ? s.free_bytes - reserve_bytes_ : 0;
+    // A sparse pool file grows only as far as its file system lets it: what commits may write
+    // must fit in space the file has plus what that file system can still give it.
+    host = host_free_bytes();
+    if (host >= 0) {
+      const uint64_t grow = static_cast<uint64_t>(host) > kHostSlackBytes
+                                ? static_cast<uint64_t>(host) - kHostSlackBytes
+                                : 0;
+      const uint64_t room = s.written_free_bytes + grow;
+      const uint64_t host_avail = room > reserve_bytes_ ? room - reserve_bytes_ : 0;
+      host_bound = host_avail < avail;
+      avail = std::min(avail, host_avail);
+    }
     const uint64_t dirty = os_->dirty_bytes();
     const uint64_t need = dirty + dirty / 32 + bytes + (1ull << 20);
     if (need <= avail) return ok_status();
+    // Limited to written space since the host file system was full (SyncCtx::write): if it
+    // has room again for what commits would write, all of the pool is usable again.
+    if (s.written_only) {
+      const int64_t host_free = host_free_bytes(/*fresh=*/true);
+      if (host_free < 0 || static_cast<uint64_t>(host_free) >= need + kHostSlackBytes) {
+        alloc_->lift_space_ceiling();
+        host_full_logged_.store(false, std::memory_order_relaxed);
+        LOG_INFO("spa",
+                 "%s: its file system has room again (%lld bytes): all of the pool is usable",
+                 path_.c_str(), static_cast<long long>(host_free));
+        continue;
+      }
+    }
     if (attempt >= static_cast<int>(alloc::kDeferTxgs) + 1) break;
     if (s.deferred_bytes == 0 && dirty == 0 && !os_->has_changes()) break;
     ZVFS_TRY(wait_synced(os_->open_txg()));
+  }
+  if (host_bound || alloc_->space_ceiling() != 0) {
+    if (!host_full_logged_.exchange(true, std::memory_order_relaxed))
+      LOG_WARN("spa",
+               "%s: the file system holding the pool file has %lld bytes free: the pool cannot "
+               "grow into the rest of its size, and writes get ENOSPC (free space there, or "
+               "create the pool on a file system with room for all of it)",
+               path_.c_str(), static_cast<long long>(host));
+    return make_error(ENOSPC, "the file system holding the pool file is full");
   }
   return make_error(ENOSPC, "pool is full");
 }

@@ -135,7 +135,33 @@ void SyncCtx::release_frees() {
   run = FreeRun{};
 }
 
+namespace {
+// Tries after a write that failed because the host file system is full (each with a lower
+// space ceiling: see Allocator::lower_space_ceiling).
+constexpr int kHostFullRetries = 4;
+}  // namespace
+
 Status SyncCtx::write(std::span<zio::WriteOp> ops) {
+  for (int attempt = 0;; attempt++) {
+    const uint64_t ceiling = alloc.space_ceiling();
+    uint64_t bytes = 0;
+    for (const zio::WriteOp& op : ops) bytes += round_up_4k(op.lsize);
+    Status st = write_once(ops);
+    if (st.ok() || attempt == kHostFullRetries) return st;
+    // A sparse pool file whose file system is full fails writes to space it never had (ENOSPC,
+    // or a short write reported as EIO), however free the pool is: write again, into space the
+    // file has (the allocator then refuses new data beyond it, so writers get ENOSPC).
+    const int64_t host_free = zio.vdev().host_free_bytes();
+    if (host_free < 0 || static_cast<uint64_t>(host_free) >= bytes) return st;
+    alloc.lower_space_ceiling(ceiling);
+    LOG_WARN("dmu",
+             "txg %llu: the file system holding the pool is full (%lld bytes left): writing into "
+             "space the pool file already has; new data beyond it gets ENOSPC",
+             static_cast<unsigned long long>(txg), static_cast<long long>(host_free));
+  }
+}
+
+Status SyncCtx::write_once(std::span<zio::WriteOp> ops) {
   if (ops.empty()) return ok_status();
   release_frees();  // space freed at once is allocatable again, as without the run
   size_t done = 0;

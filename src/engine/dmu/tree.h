@@ -81,8 +81,10 @@ struct SyncCtx {
   // Gives the pending run of frees to the allocator. Before the txg's space map is written.
   void release_frees();
   // Allocates space for each op (with the reserve), writes them in one batch and fills the
-  // ops' out pointers. On failure nothing stays allocated.
+  // ops' out pointers. On failure nothing stays allocated. A failure because the file system
+  // holding a sparse pool file is full is retried below a lowered space ceiling.
   Status write(std::span<zio::WriteOp> ops);
+  Status write_once(std::span<zio::WriteOp> ops);
 };
 
 class TreeReader {

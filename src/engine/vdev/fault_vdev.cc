@@ -17,7 +17,7 @@ FaultVdev::FaultVdev(uint64_t size, uint64_t seed)
     : FaultVdev(MemImage(size - size % kSectorSize), seed) {}
 
 FaultVdev::FaultVdev(MemImage img, uint64_t seed)
-    : size_(img.size()), img_(std::move(img)), rng_(seed) {}
+    : size_(img.size()), img_(std::move(img)), rng_(seed), backed_(size_ / kSectorSize) {}
 
 FaultVdev::~FaultVdev() = default;
 
@@ -47,6 +47,18 @@ int FaultVdev::do_write(IoReq& r) {
     ++fs_.injected_errors;
     return -EIO;
   }
+  // The host file system must give the file the blocks it writes for the first time.
+  const uint64_t first = r.off / kSectorSize, last = (r.off + r.len - 1) / kSectorSize;
+  if (host_left_ >= 0) {
+    int64_t need = 0;
+    for (uint64_t b = first; b <= last; ++b) need += backed_[b] ? 0 : kSectorSize;
+    if (need > host_left_) {
+      ++fs_.injected_errors;
+      return -ENOSPC;
+    }
+    host_left_ -= need;
+  }
+  for (uint64_t b = first; b <= last; ++b) backed_[b] = true;
   Unflushed u;
   u.off = r.off;
   u.old_data.assign(img_.data() + r.off, img_.data() + r.off + r.len);
@@ -181,6 +193,21 @@ void FaultVdev::clear_range_failures() {
   std::lock_guard<std::mutex> g(mu_);
   bad_write_ranges_.clear();
   bad_read_ranges_.clear();
+}
+
+void FaultVdev::limit_host_space(uint64_t bytes) {
+  std::lock_guard<std::mutex> g(mu_);
+  host_left_ = static_cast<int64_t>(bytes);
+}
+
+void FaultVdev::unlimited_host_space() {
+  std::lock_guard<std::mutex> g(mu_);
+  host_left_ = -1;
+}
+
+int64_t FaultVdev::host_free_bytes() const {
+  std::lock_guard<std::mutex> g(mu_);
+  return host_left_;
 }
 
 void FaultVdev::fail_next_flush() {

@@ -78,6 +78,13 @@ class FaultVdev final : public Vdev {
   void fail_reads_in_range(uint64_t off, uint64_t len);   // every read overlapping it fails
   void clear_range_failures();
   void fail_next_flush();
+  // A sparse file on a file system with `bytes` left: the first write to each 4 KiB block
+  // takes 4 KiB of it, and a write that needs more than is left fails with ENOSPC (changing
+  // nothing). Blocks written since the device was made (reboot() makes a new one) count as
+  // allocated. host_free_bytes() reports what is left; unlimited_host_space() lifts the limit.
+  void limit_host_space(uint64_t bytes);
+  void unlimited_host_space();
+  int64_t host_free_bytes() const override;
   // Medium.
   void flip_bits(uint64_t off, uint8_t mask);              // XOR one byte at rest
   bool peek(uint64_t off, void* out, uint64_t len) const;  // read the medium, power or not
@@ -108,6 +115,8 @@ class FaultVdev final : public Vdev {
   CutFate fate_ = CutFate::kRandom;
   bool fail_next_flush_ = false;
   FaultStats fs_;
+  std::vector<bool> backed_;  // 4 KiB blocks written since this device was made
+  int64_t host_left_ = -1;    // -1: no limit
   VdevCounters counters_;
 };
 

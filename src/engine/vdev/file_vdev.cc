@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -42,8 +43,8 @@ constexpr unsigned kMaxRings = 64;
 
 class FileVdev final : public Vdev {
  public:
-  FileVdev(std::string path, int fd, uint64_t size, std::unique_ptr<RingPool> rings)
-      : path_(std::move(path)), fd_(fd), size_(size), rings_(std::move(rings)) {}
+  FileVdev(std::string path, int fd, uint64_t size, bool regular, std::unique_ptr<RingPool> rings)
+      : path_(std::move(path)), fd_(fd), size_(size), regular_(regular), rings_(std::move(rings)) {}
   ~FileVdev() override {
     // Unlock explicitly: the rings hold references to the file that the kernel drops
     // asynchronously after io_uring_queue_exit, so close() alone may release the lock late.
@@ -67,6 +68,11 @@ class FileVdev final : public Vdev {
   VdevStats stats() const override { return counters_.snapshot(); }
   std::string describe() const override { return "file:" + path_; }
   bool syncs_active() const override { return priority_.active(); }
+  int64_t host_free_bytes() const override {
+    struct statvfs s;
+    if (!regular_ || ::fstatvfs(fd_, &s) != 0) return -1;
+    return static_cast<int64_t>(s.f_bavail) * static_cast<int64_t>(s.f_frsize);
+  }
 
  private:
   // Runs the batch; with `then_flush`, a valid batch carries its fdatasync in the same
@@ -190,6 +196,7 @@ class FileVdev final : public Vdev {
   const std::string path_;
   const int fd_;
   const uint64_t size_;
+  const bool regular_;  // a regular (possibly sparse) file, not a block device
   std::unique_ptr<RingPool> rings_;
   VdevCounters counters_;
   SyncPriority priority_;
@@ -254,7 +261,9 @@ Result<std::unique_ptr<Vdev>> open_file_vdev(const std::string& path, const File
     LOG_ERROR("vdev", "io_uring unavailable for %s: %s", path.c_str(), std::strerror(-rc));
     return make_error(-rc, "vdev: io_uring setup failed");
   }
-  return std::unique_ptr<Vdev>(new FileVdev(path, fd, *size, std::move(rings)));
+  struct stat st;
+  const bool regular = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+  return std::unique_ptr<Vdev>(new FileVdev(path, fd, *size, regular, std::move(rings)));
 }
 
 }  // namespace zvfs::vdev

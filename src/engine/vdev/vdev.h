@@ -73,6 +73,10 @@ class Vdev {
   // Whether synchronous writes (submit_then_flush) happened lately, so that bulk writers keep
   // less queued ahead of the next one (the file vdev: sync_priority.h).
   virtual bool syncs_active() const { return false; }
+  // Bytes the file system holding a (sparse) pool file can still give it; -1 when nothing
+  // outside the device limits it (a block device, memory). A write to a never-written part of
+  // a sparse file fails with ENOSPC (or short) once this reaches 0, however empty the pool.
+  virtual int64_t host_free_bytes() const { return -1; }
 };
 
 struct FileVdevOptions {
