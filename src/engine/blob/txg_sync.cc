@@ -35,7 +35,7 @@ constexpr uint64_t kStreamShareDiv = 16;
 // Room kept free on the file system holding a sparse pool file: admission lets dirty data grow
 // only to what the pool file has plus that file system's free space less this (read at most
 // every kHostCheckNs: a writer at 3 GB/s writes 150 MiB between two reads).
-constexpr uint64_t kHostSlackBytes = 256ull << 20;
+constexpr uint64_t kHostSlackBytes = 64ull << 20;
 constexpr uint64_t kHostCheckNs = 50'000'000;
 
 uint64_t now_ns() {
