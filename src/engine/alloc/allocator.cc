@@ -84,7 +84,7 @@ struct Allocator::Impl {
   // Below this cursor position the answer of free_below_hwm() is known to be too small; reset
   // by every free. Keeps the slab scan off all but one allocation per slab of fresh space.
   uint64_t old_space_checked_to = 0;
-  // Nonzero: allocations only in slabs wholly below it (limit_to_written_space).
+  // Nonzero: allocations only in slabs wholly below it (lower_space_ceiling).
   uint64_t ceiling = 0;
 
   size_t slab_of(uint64_t off) const { return (off - start) / slab_bytes; }

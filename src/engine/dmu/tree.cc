@@ -146,8 +146,9 @@ Status SyncCtx::write(std::span<zio::WriteOp> ops) {
     const uint64_t ceiling = alloc.space_ceiling();
     uint64_t bytes = 0;
     for (const zio::WriteOp& op : ops) bytes += round_up_4k(op.lsize);
-    Status st = write_once(ops);
-    if (st.ok() || attempt == kHostFullRetries) return st;
+    bool device_failed = false;
+    Status st = write_once(ops, &device_failed);
+    if (st.ok() || !device_failed || attempt == kHostFullRetries) return st;
     // A sparse pool file whose file system is full fails writes to space it never had (ENOSPC,
     // or a short write reported as EIO), however free the pool is: write again, into space the
     // file has (the allocator then refuses new data beyond it, so writers get ENOSPC).
@@ -161,7 +162,7 @@ Status SyncCtx::write(std::span<zio::WriteOp> ops) {
   }
 }
 
-Status SyncCtx::write_once(std::span<zio::WriteOp> ops) {
+Status SyncCtx::write_once(std::span<zio::WriteOp> ops, bool* device_failed) {
   if (ops.empty()) return ok_status();
   release_frees();  // space freed at once is allocatable again, as without the run
   size_t done = 0;
@@ -179,7 +180,10 @@ Status SyncCtx::write_once(std::span<zio::WriteOp> ops) {
     ops[done].offset = *off;
     ops[done].asize = static_cast<uint32_t>(asize);
   }
-  if (st.ok()) st = zio.write(ops, txg);
+  if (st.ok()) {
+    st = zio.write(ops, txg);
+    *device_failed = !st.ok();
+  }
   if (!st.ok()) {
     for (size_t i = 0; i < done; i++) alloc.free_now(ops[i].offset, ops[i].asize);
   }

@@ -84,7 +84,8 @@ struct SyncCtx {
   // ops' out pointers. On failure nothing stays allocated. A failure because the file system
   // holding a sparse pool file is full is retried below a lowered space ceiling.
   Status write(std::span<zio::WriteOp> ops);
-  Status write_once(std::span<zio::WriteOp> ops);
+  // One try of write(); *device_failed: the device (not the allocator) refused it.
+  Status write_once(std::span<zio::WriteOp> ops, bool* device_failed);
 };
 
 class TreeReader {
