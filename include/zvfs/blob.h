@@ -61,6 +61,8 @@ struct BlobStat {
 struct PoolStats {
   std::string path;
   uint64_t pool_guid = 0;
+  // free_bytes: what can still be written, also bounded by the file system holding a sparse
+  // pool file (its free space less 64 MiB, plus free space the file already has).
   uint64_t size_bytes = 0, allocated_bytes = 0, free_bytes = 0;
   uint64_t blob_count = 0;
   uint64_t txg = 0, synced_txg = 0;

@@ -568,8 +568,11 @@ TEST_F(HostFullTest, CommitsGoToWrittenSpaceAndWritersGetEnospc) {
   ASSERT_TRUE(pool->sync_all().ok());
   ASSERT_TRUE(pool->delete_blob(old).ok());
   for (int i = 0; i < 3; i++) ASSERT_TRUE(pool->sync_all().ok());
+  const uint64_t free_before = pool->stats().free_bytes;
   dev->limit_host_space(0);
   std::this_thread::sleep_for(std::chrono::milliseconds(100));  // the pool reads it every 50 ms
+  EXPECT_LT(pool->stats().free_bytes, free_before) << "free space counts only the written space";
+  EXPECT_GE(pool->stats().free_bytes, 64u << 20);
 
   BlobId a = *pool->create_blob();
   auto ba = *pool->open_blob(a);

@@ -38,6 +38,15 @@ constexpr uint64_t kStreamShareDiv = 16;
 constexpr uint64_t kHostSlackBytes = 64ull << 20;
 constexpr uint64_t kHostCheckNs = 50'000'000;
 
+// What of `free` the file system holding a sparse pool file lets commits write: the free whole
+// slabs below the high-water mark (space the file has) plus that file system's free space less
+// kHostSlackBytes. host < 0: nothing outside the device bounds it.
+uint64_t host_bounded(uint64_t free, const alloc::AllocStats& s, int64_t host) {
+  if (host < 0) return free;
+  const uint64_t h = static_cast<uint64_t>(host);
+  return std::min(free, s.written_free_bytes + (h > kHostSlackBytes ? h - kHostSlackBytes : 0));
+}
+
 uint64_t now_ns() {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(
                                    std::chrono::system_clock::now().time_since_epoch())
@@ -248,19 +257,12 @@ Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
   int64_t host = -1;
   for (int attempt = 0;; attempt++) {
     const alloc::AllocStats s = alloc_->stats();
-    uint64_t avail = s.free_bytes > reserve_bytes_ ? s.free_bytes - reserve_bytes_ : 0;
     // A sparse pool file grows only as far as its file system lets it: what commits may write
     // must fit in space the file has plus what that file system can still give it.
     host = host_free_bytes();
-    if (host >= 0) {
-      const uint64_t grow = static_cast<uint64_t>(host) > kHostSlackBytes
-                                ? static_cast<uint64_t>(host) - kHostSlackBytes
-                                : 0;
-      const uint64_t room = s.written_free_bytes + grow;
-      const uint64_t host_avail = room > reserve_bytes_ ? room - reserve_bytes_ : 0;
-      host_bound = host_avail < avail;
-      avail = std::min(avail, host_avail);
-    }
+    const uint64_t usable = host_bounded(s.free_bytes, s, host);
+    host_bound = usable < s.free_bytes;
+    const uint64_t avail = usable > reserve_bytes_ ? usable - reserve_bytes_ : 0;
     const uint64_t dirty = os_->dirty_bytes();
     const uint64_t need = dirty + dirty / 32 + bytes + (1ull << 20);
     if (need <= avail) return ok_status();
@@ -356,7 +358,7 @@ PoolStats PoolCore::stats() const {
   s.size_bytes = label_.layout.data_len;
   const alloc::AllocStats a = alloc_->stats();
   s.allocated_bytes = a.allocated_bytes;
-  s.free_bytes = a.free_bytes;
+  s.free_bytes = host_bounded(a.free_bytes, a, dev_->host_free_bytes());  // what can be written
   {
     std::lock_guard lk(sync_mu_);
     s.synced_txg = synced_txg_;
