@@ -17,6 +17,7 @@
 #include "common/thread_name.h"
 #include "common/ticks.h"
 #include "daemon/binding.h"
+#include "daemon/file_limit.h"
 #include "daemon/placeholder_guard.h"
 #include "ipc/doorbell.h"
 #include "ipc/sock.h"
@@ -304,6 +305,7 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
   h->ob = ob;
   h->fd = fd;
   h->accmode = accmode;
+  h->max_bytes = placeholder_max_bytes(fd, st);
   h->table = ctx_.blobs;
   int num = add_handle(h);
   if (num < 0) return num;  // h's destructor releases the blob and closes fd
@@ -623,20 +625,23 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
   engine::Blob& b = *h->ob->blob;
   bool writable = h->accmode != O_RDONLY;
   uint64_t slot_bytes = region_.slot_data_bytes();
-  constexpr uint64_t kMaxOff = static_cast<uint64_t>(INT64_MAX);
+  // Growth past the placeholder file system's limit is refused as the kernel refuses it there:
+  // from the limit on EFBIG, across it a short write.
+  const uint64_t kMaxOff = h->max_bytes;
   switch (op) {
     case ipc::Op::kRead: {
       if (h->accmode == O_WRONLY) return -EBADF;
       if (r.len > slot_bytes) return -EINVAL;
-      if (r.off > kMaxOff) return -EINVAL;
+      if (r.off > static_cast<uint64_t>(INT64_MAX)) return -EINVAL;
       auto n = b.read(r.off, data, r.len);
       return n.ok() ? static_cast<int64_t>(*n) : -n.code();
     }
     case ipc::Op::kWrite: {
       if (!writable) return -EBADF;
       if (r.len > slot_bytes) return -EINVAL;
-      if (r.off > kMaxOff - r.len) return -EFBIG;
-      auto n = b.write(r.off, data, r.len);
+      if (r.off >= kMaxOff && r.len > 0) return -EFBIG;
+      const uint64_t len = std::min<uint64_t>(r.len, kMaxOff - std::min(r.off, kMaxOff));
+      auto n = b.write(r.off, data, len);
       if (!n.ok()) return -n.code();
       ctx_.blobs->publish_size(*h->ob, h->fd, false);
       if (r.arg != 0) {  // O_SYNC / O_DSYNC: the sync in the same round trip
@@ -653,7 +658,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       {
         std::lock_guard<std::mutex> g(h->ob->append_mu);
         uint64_t end = b.size();
-        if (end > kMaxOff - r.len) return -EFBIG;
+        if (end > kMaxOff - std::min(r.len, kMaxOff)) return -EFBIG;
         if (op == ipc::Op::kAppend) {
           auto a = b.append(data, r.len);
           if (!a.ok()) return -a.code();

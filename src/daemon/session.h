@@ -46,7 +46,8 @@ namespace zvfs::daemon {
 struct Handle {
   std::shared_ptr<OpenBlob> ob;
   int fd = -1;
-  int accmode = 0;  // O_RDONLY / O_WRONLY / O_RDWR of the client's open file description
+  int accmode = 0;         // O_RDONLY / O_WRONLY / O_RDWR of the client's open file description
+  uint64_t max_bytes = 0;  // the largest file the placeholder's file system allows (file_limit.h)
   BlobTable* table = nullptr;
   std::atomic<uint64_t>* cell = nullptr;  // this handle's size cell in the session's region
   ~Handle();

@@ -1,11 +1,16 @@
-// mp_full.cc — zvfs_mptest's full-pool scenario, through libzvfs.so on a small pool.
+// mp_full.cc — zvfs_mptest's scenarios at the limits of space and size, through libzvfs.so.
 //
 //   pool-full FILE   write FILE until the pool refuses: the error is ENOSPC (never EIO), what
 //                    was accepted syncs and reads back; then space given back by ftruncate, and
 //                    by unlink + close, is usable at once, as a file system that frees at once
 //                    would let a database use it (the pool frees it a few commits later, and
 //                    the daemon commits those when a writer needs the space).
+//   fs-limit FILE    FILE grows only as far as its placeholder's file system allows any file
+//                    (found with lseek on a plain file in $ZVFS_TEST_OUTSIDE, on the same file
+//                    system): a write at the limit gets EFBIG, one across it is short, and the
+//                    size, lseek to the end and the bytes below the limit are right.
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/max_offset.h"
 #include "mp_check.h"
 #include "mp_cmds.h"
 
@@ -93,10 +99,41 @@ int cmd_pool_full(const char* file) {
   return 0;
 }
 
+int cmd_fs_limit(const char* file) {
+  const char* outside = getenv("ZVFS_TEST_OUTSIDE");
+  CHECK(outside != nullptr);
+  std::string plain = std::string(outside) + "/limit-probe";
+  int pfd = open(plain.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(pfd >= 0);
+  const uint64_t max = probe_max_offset(pfd);
+  CHECK(close(pfd) == 0 && unlink(plain.c_str()) == 0);
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  const char data[10] = {'0', '1', '2', '3', '4', '5', '6', '7', '8', '9'};
+  errno = 0;
+  if (max > (1ull << 50)) {  // beyond the engine's own limit (1 PiB): that one answers
+    CHECK(pwrite(fd, data, 10, static_cast<off_t>(1ull << 50)) < 0 && errno == EFBIG);
+    CHECK(close(fd) == 0);
+    return 0;
+  }
+  CHECK(pwrite(fd, data, 10, static_cast<off_t>(max)) < 0 && errno == EFBIG);
+  CHECK(pwrite(fd, data, 10, static_cast<off_t>(max - 4)) == 4);  // across it: short
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == max);
+  CHECK(lseek(fd, 0, SEEK_END) == static_cast<off_t>(max));
+  char got[4];
+  CHECK(pread(fd, got, 4, static_cast<off_t>(max - 4)) == 4 && memcmp(got, data, 4) == 0);
+  errno = 0;
+  CHECK(ftruncate(fd, static_cast<off_t>(max) + 1) < 0 && errno == EFBIG);
+  CHECK(ftruncate(fd, 0) == 0 && close(fd) == 0);
+  return 0;
+}
+
 }  // namespace
 
 int run_full_command(const std::string& c, int, char** argv) {
   if (c == "pool-full") return cmd_pool_full(argv[2]);
+  if (c == "fs-limit") return cmd_fs_limit(argv[2]);
   return -1;
 }
 

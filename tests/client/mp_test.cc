@@ -87,6 +87,10 @@ TEST_F(MpTest, DirectReadAlignmentFollowsTheDescriptorsFlags) {
 TEST_F(MpTest, ExecReadsInheritedDescriptor) {
   expect_ok({"exec-parent", "f"});
 }
+// A file grows only as far as its placeholder's file system allows (mp_full.cc).
+TEST_F(MpTest, FileSizeStopsAtThePlaceholderFileSystemsLimit) {
+  expect_ok({"fs-limit", "f"});
+}
 TEST_F(MpTest, UnlinkWhileOpen) {
   expect_ok({"unlink-open", "f"});
 }

@@ -442,7 +442,16 @@ TEST_F(Zvfsd, KilledClientLeavesNoHandleInStats) {
   EXPECT_NE(json.find(obj), std::string::npos) << obj << "\n" << json;
   kill(kid, SIGKILL);
   waitpid(kid, nullptr, 0);
-  for (int i = 0; i < 500 && daemon_stats(sock_).h.open_handles != 0; ++i) usleep(10000);
+  // The session releases its handles first and leaves the client list just after: wait for
+  // both (the list was checked right after the handles reached 0, and raced with the second).
+  auto gone = [&] {
+    cli::StatsView s = daemon_stats(sock_);
+    if (s.h.open_handles != 0) return false;
+    for (auto& ci : s.clients)
+      if (ci.pid == kid) return false;
+    return true;
+  };
+  for (int i = 0; i < 500 && !gone(); ++i) usleep(10000);
   v = daemon_stats(sock_);
   EXPECT_EQ(v.h.open_handles, 0u);
   EXPECT_EQ(v.h.open_blobs, 0u);
