@@ -627,7 +627,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
   uint64_t slot_bytes = region_.slot_data_bytes();
   // Growth past the placeholder file system's limit is refused as the kernel refuses it there:
   // from the limit on EFBIG, across it a short write.
-  const uint64_t kMaxOff = h->max_bytes;
+  const uint64_t max_off = h->max_bytes;
   switch (op) {
     case ipc::Op::kRead: {
       if (h->accmode == O_WRONLY) return -EBADF;
@@ -639,8 +639,8 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
     case ipc::Op::kWrite: {
       if (!writable) return -EBADF;
       if (r.len > slot_bytes) return -EINVAL;
-      if (r.off >= kMaxOff && r.len > 0) return -EFBIG;
-      const uint64_t len = std::min<uint64_t>(r.len, kMaxOff - std::min(r.off, kMaxOff));
+      if (r.off >= max_off && r.len > 0) return -EFBIG;
+      const uint64_t len = std::min<uint64_t>(r.len, max_off - std::min(r.off, max_off));
       auto n = b.write(r.off, data, len);
       if (!n.ok()) return -n.code();
       ctx_.blobs->publish_size(*h->ob, h->fd, false);
@@ -658,7 +658,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       {
         std::lock_guard<std::mutex> g(h->ob->append_mu);
         uint64_t end = b.size();
-        if (end > kMaxOff - std::min(r.len, kMaxOff)) return -EFBIG;
+        if (end > max_off - std::min(r.len, max_off)) return -EFBIG;
         if (op == ipc::Op::kAppend) {
           auto a = b.append(data, r.len);
           if (!a.ok()) return -a.code();
@@ -675,7 +675,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
     }
     case ipc::Op::kTruncate: {
       if (!writable) return -EBADF;
-      if (r.off > kMaxOff) return -EFBIG;
+      if (r.off > max_off) return -EFBIG;
       Status s = b.truncate(r.off);
       if (!s.ok()) return -s.code();
       ctx_.blobs->publish_size(*h->ob, h->fd, true);
@@ -683,7 +683,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
     }
     case ipc::Op::kFallocate: {
       if (!writable) return -EBADF;
-      if (r.off > kMaxOff || r.len > kMaxOff - r.off) return -EFBIG;
+      if (r.off > max_off || r.len > max_off - r.off) return -EFBIG;
       if (r.len == 0) return -EINVAL;
       uint64_t end = r.off + r.len;
       Status s;
