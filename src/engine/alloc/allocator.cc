@@ -428,8 +428,12 @@ AllocStats Allocator::stats() const {
   s.free_bytes = m.usable_free();
   s.reserve_bytes = m.reserve;
   s.written_only = m.ceiling != 0;
-  s.written_free_bytes = m.free_below_hwm();
   return s;
+}
+
+uint64_t Allocator::written_free_bytes() const {
+  std::lock_guard<std::mutex> g(impl_->mu);
+  return impl_->free_below_hwm();
 }
 
 uint64_t Allocator::space_ceiling() const {

@@ -45,8 +45,7 @@ struct SpaceRecord {
 struct AllocStats {
   uint64_t region_bytes = 0, allocated_bytes = 0, free_bytes = 0, deferred_bytes = 0;
   uint64_t reserve_bytes = 0;
-  bool written_only = false;        // limited by a space ceiling (lower_space_ceiling)
-  uint64_t written_free_bytes = 0;  // free in whole slabs below the high-water mark
+  bool written_only = false;  // limited by a space ceiling (lower_space_ceiling)
 };
 
 class Allocator {
@@ -97,6 +96,9 @@ class Allocator {
   // the high-water mark (space written before), or lowers it by a slab (a failed write showed
   // never-written space below it). lift_space_ceiling() removes it.
   uint64_t space_ceiling() const;
+  // Free bytes in the whole slabs below the high-water mark (space a sparse file has). A scan of
+  // the slabs: not part of stats(), which every admission reads.
+  uint64_t written_free_bytes() const;
   void lower_space_ceiling(uint64_t seen);
   void lift_space_ceiling();
 

@@ -41,10 +41,13 @@ constexpr uint64_t kHostCheckNs = 50'000'000;
 // What of `free` the file system holding a sparse pool file lets commits write: the free whole
 // slabs below the high-water mark (space the file has) plus that file system's free space less
 // kHostSlackBytes. host < 0: nothing outside the device bounds it.
-uint64_t host_bounded(uint64_t free, const alloc::AllocStats& s, int64_t host) {
+// The slab scan for the written space happens only when the host's room alone is not enough.
+uint64_t host_bounded(uint64_t free, const alloc::Allocator& a, int64_t host) {
   if (host < 0) return free;
   const uint64_t h = static_cast<uint64_t>(host);
-  return std::min(free, s.written_free_bytes + (h > kHostSlackBytes ? h - kHostSlackBytes : 0));
+  const uint64_t grow = h > kHostSlackBytes ? h - kHostSlackBytes : 0;
+  if (grow >= free) return free;
+  return std::min(free, a.written_free_bytes() + grow);
 }
 
 uint64_t now_ns() {
@@ -260,7 +263,7 @@ Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
     // A sparse pool file grows only as far as its file system lets it: what commits may write
     // must fit in space the file has plus what that file system can still give it.
     host = host_free_bytes();
-    const uint64_t usable = host_bounded(s.free_bytes, s, host);
+    const uint64_t usable = host_bounded(s.free_bytes, *alloc_, host);
     host_bound = usable < s.free_bytes;
     const uint64_t avail = usable > reserve_bytes_ ? usable - reserve_bytes_ : 0;
     const uint64_t dirty = os_->dirty_bytes();
@@ -358,7 +361,8 @@ PoolStats PoolCore::stats() const {
   s.size_bytes = label_.layout.data_len;
   const alloc::AllocStats a = alloc_->stats();
   s.allocated_bytes = a.allocated_bytes;
-  s.free_bytes = host_bounded(a.free_bytes, a, dev_->host_free_bytes());  // what can be written
+  s.free_bytes =
+      host_bounded(a.free_bytes, *alloc_, dev_->host_free_bytes());  // what can be written
   {
     std::lock_guard lk(sync_mu_);
     s.synced_txg = synced_txg_;

@@ -144,14 +144,14 @@ constexpr int kHostFullRetries = 4;
 Status SyncCtx::write(std::span<zio::WriteOp> ops) {
   for (int attempt = 0;; attempt++) {
     const uint64_t ceiling = alloc.space_ceiling();
-    uint64_t bytes = 0;
-    for (const zio::WriteOp& op : ops) bytes += round_up_4k(op.lsize);
     bool device_failed = false;
     Status st = write_once(ops, &device_failed);
     if (st.ok() || !device_failed || attempt == kHostFullRetries) return st;
     // A sparse pool file whose file system is full fails writes to space it never had (ENOSPC,
     // or a short write reported as EIO), however free the pool is: write again, into space the
     // file has (the allocator then refuses new data beyond it, so writers get ENOSPC).
+    uint64_t bytes = 0;
+    for (const zio::WriteOp& op : ops) bytes += round_up_4k(op.lsize);
     const int64_t host_free = zio.vdev().host_free_bytes();
     if (host_free < 0 || static_cast<uint64_t>(host_free) >= bytes) return st;
     alloc.lower_space_ceiling(ceiling);
