@@ -189,4 +189,18 @@ void testing::abandon(Pool& pool) {
   static_cast<PoolImpl&>(pool).core().abandon();
 }
 
+Result<testing::StoredShape> testing::stored_shape(Pool& pool, BlobId id) {
+  ZVFS_ASSIGN_OR_RETURN(o, static_cast<PoolImpl&>(pool).core().objset().hold(id));
+  std::lock_guard lk(o->mu);
+  const dmu::DnodePhys& dn = o->committed;
+  StoredShape s;
+  s.data_root_lsize = dn.root.is_hole() ? 0 : dn.root.lsize;
+  s.data_root_level = dn.root.level;
+  s.xattrs_in_dnode = dmu::xattr_inline(dn);
+  const zio::BlockPtr x = dmu::xattr_tree(dn);
+  s.xattr_root_lsize = x.is_hole() ? 0 : x.lsize;
+  s.xattr_bytes = dn.xattr_bytes;
+  return s;
+}
+
 }  // namespace zvfs::engine

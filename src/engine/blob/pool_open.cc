@@ -145,7 +145,8 @@ Result<std::shared_ptr<PoolCore>> PoolCore::open(std::unique_ptr<vdev::Vdev> dev
   p->arc_ = std::make_unique<arc::Arc>(zio, cfg.cache_bytes);
   p->os_ = std::make_unique<dmu::ObjectSet>(
       zio, *p->arc_, *p->alloc_, l.block_size,
-      dmu::ObjsetRoot{ub.meta_root, ub.next_blob_id, ub.blob_count}, ub.txg + 1);
+      dmu::ObjsetRoot{ub.meta_root, ub.next_blob_id, ub.blob_count}, ub.txg + 1,
+      /*short_tails=*/label.version >= 2);
   const zil::Region region{l.log_off, l.log_len};
   dmu::ObjectSet& os = *p->os_;
   const uint64_t base_txg = ub.txg;

@@ -9,4 +9,14 @@ namespace zvfs::engine::testing {
 // and the device keeps exactly what was written to it.
 void abandon(Pool& pool);
 
+// How the last committed dnode of a blob stores it (tests of the on-disk format).
+struct StoredShape {
+  uint32_t data_root_lsize = 0;   // stored bytes of the data tree's root (0: a hole)
+  int data_root_level = 0;        // 0: the root is the only data block
+  bool xattrs_in_dnode = false;   // the xattr stream is inline
+  uint32_t xattr_root_lsize = 0;  // stored bytes of the xattr tree's root (0: none)
+  uint64_t xattr_bytes = 0;       // length of the xattr stream
+};
+Result<StoredShape> stored_shape(Pool& pool, BlobId id);
+
 }  // namespace zvfs::engine::testing

@@ -57,7 +57,7 @@ struct Walker {
         },
         nullptr);
     dmu::TreeReader::walk(
-        arc, dn.xattr,
+        arc, dmu::xattr_tree(dn),
         [&](const zio::BlockPtr& bp, uint64_t) { verify(bp, dn.id, 0, "xattr block"); }, nullptr);
   }
 

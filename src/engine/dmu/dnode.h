@@ -8,6 +8,7 @@
 // of their own: the meta-object block pointer's checksum covers them.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 
 #include "engine/zio/blkptr.h"
@@ -23,10 +24,17 @@ inline constexpr uint8_t kDnodeVersion = 1;
 
 enum class ObjType : uint8_t { kFree = 0, kBlob = 1 };
 
+// flags: the xattr stream is stored in the dnode itself, in bytes [128, 256) (where the xattr
+// tree pointer and the reserved tail would be), xattr_bytes long. Format-2 pools only.
+inline constexpr uint8_t kDnodeXattrInline = 1;
+inline constexpr uint32_t kDnodeXattrInlineOffset = 128;
+inline constexpr uint32_t kInlineXattrMax = 128;
+
 struct DnodePhys {
   ObjType type = ObjType::kFree;
   uint8_t version = 0;
-  uint8_t pad0[2] = {};
+  uint8_t flags = 0;  // kDnodeXattrInline
+  uint8_t pad0 = 0;
   uint32_t block_size = 0;  // data block size of this object
   uint64_t id = 0;          // self-check: the slot's blob id
   uint64_t size = 0;        // logical size in bytes
@@ -39,5 +47,23 @@ struct DnodePhys {
   uint64_t reserved1[8] = {};
 };
 static_assert(sizeof(DnodePhys) == kDnodeSize, "dnode is 256 bytes on disk");
+static_assert(offsetof(DnodePhys, xattr) == kDnodeXattrInlineOffset &&
+                  kDnodeXattrInlineOffset + kInlineXattrMax == kDnodeSize,
+              "an inline xattr stream fills the dnode from the xattr pointer on");
+
+inline bool xattr_inline(const DnodePhys& dn) {
+  return (dn.flags & kDnodeXattrInline) != 0;
+}
+// The dnode's xattr tree: a hole when the stream is inline (or there is none).
+inline zio::BlockPtr xattr_tree(const DnodePhys& dn) {
+  return xattr_inline(dn) ? zio::BlockPtr{} : dn.xattr;
+}
+// The inline stream's bytes (kInlineXattrMax of room).
+inline const uint8_t* inline_xattr(const DnodePhys& dn) {
+  return reinterpret_cast<const uint8_t*>(&dn) + kDnodeXattrInlineOffset;
+}
+inline uint8_t* inline_xattr(DnodePhys& dn) {
+  return reinterpret_cast<uint8_t*>(&dn) + kDnodeXattrInlineOffset;
+}
 
 }  // namespace zvfs::dmu

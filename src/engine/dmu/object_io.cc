@@ -52,14 +52,18 @@ Status read_tree(arc::Arc& arc, const zio::BlockPtr& root, uint32_t bs, uint64_t
     std::memset(dst, 0, cnt);
     return ok_status();
   }
-  if (bp.type != zio::BlockType::kData || bp.lsize != bs) {
-    LOG_ERROR("dmu", "data block pointer at 0x%llx has type %u and size %u (expected %u)",
+  // A stored block may end early (format 2): its bytes past lsize are zero. lsize is a
+  // multiple of 4096, at most the block size.
+  if (bp.type != zio::BlockType::kData || bp.lsize > bs || bp.lsize % 4096 != 0) {
+    LOG_ERROR("dmu", "data block pointer at 0x%llx has type %u and size %u (block size %u)",
               static_cast<unsigned long long>(bp.offset), static_cast<unsigned>(bp.type), bp.lsize,
               bs);
     return make_error(EIO, "malformed data block pointer");
   }
   ZVFS_ASSIGN_OR_RETURN(buf, arc.read(bp));
-  copy_bytes(dst, buf->data() + boff, cnt);
+  const uint32_t have = boff < bp.lsize ? std::min(cnt, bp.lsize - boff) : 0;
+  copy_bytes(dst, buf->data() + boff, have);
+  if (have < cnt) std::memset(dst + have, 0, cnt - have);
   return ok_status();
 }
 

@@ -20,32 +20,37 @@ Status check_name(std::string_view name) {
 
 Status ObjectSet::load_xattrs(Object& o) {
   if (o.xattrs) return ok_status();
-  const zio::BlockPtr bp = o.committed.xattr;
-  if (bp.is_hole()) {
+  const bool in_dnode = xattr_inline(o.committed);
+  const zio::BlockPtr bp = xattr_tree(o.committed);
+  if (!in_dnode && bp.is_hole()) {
     o.xattrs = std::make_shared<const XattrMap>();
     return ok_status();
   }
   const uint64_t len = o.committed.xattr_bytes;
   if (len > kXattrTotalMax) return make_error(EIO, "bad xattr size");
   std::vector<uint8_t> enc(len);
-  {
+  if (in_dnode) {
+    std::memcpy(enc.data(), inline_xattr(o.committed), len);  // load_object checked len
+  } else {
     std::shared_lock reuse(reuse_mu_);
     for (uint64_t i = 0; i * meta_bytes_ < len; i++) {
       ZVFS_ASSIGN_OR_RETURN(leaf, TreeReader::lookup(arc_, bp, i));
-      if (leaf.type != zio::BlockType::kXattr || leaf.lsize != meta_bytes_) {
+      // Every leaf is whole but the last, which may end at the 4 KiB sector holding the
+      // stream's last byte (format 2).
+      const uint64_t n = std::min<uint64_t>(meta_bytes_, len - i * meta_bytes_);
+      if (leaf.type != zio::BlockType::kXattr || leaf.lsize > meta_bytes_ || leaf.lsize < n) {
         LOG_ERROR("dmu", "blob %llu: xattr block %llu is missing or malformed",
                   static_cast<unsigned long long>(o.id), static_cast<unsigned long long>(i));
         return make_error(EIO, "bad xattr block pointer");
       }
       ZVFS_ASSIGN_OR_RETURN(buf, arc_.read(leaf));
-      const uint64_t n = std::min<uint64_t>(meta_bytes_, len - i * meta_bytes_);
       std::memcpy(enc.data() + i * meta_bytes_, buf->data(), n);
     }
   }
   auto m = decode_xattrs(enc.data(), enc.size());
   if (!m.ok()) {
-    LOG_ERROR("dmu", "blob %llu: xattr block does not decode",
-              static_cast<unsigned long long>(o.id));
+    LOG_ERROR("dmu", "blob %llu: xattrs (%s) do not decode", static_cast<unsigned long long>(o.id),
+              in_dnode ? "in the dnode" : "in their block");
     return m.error();
   }
   o.xattrs = std::make_shared<const XattrMap>(std::move(*m));

@@ -8,12 +8,14 @@
 namespace zvfs::dmu {
 
 ObjectSet::ObjectSet(zio::Pipeline& zio, arc::Arc& arc, alloc::Allocator& alloc,
-                     uint32_t block_size, const ObjsetRoot& root, uint64_t open_txg)
+                     uint32_t block_size, const ObjsetRoot& root, uint64_t open_txg,
+                     bool short_tails)
     : zio_(zio),
       arc_(arc),
       alloc_(alloc),
       block_size_(block_size),
       meta_bytes_(meta_block_size(block_size)),
+      short_tails_(short_tails),
       ind_shift_(ptr_shift_for(block_size)),
       dnodes_per_block_(meta_block_size(block_size) / kDnodeSize),
       open_txg_(open_txg),
@@ -140,10 +142,15 @@ Result<std::shared_ptr<Object>> ObjectSet::load_object(uint64_t id) {
     std::memcpy(&dn, buf->data() + (id % dnodes_per_block_) * kDnodeSize, sizeof(dn));
   }
   if (dn.type != ObjType::kBlob) return make_error(ENOENT, "no such blob");
-  if (dn.id != id || dn.version != kDnodeVersion || dn.block_size != block_size_) {
-    LOG_ERROR("dmu", "dnode of blob %llu is inconsistent (id %llu, version %u, block size %u)",
+  const bool bad_inline =
+      xattr_inline(dn) && (dn.xattr_bytes == 0 || dn.xattr_bytes > kInlineXattrMax);
+  if (dn.id != id || dn.version != kDnodeVersion || dn.block_size != block_size_ ||
+      (dn.flags & ~kDnodeXattrInline) != 0 || bad_inline) {
+    LOG_ERROR("dmu",
+              "dnode of blob %llu is inconsistent (id %llu, version %u, block size %u, flags %u, "
+              "xattr bytes %llu)",
               static_cast<unsigned long long>(id), static_cast<unsigned long long>(dn.id),
-              dn.version, dn.block_size);
+              dn.version, dn.block_size, dn.flags, static_cast<unsigned long long>(dn.xattr_bytes));
     return make_error(EIO, "bad dnode");
   }
   auto o = std::make_shared<Object>(id, block_size_);

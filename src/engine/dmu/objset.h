@@ -67,8 +67,10 @@ struct LogBatch {
 
 class ObjectSet {
  public:
+  // short_tails: store data and xattr blocks without their zero tail (format version 2);
+  // false writes every such block whole, as format version 1 requires.
   ObjectSet(zio::Pipeline& zio, arc::Arc& arc, alloc::Allocator& alloc, uint32_t block_size,
-            const ObjsetRoot& root, uint64_t open_txg);
+            const ObjsetRoot& root, uint64_t open_txg, bool short_tails = true);
   ObjectSet(const ObjectSet&) = delete;
   ObjectSet& operator=(const ObjectSet&) = delete;
 
@@ -165,11 +167,11 @@ class ObjectSet {
   Result<uint64_t> next_data_block(Object& o, uint64_t blk);
   Result<uint64_t> next_hole_block(Object& o, uint64_t blk, uint64_t nblocks);
   Status load_xattrs(Object& o);
-  void add_op(Object& o, TxgDelta& d, LogOp op);  // o.mu held
+  void add_op(Object& o, TxgDelta& d, LogOp op);                           // o.mu held
   void drop_blocks(Object& o, TxgDelta& d, uint64_t first, uint64_t end);  // d: o's open delta
-  Result<std::shared_ptr<Object>> load_object(uint64_t id);  // table_mu_ held
-  std::shared_ptr<Object> new_object(uint64_t id);           // table_mu_ held
-  void record_create(Object& o);                             // txg hold
+  Result<std::shared_ptr<Object>> load_object(uint64_t id);                // table_mu_ held
+  std::shared_ptr<Object> new_object(uint64_t id);                         // table_mu_ held
+  void record_create(Object& o);                                           // txg hold
   Result<DnodePhys> sync_object(Object& o, TxgDelta& d,
                                 const std::vector<std::pair<uint64_t, zio::BlockPtr>>& leaves,
                                 SyncCtx& ctx, uint64_t txg);
@@ -181,6 +183,7 @@ class ObjectSet {
   alloc::Allocator& alloc_;
   const uint32_t block_size_;
   const uint32_t meta_bytes_;  // metadata block size (indirect, dnode, xattr blocks)
+  const bool short_tails_;     // see the constructor
   const uint32_t ind_shift_;   // pointers per indirect block = 1 << ind_shift_
   const uint32_t dnodes_per_block_;
 

@@ -3,7 +3,9 @@
 // sync_txg(T) runs on the pool's sync thread only, while txg T+1 is open and takes new
 // changes. Order, bottom-up, so a parent is written after its children and carries their
 // checksums:
-//   1. every dirty data block of T to a newly allocated place (all-zero blocks become holes);
+//   1. every dirty data block of T to a newly allocated place (all-zero blocks become holes;
+//      on format-2 pools a block is stored only up to the 4 KiB sector holding its last
+//      non-zero byte, so a 100-byte file takes 4 KiB, not a whole block);
 //   2. per object: frees (truncate/punch/delete), new leaves, changed indirect blocks
 //      (TreeWriter), the xattr block -> a new dnode;
 //   3. the meta-object blocks holding changed dnodes, and its indirect blocks -> new root.
@@ -28,6 +30,20 @@ bool all_zero(const std::byte* p, size_t n) {
   if (n == 0) return true;
   if (p[0] != std::byte{0}) return false;
   return std::memcmp(p, p + 1, n - 1) == 0;
+}
+
+// Bytes of the n-byte block at p to store: up to the end of the 4 KiB sector that holds its
+// last non-zero byte (0: all zero). n is a multiple of 4096. Scans from the end, so a full
+// block costs one word.
+uint32_t stored_bytes(const std::byte* p, uint32_t n) {
+  uint32_t i = n;
+  for (; i >= 8; i -= 8) {
+    uint64_t w;
+    std::memcpy(&w, p + i - 8, sizeof w);
+    if (w != 0) break;
+  }
+  while (i > 0 && p[i - 1] == std::byte{0}) i--;
+  return (i + 4095) / 4096 * 4096;
 }
 
 }  // namespace
@@ -61,30 +77,41 @@ uint64_t ObjectSet::close_txg() {
   return t;
 }
 
-// Replaces the dnode's xattr tree by the encoding of `m` (none if m is null or empty), in
-// metadata-size leaves.
+// Replaces the dnode's xattrs by the encoding of `m` (none if m is null or empty): in the
+// dnode itself if it fits there (format 2), else in metadata-size leaves of a tree.
 Status ObjectSet::write_xattrs(const XattrMap* m, SyncCtx& ctx, DnodePhys* dn) {
-  TreeWriter xw(ctx, dn->xattr, ind_shift_);
+  TreeWriter xw(ctx, xattr_tree(*dn), ind_shift_);
   ZVFS_TRY(xw.free_range(0, kNoBlock));
-  dn->xattr_bytes = 0;
-  if (m && !m->empty()) {
-    std::vector<uint8_t> enc = encode_xattrs(*m);
+  std::vector<uint8_t> enc;
+  if (m && !m->empty()) enc = encode_xattrs(*m);
+  const bool in_dnode = short_tails_ && !enc.empty() && enc.size() <= kInlineXattrMax;
+  if (!in_dnode && !enc.empty()) {
     const size_t n = (enc.size() + meta_bytes_ - 1) / meta_bytes_;
+    // The last leaf holds only the stream's end (rounded to 4 KiB) on format-2 pools.
+    const size_t tail = enc.size() - (n - 1) * meta_bytes_;
+    const uint32_t last =
+        short_tails_ ? static_cast<uint32_t>((tail + 4095) / 4096 * 4096) : meta_bytes_;
     enc.resize(n * meta_bytes_, 0);
     std::vector<zio::BlockPtr> leaves(n);
     std::vector<zio::WriteOp> ops(n);
     for (size_t i = 0; i < n; i++) {
       ops[i].data = enc.data() + i * meta_bytes_;
-      ops[i].lsize = meta_bytes_;
+      ops[i].lsize = i + 1 == n ? last : meta_bytes_;
       ops[i].type = zio::BlockType::kXattr;
       ops[i].out = &leaves[i];
     }
     ZVFS_TRY(ctx.write(ops));
     for (size_t i = 0; i < n; i++) ZVFS_TRY(xw.set_leaf(i, leaves[i]));
-    dn->xattr_bytes = encoded_size(*m);
   }
-  ZVFS_ASSIGN_OR_RETURN(root, xw.finish());
+  ZVFS_ASSIGN_OR_RETURN(root, xw.finish());  // a hole unless leaves were set
+  dn->flags &= static_cast<uint8_t>(~kDnodeXattrInline);
+  std::memset(inline_xattr(*dn), 0, kInlineXattrMax);
   dn->xattr = root;
+  dn->xattr_bytes = m && !m->empty() ? encoded_size(*m) : 0;
+  if (in_dnode) {
+    std::memcpy(inline_xattr(*dn), enc.data(), enc.size());
+    dn->flags |= kDnodeXattrInline;
+  }
   return ok_status();
 }
 
@@ -200,10 +227,11 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
     leaves[i].reserve(d->blocks.size());
     for (const auto& [b, buf] : d->blocks) {
       leaves[i].emplace_back(b, zio::BlockPtr{});
-      if (all_zero(buf->data(), block_size_)) continue;
+      const uint32_t stored = stored_bytes(buf->data(), block_size_);
+      if (stored == 0) continue;
       zio::WriteOp op;
       op.data = buf->data();
-      op.lsize = block_size_;
+      op.lsize = short_tails_ ? stored : block_size_;
       op.type = zio::BlockType::kData;
       op.out = &leaves[i].back().second;
       ops.push_back(op);

@@ -59,10 +59,11 @@ enum class Verdict { kOk, kNoMagic, kBadChecksum, kBadVersion, kBadLayout };
 Verdict decode(const LabelPhys& p, uint64_t dev_size, Label* out) {
   if (p.magic != kLabelMagic) return Verdict::kNoMagic;
   if (!(label_checksum(p) == p.checksum)) return Verdict::kBadChecksum;
-  if (p.version != kFormatVersion) return Verdict::kBadVersion;
+  if (p.version < kOldestFormatVersion || p.version > kFormatVersion) return Verdict::kBadVersion;
   if (p.ub_slot_size != kUberblockSlotSize) return Verdict::kBadLayout;
   Layout l = layout_from(p);
   if (!layout_sane(l, dev_size)) return Verdict::kBadLayout;
+  out->version = p.version;
   out->pool_guid = p.pool_guid;
   out->create_time_ns = p.create_time_ns;
   out->layout = l;
@@ -112,7 +113,7 @@ Status write_labels(zio::Pipeline& zio, const Label& label) {
   auto* p = reinterpret_cast<LabelPhys*>(buf.data());
   const Layout& l = label.layout;
   p->magic = kLabelMagic;
-  p->version = kFormatVersion;
+  p->version = label.version;
   p->block_size = l.block_size;
   p->pool_guid = label.pool_guid;
   p->vdev_size = l.vdev_size;
@@ -159,8 +160,8 @@ Result<Label> read_label(zio::Pipeline& zio) {
       LOG_ERROR("spa", "%s is not a ZVFS pool (no label)", what.c_str());
       return make_error(ENOENT, "not a ZVFS pool");
     case Verdict::kBadVersion:
-      LOG_ERROR("spa", "%s: pool label has an unknown format version (this build reads %u)",
-                what.c_str(), kFormatVersion);
+      LOG_ERROR("spa", "%s: pool label has an unknown format version (this build reads %u to %u)",
+                what.c_str(), kOldestFormatVersion, kFormatVersion);
       return make_error(EINVAL, "unknown pool format version");
     case Verdict::kBadLayout:
       LOG_ERROR("spa", "%s: pool label describes an impossible layout", what.c_str());

@@ -19,7 +19,11 @@
 namespace zvfs::spa {
 
 inline constexpr uint64_t kLabelMagic = 0x4c42414c5346565aULL;  // "ZVFSLABL"
-inline constexpr uint32_t kFormatVersion = 1;
+// The format version this build writes into new pools, and the oldest it still imports.
+// Version 2 lets data blocks and xattr blocks end before their nominal size (their zero tail is
+// not stored); version-1 pools are read as before and written only in version-1 form.
+inline constexpr uint32_t kFormatVersion = 2;
+inline constexpr uint32_t kOldestFormatVersion = 1;
 inline constexpr uint32_t kLabelSize = 4096;
 inline constexpr uint32_t kUberblockSlots = 128;
 inline constexpr uint32_t kUberblockSlotSize = 4096;
@@ -61,6 +65,7 @@ static_assert(sizeof(LabelPhys) == kLabelSize, "a label is one 4 KiB sector");
 Result<Layout> compute_layout(uint64_t vdev_size, uint32_t block_size, uint64_t log_bytes);
 
 struct Label {
+  uint32_t version = kFormatVersion;  // of the pool: what its blocks may hold
   uint64_t pool_guid = 0;
   uint64_t create_time_ns = 0;
   Layout layout;
@@ -69,9 +74,9 @@ struct Label {
 // Writes both copies and flushes.
 Status write_labels(zio::Pipeline& zio, const Label& label);
 
-// Reads the first valid copy. ENOENT: no label at all (not a ZVFS pool). EINVAL: a label of an
-// unknown version or an impossible layout. EIO: labels present but both damaged.
-// Every refusal is logged with the reason.
+// Reads the first valid copy. ENOENT: no label at all (not a ZVFS pool). EINVAL: a label of a
+// version outside [kOldestFormatVersion, kFormatVersion] or an impossible layout. EIO: labels
+// present but both damaged. Every refusal is logged with the reason.
 Result<Label> read_label(zio::Pipeline& zio);
 
 // True if either copy carries the label magic (used by create to refuse an existing pool).

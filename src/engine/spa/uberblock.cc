@@ -20,7 +20,7 @@ Status write_slot(zio::Pipeline& zio, const Layout& layout, const Uberblock& ub,
   if (!buf.data()) return make_error(ENOMEM, "uberblock buffer");
   auto* p = reinterpret_cast<UberblockPhys*>(buf.data());
   p->magic = magic;
-  p->version = kFormatVersion;
+  p->version = kUberblockVersion;
   p->flags = ub.flags;
   p->txg = ub.txg;
   p->pool_guid = ub.pool_guid;
@@ -41,7 +41,7 @@ Status write_slot(zio::Pipeline& zio, const Layout& layout, const Uberblock& ub,
 std::optional<Uberblock> decode_slot(const void* slot, uint64_t pool_guid, uint64_t magic) {
   UberblockPhys p;
   std::memcpy(&p, slot, sizeof(p));
-  if (p.magic != magic || p.version != kFormatVersion) return std::nullopt;
+  if (p.magic != magic || p.version != kUberblockVersion) return std::nullopt;
   if (!(ub_checksum(p) == p.checksum)) return std::nullopt;
   if (p.pool_guid != pool_guid || p.txg == 0) return std::nullopt;
   Uberblock ub;

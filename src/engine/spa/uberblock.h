@@ -27,7 +27,9 @@ inline constexpr uint64_t kUberblockMagic = 0x52454255'5346565aULL;  // "ZVFSUBE
 // An abandoned uberblock (see invalidate_newer_uberblocks): the same layout under another
 // magic, so no reader ever imports it, but import still learns how far history went.
 inline constexpr uint64_t kUberblockAbandonedMagic = 0x44414241'5346565aULL;  // "ZVFSABAD"
-inline constexpr uint32_t kUberblockFlagClean = 1;                            // written by export
+inline constexpr uint32_t kUberblockFlagClean = 1;
+// The uberblock's own layout version (format versions 1 and 2 share it).
+inline constexpr uint32_t kUberblockVersion = 1;  // written by export
 
 struct UberblockPhys {
   uint64_t magic;
