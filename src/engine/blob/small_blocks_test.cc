@@ -122,6 +122,7 @@ TEST_F(SmallBlocksTest, SmallBlobsTakeOneSectorAndNoXattrBlock) {
     EXPECT_EQ(s.data_root_lsize, 4096u);
     EXPECT_TRUE(s.xattrs_in_dnode);
     EXPECT_EQ(s.xattr_root_lsize, 0u);
+    EXPECT_EQ((*pool->open_blob(id))->stat()->allocated_bytes, 4096u) << "st_blocks: 8";
   }
   expect_small_blobs(ids);
   reimport();
@@ -161,6 +162,24 @@ TEST_F(SmallBlocksTest, BytesPastAShortBlockReadAsZeroAndCanBeWritten) {
   ASSERT_EQ(*b->read(kBlock - 10, tail, sizeof tail), sizeof tail);
   EXPECT_EQ(std::string(tail, 10), std::string(7, '\0') + "end");
   expect_consistent();
+}
+
+TEST_F(SmallBlocksTest, AllocatedBytesOfADenseBlobEndAtItsLastSector) {
+  create();
+  auto id = *pool->create_blob();
+  auto b = *pool->open_blob(id);
+  std::vector<uint8_t> data(100000, 7);
+  ASSERT_TRUE(b->write(0, data.data(), data.size()).ok());
+  EXPECT_EQ(b->stat()->allocated_bytes, 102400u) << "before the commit";
+  ASSERT_TRUE(pool->sync_all().ok());
+  EXPECT_EQ(b->stat()->allocated_bytes, 102400u) << "after it";
+  uint64_t listed = 0;
+  ASSERT_TRUE(pool->for_each_blob([&](const BlobStat& s) {
+                    if (s.id == id) listed = s.allocated_bytes;
+                    return true;
+                  })
+                  .ok());
+  EXPECT_EQ(listed, 102400u);
 }
 
 TEST_F(SmallBlocksTest, XattrsMoveBetweenTheDnodeAndATreeAndFreeWhatTheyLeave) {
@@ -220,6 +239,7 @@ TEST_F(SmallBlocksTest, AVersion1PoolKeepsWholeBlocks) {
     EXPECT_EQ(s.data_root_lsize, kBlock);
     EXPECT_FALSE(s.xattrs_in_dnode);
     EXPECT_EQ(s.xattr_root_lsize, kBlock);
+    EXPECT_EQ((*pool->open_blob(id))->stat()->allocated_bytes, kBlock);
   }
   reimport();
   expect_small_blobs(ids);

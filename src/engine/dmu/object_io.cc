@@ -338,15 +338,13 @@ uint64_t ObjectSet::size(const Object& o) const {
 Result<ObjStat> ObjectSet::stat(Object& o) {
   std::lock_guard lk(o.mu);
   if (o.deleted) return make_error(ENOENT, "blob deleted");
-  const uint64_t bs = block_size_;
   uint64_t blocks = o.committed.root.fill;
   if (o.open) blocks += o.open->blocks.size();
   if (o.syncing) blocks += o.syncing->blocks.size();
-  const uint64_t cap = (o.size + bs - 1) / bs;
   ObjStat s;
   s.id = o.id;
   s.size = o.size;
-  s.allocated_bytes = std::min(blocks, cap) * bs;
+  s.allocated_bytes = allocated_bytes(blocks, o.size);
   s.create_txg = o.create_txg;
   s.modify_txg = o.modify_txg;
   return s;

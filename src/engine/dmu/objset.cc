@@ -1,6 +1,7 @@
 // objset.cc — the object table: create, look up, delete and iterate objects (see objset.h).
 #include "engine/dmu/objset.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/log.h"
@@ -22,6 +23,12 @@ ObjectSet::ObjectSet(zio::Pipeline& zio, arc::Arc& arc, alloc::Allocator& alloc,
       meta_root_(root.meta_root),
       next_id_(root.next_id == 0 ? 1 : root.next_id),
       live_count_(root.blob_count) {}
+
+uint64_t ObjectSet::allocated_bytes(uint64_t blocks, uint64_t size) const {
+  const uint64_t unit = short_tails_ ? 4096 : block_size_;
+  const uint64_t cap = (size + unit - 1) / unit * unit;
+  return std::min(blocks * block_size_, cap);
+}
 
 uint64_t ObjectSet::open_txg() const {
   std::shared_lock lk(txg_mu_);
@@ -247,7 +254,7 @@ Status ObjectSet::for_each(const std::function<bool(const ObjStat&)>& fn) {
         ObjStat s;
         s.id = id;
         s.size = o.size;
-        s.allocated_bytes = uint64_t{o.committed.root.fill} * block_size_;
+        s.allocated_bytes = allocated_bytes(o.committed.root.fill, o.size);
         s.create_txg = o.create_txg;
         s.modify_txg = o.modify_txg;
         out.push_back(s);
@@ -255,7 +262,7 @@ Status ObjectSet::for_each(const std::function<bool(const ObjStat&)>& fn) {
         DnodePhys dn;
         std::memcpy(&dn, block.data() + i * kDnodeSize, sizeof(dn));
         if (dn.type != ObjType::kBlob || dn.id != id) continue;
-        out.push_back(ObjStat{id, dn.size, uint64_t{dn.root.fill} * block_size_, dn.create_txg,
+        out.push_back(ObjStat{id, dn.size, allocated_bytes(dn.root.fill, dn.size), dn.create_txg,
                               dn.modify_txg});
       }
     }

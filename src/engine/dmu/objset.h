@@ -90,6 +90,11 @@ class ObjectSet {
   Status truncate(Object& o, uint64_t size);
   Status punch(Object& o, uint64_t off, uint64_t len);
   Result<ObjStat> stat(Object& o);
+  // Bytes that `blocks` data blocks of a blob of `size` bytes take on disk, at most: whole
+  // blocks, but never more than the size rounded up to the unit a block's stored part ends on
+  // (4 KiB on format-2 pools, whose blocks end at their last non-zero sector; a block
+  // otherwise). Exact for a file written densely; st_blocks and per-blob accounting use it.
+  uint64_t allocated_bytes(uint64_t blocks, uint64_t size) const;
   uint64_t size(const Object& o) const;
   Result<uint64_t> seek(Object& o, uint64_t off, bool want_data);
 
