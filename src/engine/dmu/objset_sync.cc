@@ -33,17 +33,13 @@ bool all_zero(const std::byte* p, size_t n) {
 }
 
 // Bytes of the n-byte block at p to store: up to the end of the 4 KiB sector that holds its
-// last non-zero byte (0: all zero). n is a multiple of 4096. Scans from the end, so a full
-// block costs one word.
+// last non-zero byte (0: all zero). n is a multiple of 4096. Sectors are tested from the last
+// one back, so a full block usually costs one byte compare.
 uint32_t stored_bytes(const std::byte* p, uint32_t n) {
-  uint32_t i = n;
-  for (; i >= 8; i -= 8) {
-    uint64_t w;
-    std::memcpy(&w, p + i - 8, sizeof w);
-    if (w != 0) break;
+  for (uint32_t end = n; end > 0; end -= 4096) {
+    if (!all_zero(p + end - 4096, 4096)) return end;
   }
-  while (i > 0 && p[i - 1] == std::byte{0}) i--;
-  return (i + 4095) / 4096 * 4096;
+  return 0;
 }
 
 }  // namespace
