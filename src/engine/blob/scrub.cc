@@ -76,7 +76,7 @@ struct Walker {
             dmu::DnodePhys dn;
             std::memcpy(&dn, meta.data() + i * dmu::kDnodeSize, sizeof(dn));
             if (dn.type != dmu::ObjType::kBlob) continue;
-            if (dn.id != k * dnodes_per_block + i) {
+            if (!dmu::dnode_consistent(dn, k * dnodes_per_block + i, block_size)) {
               report.errors++;
               report.damaged.push_back(ScrubReport::Damage{0, 0, bp.offset, "dnode"});
               continue;

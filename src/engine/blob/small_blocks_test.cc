@@ -11,6 +11,7 @@
 
 #include "engine/blob/pool_testing.h"
 #include "engine/blob/test_util.h"
+#include "engine/dmu/dnode.h"
 #include "engine/spa/label.h"
 #include "engine/zio/zio.h"
 #include "zvfs/blob.h"
@@ -252,6 +253,26 @@ TEST_F(SmallBlocksTest, AnUnknownFormatVersionIsRefused) {
   ASSERT_EQ(export_and_read_version(), spa::kFormatVersion);
   set_version(spa::kFormatVersion + 1);
   EXPECT_EQ(Pool::import(share(dev), config()).code(), EINVAL);
+}
+
+TEST(DnodeCheck, RefusesUnknownFlagsAndImpossibleInlineLengths) {
+  dmu::DnodePhys dn;
+  dn.type = dmu::ObjType::kBlob;
+  dn.version = dmu::kDnodeVersion;
+  dn.block_size = kBlock;
+  dn.id = 7;
+  EXPECT_TRUE(dmu::dnode_consistent(dn, 7, kBlock));
+  EXPECT_FALSE(dmu::dnode_consistent(dn, 8, kBlock)) << "another slot's dnode";
+  EXPECT_FALSE(dmu::dnode_consistent(dn, 7, 4096)) << "another block size";
+  dn.flags = dmu::kDnodeXattrInline;
+  EXPECT_FALSE(dmu::dnode_consistent(dn, 7, kBlock)) << "inline, but no stream";
+  dn.xattr_bytes = dmu::kInlineXattrMax;
+  EXPECT_TRUE(dmu::dnode_consistent(dn, 7, kBlock));
+  dn.xattr_bytes = dmu::kInlineXattrMax + 1;
+  EXPECT_FALSE(dmu::dnode_consistent(dn, 7, kBlock)) << "longer than the room in the dnode";
+  dn.xattr_bytes = 10;
+  dn.flags = 2;
+  EXPECT_FALSE(dmu::dnode_consistent(dn, 7, kBlock)) << "a flag this build does not know";
 }
 
 }  // namespace

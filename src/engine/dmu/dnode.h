@@ -66,4 +66,12 @@ inline uint8_t* inline_xattr(DnodePhys& dn) {
   return reinterpret_cast<uint8_t*>(&dn) + kDnodeXattrInlineOffset;
 }
 
+// What every reader checks of a blob's dnode before trusting it: its slot's id, the known
+// version and flags, the pool's block size, and an inline xattr length that fits.
+inline bool dnode_consistent(const DnodePhys& dn, uint64_t id, uint32_t block_size) {
+  if (dn.id != id || dn.version != kDnodeVersion || dn.block_size != block_size) return false;
+  if ((dn.flags & ~kDnodeXattrInline) != 0) return false;
+  return !xattr_inline(dn) || (dn.xattr_bytes > 0 && dn.xattr_bytes <= kInlineXattrMax);
+}
+
 }  // namespace zvfs::dmu

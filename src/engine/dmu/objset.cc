@@ -149,10 +149,7 @@ Result<std::shared_ptr<Object>> ObjectSet::load_object(uint64_t id) {
     std::memcpy(&dn, buf->data() + (id % dnodes_per_block_) * kDnodeSize, sizeof(dn));
   }
   if (dn.type != ObjType::kBlob) return make_error(ENOENT, "no such blob");
-  const bool bad_inline =
-      xattr_inline(dn) && (dn.xattr_bytes == 0 || dn.xattr_bytes > kInlineXattrMax);
-  if (dn.id != id || dn.version != kDnodeVersion || dn.block_size != block_size_ ||
-      (dn.flags & ~kDnodeXattrInline) != 0 || bad_inline) {
+  if (!dnode_consistent(dn, id, block_size_)) {
     LOG_ERROR("dmu",
               "dnode of blob %llu is inconsistent (id %llu, version %u, block size %u, flags %u, "
               "xattr bytes %llu)",
