@@ -72,6 +72,10 @@ struct PoolStats {
   uint64_t log_records = 0, log_syncs = 0, log_bytes_written = 0;
   uint64_t throttle_waits = 0;     // writers stopped at the dirty-data limit
   uint64_t throttle_delay_ns = 0;  // time large changes were delayed before it (dirty_delay.h)
+  uint32_t format_version = 0;     // of the pool's label
+  uint32_t block_size = 0;
+  int64_t host_free_bytes = -1;  // free space of the file system holding a pool file (-1: n/a)
+  bool host_limited = false;     // free_bytes is smaller than the pool's own free space
 };
 
 struct ScrubProgress {

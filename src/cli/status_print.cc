@@ -28,13 +28,21 @@ bool parse_stats(const uint8_t* buf, size_t len, StatsView* out) {
     if (wb < ipc::kStatsWriteV1Bytes || wb > len - need) return false;
     memcpy(&out->w, buf + need, wb < sizeof out->w ? wb : sizeof out->w);
     out->has_write = true;
-    // Blocks of later versions may follow, each starting with its own u32 size (at least 8):
-    // skipped, as long as they tile the rest of the reply exactly.
+    // Blocks of later versions may follow, each starting with its own u32 size (at least 8),
+    // as long as they tile the rest of the reply exactly. The first is the pool block; later
+    // ones are skipped.
+    out->has_pool = false;
+    out->p = ipc::StatsPool{};
     for (size_t pos = need + wb; pos < len;) {
       uint32_t bytes = 0;
       if (len - pos < sizeof bytes) return false;
       memcpy(&bytes, buf + pos, sizeof bytes);
       if (bytes < 8 || bytes > len - pos) return false;
+      if (pos == need + wb) {
+        if (bytes < ipc::kStatsPoolV1Bytes) return false;
+        memcpy(&out->p, buf + pos, bytes < sizeof out->p ? bytes : sizeof out->p);
+        out->has_pool = true;
+      }
       pos += bytes;
     }
   } else if (need != len) {
@@ -92,6 +100,14 @@ std::string stats_text(const StatsView& v, const std::string& socket) {
   s += fmt("pool     %s, %s used (%.1f%%), %s free, %llu blobs\n", human(h.pool_size).c_str(),
            human(h.pool_allocated).c_str(), used, human(h.pool_free).c_str(),
            static_cast<unsigned long long>(h.blob_count));
+  if (v.has_pool) {
+    s += fmt("format   %u, %s blocks\n", v.p.format_version, human(v.p.block_size).c_str());
+    if (v.p.flags & ipc::kStatsPoolHostLimited)
+      s += fmt(
+          "         free space limited by the file system holding the pool file (%s free "
+          "there)\n",
+          human(v.p.host_free_bytes < 0 ? 0 : static_cast<uint64_t>(v.p.host_free_bytes)).c_str());
+  }
   s += fmt("txg      open %llu, synced %llu, dirty %s", static_cast<unsigned long long>(h.txg),
            static_cast<unsigned long long>(h.synced_txg), human(h.dirty_bytes).c_str());
   s += v.has_write ? fmt(" of %s\n", human(v.w.dirty_max_bytes).c_str()) : "\n";
@@ -148,9 +164,17 @@ std::string stats_json(const StatsView& v, const std::string& socket) {
   s += "\"},";
   s +=
       fmt("\"pool\":{\"size_bytes\":%llu,\"allocated_bytes\":%llu,\"free_bytes\":%llu,"
-          "\"blobs\":%llu,\"txg\":%llu,\"synced_txg\":%llu,\"dirty_bytes\":%llu},",
+          "\"blobs\":%llu,\"txg\":%llu,\"synced_txg\":%llu,\"dirty_bytes\":%llu",
           u(h.pool_size), u(h.pool_allocated), u(h.pool_free), u(h.blob_count), u(h.txg),
           u(h.synced_txg), u(h.dirty_bytes));
+  if (v.has_pool)
+    s +=
+        fmt(",\"format_version\":%u,\"block_size\":%u,\"host_limited\":%s,"
+            "\"host_free_bytes\":%lld",
+            v.p.format_version, v.p.block_size,
+            (v.p.flags & ipc::kStatsPoolHostLimited) ? "true" : "false",
+            static_cast<long long>(v.p.host_free_bytes));
+  s += "},";
   s +=
       fmt("\"cache\":{\"bytes\":%llu,\"max_bytes\":%llu,\"hits\":%llu,\"misses\":%llu,"
           "\"hit_rate\":%.4f},",

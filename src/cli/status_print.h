@@ -17,6 +17,8 @@ struct StatsView {
   bool client_gid = false;  // the daemon reported gids (older ones did not)
   bool has_write = false;   // the daemon sent the write-path block (older ones did not)
   ipc::StatsWrite w;
+  bool has_pool = false;  // the daemon sent the pool block (older ones did not)
+  ipc::StatsPool p;
 };
 
 // Validates the reply's layout (counts against its length). False if malformed.

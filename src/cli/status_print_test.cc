@@ -102,6 +102,61 @@ std::vector<uint8_t> sample_with_write(uint32_t extra = 0) {
   return b;
 }
 
+// The reply with the write-path and pool blocks appended.
+std::vector<uint8_t> sample_with_pool(uint32_t flags = 0, uint32_t extra = 0) {
+  auto b = sample_with_write();
+  ipc::StatsPool p;
+  p.bytes = sizeof p + extra;
+  p.format_version = 2;
+  p.block_size = 16384;
+  p.flags = flags;
+  p.host_free_bytes = 300ll << 20;
+  size_t at = b.size();
+  b.resize(at + p.bytes, 0xee);
+  memcpy(b.data() + at, &p, sizeof p);
+  return b;
+}
+
+TEST(Status, PoolBlock) {
+  auto b = sample_with_pool();
+  StatsView v;
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  ASSERT_TRUE(v.has_pool);
+  std::string t = stats_text(v, "/s");
+  EXPECT_NE(t.find("\nformat   2, 16.0 KiB blocks\ntxg "), std::string::npos) << t;
+  EXPECT_EQ(t.find("limited"), std::string::npos) << t;
+  std::string j = stats_json(v, "/s");
+  EXPECT_NE(j.find("\"dirty_bytes\":0,\"format_version\":2,\"block_size\":16384,"
+                   "\"host_limited\":false,\"host_free_bytes\":314572800},\"cache\""),
+            std::string::npos)
+      << j;
+  // Free space bounded by the file system holding the pool file: said so.
+  b = sample_with_pool(ipc::kStatsPoolHostLimited);
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  t = stats_text(v, "/s");
+  EXPECT_NE(t.find("free space limited by the file system holding the pool file (300.0 MiB free "
+                   "there)\n"),
+            std::string::npos)
+      << t;
+  EXPECT_NE(stats_json(v, "/s").find("\"host_limited\":true"), std::string::npos);
+  // A later daemon's longer block: the known start is read.
+  b = sample_with_pool(0, 16);
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  EXPECT_EQ(v.p.block_size, 16384u);
+  // A daemon that sent only the write-path block: no format line, no such JSON fields.
+  b = sample_with_write();
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  EXPECT_FALSE(v.has_pool);
+  EXPECT_EQ(stats_text(v, "/s").find("format"), std::string::npos);
+  EXPECT_NE(stats_json(v, "/s").find("\"dirty_bytes\":0},"), std::string::npos);
+  // A pool block shorter than its first version is malformed.
+  b = sample_with_pool();
+  uint32_t short_block = ipc::kStatsPoolV1Bytes - 8;
+  memcpy(b.data() + sample_with_write().size(), &short_block, sizeof short_block);
+  b.resize(sample_with_write().size() + short_block);
+  EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
+}
+
 TEST(Status, WritePathBlock) {
   auto b = sample_with_write();
   StatsView v;
@@ -125,8 +180,9 @@ TEST(Status, WritePathBlock) {
   b = sample_with_write(24);
   ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
   EXPECT_EQ(v.w.log_blocks, 1200u);
-  // Blocks of later versions after it (each led by its u32 size) are skipped.
-  b = sample_with_write();
+  // Blocks of later versions after it and the pool block (each led by its u32 size) are
+  // skipped.
+  b = sample_with_pool();
   for (uint32_t later : {16u, 8u}) {
     const uint8_t* p = reinterpret_cast<const uint8_t*>(&later);
     b.insert(b.end(), p, p + sizeof later);
@@ -167,7 +223,7 @@ TEST(Status, RejectsMalformed) {
   b.push_back(0);
   EXPECT_FALSE(parse_stats(b.data(), b.size(), &v));
   for (uint32_t later : {4u, 40u}) {
-    b = sample_with_write();
+    b = sample_with_pool();
     const uint8_t* p = reinterpret_cast<const uint8_t*>(&later);
     b.insert(b.end(), p, p + sizeof later);
     b.resize(b.size() + 12);  // a 16-byte block: size 4 is too small, 40 runs past the end

@@ -324,6 +324,15 @@ size_t Server::fill_stats(void* rep, size_t cap) {
   if (pos + sizeof w <= cap) {
     memcpy(out + pos, &w, sizeof w);
     pos += sizeof w;
+    ipc::StatsPool p;
+    p.format_version = ps.format_version;
+    p.block_size = ps.block_size;
+    p.flags = ps.host_limited ? ipc::kStatsPoolHostLimited : 0;
+    p.host_free_bytes = ps.host_free_bytes;
+    if (pos + sizeof p <= cap) {
+      memcpy(out + pos, &p, sizeof p);
+      pos += sizeof p;
+    }
   }
   memcpy(out, &h, sizeof h);
   return pos;

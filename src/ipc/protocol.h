@@ -184,8 +184,22 @@ struct StatsWrite {
 static_assert(sizeof(StatsWrite) == 56);
 inline constexpr uint32_t kStatsWriteV1Bytes = 56;
 
+// After the write-path block (daemons before it sent none): the pool's format and what bounds
+// its free space. The block only grows at its end; `bytes` is its size as sent.
+inline constexpr uint32_t kStatsPoolHostLimited = 1;  // free space is bounded by the host FS
+struct StatsPool {
+  uint32_t bytes = sizeof(StatsPool);
+  uint32_t format_version = 0;   // of the pool's label (docs/FORMAT.md, "Versions")
+  uint32_t block_size = 0;       // data block size
+  uint32_t flags = 0;            // kStatsPoolHostLimited
+  int64_t host_free_bytes = -1;  // free space of the file system holding the pool file; -1: n/a
+};
+static_assert(sizeof(StatsPool) == 24);
+inline constexpr uint32_t kStatsPoolV1Bytes = 24;
+
 inline constexpr uint32_t kMaxClientsInStats =
-    (kMaxSocketPayload - sizeof(StatsHeader) - kOpMax * sizeof(OpStats) - sizeof(StatsWrite)) /
+    (kMaxSocketPayload - sizeof(StatsHeader) - kOpMax * sizeof(OpStats) - sizeof(StatsWrite) -
+     sizeof(StatsPool)) /
     sizeof(ClientInfo);
 
 // ---- validation --------------------------------------------------------------------------

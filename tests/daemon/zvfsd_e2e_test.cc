@@ -123,6 +123,10 @@ TEST_F(Zvfsd, DaemonModeStatusAndDown) {
   EXPECT_EQ(st.st_size, 256 << 20);
   EXPECT_LT(st.st_blocks * 512, 64 << 20);  // sparse
   EXPECT_EQ(run("grep -q '\"pool\":{\"size_bytes\"' " + dir_ + "/st.json"), 0);
+  // A new pool has this build's format; its file system has room, so no host limit.
+  EXPECT_EQ(run("grep -q '\"format_version\":2,\"block_size\":16384,\"host_limited\":false,' " +
+                dir_ + "/st.json"),
+            0);
   EXPECT_EQ(run(cli + "scrub > /dev/null"), 0);
   EXPECT_EQ(run(cli + "down > /dev/null"), 0);
   EXPECT_NE(access(sock_.c_str(), F_OK), 0);  // socket removed

@@ -361,8 +361,11 @@ PoolStats PoolCore::stats() const {
   s.size_bytes = label_.layout.data_len;
   const alloc::AllocStats a = alloc_->stats();
   s.allocated_bytes = a.allocated_bytes;
-  s.free_bytes =
-      host_bounded(a.free_bytes, *alloc_, dev_->host_free_bytes());  // what can be written
+  s.host_free_bytes = dev_->host_free_bytes();
+  s.free_bytes = host_bounded(a.free_bytes, *alloc_, s.host_free_bytes);  // what can be written
+  s.host_limited = s.free_bytes < a.free_bytes;
+  s.format_version = label_.version;
+  s.block_size = label_.layout.block_size;
   {
     std::lock_guard lk(sync_mu_);
     s.synced_txg = synced_txg_;
