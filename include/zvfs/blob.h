@@ -40,6 +40,9 @@ namespace zvfs::engine {
 
 using BlobId = uint64_t;
 
+// The on-disk format version this build creates pools with (docs/FORMAT.md, "Versions").
+inline constexpr uint32_t kPoolFormatVersion = 2;
+
 struct PoolConfig {
   uint64_t create_size = 0;             // bytes, when creating a pool file
   uint32_t block_size = 16 * 1024;      // data block size, power of two 4 KiB..1 MiB (at create)
@@ -138,6 +141,11 @@ class Pool {
   // Full consistency check: every reachable block verifies, no block is referenced twice, the
   // space map agrees with the references (leaks and double allocations are reported).
   virtual Result<CheckReport> check() = 0;
+  // Rewrites the labels with this build's format version, so that the next import writes the
+  // newer form (blocks already written stay as they are, and stay readable). Returns the
+  // version the pool had; a pool already current is left untouched. The running pool keeps
+  // the form it was imported with.
+  virtual Result<uint32_t> upgrade_format() = 0;
 };
 
 class Blob {

@@ -25,6 +25,7 @@ int cmd_run(int argc, char** argv);
 int cmd_cp(int argc, char** argv);
 int cmd_scrub(int argc, char** argv);
 int cmd_fsck(int argc, char** argv);
+int cmd_upgrade(int argc, char** argv);
 int cmd_create(int argc, char** argv);
 
 // Helpers shared by the subcommands.

@@ -21,6 +21,7 @@ const char kUsage[] =
     "Pools (offline, no daemon on the pool):\n"
     "  create    create a pool: zvfs create POOL --size SIZE\n"
     "  fsck      check (and repair) a pool: zvfs fsck POOL [--repair] [--root DIR]...\n"
+    "  upgrade   move a pool to this build's on-disk format: zvfs upgrade POOL\n"
     "\n"
     "Environment: ZVFS_SOCKET (or ZVFS_SOCKET_PATH) the daemon's socket\n"
     "             (default /run/zvfs/zvfs.sock), ZVFS_POOL, ZVFS_ROOT (colon-separated\n"
@@ -49,8 +50,9 @@ int main(int argc, char** argv) {
   struct {
     const char* name;
     int (*fn)(int, char**);
-  } cmds[] = {{"up", cmd_up}, {"down", cmd_down},   {"status", cmd_status}, {"run", cmd_run},
-              {"cp", cmd_cp}, {"scrub", cmd_scrub}, {"fsck", cmd_fsck},     {"create", cmd_create}};
+  } cmds[] = {{"up", cmd_up},     {"down", cmd_down},     {"status", cmd_status},
+              {"run", cmd_run},   {"cp", cmd_cp},         {"scrub", cmd_scrub},
+              {"fsck", cmd_fsck}, {"create", cmd_create}, {"upgrade", cmd_upgrade}};
   for (auto& c : cmds)
     if (!strcmp(argv[1], c.name)) return c.fn(argc - 1, argv + 1);
   fprintf(stderr, "zvfs: '%s' is not a command. See 'zvfs --help'.\n", argv[1]);

@@ -164,6 +164,8 @@ class MemPool : public engine::Pool {
     return engine::ScrubReport{};
   }
   Result<engine::CheckReport> check() override { return engine::CheckReport{}; }
+  // An in-memory pool has no on-disk format to move.
+  Result<uint32_t> upgrade_format() override { return engine::kPoolFormatVersion; }
 
   size_t count() const {
     std::lock_guard<std::mutex> g(mu_);

@@ -534,6 +534,21 @@ TEST_F(Zvfsd, SessionsEndingBetweenReapsDoNotCrashTheLoadMonitor) {
   EXPECT_NE(daemon_stats(sock_).h.daemon_pid, 0u);
 }
 
+TEST_F(Zvfsd, UpgradeIsOfflineAndLeavesACurrentPoolAlone) {
+  std::string cli = std::string(kZvfs) + " ";
+  ASSERT_TRUE(start());
+  EXPECT_EQ(run(cli + "upgrade " + pool_ + " 2> " + dir_ + "/busy.err"), 1);
+  EXPECT_NE(read_file(dir_ + "/busy.err").find("stop it first (zvfs down)"), std::string::npos);
+  EXPECT_EQ(stop(), 0);
+  EXPECT_EQ(run(cli + "upgrade " + pool_ + " > " + dir_ + "/up.out"), 0);
+  EXPECT_NE(read_file(dir_ + "/up.out").find("is already at format 2"), std::string::npos)
+      << read_file(dir_ + "/up.out");
+  EXPECT_EQ(run(cli + "upgrade " + dir_ + "/no-such-pool 2>/dev/null"), 1);
+  EXPECT_EQ(run(cli + "upgrade 2>/dev/null"), 2);
+  EXPECT_EQ(run(cli + "upgrade --help > /dev/null"), 0);
+  EXPECT_EQ(run(cli + "fsck " + pool_ + " > /dev/null"), 0);
+}
+
 TEST_F(Zvfsd, FsckFindsAndRepairsOrphans) {
   std::string cli = std::string(kZvfs) + " ";
   ASSERT_TRUE(start());

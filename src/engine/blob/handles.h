@@ -23,6 +23,7 @@ class PoolImpl final : public Pool {
   PoolStats stats() const override;
   Result<ScrubReport> scrub(const std::function<void(const ScrubProgress&)>& progress) override;
   Result<CheckReport> check() override;
+  Result<uint32_t> upgrade_format() override;
 
   PoolCore& core() { return *core_; }
 

@@ -102,6 +102,11 @@ Result<CheckReport> PoolImpl::check() {
   return core_->check();
 }
 
+Result<uint32_t> PoolImpl::upgrade_format() {
+  ZVFS_TRY(core_->check_writable());
+  return core_->upgrade_format();
+}
+
 // --- Blob ---
 
 namespace {

@@ -71,6 +71,7 @@ class PoolCore {
   PoolStats stats() const;
   Result<ScrubReport> scrub(const std::function<void(const ScrubProgress&)>& progress);
   Result<CheckReport> check();
+  Result<uint32_t> upgrade_format();
 
  private:
   PoolCore() = default;

@@ -1,4 +1,5 @@
-// pool_open.cc — creating and importing a pool: labels, uberblock, space map, log replay.
+// pool_open.cc — creating and importing a pool: labels, uberblock, space map, log replay; and
+// upgrading its format version (upgrade_format: the labels only).
 //
 // Import = read a label (either copy) -> read the uberblock ring and take the newest valid one
 // whose space map loads into a fresh allocator (falling back at most kDeferTxgs from the newest
@@ -168,6 +169,19 @@ Result<std::shared_ptr<PoolCore>> PoolCore::open(std::unique_ptr<vdev::Vdev> dev
            static_cast<unsigned long long>(ub.txg), static_cast<unsigned long long>(applied));
   p->thread_ = std::thread([raw = p.get()] { raw->sync_loop(); });
   return p;
+}
+
+static_assert(spa::kFormatVersion == kPoolFormatVersion, "one format version");
+
+Result<uint32_t> PoolCore::upgrade_format() {
+  const uint32_t had = label_.version;
+  if (had >= spa::kFormatVersion) return had;
+  spa::Label label = label_;  // label_ stays as imported: this pool keeps its form until export
+  label.version = spa::kFormatVersion;
+  ZVFS_TRY(spa::write_labels(*zio_, label));
+  LOG_INFO("spa", "pool %016llx (%s): format %u -> %u, from the next import",
+           static_cast<unsigned long long>(label.pool_guid), path_.c_str(), had, label.version);
+  return had;
 }
 
 }  // namespace zvfs::engine

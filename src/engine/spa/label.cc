@@ -126,7 +126,10 @@ Status write_labels(zio::Pipeline& zio, const Label& label) {
   p->data_off = l.data_off;
   p->data_len = l.data_len;
   p->checksum = label_checksum(*p);
+  // One copy durable before the other is touched: a crash (or a torn sector) while labels are
+  // rewritten (format upgrade) leaves at least one copy whole, of either version.
   ZVFS_TRY(zio.write_raw(0, buf.data(), kLabelSize));
+  ZVFS_TRY(zio.flush());
   ZVFS_TRY(zio.write_raw(l.label2_off, buf.data(), kLabelSize));
   return zio.flush();
 }

@@ -71,7 +71,7 @@ struct Label {
   Layout layout;
 };
 
-// Writes both copies and flushes.
+// Writes both copies, each made durable before the next is written.
 Status write_labels(zio::Pipeline& zio, const Label& label);
 
 // Reads the first valid copy. ENOENT: no label at all (not a ZVFS pool). EINVAL: a label of a
