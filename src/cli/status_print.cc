@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "daemon/op_stats.h"
+#include "zvfs/blob.h"
 
 namespace zvfs::cli {
 
@@ -102,6 +103,11 @@ std::string stats_text(const StatsView& v, const std::string& socket) {
            static_cast<unsigned long long>(h.blob_count));
   if (v.has_pool) {
     s += fmt("format   %u, %s blocks\n", v.p.format_version, human(v.p.block_size).c_str());
+    if (v.p.format_version < engine::kPoolFormatVersion)
+      s +=
+          fmt("         format %u stores small files in less space: `zvfs upgrade POOL` while "
+              "the daemon is down\n",
+              engine::kPoolFormatVersion);
     if (v.p.flags & ipc::kStatsPoolHostLimited)
       s += fmt(
           "         free space limited by the file system holding the pool file (%s free "

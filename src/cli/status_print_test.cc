@@ -139,6 +139,14 @@ TEST(Status, PoolBlock) {
             std::string::npos)
       << t;
   EXPECT_NE(stats_json(v, "/s").find("\"host_limited\":true"), std::string::npos);
+  // A pool of an older format: how to move it on.
+  reinterpret_cast<ipc::StatsPool*>(b.data() + sample_with_write().size())->format_version = 1;
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  t = stats_text(v, "/s");
+  EXPECT_NE(t.find("format   1, 16.0 KiB blocks\n         format 2 stores small files in less "
+                   "space: `zvfs upgrade POOL` while the daemon is down\n"),
+            std::string::npos)
+      << t;
   // A later daemon's longer block: the known start is read.
   b = sample_with_pool(0, 16);
   ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
