@@ -146,6 +146,11 @@ class Pool {
   // version the pool had; a pool already current is left untouched. The running pool keeps
   // the form it was imported with.
   virtual Result<uint32_t> upgrade_format() = 0;
+  // Extends the pool to the whole of its device, once the device (or pool file) has been made
+  // larger: the labels are rewritten (the copy at the new end first) and the data region grows,
+  // effective from the next import. Returns the data region's size from then on (the current
+  // one if the device is not larger). The running pool keeps its size.
+  virtual Result<uint64_t> grow() = 0;
 };
 
 class Blob {

@@ -26,6 +26,7 @@ int cmd_cp(int argc, char** argv);
 int cmd_scrub(int argc, char** argv);
 int cmd_fsck(int argc, char** argv);
 int cmd_upgrade(int argc, char** argv);
+int cmd_grow(int argc, char** argv);
 int cmd_create(int argc, char** argv);
 
 // Helpers shared by the subcommands.

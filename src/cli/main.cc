@@ -22,6 +22,8 @@ const char kUsage[] =
     "  create    create a pool: zvfs create POOL --size SIZE\n"
     "  fsck      check (and repair) a pool: zvfs fsck POOL [--repair] [--root DIR]...\n"
     "  upgrade   move a pool to this build's on-disk format: zvfs upgrade POOL\n"
+    "  grow      make a pool larger: zvfs grow POOL [--size SIZE]\n"
+    "  grow      make a pool larger: zvfs grow POOL [--size SIZE]\n"
     "\n"
     "Environment: ZVFS_SOCKET (or ZVFS_SOCKET_PATH) the daemon's socket\n"
     "             (default /run/zvfs/zvfs.sock), ZVFS_POOL, ZVFS_ROOT (colon-separated\n"
@@ -52,7 +54,8 @@ int main(int argc, char** argv) {
     int (*fn)(int, char**);
   } cmds[] = {{"up", cmd_up},     {"down", cmd_down},     {"status", cmd_status},
               {"run", cmd_run},   {"cp", cmd_cp},         {"scrub", cmd_scrub},
-              {"fsck", cmd_fsck}, {"create", cmd_create}, {"upgrade", cmd_upgrade}};
+              {"fsck", cmd_fsck}, {"create", cmd_create}, {"upgrade", cmd_upgrade},
+              {"grow", cmd_grow}};
   for (auto& c : cmds)
     if (!strcmp(argv[1], c.name)) return c.fn(argc - 1, argv + 1);
   fprintf(stderr, "zvfs: '%s' is not a command. See 'zvfs --help'.\n", argv[1]);

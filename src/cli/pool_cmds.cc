@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/xattr.h>
+#include <unistd.h>
 
 #include <cinttypes>
 #include <map>
@@ -145,6 +146,86 @@ int cmd_upgrade(int argc, char** argv) {
     printf("zvfs upgrade: %s is already at format %u\n", pool.c_str(), now);
   else
     printf("zvfs upgrade: %s: format %u -> %u\n", pool.c_str(), *had, now);
+  return kExitOk;
+}
+
+static const char kGrowUsage[] =
+    "usage: zvfs grow POOL [--size SIZE]\n"
+    "\n"
+    "Grows a pool offline (stop its daemon first: zvfs down). For a pool file, --size sets\n"
+    "its new size (e.g. 64G; the file is extended sparse); for a block device that was\n"
+    "made larger, the pool takes the whole device. Data stays where it is; the new space\n"
+    "is free at the next start. A pool never shrinks.\n"
+    "Exit: 0 grown or already that size, 1 failure, 2 usage.\n";
+
+static std::string mib(uint64_t bytes) {
+  char b[64];
+  snprintf(b, sizeof b, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
+  return b;
+}
+
+int cmd_grow(int argc, char** argv) {
+  int rc;
+  if (help_or_usage(argc, argv, kGrowUsage, 2, &rc)) return rc;
+  std::string pool;
+  uint64_t size = 0;
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+      if (!parse_size(argv[++i], &size)) {
+        fprintf(stderr, "zvfs grow: '%s' is not a size (try 64G)\n", argv[i]);
+        return kExitUsage;
+      }
+    } else if (argv[i][0] != '-' && pool.empty()) {
+      pool = argv[i];
+    } else {
+      fprintf(stderr, "zvfs grow: unknown argument '%s'\n", argv[i]);
+      return kExitUsage;
+    }
+  }
+  struct stat st;
+  if (pool.empty() || stat(pool.c_str(), &st) != 0) {
+    fprintf(stderr, "zvfs grow: need an existing POOL (see zvfs grow --help)\n");
+    return kExitUsage;
+  }
+  if (S_ISREG(st.st_mode) && size == 0) {
+    fprintf(stderr, "zvfs grow: %s is a file: give its new size with --size\n", pool.c_str());
+    return kExitUsage;
+  }
+  // Nothing is extended while a daemon serves the pool: an import first checks it is free.
+  auto p = import_offline("grow", pool);
+  if (!p) return kExitFail;
+  const uint64_t before = p->stats().size_bytes;
+  if (S_ISREG(st.st_mode)) {
+    if (size < static_cast<uint64_t>(st.st_size)) {
+      fprintf(stderr, "zvfs grow: %s is %lld bytes; a pool never shrinks\n", pool.c_str(),
+              static_cast<long long>(st.st_size));
+      (void)p->export_pool();
+      return kExitUsage;
+    }
+    // Extended sparse between two imports (a daemon started in that moment holds the pool and
+    // the second import fails: the file is larger, its labels unchanged, which is harmless;
+    // grow again later). The label at the new end comes with grow().
+    (void)p->export_pool();
+    p.reset();
+    if (truncate(pool.c_str(), static_cast<off_t>(size)) != 0) {
+      fprintf(stderr, "zvfs grow: cannot extend %s: %s\n", pool.c_str(), strerror(errno));
+      return kExitFail;
+    }
+    p = import_offline("grow", pool);
+    if (!p) return kExitFail;
+  }
+  auto after = p->grow();
+  Status e = p->export_pool();
+  if (!after.ok() || !e.ok()) {
+    fprintf(stderr, "zvfs grow: %s: %s\n", pool.c_str(),
+            !after.ok() ? after.error().msg : e.error().msg);
+    return kExitFail;
+  }
+  if (*after == before)
+    printf("zvfs grow: %s is already %s (data region)\n", pool.c_str(), mib(before).c_str());
+  else
+    printf("zvfs grow: %s: data region %s -> %s\n", pool.c_str(), mib(before).c_str(),
+           mib(*after).c_str());
   return kExitOk;
 }
 

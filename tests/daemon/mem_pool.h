@@ -166,6 +166,7 @@ class MemPool : public engine::Pool {
   Result<engine::CheckReport> check() override { return engine::CheckReport{}; }
   // An in-memory pool has no on-disk format to move.
   Result<uint32_t> upgrade_format() override { return engine::kPoolFormatVersion; }
+  Result<uint64_t> grow() override { return uint64_t{1} << 30; }
 
   size_t count() const {
     std::lock_guard<std::mutex> g(mu_);

@@ -549,6 +549,35 @@ TEST_F(Zvfsd, UpgradeIsOfflineAndLeavesACurrentPoolAlone) {
   EXPECT_EQ(run(cli + "fsck " + pool_ + " > /dev/null"), 0);
 }
 
+TEST_F(Zvfsd, GrowMakesAPoolFileLargerOffline) {
+  std::string cli = std::string(kZvfs) + " ";
+  ASSERT_TRUE(start("64M"));
+  EXPECT_EQ(run(cli + "grow " + pool_ + " --size 128M 2> " + dir_ + "/busy.err"), 1);
+  EXPECT_NE(read_file(dir_ + "/busy.err").find("stop it first (zvfs down)"), std::string::npos);
+  EXPECT_EQ(stop(), 0);
+  struct stat st;
+  ASSERT_EQ(stat(pool_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 64 << 20) << "not extended while a daemon had the pool";
+  EXPECT_EQ(run(cli + "grow " + pool_ + " 2>/dev/null"), 2) << "a file needs --size";
+  EXPECT_EQ(run(cli + "grow " + pool_ + " --size 32M 2>/dev/null"), 2) << "never shrinks";
+  EXPECT_EQ(run(cli + "grow " + pool_ + " --size 128M > " + dir_ + "/grow.out"), 0);
+  EXPECT_NE(read_file(dir_ + "/grow.out").find("data region"), std::string::npos);
+  ASSERT_EQ(stat(pool_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 128 << 20);
+  EXPECT_LT(st.st_blocks * 512, 96 << 20) << "extended sparse";
+  EXPECT_EQ(run(cli + "grow " + pool_ + " --size 128M > " + dir_ + "/grow2.out"), 0);
+  EXPECT_NE(read_file(dir_ + "/grow2.out").find("is already"), std::string::npos);
+  EXPECT_EQ(run(cli + "fsck " + pool_ + " > /dev/null"), 0);
+  ASSERT_TRUE(start("64M"));  // --size of an existing pool is ignored: it imports at 128M
+  std::string st_cmd = cli + "status --socket " + sock_ + " --json > " + dir_ + "/st.json";
+  EXPECT_EQ(run(st_cmd), 0);
+  EXPECT_EQ(stop(), 0);
+  const std::string js = read_file(dir_ + "/st.json");
+  const size_t at = js.find("\"size_bytes\":");
+  ASSERT_NE(at, std::string::npos) << js;
+  EXPECT_GT(std::stoull(js.substr(at + 13)), 100ull << 20) << js;
+}
+
 TEST_F(Zvfsd, FsckFindsAndRepairsOrphans) {
   std::string cli = std::string(kZvfs) + " ";
   ASSERT_TRUE(start());

@@ -24,6 +24,7 @@ class PoolImpl final : public Pool {
   Result<ScrubReport> scrub(const std::function<void(const ScrubProgress&)>& progress) override;
   Result<CheckReport> check() override;
   Result<uint32_t> upgrade_format() override;
+  Result<uint64_t> grow() override;
 
   PoolCore& core() { return *core_; }
 

@@ -107,6 +107,11 @@ Result<uint32_t> PoolImpl::upgrade_format() {
   return core_->upgrade_format();
 }
 
+Result<uint64_t> PoolImpl::grow() {
+  ZVFS_TRY(core_->check_writable());
+  return core_->grow();
+}
+
 // --- Blob ---
 
 namespace {

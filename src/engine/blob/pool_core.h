@@ -72,6 +72,7 @@ class PoolCore {
   Result<ScrubReport> scrub(const std::function<void(const ScrubProgress&)>& progress);
   Result<CheckReport> check();
   Result<uint32_t> upgrade_format();
+  Result<uint64_t> grow();
 
  private:
   PoolCore() = default;

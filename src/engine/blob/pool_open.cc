@@ -1,5 +1,6 @@
 // pool_open.cc — creating and importing a pool: labels, uberblock, space map, log replay; and
-// upgrading its format version (upgrade_format: the labels only).
+// upgrading its format version or growing it onto a larger device (upgrade_format, grow: the
+// labels only).
 //
 // Import = read a label (either copy) -> read the uberblock ring and take the newest valid one
 // whose space map loads into a fresh allocator (falling back at most kDeferTxgs from the newest
@@ -182,6 +183,18 @@ Result<uint32_t> PoolCore::upgrade_format() {
   LOG_INFO("spa", "pool %016llx (%s): format %u -> %u, from the next import",
            static_cast<unsigned long long>(label.pool_guid), path_.c_str(), had, label.version);
   return had;
+}
+
+Result<uint64_t> PoolCore::grow() {
+  spa::Label label = label_;  // label_ stays as imported: this pool keeps its size until export
+  label.layout = spa::grown_layout(label_.layout, zio_->vdev().size());
+  if (label.layout.vdev_size == label_.layout.vdev_size) return label_.layout.data_len;
+  ZVFS_TRY(spa::write_labels(*zio_, label));
+  LOG_INFO("spa", "pool %016llx (%s): grown from %llu to %llu bytes, from the next import",
+           static_cast<unsigned long long>(label.pool_guid), path_.c_str(),
+           static_cast<unsigned long long>(label_.layout.vdev_size),
+           static_cast<unsigned long long>(label.layout.vdev_size));
+  return label.layout.data_len;
 }
 
 }  // namespace zvfs::engine

@@ -9,11 +9,11 @@
 
 #include <cstring>
 
+#include "engine/blob/label_cut.h"
 #include "engine/blob/pool_testing.h"
 #include "engine/blob/test_util.h"
 #include "engine/dmu/dnode.h"
 #include "engine/spa/label.h"
-#include "engine/vdev/fault_vdev.h"
 #include "engine/zio/zio.h"
 #include "zvfs/blob.h"
 
@@ -298,52 +298,23 @@ TEST_F(SmallBlocksTest, AnUnknownFormatVersionIsRefused) {
 // power cut at either write, whatever happens to the write in flight, leaves a pool that
 // imports (as format 1 or 2) with its data.
 TEST(FormatUpgrade, APowerCutAtEitherLabelWriteLeavesAnImportablePool) {
-  const vdev::CutFate fates[] = {vdev::CutFate::kTearAll, vdev::CutFate::kDropAll,
-                                 vdev::CutFate::kKeepAll, vdev::CutFate::kRandom};
-  // A torn label is whole when its first and last sectors (version, checksum) come from the
-  // same write, so several seeds: written unordered, both copies go bad in about 1 of 4.
-  for (uint64_t seed = 1; seed <= 12; seed++) {
-    for (uint64_t k = 1; k <= 2; k++) {
-      for (vdev::CutFate fate : fates) {
-        SCOPED_TRACE("seed " + std::to_string(seed) + ", label write " + std::to_string(k) +
-                     ", fate " + std::to_string(static_cast<int>(fate)));
+  testing::expect_label_cuts_survived(
+      12, config(),
+      [](uint64_t seed, BlobId* id) {
         auto dev = std::make_shared<vdev::FaultVdev>(64ull << 20, seed);
-        BlobId id;
-        {
-          auto p = Pool::create(share(dev), config());
-          ASSERT_TRUE(p.ok());
-          id = *(*p)->create_blob();
-          ASSERT_TRUE((*(*p)->open_blob(id))->write(0, "payload", 7).ok());
-          ASSERT_TRUE((*p)->export_pool().ok());
-        }
-        {
-          zio::Pipeline z(*dev);
-          auto label = spa::read_label(z);
-          ASSERT_TRUE(label.ok());
-          label->version = 1;
-          ASSERT_TRUE(spa::write_labels(z, *label).ok());
-        }
-        auto p = Pool::import(share(dev), config());
-        ASSERT_TRUE(p.ok());
-        dev->set_cut_fate(fate);
-        dev->arm_power_cut_at_write(dev->write_count() + k);
-        EXPECT_FALSE((*p)->upgrade_format().ok()) << "the power went out under it";
-        testing::abandon(**p);
-        p->reset();
-        std::shared_ptr<vdev::Vdev> after = dev->reboot(seed * 2 + k);
-        auto q = Pool::import(share(after), config());
-        ASSERT_TRUE(q.ok()) << q.error().msg;
-        const uint32_t v = (*q)->stats().format_version;
+        *id = testing::make_payload_pool(dev, config());
+        zio::Pipeline z(*dev);
+        auto label = spa::read_label(z);
+        EXPECT_TRUE(label.ok());
+        label->version = 1;
+        EXPECT_TRUE(spa::write_labels(z, *label).ok());
+        return dev;
+      },
+      [](Pool& p) { return p.upgrade_format().ok(); },
+      [](Pool& p) {
+        const uint32_t v = p.stats().format_version;
         EXPECT_TRUE(v == 1 || v == 2) << v;
-        char buf[7];
-        ASSERT_EQ(*(*(*q)->open_blob(id))->read(0, buf, 7), 7u);
-        EXPECT_EQ(std::string(buf, 7), "payload");
-        auto c = (*q)->check();
-        ASSERT_TRUE(c.ok());
-        EXPECT_TRUE(c->consistent);
-      }
-    }
-  }
+      });
 }
 
 TEST(DnodeCheck, RefusesUnknownFlagsAndImpossibleInlineLengths) {

@@ -107,6 +107,16 @@ Result<Layout> compute_layout(uint64_t vdev_size, uint32_t block_size, uint64_t 
   return l;
 }
 
+Layout grown_layout(const Layout& l, uint64_t dev_size) {
+  const uint64_t size = align_down(dev_size, 4096);
+  if (size <= l.vdev_size) return l;
+  Layout g = l;
+  g.vdev_size = size;
+  g.label2_off = size - kLabelSize;
+  g.data_len = align_down(g.label2_off - g.data_off, 4096);
+  return g;
+}
+
 Status write_labels(zio::Pipeline& zio, const Label& label) {
   AlignedBuf buf(kLabelSize);
   if (!buf.data()) return make_error(ENOMEM, "label buffer");
@@ -127,10 +137,12 @@ Status write_labels(zio::Pipeline& zio, const Label& label) {
   p->data_len = l.data_len;
   p->checksum = label_checksum(*p);
   // One copy durable before the other is touched: a crash (or a torn sector) while labels are
-  // rewritten (format upgrade) leaves at least one copy whole, of either version.
-  ZVFS_TRY(zio.write_raw(0, buf.data(), kLabelSize));
-  ZVFS_TRY(zio.flush());
+  // rewritten (format upgrade, growth) leaves at least one copy whole, old or new. The copy at
+  // the end goes first: when a pool grows, import looks for it at the device's new end, and
+  // until it is there label 0 (old or new) must be whole.
   ZVFS_TRY(zio.write_raw(l.label2_off, buf.data(), kLabelSize));
+  ZVFS_TRY(zio.flush());
+  ZVFS_TRY(zio.write_raw(0, buf.data(), kLabelSize));
   return zio.flush();
 }
 

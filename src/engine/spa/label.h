@@ -3,7 +3,8 @@
 // A label is one 4 KiB sector that says "this device holds a ZVFS pool" and where everything
 // is: the uberblock ring, the intent-log region and the data region. It is written once, at
 // create, at offset 0 and again in the last 4 KiB of the device, so a pool whose first sector is
-// overwritten still imports. Labels never change after create, so a crash can never tear both.
+// overwritten still imports. Labels change only when a pool is upgraded or grown, one copy at a
+// time (the end copy first, each durable before the next), so a crash can never tear both.
 //
 // Invariants (checked on every read, always on):
 //   - magic, format version, checksum (XXH3-128 over every byte before the checksum field).
@@ -64,6 +65,10 @@ static_assert(sizeof(LabelPhys) == kLabelSize, "a label is one 4 KiB sector");
 // block size is not a power of two in [4 KiB, 1 MiB].
 Result<Layout> compute_layout(uint64_t vdev_size, uint32_t block_size, uint64_t log_bytes);
 
+// `l` extended to a device of dev_size bytes: the last label moves to the new end and the data
+// region grows up to it; nothing else moves. `l` itself if the device is not larger.
+Layout grown_layout(const Layout& l, uint64_t dev_size);
+
 struct Label {
   uint32_t version = kFormatVersion;  // of the pool: what its blocks may hold
   uint64_t pool_guid = 0;
@@ -71,7 +76,7 @@ struct Label {
   Layout layout;
 };
 
-// Writes both copies, each made durable before the next is written.
+// Writes both copies, the one at the end first, each made durable before the next is written.
 Status write_labels(zio::Pipeline& zio, const Label& label);
 
 // Reads the first valid copy. ENOENT: no label at all (not a ZVFS pool). EINVAL: a label of a
