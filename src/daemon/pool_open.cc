@@ -51,6 +51,14 @@ Result<PoolOpen> open_pool(const std::string& path, const engine::PoolConfig& cf
     auto pool = exists ? engine::Pool::import(path, cfg) : engine::Pool::create(path, cfg);
     if (pool.ok()) {
       if (logged) LOG_INFO("daemon", "the pool %s was released; opened it", path.c_str());
+      // --size (default 8 GiB, also passed by `zvfs up`) only sizes a new pool: one line when
+      // it differs upwards from an existing pool file's size, which it does not change.
+      if (exists && S_ISREG(st.st_mode) && cfg.create_size > static_cast<uint64_t>(st.st_size))
+        LOG_INFO("daemon",
+                 "the pool %s is %lld bytes; --size %llu applies only to a new pool (`zvfs grow` "
+                 "makes an existing one larger while no daemon serves it)",
+                 path.c_str(), static_cast<long long>(st.st_size),
+                 static_cast<unsigned long long>(cfg.create_size));
       return PoolOpen{std::move(*pool), !exists};
     }
     if (pool.code() != EBUSY || mono_ms() >= deadline) {

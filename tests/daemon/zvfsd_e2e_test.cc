@@ -568,10 +568,14 @@ TEST_F(Zvfsd, GrowMakesAPoolFileLargerOffline) {
   EXPECT_EQ(run(cli + "grow " + pool_ + " --size 128M > " + dir_ + "/grow2.out"), 0);
   EXPECT_NE(read_file(dir_ + "/grow2.out").find("is already"), std::string::npos);
   EXPECT_EQ(run(cli + "fsck " + pool_ + " > /dev/null"), 0);
-  ASSERT_TRUE(start("64M"));  // --size of an existing pool is ignored: it imports at 128M
+  // --size of an existing pool is not applied: it imports at 128M, and says so (at info).
+  ASSERT_TRUE(start("256M", "10000", "--log-level", "info"));
   std::string st_cmd = cli + "status --socket " + sock_ + " --json > " + dir_ + "/st.json";
   EXPECT_EQ(run(st_cmd), 0);
   EXPECT_EQ(stop(), 0);
+  EXPECT_NE(read_file(dir_ + "/zvfsd.log").find("applies only to a new pool (`zvfs grow`"),
+            std::string::npos)
+      << "the daemon says why --size did not grow it";
   const std::string js = read_file(dir_ + "/st.json");
   const size_t at = js.find("\"size_bytes\":");
   ASSERT_NE(at, std::string::npos) << js;
