@@ -113,6 +113,7 @@ TEST(Grow, APowerCutAtEitherLabelWriteLeavesAnImportablePool) {
         auto dev = enlarged(*small, 64 * kMiB, seed);
         auto p = Pool::import(share(dev), config());
         EXPECT_TRUE(p.ok());
+        if (!p.ok()) return dev;
         old_size = (*p)->stats().size_bytes;
         EXPECT_TRUE((*p)->export_pool().ok());
         return dev;
