@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "cli/commands.h"
+#include "cli/status_print.h"
 #include "common/size_text.h"
 #include "daemon/binding.h"
 #include "ipc/protocol.h"
@@ -53,6 +54,26 @@ int visit(const char* path, const struct stat* st, int type, struct FTW*) {
 
 }  // namespace
 
+// Reads `POOL [--size SIZE]` (in any order) for `zvfs CMD`. False, after saying why, on
+// anything else; `example` is the size the message suggests.
+static bool parse_pool_and_size(const char* cmd, const char* example, int argc, char** argv,
+                                std::string* pool, uint64_t* size) {
+  for (int i = 1; i < argc; ++i) {
+    if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+      if (!parse_size(argv[++i], size)) {
+        fprintf(stderr, "zvfs %s: '%s' is not a size (try %s)\n", cmd, argv[i], example);
+        return false;
+      }
+    } else if (argv[i][0] != '-' && pool->empty()) {
+      *pool = argv[i];
+    } else {
+      fprintf(stderr, "zvfs %s: unknown argument '%s'\n", cmd, argv[i]);
+      return false;
+    }
+  }
+  return true;
+}
+
 static const char kCreateUsage[] =
     "usage: zvfs create POOL --size SIZE\n"
     "\n"
@@ -64,19 +85,7 @@ int cmd_create(int argc, char** argv) {
   if (help_or_usage(argc, argv, kCreateUsage, 2, &rc)) return rc;
   std::string pool;
   uint64_t size = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-      if (!parse_size(argv[++i], &size)) {
-        fprintf(stderr, "zvfs create: '%s' is not a size (try 8G)\n", argv[i]);
-        return kExitUsage;
-      }
-    } else if (argv[i][0] != '-' && pool.empty()) {
-      pool = argv[i];
-    } else {
-      fprintf(stderr, "zvfs create: unknown argument '%s'\n", argv[i]);
-      return kExitUsage;
-    }
-  }
+  if (!parse_pool_and_size("create", "8G", argc, argv, &pool, &size)) return kExitUsage;
   struct stat st;
   bool blk = stat(pool.c_str(), &st) == 0 && S_ISBLK(st.st_mode);
   if (pool.empty() || (size == 0 && !blk)) {
@@ -158,30 +167,12 @@ static const char kGrowUsage[] =
     "is free at the next start. A pool never shrinks.\n"
     "Exit: 0 grown or already that size, 1 failure, 2 usage.\n";
 
-static std::string mib(uint64_t bytes) {
-  char b[64];
-  snprintf(b, sizeof b, "%.1f MiB", static_cast<double>(bytes) / (1 << 20));
-  return b;
-}
-
 int cmd_grow(int argc, char** argv) {
   int rc;
   if (help_or_usage(argc, argv, kGrowUsage, 2, &rc)) return rc;
   std::string pool;
   uint64_t size = 0;
-  for (int i = 1; i < argc; ++i) {
-    if (!strcmp(argv[i], "--size") && i + 1 < argc) {
-      if (!parse_size(argv[++i], &size)) {
-        fprintf(stderr, "zvfs grow: '%s' is not a size (try 64G)\n", argv[i]);
-        return kExitUsage;
-      }
-    } else if (argv[i][0] != '-' && pool.empty()) {
-      pool = argv[i];
-    } else {
-      fprintf(stderr, "zvfs grow: unknown argument '%s'\n", argv[i]);
-      return kExitUsage;
-    }
-  }
+  if (!parse_pool_and_size("grow", "64G", argc, argv, &pool, &size)) return kExitUsage;
   struct stat st;
   if (pool.empty() || stat(pool.c_str(), &st) != 0) {
     fprintf(stderr, "zvfs grow: need an existing POOL (see zvfs grow --help)\n");
@@ -222,10 +213,10 @@ int cmd_grow(int argc, char** argv) {
     return kExitFail;
   }
   if (*after == before)
-    printf("zvfs grow: %s is already %s (data region)\n", pool.c_str(), mib(before).c_str());
+    printf("zvfs grow: %s is already %s (data region)\n", pool.c_str(), human(before).c_str());
   else
-    printf("zvfs grow: %s: data region %s -> %s\n", pool.c_str(), mib(before).c_str(),
-           mib(*after).c_str());
+    printf("zvfs grow: %s: data region %s -> %s\n", pool.c_str(), human(before).c_str(),
+           human(*after).c_str());
   return kExitOk;
 }
 

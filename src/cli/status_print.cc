@@ -74,7 +74,7 @@ static std::string fmt(const char* f, ...) {
   return buf;
 }
 
-static std::string human(uint64_t b) {
+std::string human(uint64_t b) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
   double v = static_cast<double>(b);
   int u = 0;

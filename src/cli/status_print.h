@@ -21,6 +21,9 @@ struct StatsView {
   ipc::StatsPool p;
 };
 
+// A byte count for people: "512 B", "1.5 MiB", "8.0 GiB".
+std::string human(uint64_t bytes);
+
 // Validates the reply's layout (counts against its length). False if malformed.
 bool parse_stats(const uint8_t* buf, size_t len, StatsView* out);
 std::string stats_text(const StatsView& v, const std::string& socket);
