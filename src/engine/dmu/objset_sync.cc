@@ -80,6 +80,7 @@ Status ObjectSet::write_xattrs(const XattrMap* m, SyncCtx& ctx, DnodePhys* dn) {
   ZVFS_TRY(xw.free_range(0, kNoBlock));
   std::vector<uint8_t> enc;
   if (m && !m->empty()) enc = encode_xattrs(*m);
+  const size_t stream_bytes = enc.size();  // before the tree's leaves pad it
   const bool in_dnode = short_tails_ && !enc.empty() && enc.size() <= kInlineXattrMax;
   if (!in_dnode && !enc.empty()) {
     const size_t n = (enc.size() + meta_bytes_ - 1) / meta_bytes_;
@@ -103,9 +104,9 @@ Status ObjectSet::write_xattrs(const XattrMap* m, SyncCtx& ctx, DnodePhys* dn) {
   dn->flags &= static_cast<uint8_t>(~kDnodeXattrInline);
   std::memset(inline_xattr(*dn), 0, kInlineXattrMax);
   dn->xattr = root;
-  dn->xattr_bytes = m && !m->empty() ? encoded_size(*m) : 0;
+  dn->xattr_bytes = stream_bytes;
   if (in_dnode) {
-    std::memcpy(inline_xattr(*dn), enc.data(), enc.size());
+    std::memcpy(inline_xattr(*dn), enc.data(), stream_bytes);
     dn->flags |= kDnodeXattrInline;
   }
   return ok_status();
