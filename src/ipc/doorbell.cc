@@ -31,6 +31,11 @@ void futex_wake(std::atomic<uint32_t>* word, int n) {
   syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), FUTEX_WAKE, n, nullptr, nullptr, 0);
 }
 
+// A raw system call: the preload library must not call into libc functions it may interpose.
+void yield_cpu() {
+  syscall(SYS_sched_yield);
+}
+
 uint64_t now_ns() {
   return monotonic_ns();
 }
