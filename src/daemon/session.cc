@@ -177,6 +177,9 @@ bool Session::handle_socket_message(const uint8_t* buf, size_t len, int fd) {
       int32_t s = do_hello(req, &memfd, &rep);
       ok = reply(s, &rep, sizeof rep, memfd) && s == 0;
       if (memfd >= 0) close(memfd);
+      // After the reply: the client maps the region meanwhile. A request it publishes before
+      // a worker runs waits in its slot; each worker scans the slots before anything else.
+      if (s == 0) start_workers();
       break;
     }
     case ipc::Op::kAttach: {
@@ -247,8 +250,12 @@ int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRe
   rep->region_bytes = ipc::region_bytes(o.slot_count, o.slot_bytes);
   rep->slot_count = o.slot_count;
   rep->slot_data_bytes = o.slot_bytes;
-  for (uint32_t i = 0; i < o.session_workers; ++i) workers_.emplace_back([this] { worker_loop(); });
   return 0;
+}
+
+void Session::start_workers() {
+  for (uint32_t i = 0; i < ctx_.opts->session_workers; ++i)
+    workers_.emplace_back([this] { worker_loop(); });
 }
 
 int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* rep) {

@@ -109,6 +109,7 @@ class Session {
   std::shared_ptr<Handle> get_handle(uint32_t h) const;
   int add_handle(std::shared_ptr<Handle> h);
   bool remove_handle(uint32_t h);
+  void start_workers();
   void stop_workers();
 
   Context& ctx_;
