@@ -3,7 +3,8 @@
 // Owns: the connection's control socket, its shared-memory region (created at the hello), its
 // handles (each an open file description the client attached: the daemon's own copy of the fd,
 // the access mode, and a reference on an OpenBlob), and its threads: one control thread that
-// reads the socket, and `session_workers` workers that serve the shared-memory slots.
+// reads the socket, and `session_workers` workers that serve the shared-memory slots (started
+// once the hello is answered).
 //
 // Workers: each loops claiming a slot in state kRequest (CAS to kServing), copies the request
 // out of shared memory, validates the copy, serves it, writes the reply and wakes the client
