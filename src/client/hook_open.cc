@@ -20,6 +20,7 @@
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/own_fds.h"
+#include "client/preconnect.h"
 #include "client/prefix.h"
 #include "client/real.h"
 
@@ -87,35 +88,43 @@ using namespace zvfs::client;
 
 ZVFS_HOOK int open(const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
+  preconnect_before_open(AT_FDCWD, path, flags);
   return after_open(REAL(open)(path, flags, mode), flags, path);
 }
 
 ZVFS_HOOK int open64(const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
+  preconnect_before_open(AT_FDCWD, path, flags);
   return after_open(REAL(open64)(path, flags, mode), flags, path);
 }
 
 ZVFS_HOOK int openat(int dirfd, const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
+  preconnect_before_open(dirfd, path, flags);
   return after_open(REAL(openat)(dirfd, path, flags, mode), flags, path);
 }
 
 ZVFS_HOOK int openat64(int dirfd, const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
+  preconnect_before_open(dirfd, path, flags);
   return after_open(REAL(openat64)(dirfd, path, flags, mode), flags, path);
 }
 
 // Fortified forms: glibc calls them when it can prove no mode is passed.
 ZVFS_HOOK int __open_2(const char* path, int flags) {
+  preconnect_before_open(AT_FDCWD, path, flags);
   return after_open(REAL(open)(path, flags, 0), flags, path);
 }
 ZVFS_HOOK int __open64_2(const char* path, int flags) {
+  preconnect_before_open(AT_FDCWD, path, flags);
   return after_open(REAL(open64)(path, flags, 0), flags, path);
 }
 ZVFS_HOOK int __openat_2(int dirfd, const char* path, int flags) {
+  preconnect_before_open(dirfd, path, flags);
   return after_open(REAL(openat)(dirfd, path, flags, 0), flags, path);
 }
 ZVFS_HOOK int __openat64_2(int dirfd, const char* path, int flags) {
+  preconnect_before_open(dirfd, path, flags);
   return after_open(REAL(openat64)(dirfd, path, flags, 0), flags, path);
 }
 
@@ -127,10 +136,12 @@ ZVFS_HOOK int open_by_handle_at(int mount_fd, struct file_handle* handle, int fl
 
 ZVFS_HOOK int creat(const char* path, mode_t mode) {
   int flags = O_CREAT | O_WRONLY | O_TRUNC;
+  preconnect_before_open(AT_FDCWD, path, flags);
   return after_open(REAL(creat)(path, mode), flags, path);
 }
 ZVFS_HOOK int creat64(const char* path, mode_t mode) {
   int flags = O_CREAT | O_WRONLY | O_TRUNC;
+  preconnect_before_open(AT_FDCWD, path, flags);
   return after_open(REAL(creat64)(path, mode), flags, path);
 }
 

@@ -30,6 +30,7 @@
 #include "client/adopt.h"
 #include "client/fd_table.h"
 #include "client/hook.h"
+#include "client/preconnect.h"
 #include "client/real.h"
 #include "client/zlog.h"
 
@@ -302,10 +303,12 @@ void std_stream_update(int fd) {
 using namespace zvfs::client;
 
 ZVFS_HOOK FILE* fopen(const char* path, const char* mode) {
+  preconnect_before_open(AT_FDCWD, path, 0);
   return after_fopen(REAL(fopen)(path, mode), mode);
 }
 
 ZVFS_HOOK FILE* fopen64(const char* path, const char* mode) {
+  preconnect_before_open(AT_FDCWD, path, 0);
   return after_fopen(REAL(fopen64)(path, mode), mode);
 }
 

@@ -150,6 +150,26 @@ bool canonical_path_under_prefix(const char* path) {
   return false;
 }
 
+bool path_lexically_under_prefix(const char* path) {
+  char norm[kPrefixPathMax];
+  if (g_prefix_count == 0 || !normalize_path(path, norm, sizeof norm)) return false;
+  for (int i = 0; i < g_prefix_count; ++i) {
+    if (path_under(norm, g_prefixes[i].raw) || path_under(norm, canonical(g_prefixes[i])))
+      return true;
+  }
+  return false;
+}
+
+bool prefix_lexically_below(const char* dir) {
+  char norm[kPrefixPathMax];
+  if (g_prefix_count == 0 || !normalize_path(dir, norm, sizeof norm)) return false;
+  for (int i = 0; i < g_prefix_count; ++i) {
+    if (path_under(g_prefixes[i].raw, norm) || path_under(canonical(g_prefixes[i]), norm))
+      return true;
+  }
+  return false;
+}
+
 bool dev_may_hold_prefix(dev_t dev) {
   for (int i = 0; i < g_prefix_count; ++i) {
     Prefix& p = g_prefixes[i];

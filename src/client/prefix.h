@@ -44,6 +44,12 @@ void prefix_init(const char* spec);
 int prefix_count();
 // True if canonical `path` is under one of the prefixes (canonicalising them if needed).
 bool canonical_path_under_prefix(const char* path);
+// True if absolute `path`, normalised lexically (no symbolic link followed), lies under a prefix
+// as configured or as canonicalised. A hint only: links can make it wrong either way.
+bool path_lexically_under_prefix(const char* path);
+// True if a prefix (as configured or canonicalised) lies under absolute directory `dir`
+// (normalised lexically), so that a name relative to it may lead into the prefix.
+bool prefix_lexically_below(const char* dir);
 // True if a file on device `dev` could be under a prefix (a prefix directory exists on it).
 // A cheap filter before the exact checks; file systems mounted below a prefix are not seen.
 bool dev_may_hold_prefix(dev_t dev);

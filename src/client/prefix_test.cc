@@ -219,6 +219,26 @@ TEST_F(PrefixFs, NamesAreClassifiedThroughTheirParent) {
   ::close(dfd);
 }
 
+// The hint before an open (preconnect.h): names compared as written, against the prefix as
+// configured and as canonicalised; no link followed.
+TEST_F(PrefixFs, NamesAreComparedLexicallyAsConfiguredAndCanonical) {
+  std::string spec = base_ + "/alias";  // the prefix spelled through a symlink
+  prefix_init(spec.c_str());
+  EXPECT_TRUE(path_lexically_under_prefix((base_ + "/alias/sub/x").c_str()));
+  EXPECT_TRUE(path_lexically_under_prefix((root_ + "/sub/x").c_str()));  // canonical
+  EXPECT_TRUE(path_lexically_under_prefix((base_ + "/out/../root//./x").c_str()));
+  EXPECT_TRUE(path_lexically_under_prefix(root_.c_str()));
+  EXPECT_FALSE(path_lexically_under_prefix((base_ + "/root2/f").c_str()));
+  EXPECT_FALSE(path_lexically_under_prefix((root_ + "/../out/f").c_str()));
+  EXPECT_FALSE(path_lexically_under_prefix((base_ + "/link-in/x").c_str()));  // not followed
+  EXPECT_FALSE(path_lexically_under_prefix("relative/x"));
+  EXPECT_TRUE(prefix_lexically_below(base_.c_str()));
+  EXPECT_TRUE(prefix_lexically_below("/"));
+  EXPECT_TRUE(prefix_lexically_below(root_.c_str()));  // the prefix itself
+  EXPECT_FALSE(prefix_lexically_below((root_ + "/sub").c_str()));
+  EXPECT_FALSE(prefix_lexically_below((base_ + "/out").c_str()));
+}
+
 TEST(PrefixDefault, DefaultIsSlashZvfs) {
   unsetenv("ZVFS_ROOT");
   prefix_init(nullptr);

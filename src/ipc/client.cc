@@ -336,6 +336,19 @@ int connect_session(Session* s) {
   return 0;
 }
 
+// Makes the current session live if it is not: one attempt. Returns 0 or -errno.
+int connect_current() {
+  pthread_rwlock_wrlock(&g_lock);
+  int r = 0;
+  if (g_cur->epoch == 0 || g_cur->dead.load()) {
+    if (g_cur->dead.load()) teardown_session(g_cur);
+    r = connect_session(g_cur);
+    if (r == 0) g_owned_sock.store(g_cur->sock);
+  }
+  pthread_rwlock_unlock(&g_lock);
+  return r;
+}
+
 // Returns with g_lock held shared and a live session, or -EIO after the deadline. *deadline
 // 0 means "not yet computed": the clock is read only when the session is not live.
 int acquire_session(uint64_t* deadline) {
@@ -345,14 +358,7 @@ int acquire_session(uint64_t* deadline) {
     pthread_rwlock_unlock(&g_lock);
     // A socket opened (or closed) in a private descriptor table would not be the process's.
     if (t_no_connect) return -EIO;
-    pthread_rwlock_wrlock(&g_lock);
-    int r = 0;
-    if (g_cur->epoch == 0 || g_cur->dead.load()) {
-      if (g_cur->dead.load()) teardown_session(g_cur);
-      r = connect_session(g_cur);
-      if (r == 0) g_owned_sock.store(g_cur->sock);
-    }
-    pthread_rwlock_unlock(&g_lock);
+    int r = connect_current();
     // Refusals that waiting will not cure: a version mismatch, or the daemon's per-user session
     // limit (--max-sessions-per-user). Reported at once, not as an absent daemon.
     if (r == -EPROTONOSUPPORT || r == -EUSERS) return r;
@@ -952,6 +958,22 @@ int ensure_session() {
   if (r < 0) return r;
   release_session();
   return 0;
+}
+
+bool has_session() {
+  return g_owned_sock.load(std::memory_order_relaxed) >= 0;
+}
+
+int try_session() {
+  // After a failed attempt (no daemon), none for a second: the callers are opens.
+  static std::atomic<uint64_t> next_try{0};
+  if (t_no_connect) return -EIO;
+  if (!ensure_init()) return -ENOMEM;
+  uint64_t now = now_ns();
+  if (now < next_try.load(std::memory_order_relaxed)) return -EAGAIN;
+  int r = connect_current();
+  if (r != 0) next_try.store(now + 1000000000ull, std::memory_order_relaxed);
+  return r;
 }
 
 void set_thread_private_fds(bool on) {

@@ -84,6 +84,11 @@ int move_owned_fd(int fd);
 
 // Opens the session now if there is none. Returns 0 or -errno.
 int ensure_session();
+// Whether this process has a current session (one load; a hint: it may have died since).
+bool has_session();
+// Opens the session if there is none, with one attempt and no wait (none at all for a second
+// after one failed). Returns 0 or -errno.
+int try_session();
 
 // Calls fn(arg), a system call that the library makes on a ZVFS placeholder itself (a
 // zero-length copy_file_range or sendfile so that the kernel checks its arguments; the

@@ -207,6 +207,31 @@ refused_cat "$made/old.dat" "a placeholder moved into a directory a client opene
 on_zvfs cmp -s "$made/old.dat" "$made/old.dat" || fail "reading the moved file through ZVFS failed"
 say "a directory made after the walk: marked at a client's open, guards the files moved in"
 
+# A program with the library under another file name (a copy, a versioned package name): the
+# guard finds no "libzvfs.so" in its maps, but the library connects before the program's first
+# open of a name under the prefix (src/client/preconnect.h), so the guard knows it by its
+# session. An absolute name; names relative to a working directory in the prefix, above it, and
+# beside it through ".."; and a shell that opens a file outside, changes into the prefix and
+# opens there (chdir makes the library look at the working directory again).
+cp "$ZVFS_LIB" "$TEST_DIR/zvfs-copy.so" || fail "cp of the library failed"
+with_copy() { LD_PRELOAD="$TEST_DIR/zvfs-copy.so" "$@"; }
+mkdir -p "$TEST_DIR/side" && echo plain >"$TEST_DIR/side/plain.txt"
+before=$(refusals)
+copy_sum() { with_copy sha256sum "$1" 2>&1 | cut -d' ' -f1; }
+[ "$(copy_sum "$f")" = "$sum" ] || fail "the library under another name: absolute name refused"
+[ "$(cd "$TEST_ROOT" && copy_sum guarded.dat)" = "$sum" ] ||
+  fail "the library under another name: a name relative to a directory in the prefix refused"
+[ "$(cd "$TEST_DIR" && copy_sum zvfs/guarded.dat)" = "$sum" ] ||
+  fail "the library under another name: a name relative to a directory above the prefix refused"
+[ "$(cd "$TEST_DIR/side" && copy_sum ../zvfs/guarded.dat)" = "$sum" ] ||
+  fail "the library under another name: a name with .. refused"
+# shellcheck disable=SC2016
+out=$(with_copy sh -c 'cd "$1" && exec 3<plain.txt && cd "$2" && exec 4<guarded.dat &&
+  sha256sum <&4' sh "$TEST_DIR/side" "$TEST_ROOT" 2>&1 | cut -d' ' -f1)
+[ "$out" = "$sum" ] || fail "the library under another name: an open after a cd refused ($out)"
+[ "$(refusals)" = "$before" ] || fail "the guard refused a program with the library: $(tail -n 1 "$TEST_DIR/zvfsd.log")"
+say "the library under another file name: its first opens are allowed (it connects first)"
+
 # A descriptor opened while no daemon runs: Linux decided at open() that it raises no events,
 # so its writes land in the placeholder; the daemon reports them at the file's last close.
 zvfs_daemon_stop 30 || fail "zvfsd did not stop cleanly"
