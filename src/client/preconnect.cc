@@ -32,23 +32,14 @@ bool has_dot_dot(const char* p) {
   return false;
 }
 
-// The working directory joined with relative `path`, looked at lexically.
-bool joined_under(const char* path) {
-  char buf[kPrefixPathMax];
-  if (getcwd(buf, sizeof buf) == nullptr) return false;
-  size_t n = strlen(buf), m = strlen(path);
-  if (n + 1 + m >= sizeof buf) return false;
-  buf[n] = '/';
-  memcpy(buf + n + 1, path, m + 1);
-  return path_lexically_under_prefix(buf);
-}
-
 // Whether relative `path` lies lexically under a prefix.
 bool relative_under(const char* path) {
+  char cwd[kPrefixPathMax];
+  bool have_cwd = false;
   int v = g_cwd.load(std::memory_order_relaxed);
   if (v == kCwdUnknown) {
-    char cwd[kPrefixPathMax];
     if (getcwd(cwd, sizeof cwd) == nullptr) return false;
+    have_cwd = true;
     v = path_lexically_under_prefix(cwd) ? kCwdUnder
         : prefix_lexically_below(cwd)    ? kCwdAbove
                                          : kCwdOutside;
@@ -57,7 +48,13 @@ bool relative_under(const char* path) {
   bool dots = has_dot_dot(path);
   if (v == kCwdUnder && !dots) return true;
   if (v == kCwdOutside && !dots) return false;
-  return joined_under(path);
+  // Join the name to the working directory and look.
+  if (!have_cwd && getcwd(cwd, sizeof cwd) == nullptr) return false;
+  size_t n = strlen(cwd), m = strlen(path);
+  if (n + 1 + m >= sizeof cwd) return false;
+  cwd[n] = '/';
+  memcpy(cwd + n + 1, path, m + 1);
+  return path_lexically_under_prefix(cwd);
 }
 
 }  // namespace

@@ -150,24 +150,29 @@ bool canonical_path_under_prefix(const char* path) {
   return false;
 }
 
-bool path_lexically_under_prefix(const char* path) {
+namespace {
+
+// Whether rel(normalised p, prefix) holds for a prefix, as configured or as canonicalised.
+template <class Rel>
+bool lexically_any_prefix(const char* p, Rel rel) {
   char norm[kPrefixPathMax];
-  if (g_prefix_count == 0 || !normalize_path(path, norm, sizeof norm)) return false;
+  if (g_prefix_count == 0 || !normalize_path(p, norm, sizeof norm)) return false;
   for (int i = 0; i < g_prefix_count; ++i) {
-    if (path_under(norm, g_prefixes[i].raw) || path_under(norm, canonical(g_prefixes[i])))
-      return true;
+    if (rel(norm, g_prefixes[i].raw) || rel(norm, canonical(g_prefixes[i]))) return true;
   }
   return false;
 }
 
+}  // namespace
+
+bool path_lexically_under_prefix(const char* path) {
+  return lexically_any_prefix(path,
+                              [](const char* p, const char* pre) { return path_under(p, pre); });
+}
+
 bool prefix_lexically_below(const char* dir) {
-  char norm[kPrefixPathMax];
-  if (g_prefix_count == 0 || !normalize_path(dir, norm, sizeof norm)) return false;
-  for (int i = 0; i < g_prefix_count; ++i) {
-    if (path_under(g_prefixes[i].raw, norm) || path_under(canonical(g_prefixes[i]), norm))
-      return true;
-  }
-  return false;
+  return lexically_any_prefix(dir,
+                              [](const char* d, const char* pre) { return path_under(pre, d); });
 }
 
 bool dev_may_hold_prefix(dev_t dev) {
