@@ -473,7 +473,7 @@ void Session::stop_workers() {
 int Session::find_request() {
   uint32_t n = region_.slot_count();
   for (uint32_t i = 0; i < n; ++i) {
-    ipc::Slot* s = region_.slot(i);
+    ipc::RequestLine* s = &region_.slot(i)->request;
     uint32_t expect = ipc::kRequest;
     if (s->state.load(std::memory_order_relaxed) == ipc::kRequest &&
         s->state.compare_exchange_strong(expect, ipc::kServing, std::memory_order_acquire))
@@ -489,11 +489,11 @@ int Session::find_request() {
 // withdrawn, so that clients ring for another worker meanwhile. The slot is the client's to
 // scribble on: a lie only delays that client's own later requests.
 bool Session::quick_request(uint32_t i) const {
-  const ipc::Slot* sl = region_.slot(i);
+  const ipc::RequestLine* sl = &region_.slot(i)->request;
   auto op = static_cast<ipc::Op>(sl->hdr.opcode);
   if (op == ipc::Op::kNull || op == ipc::Op::kStat || op == ipc::Op::kSeek) return true;
   if (op != ipc::Op::kRead && op != ipc::Op::kWrite && op != ipc::Op::kAppend) return false;
-  return sl->body.req.len <= kQuickBytes && sl->body.req.arg == 0;
+  return sl->req.len <= kQuickBytes && sl->req.arg == 0;
 }
 
 // How long a worker polls after serving a request of `len` bytes (that woke its client).
@@ -510,7 +510,8 @@ void Session::worker_loop() {
   ipc::RegionHeader* rh = region_.header();
   auto pending = [this] {
     for (uint32_t i = 0; i < region_.slot_count(); ++i)
-      if (region_.slot(i)->state.load(std::memory_order_relaxed) == ipc::kRequest) return true;
+      if (region_.slot(i)->request.state.load(std::memory_order_relaxed) == ipc::kRequest)
+        return true;
     return false;
   };
   uint64_t spin_ns = poll_after(0, false);
@@ -575,12 +576,13 @@ void Session::worker_loop() {
 }
 
 bool Session::serve_slot(uint32_t i, uint64_t* len) {
-  ipc::Slot* sl = region_.slot(i);
+  ipc::RequestLine* sl = &region_.slot(i)->request;
+  ipc::ReplyLine* rl = &region_.slot(i)->reply;
   // Copy out of shared memory first: the client may change the slot while we work.
   ipc::MsgHeader h;
   ipc::IoReq body;
   memcpy(&h, &sl->hdr, sizeof h);
-  memcpy(&body, &sl->body.req, sizeof body);
+  memcpy(&body, &sl->req, sizeof body);
   *len = body.len;
   const Ticks& clock = Ticks::get();
   uint64_t t0 = clock.now();
@@ -599,11 +601,14 @@ bool Session::serve_slot(uint32_t i, uint64_t* len) {
   out.request_id = h.request_id;
   out.payload_len = sizeof(ipc::IoRep);
   out.status = result < 0 ? static_cast<int32_t>(result) : 0;
-  memcpy(&sl->hdr, &out, sizeof out);  // over the request, which was copied out above
-  memcpy(&sl->body.rep, &rep, sizeof rep);
-  sl->state.store(ipc::kReply, std::memory_order_seq_cst);
-  bool woke = sl->client_sleeping.load(std::memory_order_seq_cst);
-  if (woke) ipc::futex_wake(&sl->state, 1);
+  memcpy(&rl->hdr, &out, sizeof out);
+  memcpy(&rl->rep, &rep, sizeof rep);
+  // The request line first (this worker holds it since the CAS: no transfer), so that the
+  // client, once it sees `done`, finds the slot out of kServing. Then the reply line.
+  sl->state.store(ipc::kReply, std::memory_order_release);
+  rl->done.store(static_cast<uint32_t>(h.request_id), std::memory_order_seq_cst);
+  bool woke = rl->client_sleeping.load(std::memory_order_seq_cst);
+  if (woke) ipc::futex_wake(&rl->done, 1);
   // The bookkeeping after the reply, off the client's round trip.
   ctx_.stats.record(h.opcode, clock.to_ns(clock.now() - t0), result < 0);
   requests_.fetch_add(1, std::memory_order_relaxed);

@@ -87,6 +87,7 @@ struct HandleEntry {
 // daemon's CPU first. A thread that finds no free slot takes over another's parked one.
 struct alignas(64) SlotOwner {
   std::atomic<uint64_t> word{0};
+  uint32_t last_id = 0;  // the slot's last request id (only its owning thread uses it)
 };
 
 struct Session {
@@ -325,7 +326,10 @@ int connect_session(Session* s) {
     return r;
   }
   s->sock = sock;
-  for (auto& o : s->owner) o.word.store(0);
+  for (auto& o : s->owner) {
+    o.word.store(0);
+    o.last_id = 0;  // the new region's reply lines hold done = 0
+  }
   // The daemon's placeholder guard lets this process open placeholders (shm.h).
   s->region.header()->client_pid.store(static_cast<int32_t>(getpid()), std::memory_order_release);
   s->epoch = g_epoch_counter.fetch_add(1) + 1;
@@ -489,11 +493,11 @@ void park_slot(Session* s, uint32_t i) {
   }
 }
 
-// Waits for the reply in slot i. Returns 0, or -EIO if the daemon died.
-int wait_reply(Session* s, uint32_t i, uint64_t spin_ns) {
-  Slot* sl = s->region.slot(i);
+// Waits for the reply to request `id` in slot i. Returns 0, or -EIO if the daemon died.
+int wait_reply(Session* s, uint32_t i, uint32_t id, uint64_t spin_ns) {
+  ReplyLine* sl = &s->region.slot(i)->reply;
   RegionHeader* h = s->region.header();
-  auto ready = [sl] { return sl->state.load(std::memory_order_acquire) == kReply; };
+  auto ready = [sl, id] { return sl->done.load(std::memory_order_acquire) == id; };
   // One spinning thread per process: with 2 CPUs, more spinners would starve the daemon.
   uint32_t zero = 0;
   if (h->client_spinners.compare_exchange_strong(zero, 1)) {
@@ -502,11 +506,11 @@ int wait_reply(Session* s, uint32_t i, uint64_t spin_ns) {
     if (done) return 0;
   }
   for (;;) {
-    uint32_t st = sl->state.load();
-    if (st == kReply) break;
+    uint32_t st = sl->done.load();
+    if (st == id) break;
     sl->client_sleeping.store(1);
-    st = sl->state.load();
-    if (st != kReply) futex_wait(&sl->state, st, kLivenessPollMs * 1000000ll);
+    st = sl->done.load();
+    if (st != id) futex_wait(&sl->done, st, kLivenessPollMs * 1000000ll);
     sl->client_sleeping.store(0);
     if (ready()) break;
     if (s->dead.load() || peer_hung_up(s->sock)) {
@@ -548,11 +552,15 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
       return -EIO;
     }
     uint32_t i = static_cast<uint32_t>(idx);
-    Slot* sl = s->region.slot(i);
+    RequestLine* sl = &s->region.slot(i)->request;
     if (io.src && io.len) copy_bytes(s->region.data(i), io.src, io.len);
+    // A new id for each request of the slot (never 0, the reply line's initial `done`).
+    uint32_t id = s->owner[i].last_id + 1;
+    if (id == 0) id = 1;
+    s->owner[i].last_id = id;
     MsgHeader hd;
     hd.opcode = static_cast<uint16_t>(io.op);
-    hd.request_id = i;
+    hd.request_id = id;
     hd.payload_len = sizeof(IoReq);
     IoReq body;
     body.handle = e ? static_cast<uint32_t>(e->daemon_handle.load()) : 0;
@@ -560,7 +568,7 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     body.off = io.off;
     body.len = io.len;
     sl->hdr = hd;  // the state word's line: one transfer carries state and request
-    sl->body.req = body;
+    sl->req = body;
     sl->state.store(kRequest, std::memory_order_seq_cst);
     // Ring only if a worker announced that it sleeps: a worker announces (daemon_sleepers++)
     // before its last scan, so with seq_cst either that scan sees kRequest or we see it.
@@ -585,14 +593,15 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
                           : io.src != nullptr && io.len >= kBulkWriteBytes ? 0
                           : woke                                           ? kReplySpinAfterWakeNs
                                                                            : kReplySpinNs;
-    r = wait_reply(s, i, spin);
+    r = wait_reply(s, i, id, spin);
     if (r < 0) {
       release_session();
       if (attempt == 0 && io.retry) continue;
       return -EIO;
     }
-    MsgHeader rh = sl->hdr;
-    *rep = sl->body.rep;
+    const ReplyLine& rl = s->region.slot(i)->reply;
+    MsgHeader rh = rl.hdr;
+    *rep = rl.rep;
     int64_t result = rh.status < 0 ? rh.status : rep->result;
     if (result > 0 && io.dst) {
       uint64_t n = static_cast<uint64_t>(result);

@@ -31,10 +31,11 @@ inline constexpr uint32_t kMagic = 0x5346565a;  // "ZVFS" in little-endian memor
 inline constexpr uint16_t kVersion = 1;         // message framing (every header carries it)
 // Session version: the hello's `client_version` and the shared region's layout. Version 2 put
 // each slot's state and message in one cache line; version 3 moved the choice of a slot into
-// the client's own memory (no claim state, no free-slot futex in the header). Bumped alone, so that
-// `zvfs status` (admin messages, which never open a session) still talks to a daemon of another
-// session version.
-inline constexpr uint32_t kSessionVersion = 3;
+// the client's own memory (no claim state, no free-slot futex in the header); version 4 moved
+// the reply into a second cache line of the slot, acknowledged by request id. Bumped alone, so
+// that `zvfs status` (admin messages, which never open a session) still talks to a daemon of
+// another session version.
+inline constexpr uint32_t kSessionVersion = 4;
 inline constexpr uint16_t kReplyBit = 0x8000;
 // Largest body accepted on the control socket (the stats reply is the biggest message).
 inline constexpr uint32_t kMaxSocketPayload = 64 * 1024;

@@ -30,8 +30,15 @@ TEST(Region, CreateSealAttach) {
   EXPECT_EQ(bad.attach(fd, 8, 64 * 1024, region_bytes(8, 64 * 1024)), -EPROTO);
   c.data(3)[65535] = 7;
   EXPECT_EQ(d.data(3)[65535], 7);
-  c.slot(2)->state.store(kRequest);
-  EXPECT_EQ(d.slot(2)->state.load(), kRequest);
+  c.slot(2)->request.state.store(kRequest);
+  EXPECT_EQ(d.slot(2)->request.state.load(), kRequest);
+  // A slot's request and reply lines are apart, and slots do not overlap.
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(&d.slot(1)->reply) % 64, 0u);
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(&d.slot(1)->reply) -
+                reinterpret_cast<uint8_t*>(&d.slot(1)->request),
+            64);
+  EXPECT_EQ(reinterpret_cast<uint8_t*>(d.slot(2)) - reinterpret_cast<uint8_t*>(d.slot(1)),
+            static_cast<ptrdiff_t>(kSlotStride));
   close(fd);
 }
 
@@ -70,19 +77,25 @@ TEST(Doorbell, CrossProcessPingPong) {
     if (c.attach(fd, 1, 4096, region_bytes(1, 4096)) != 0) _exit(2);
     Slot* cs = c.slot(0);
     for (int i = 0; i < 200; ++i) {
-      while (cs->state.load() != kRequest) futex_wait(&cs->state, cs->state.load(), 100000000);
-      cs->body.rep.result = static_cast<int64_t>(cs->body.req.off) + 1;
-      cs->state.store(kReply);
-      futex_wake(&cs->state, 1);
+      std::atomic<uint32_t>& st = cs->request.state;
+      while (st.load() != kRequest) futex_wait(&st, st.load(), 100000000);
+      st.store(kServing);
+      cs->reply.rep.result = static_cast<int64_t>(cs->request.req.off) + 1;
+      st.store(kReply);
+      cs->reply.done.store(static_cast<uint32_t>(cs->request.hdr.request_id));
+      futex_wake(&cs->reply.done, 1);
     }
     _exit(0);
   }
   for (uint64_t i = 0; i < 200; ++i) {
-    s->body.req.off = i;
-    s->state.store(kRequest);
-    futex_wake(&s->state, 1);
-    while (s->state.load() != kReply) futex_wait(&s->state, s->state.load(), 100000000);
-    ASSERT_EQ(s->body.rep.result, static_cast<int64_t>(i + 1));
+    uint32_t id = static_cast<uint32_t>(i) + 1;
+    s->request.req.off = i;
+    s->request.hdr.request_id = id;
+    s->request.state.store(kRequest);
+    futex_wake(&s->request.state, 1);
+    while (s->reply.done.load() != id) futex_wait(&s->reply.done, s->reply.done.load(), 100000000);
+    ASSERT_EQ(s->reply.rep.result, static_cast<int64_t>(i + 1));
+    ASSERT_EQ(s->request.state.load(), kReply);
   }
   int st = 0;
   waitpid(pid, &st, 0);

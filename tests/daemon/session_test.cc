@@ -1104,24 +1104,30 @@ TEST_F(SessionTest, HostileSlotRequestsGetErrors) {
     ipc::MsgHeader hd;
     hd.opcode = static_cast<uint16_t>(rng() % 30);
     hd.payload_len = i % 4 ? sizeof(ipc::IoReq) : static_cast<uint32_t>(rng());
-    sl->hdr = hd;
-    sl->body.req.handle = static_cast<uint32_t>(rng() % 4 ? rng() : 0);
-    sl->body.req.off = rng();
-    sl->body.req.len = rng() % 3 ? rng() : rng() % 100;
-    sl->body.req.arg = static_cast<int32_t>(rng());
-    sl->state.store(ipc::kRequest);
+    // Ids as random as the rest, but new for the slot (the last one is in `done`), never 0.
+    uint32_t id = static_cast<uint32_t>(rng()) | 1;
+    if (id == sl->reply.done.load()) id += 2;
+    hd.request_id = (rng() << 32) | id;
+    sl->request.hdr = hd;
+    sl->request.req.handle = static_cast<uint32_t>(rng() % 4 ? rng() : 0);
+    sl->request.req.off = rng();
+    sl->request.req.len = rng() % 3 ? rng() : rng() % 100;
+    sl->request.req.arg = static_cast<int32_t>(rng());
+    sl->request.state.store(ipc::kRequest);
     rg.header()->doorbell.fetch_add(1);
     ipc::futex_wake(&rg.header()->doorbell, 1);
     uint64_t t0 = ipc::now_ns();
-    while (sl->state.load() != ipc::kReply && ipc::now_ns() - t0 < 2000000000ull) usleep(10);
-    ASSERT_EQ(sl->state.load(), ipc::kReply) << i;
+    while (sl->reply.done.load() != id && ipc::now_ns() - t0 < 2000000000ull) usleep(10);
+    ASSERT_EQ(sl->reply.done.load(), id) << i;
+    EXPECT_EQ(sl->request.state.load(), ipc::kReply) << i;
+    EXPECT_EQ(sl->reply.hdr.request_id, hd.request_id) << i;
     bool valid_null =
         hd.opcode == static_cast<uint16_t>(ipc::Op::kNull) && hd.payload_len == sizeof(ipc::IoReq);
     if (valid_null)
-      EXPECT_EQ(sl->hdr.status, 0);
+      EXPECT_EQ(sl->reply.hdr.status, 0);
     else
-      EXPECT_LT(sl->hdr.status, 0) << "op " << hd.opcode;  // no handle exists: an error
-    sl->state.store(ipc::kFree);
+      EXPECT_LT(sl->reply.hdr.status, 0) << "op " << hd.opcode;  // no handle exists: an error
+    sl->request.state.store(ipc::kFree);
   }
   close(s);
   // The daemon still serves a normal client.
