@@ -23,7 +23,6 @@ const char kUsage[] =
     "  fsck      check (and repair) a pool: zvfs fsck POOL [--repair] [--root DIR]...\n"
     "  upgrade   move a pool to this build's on-disk format: zvfs upgrade POOL\n"
     "  grow      make a pool larger: zvfs grow POOL [--size SIZE]\n"
-    "  grow      make a pool larger: zvfs grow POOL [--size SIZE]\n"
     "\n"
     "Environment: ZVFS_SOCKET (or ZVFS_SOCKET_PATH) the daemon's socket\n"
     "             (default /run/zvfs/zvfs.sock), ZVFS_POOL, ZVFS_ROOT (colon-separated\n"
