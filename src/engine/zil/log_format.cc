@@ -47,8 +47,11 @@ void encode_block(const BlockIdentity& id, const std::vector<const dmu::ChangeRe
     pos += sizeof(p);
     std::memcpy(out + pos, r->name.data(), r->name.size());
     if (!r->data.empty()) copy_bytes(out + pos + r->name.size(), r->data.data(), r->data.size());
-    pos += pad8(r->name.size() + r->data.size());
+    const uint64_t used = r->name.size() + r->data.size();
+    std::memset(out + pos + used, 0, pad8(used) - used);
+    pos += pad8(used);
   }
+  std::memset(out + pos, 0, bytes - pos);  // the padding to the block's 4 KiB multiple
   LogBlockHeader h{};
   h.magic = kLogMagic;
   h.version = kLogVersion;

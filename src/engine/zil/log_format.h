@@ -56,7 +56,8 @@ struct BlockIdentity {
 
 // Bytes the records take in a log block (header and padding included).
 uint64_t encoded_block_size(const std::vector<const dmu::ChangeRecord*>& recs);
-// Encodes into `out` (at least encoded_block_size bytes, zero-filled).
+// Encodes into `out` (`bytes` = encoded_block_size): writes every byte, padding as zeros, so
+// the block and its checksum do not depend on what `out` held.
 void encode_block(const BlockIdentity& id, const std::vector<const dmu::ChangeRecord*>& recs,
                   uint8_t* out, uint64_t bytes);
 // Checks a header read from the ring: 0 bytes if it is not the expected block.

@@ -107,7 +107,6 @@ Status IntentLog::write_block(const std::vector<Waiter*>& batch) {
   if (buf_.size() < bytes && !buf_.reset(std::max<uint64_t>(bytes, 1 << 20))) {
     return make_error(ENOMEM, "log buffer");
   }
-  std::memset(buf_.data(), 0, bytes);
   encode_block(BlockIdentity{guid_, gen_, at.seq}, recs, reinterpret_cast<uint8_t*>(buf_.data()),
                bytes);
   Status st = zio_.write_raw_durable(region_.off + at.pos % region_.len, buf_.data(),

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "engine/vdev/vdev.h"
+#include "engine/zil/log_format.h"
 
 namespace zvfs::zil {
 namespace {
@@ -44,6 +45,34 @@ struct Env {
     return out;
   }
 };
+
+// The encoder writes every byte of the block: over a buffer full of junk it produces the same
+// block (and checksum) as over zeros, with zeros in the padding between and after records.
+TEST(Zil, EncodingDoesNotDependOnTheBuffer) {
+  ChangeRecord a = make_write(3, 7, 100, 5, 0xaa);  // 5 data bytes: 3 bytes of record padding
+  ChangeRecord b;
+  b.txg = 3;
+  b.blob = 7;
+  b.kind = OpKind::kXattrSet;
+  b.name = "user.x";  // 6 + 1 bytes: 1 byte of padding
+  b.data = {1};
+  std::vector<const ChangeRecord*> recs{&a, &b};
+  const uint64_t bytes = encoded_block_size(recs);
+  ASSERT_EQ(bytes % kLogBlockAlign, 0u);
+  std::vector<uint8_t> zeros(bytes, 0), junk(bytes, 0x5c);
+  BlockIdentity id{kGuid, 1, 9};
+  encode_block(id, recs, zeros.data(), bytes);
+  encode_block(id, recs, junk.data(), bytes);
+  EXPECT_EQ(zeros, junk);
+  auto back = decode_block(junk.data(), bytes);
+  ASSERT_TRUE(back.ok());
+  ASSERT_EQ(back->size(), 2u);
+  EXPECT_EQ((*back)[0].data, a.data);
+  EXPECT_EQ((*back)[1].name, b.name);
+  // Past the records, the block is zero to its end.
+  const uint64_t used = sizeof(LogBlockHeader) + 2 * sizeof(LogRecordPhys) + 8 + 8;
+  for (uint64_t i = used; i < bytes; i++) ASSERT_EQ(junk[i], 0) << i;
+}
 
 TEST(Zil, CommitThenReplay) {
   Env env;
