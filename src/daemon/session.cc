@@ -576,8 +576,9 @@ void Session::worker_loop() {
 }
 
 bool Session::serve_slot(uint32_t i, uint64_t* len) {
-  ipc::RequestLine* sl = &region_.slot(i)->request;
-  ipc::ReplyLine* rl = &region_.slot(i)->reply;
+  ipc::Slot* slot = region_.slot(i);
+  ipc::RequestLine* sl = &slot->request;
+  ipc::ReplyLine* rl = &slot->reply;
   // Copy out of shared memory first: the client may change the slot while we work.
   ipc::MsgHeader h;
   ipc::IoReq body;

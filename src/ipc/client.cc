@@ -552,7 +552,8 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
       return -EIO;
     }
     uint32_t i = static_cast<uint32_t>(idx);
-    RequestLine* sl = &s->region.slot(i)->request;
+    Slot* slot = s->region.slot(i);
+    RequestLine* sl = &slot->request;
     if (io.src && io.len) copy_bytes(s->region.data(i), io.src, io.len);
     // A new id for each request of the slot (never 0, the reply line's initial `done`).
     uint32_t id = s->owner[i].last_id + 1;
@@ -599,7 +600,7 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
       if (attempt == 0 && io.retry) continue;
       return -EIO;
     }
-    const ReplyLine& rl = s->region.slot(i)->reply;
+    const ReplyLine& rl = slot->reply;
     MsgHeader rh = rl.hdr;
     *rep = rl.rep;
     int64_t result = rh.status < 0 ? rh.status : rep->result;
