@@ -56,6 +56,14 @@ struct LogOp {
   std::vector<uint8_t> value;
 };
 
+// A piece of a write record's bytes held by reference: bytes [off, off+len) of a dirty block
+// buffer, or `len` zeros when `buf` is null. While a reference is held the buffer is not
+// changed: a writer that finds a delta's buffer shared copies it first (writable_block).
+struct DataRef {
+  std::shared_ptr<const AlignedBuf> buf;
+  uint32_t off = 0, len = 0;
+};
+
 // One change as the intent log stores and replays it.
 struct ChangeRecord {
   uint64_t txg = 0;
@@ -64,7 +72,20 @@ struct ChangeRecord {
   uint64_t off = 0, len = 0;
   uint64_t size_after = 0;  // the blob's size when the record was made (informational)
   std::string name;
-  std::vector<uint8_t> data;  // write: len bytes; xattr set: the value
+  // write: len bytes; xattr set: the value. A write gathered from memory leaves `data` empty
+  // and names its bytes in `refs` instead (no copy until the log block is encoded).
+  std::vector<uint8_t> data;
+  std::vector<DataRef> refs;
+
+  // The length of the record's payload (without the name), wherever it is held.
+  uint64_t payload_bytes() const {
+    if (refs.empty()) return data.size();
+    uint64_t n = 0;
+    for (const DataRef& r : refs) n += r.len;
+    return n;
+  }
+  // Copies the payload to dst (payload_bytes() bytes).
+  void copy_payload(uint8_t* dst) const;
 };
 
 struct TxgDelta {

@@ -98,6 +98,18 @@ Result<std::shared_ptr<AlignedBuf>> ObjectSet::writable_block(Object& o, TxgDelt
   auto it = d.blocks.lower_bound(blk);  // one descent: also the insertion hint below
   if (it != d.blocks.end() && it->first == blk) {
     open_absorbed_bytes_.fetch_add(block_size_, std::memory_order_relaxed);
+    if (it->second.use_count() > 1) {
+      // A log record being written holds the buffer (DataRef): change a copy, not its bytes.
+      // (References are taken only under o.mu, which we hold, so a count of 1 stays 1.)
+      auto copy = std::make_shared<AlignedBuf>();
+      if (!copy->reset(block_size_, false)) return make_error(ENOMEM, "dirty block buffer");
+      if (fill != Fill::kOverwritten) copy_bytes(copy->data(), it->second->data(), block_size_);
+      it->second = std::move(copy);
+    } else {
+      // The last reference was dropped by another thread: its reads of the bytes happen
+      // before our writes (pairs with the release of the reference count's decrement).
+      std::atomic_thread_fence(std::memory_order_acquire);
+    }
     return it->second;
   }
   auto buf = std::make_shared<AlignedBuf>();
@@ -184,6 +196,32 @@ Status ObjectSet::read_locked(Object& o, uint64_t off, void* buf, size_t len) {
     return st.ok();
   });
   return st;
+}
+
+bool ObjectSet::ref_from_memory(const Object& o, uint64_t off, uint64_t len,
+                                std::vector<DataRef>* out) {
+  bool in_memory = true;
+  for_each_piece(off, len, block_size_, [&](uint64_t b, uint32_t boff, uint32_t cnt, size_t) {
+    std::shared_ptr<AlignedBuf> src;
+    switch (resolve(o, b, &src)) {
+      case Src::kBuf:
+        out->push_back(DataRef{std::move(src), boff, cnt});
+        return true;
+      case Src::kZero:
+        if (!out->empty() && !out->back().buf) {
+          out->back().len += cnt;
+        } else {
+          out->push_back(DataRef{nullptr, 0, cnt});
+        }
+        return true;
+      case Src::kTree:
+        break;
+    }
+    in_memory = false;
+    return false;
+  });
+  if (!in_memory) out->clear();
+  return in_memory;
 }
 
 Result<size_t> ObjectSet::read(Object& o, uint64_t off, void* buf, size_t len) {

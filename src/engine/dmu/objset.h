@@ -168,6 +168,9 @@ class ObjectSet {
   Result<bool> block_is_hole(Object& o, uint64_t blk);
   Status zero_within(Object& o, TxgDelta& d, uint64_t blk, uint32_t from, uint32_t to);
   Status read_locked(Object& o, uint64_t off, void* buf, size_t len);
+  // References to the current contents of [off, off+len) if all of it is in memory (delta
+  // buffers or freed ranges); false, with `out` empty, if some of it is only in the tree.
+  bool ref_from_memory(const Object& o, uint64_t off, uint64_t len, std::vector<DataRef>* out);
   Status write_locked(Object& o, uint64_t off, const void* buf, size_t len);  // + txg hold
   Result<uint64_t> next_data_block(Object& o, uint64_t blk);
   Result<uint64_t> next_hole_block(Object& o, uint64_t blk, uint64_t nblocks);

@@ -5,6 +5,13 @@
 // ops in order then rebuilds exactly the current contents, because for every byte the last op
 // that touched it is replayed last, and size changes depend only on the ops' ranges. Ops are
 // sealed when gathered so a later write never merges into an op being logged.
+//
+// A write record refers to those bytes where they are (the deltas' block buffers, DataRef)
+// rather than copying them: the log block encoder copies them once. A referenced buffer of the
+// open delta is never changed: writable_block() gives a writer a copy while a record holds it.
+#include <cstring>
+
+#include "common/copy.h"
 #include "common/log.h"
 #include "engine/dmu/objset.h"
 
@@ -44,18 +51,37 @@ Result<LogBatch> ObjectSet::gather_unlogged(Object& o, uint64_t max_bytes) {
       r.size_after = o.size;
       r.name = op.name;
       if (op.kind == OpKind::kWrite) {
-        r.data.resize(op.len);
-        ZVFS_TRY(read_locked(o, op.off, r.data.data(), op.len));
+        // Usually every byte is in a delta buffer or zero: reference it (copied once, into
+        // the log block). Bytes only in the tree are read into the record.
+        if (!ref_from_memory(o, op.off, op.len, &r.refs)) {
+          r.data.resize(op.len);
+          ZVFS_TRY(read_locked(o, op.off, r.data.data(), op.len));
+        }
       } else if (op.kind == OpKind::kXattrSet) {
         r.data = op.value;
       }
-      b.bytes += r.data.size();
+      b.bytes += r.payload_bytes();
       b.records.push_back(std::move(r));
     }
     d->sealed = d->ops.size();
     b.marks.emplace_back(o.syncing.get() == d ? o.syncing : o.open, d->ops.size());
   }
   return b;
+}
+
+void ChangeRecord::copy_payload(uint8_t* dst) const {
+  if (refs.empty()) {
+    if (!data.empty()) copy_bytes(dst, data.data(), data.size());
+    return;
+  }
+  for (const DataRef& r : refs) {
+    if (r.buf) {
+      copy_bytes(dst, r.buf->data() + r.off, r.len);
+    } else {
+      std::memset(dst, 0, r.len);
+    }
+    dst += r.len;
+  }
 }
 
 std::vector<ChangeRecord> ObjectSet::take_pending_deletes() {

@@ -14,7 +14,7 @@ uint64_t pad8(uint64_t v) {
 }
 
 uint64_t record_bytes(const dmu::ChangeRecord& r) {
-  return sizeof(LogRecordPhys) + pad8(r.name.size() + r.data.size());
+  return sizeof(LogRecordPhys) + pad8(r.name.size() + r.payload_bytes());
 }
 
 zio::Checksum block_checksum(const uint8_t* data, uint64_t bytes) {
@@ -42,12 +42,13 @@ void encode_block(const BlockIdentity& id, const std::vector<const dmu::ChangeRe
     p.off = r->off;
     p.len = r->len;
     p.size_after = r->size_after;
-    p.data_len = r->data.size();
+    const uint64_t payload = r->payload_bytes();
+    p.data_len = payload;
     std::memcpy(out + pos, &p, sizeof(p));
     pos += sizeof(p);
     std::memcpy(out + pos, r->name.data(), r->name.size());
-    if (!r->data.empty()) copy_bytes(out + pos + r->name.size(), r->data.data(), r->data.size());
-    const uint64_t used = r->name.size() + r->data.size();
+    r->copy_payload(out + pos + r->name.size());
+    const uint64_t used = r->name.size() + payload;
     std::memset(out + pos + used, 0, pad8(used) - used);
     pos += pad8(used);
   }

@@ -66,7 +66,7 @@ Status IntentLog::commit(const std::vector<dmu::ChangeRecord>& records) {
       Waiter* q = queue_.front();
       uint64_t n = 0;
       for (const auto& r : *q->records)
-        n += sizeof(LogRecordPhys) + r.name.size() + r.data.size() + 8;
+        n += sizeof(LogRecordPhys) + r.name.size() + r.payload_bytes() + 8;
       if (!batch.empty() && bytes + n > kMaxBlockBytes) break;
       bytes += n;
       batch.push_back(q);
