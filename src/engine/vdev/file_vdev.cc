@@ -151,31 +151,30 @@ class FileVdev final : public Vdev {
     return bytes > SyncPriority::kPieceBytes;
   }
 
-  // A bulk write batch while syncs are happening: pieces of at most kPieceBytes (a vectored
-  // request is cut at segment boundaries), each sent after any sync in flight (sync_priority.h).
+  // A bulk write batch while syncs are happening: pieces (a vectored request is cut at
+  // segment boundaries), each sent after any sync in flight, of the size its wait allows
+  // (sync_priority.h).
   void run_paced(std::span<IoReq> reqs) {
     for (IoReq& r : reqs) {
       uint64_t done = 0;
       uint32_t seg = 0;
       r.result = 0;
       while (done < r.len) {
+        const uint32_t most = priority_.wait_turn();
         IoReq p;
         p.op = IoReq::Op::kWrite;
         p.off = r.off + done;
         if (r.iovcnt > 0) {
           p.iov = r.iov + seg;
-          while (seg < r.iovcnt &&
-                 (p.iovcnt == 0 || p.len + r.iov[seg].iov_len <= SyncPriority::kPieceBytes)) {
+          while (seg < r.iovcnt && (p.iovcnt == 0 || p.len + r.iov[seg].iov_len <= most)) {
             p.len += static_cast<uint32_t>(r.iov[seg].iov_len);
             p.iovcnt++;
             seg++;
           }
         } else {
           p.buf = static_cast<uint8_t*>(r.buf) + done;
-          p.len =
-              static_cast<uint32_t>(std::min<uint64_t>(SyncPriority::kPieceBytes, r.len - done));
+          p.len = static_cast<uint32_t>(std::min<uint64_t>(most, r.len - done));
         }
-        priority_.wait_turn();
         rings_->run(std::span<IoReq>(&p, 1));
         if (p.result != static_cast<int64_t>(p.len)) {
           r.result = p.result < 0 ? p.result : static_cast<int64_t>(done) + p.result;

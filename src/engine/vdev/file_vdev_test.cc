@@ -8,9 +8,11 @@
 #include <atomic>
 #include <chrono>
 #include <cstring>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "engine/vdev/sync_priority.h"
 #include "engine/vdev/vdev.h"
 #include "engine/vdev/vdev_test_util.h"
 
@@ -151,6 +153,53 @@ TEST(FileVdev, BulkWritesDuringSyncsLandIntact) {
   ASSERT_EQ((*v)->submit({back, 2}), 0);
   EXPECT_EQ(std::memcmp(ra.data(), a.data(), kPlain), 0);
   EXPECT_EQ(std::memcmp(rb.data(), b.data(), kSeg * kSegs), 0);
+}
+
+// A bulk piece sent in a gap between syncs is small; one sent because no gap came is large,
+// so back-to-back syncs slow a commit down without starving it.
+TEST(SyncPriority, PieceSizeDependsOnWhetherAGapCame) {
+  SyncPriority p;
+  EXPECT_EQ(p.wait_turn(), SyncPriority::kPieceBytes);  // no sync at all
+  {
+    SyncPriority::Scope sync(p);  // never ends while we wait
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(p.wait_turn(), SyncPriority::kBusyPieceBytes);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0,
+              std::chrono::nanoseconds(SyncPriority::kMaxWaitNs));
+  }
+  std::optional<SyncPriority::Scope> sync(std::in_place, p);
+  std::thread ender([&] {
+    std::this_thread::sleep_for(std::chrono::microseconds(500));
+    sync.reset();  // the sync ends well within kMaxWaitNs: a gap
+  });
+  EXPECT_EQ(p.wait_turn(), SyncPriority::kPieceBytes);
+  ender.join();
+  EXPECT_LT(SyncPriority::kPieceBytes, SyncPriority::kBusyPieceBytes);
+}
+
+// Syncs that overlap, so that one is always in flight, still let a small piece through once
+// two of them have ended: the bulk writer neither waits out kMaxWaitNs nor sends a big piece.
+TEST(SyncPriority, OverlappingSyncsLetASmallPieceThrough) {
+  SyncPriority p;
+  std::atomic<bool> stop{false};
+  std::optional<SyncPriority::Scope> a(std::in_place, p);
+  std::thread chain([&] {
+    std::optional<SyncPriority::Scope> b;
+    while (!stop.load()) {
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      b.emplace(p);  // the next sync begins before the last one ends
+      a.reset();
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+      a.emplace(p);
+      b.reset();
+    }
+  });
+  auto t0 = std::chrono::steady_clock::now();
+  EXPECT_EQ(p.wait_turn(), SyncPriority::kPieceBytes);
+  EXPECT_LT(std::chrono::steady_clock::now() - t0,
+            std::chrono::nanoseconds(SyncPriority::kMaxWaitNs));
+  stop.store(true);
+  chain.join();
 }
 
 // Bulk writers ask whether syncs happened lately (a transaction group then keeps fewer batches
