@@ -33,8 +33,8 @@ namespace zvfs::vdev {
 
 class SyncPriority {
  public:
-  static constexpr uint32_t kPieceBytes = 64u << 10;       // sent in a gap between syncs
-  static constexpr uint32_t kBusyPieceBytes = 512u << 10;  // sent after kMaxWaitNs without one
+  static constexpr uint32_t kPieceBytes = 64u << 10;        // sent in a gap between syncs
+  static constexpr uint32_t kBusyPieceBytes = 512u << 10;   // sent after kMaxWaitNs without one
   static constexpr uint64_t kActiveWindowNs = 100'000'000;  // 100 ms
   static constexpr uint64_t kMaxWaitNs = 5'000'000;         // 5 ms
   static constexpr uint64_t kMissedGaps = 2;
