@@ -36,6 +36,7 @@ constexpr Setting kSettings[] = {
     {"root", kForDaemon | kForLibrary | kForCli, Setting::kPathList},
     {"socket-mode", kForDaemon},
     {"socket-group", kForDaemon},
+    {"block-size", kForDaemon},
     {"cache", kForDaemon},
     {"log", kForDaemon, Setting::kPath},
     {"log-level", kForDaemon},

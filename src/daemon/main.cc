@@ -136,12 +136,16 @@ int main(int argc, char** argv) {
   cfg.create_size = o.size;
   if (o.cache) cfg.cache_bytes = o.cache;
   if (o.txg_ms) cfg.txg_interval_ms = o.txg_ms;
+  if (o.block_size) cfg.block_size = o.block_size;
   cfg.direct_io = !o.buffered;
   std::string why;
   auto opened = daemon::open_pool(o.pool, cfg, static_cast<int>(o.lock_wait_ms), &why);
   if (!opened.ok()) fail(why);
   std::unique_ptr<engine::Pool> pool = std::move(opened->pool);
   LOG_INFO("daemon", "%s pool %s", opened->created ? "created" : "imported", o.pool.c_str());
+  if (o.block_size && !opened->created && pool->stats().block_size != o.block_size)
+    LOG_WARN("daemon", "the pool %s has %u-byte blocks; --block-size %u applies only to a new pool",
+             o.pool.c_str(), pool->stats().block_size, o.block_size);
 
   daemon::BlobTable blobs(*pool);
   daemon::Context ctx;

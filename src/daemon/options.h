@@ -29,6 +29,7 @@ struct Options {
   uint32_t max_sessions_per_user = 256;  // live sessions of one uid; 0: no limit
   uint32_t handshake_ms = 10000;  // a connection idle this long before its handshake is closed
   uint32_t txg_ms = 0;            // 0: engine default
+  uint32_t block_size = 0;        // data block size of a new pool; 0: engine default
   bool buffered = false;          // no O_DIRECT (for file systems without it)
   bool guard = true;              // refuse placeholder accesses that bypass the library
   // The mount prefixes, absolute (--root, default $ZVFS_ROOT, else /zvfs): the guard marks

@@ -75,6 +75,20 @@ TEST(Options, PollMicrosecondsDefaultRangeAndNever) {
   EXPECT_EQ(parse({"--poll-us", "5ms"}, &bad), 1);
 }
 
+TEST(Options, BlockSizeIsAPowerOfTwoFrom4KTo1M) {
+  Options o;
+  ASSERT_EQ(parse({}, &o), 0);
+  EXPECT_EQ(o.block_size, 0u);  // the engine's default
+  ASSERT_EQ(parse({"--block-size", "8K"}, &o), 0);
+  EXPECT_EQ(o.block_size, 8192u);
+  ASSERT_EQ(parse({"--block-size", "1M"}, &o), 0);
+  EXPECT_EQ(o.block_size, 1u << 20);
+  for (const char* bad : {"2K", "12K", "2M", "0", "big"}) {
+    Options b;
+    EXPECT_EQ(parse({"--block-size", bad}, &b), 1) << bad;
+  }
+}
+
 class OptionsFile : public ::testing::Test {
  protected:
   void SetUp() override {

@@ -582,6 +582,34 @@ TEST_F(Zvfsd, GrowMakesAPoolFileLargerOffline) {
   EXPECT_GT(std::stoull(js.substr(at + 13)), 100ull << 20) << js;
 }
 
+// --block-size sets the data block size of a new pool, from the daemon and from `zvfs create`;
+// an existing pool keeps its own, and the daemon says so.
+TEST_F(Zvfsd, BlockSizeOfANewPool) {
+  std::string cli = std::string(kZvfs) + " ";
+  auto block_size_of_served_pool = [&] {
+    std::string st = dir_ + "/st.json";
+    EXPECT_EQ(run(cli + "status --socket " + sock_ + " --json > " + st), 0);
+    const std::string js = read_file(st);
+    const size_t at = js.find("\"block_size\":");
+    return at == std::string::npos ? 0ull : std::stoull(js.substr(at + 13));
+  };
+  ASSERT_TRUE(start("64M", "10000", "--block-size", "8K"));
+  EXPECT_EQ(block_size_of_served_pool(), 8192u);
+  EXPECT_EQ(stop(), 0);
+  ASSERT_TRUE(start("64M", "10000", "--block-size", "64K"));
+  EXPECT_EQ(block_size_of_served_pool(), 8192u) << "an existing pool keeps its block size";
+  EXPECT_EQ(stop(), 0);
+  EXPECT_NE(read_file(dir_ + "/zvfsd.log").find("--block-size 65536 applies only to a new pool"),
+            std::string::npos);
+  EXPECT_FALSE(start("64M", "10000", "--block-size", "3K")) << "not a power of two";
+
+  ASSERT_EQ(unlink(pool_.c_str()), 0);
+  EXPECT_EQ(run(cli + "create " + pool_ + " --size 64M --block-size 12K 2>/dev/null"), 2);
+  EXPECT_EQ(run(cli + "create " + pool_ + " --size 64M --block-size 4K >/dev/null"), 0);
+  ASSERT_TRUE(start());
+  EXPECT_EQ(block_size_of_served_pool(), 4096u);
+}
+
 TEST_F(Zvfsd, FsckFindsAndRepairsOrphans) {
   std::string cli = std::string(kZvfs) + " ";
   ASSERT_TRUE(start());
