@@ -13,12 +13,13 @@
 // sync ended within kMaxWaitNs (the device is stuck on one), the piece may be kBusyPieceBytes,
 // so syncs slow a commit down but never stop it. Without syncs, bulk writes go out whole.
 //
-// Measured on a 2-vCPU VM, ext4 pool file, 4 alternating runs each of `zvfs_engine_bench DIR
-// 6 16` (16 KiB write + sync at queue depth 1, txgs committing every second), against the raw
-// device's p99 / p50: 512 KiB pieces sent only in gaps (before) p99 4.2-4.9x, p50 1.13-1.17x;
-// these pieces p99 2.0-2.4x, p50 1.19-1.25x (more syncs meet a piece, each a small one).
-// `zvfs_sync_bench DIR 3`, overwrite+bg: sync p99 952 -> 517 us, the background writer 752 ->
-// 492 MB/s while syncs run.
+// Measured on a 2-vCPU VM, ext4 pool file, `zvfs_engine_bench DIR 6 16` (16 KiB write + sync
+// at queue depth 1, txgs committing every second), alternating builds, ratios to the raw
+// device: with 512 KiB pieces sent only in gaps (before) the sync's p99 was 3.9-4.9x the raw
+// p99; with these pieces 2.0-2.5x (128 KiB pieces: 2.6-3.0x). The p50 moved from 1.13-1.17x to
+// 1.19-1.25x in a first set of 4+4 runs and not at all in a second (1.19-1.21x before,
+// 1.20-1.25x after): more syncs meet a piece, each a small one. `zvfs_sync_bench DIR 3`,
+// overwrite+bg: sync p99 952 -> 517 us, the background writer 752 -> 492 MB/s while syncs run.
 //
 // Thread-safe; the counters are atomics, waiting uses a condition variable.
 #pragma once
