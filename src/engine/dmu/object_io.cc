@@ -106,8 +106,8 @@ Result<std::shared_ptr<AlignedBuf>> ObjectSet::writable_block(Object& o, TxgDelt
       if (fill != Fill::kOverwritten) copy_bytes(copy->data(), it->second->data(), block_size_);
       it->second = std::move(copy);
     } else {
-      // The last reference was dropped by another thread: its reads of the bytes happen
-      // before our writes (pairs with the release of the reference count's decrement).
+      // If a record held the buffer until a moment ago, its reads of the bytes happen before
+      // our writes (pairs with the release in the reference count's decrement).
       std::atomic_thread_fence(std::memory_order_acquire);
     }
     return it->second;
