@@ -51,6 +51,9 @@ struct PoolConfig {
   uint32_t txg_interval_ms = 5000;          // background commit interval
   uint64_t log_bytes = 0;                   // intent log size at create; 0 = automatic
   bool direct_io = true;                    // O_DIRECT on the file vdev
+  // At create: write the data region once with zeros too, so that a pool file is dense and
+  // no commit ever allocates file system blocks (see pool_open.cc, format()).
+  bool preallocate = false;
 };
 
 struct BlobStat {

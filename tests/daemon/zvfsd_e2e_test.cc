@@ -610,6 +610,23 @@ TEST_F(Zvfsd, BlockSizeOfANewPool) {
   EXPECT_EQ(block_size_of_served_pool(), 4096u);
 }
 
+// `zvfs create --preallocate` writes the whole pool file once (dense); without it the file is
+// sparse. Either serves.
+TEST_F(Zvfsd, PreallocatedPoolFileIsDense) {
+  std::string cli = std::string(kZvfs) + " ";
+  EXPECT_EQ(run(cli + "create " + pool_ + " --size 64M --preallocate >/dev/null"), 0);
+  struct stat st;
+  ASSERT_EQ(stat(pool_.c_str(), &st), 0);
+  EXPECT_EQ(st.st_size, 64 << 20);
+  EXPECT_GE(st.st_blocks * 512, 60 << 20) << "written through, not sparse";
+  ASSERT_TRUE(start());
+  EXPECT_EQ(stop(), 0);
+  const std::string sparse = dir_ + "/sparse.pool";
+  EXPECT_EQ(run(cli + "create " + sparse + " --size 64M >/dev/null"), 0);
+  ASSERT_EQ(stat(sparse.c_str(), &st), 0);
+  EXPECT_LT(st.st_blocks * 512, 32 << 20) << "sparse without --preallocate";
+}
+
 TEST_F(Zvfsd, FsckFindsAndRepairsOrphans) {
   std::string cli = std::string(kZvfs) + " ";
   ASSERT_TRUE(start());

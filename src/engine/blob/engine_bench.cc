@@ -2,13 +2,15 @@
 // the raw device doing the same work (pwrite + fdatasync on an O_DIRECT file of the same size
 // on the same file system). Not a test: run it by hand, it prints medians and tails.
 //
-//   zvfs_engine_bench DIR [seconds] [block KiB] [append]
+//   zvfs_engine_bench DIR [seconds] [block KiB] [append] [prealloc]
 //
 // Phases 1 and 2 take turns in 10 rounds of seconds/10 each (the disk drifts; see below):
 // Phase 1: raw O_DIRECT pwrite + fdatasync, random offsets, queue depth 1.
 // Phase 2: the engine: Blob::write + Blob::sync of the same sizes, random offsets, with the
 //          background txg commits running (dirty data builds up and commits every second).
 //          With `append`, the engine's writes extend the blob instead (a write-ahead log).
+//          With `prealloc`, the pool file is written in full at create (PoolConfig::preallocate)
+//          instead of sparse.
 // Phase 3: cached 4 KiB reads through the engine.
 #include <fcntl.h>
 #include <sys/resource.h>
@@ -51,13 +53,17 @@ struct Lat {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s DIR [seconds] [block KiB] [append]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s DIR [seconds] [block KiB] [append] [prealloc]\n", argv[0]);
     return 2;
   }
   const std::string dir = argv[1];
   const double secs = argc > 2 ? std::atof(argv[2]) : 5;
   const size_t bs = (argc > 3 ? std::atoi(argv[3]) : 16) * 1024;
-  const bool append = argc > 4 && std::strcmp(argv[4], "append") == 0;
+  bool append = false, prealloc = false;
+  for (int i = 4; i < argc; i++) {
+    append |= std::strcmp(argv[i], "append") == 0;
+    prealloc |= std::strcmp(argv[i], "prealloc") == 0;
+  }
   const uint64_t span = 256ull << 20;  // random offsets within 256 MiB
   zvfs::log::configure(zvfs::log::Level::kWarn, "", true);
   std::mt19937_64 rng(1);
@@ -82,6 +88,7 @@ int main(int argc, char** argv) {
   zvfs::engine::PoolConfig cfg;
   cfg.create_size = 1ull << 30;
   cfg.txg_interval_ms = 1000;
+  cfg.preallocate = prealloc;
   auto pool = zvfs::engine::Pool::create(path, cfg);
   if (!pool.ok()) {
     std::fprintf(stderr, "create: %s\n", pool.error().msg);
@@ -150,7 +157,8 @@ int main(int argc, char** argv) {
     r_lat.add(t);
   }
   auto st = (*pool)->stats();
-  std::printf("block %zu bytes, %.0f s per phase%s\n", bs, secs, append ? ", engine appends" : "");
+  std::printf("block %zu bytes, %.0f s per phase%s%s\n", bs, secs, append ? ", engine appends" : "",
+              prealloc ? ", preallocated pool file" : "");
   raw_lat.print("raw pwrite+fdatasync");
   ws_lat.print("engine write+sync");
   w_lat.print("  engine write");
