@@ -17,6 +17,8 @@
 #   --no-zvfs        ext4 and raw rows only (also automatic when ZVFS is not built)
 #   --publish        also copy table.md and chart.png to bench/results/latest.{md,png}
 #   --no-install     never call apt-get
+#   --preallocate    make the ZVFS pool with `zvfs create --preallocate` (a dense file) instead
+#                    of letting zvfsd create it sparse
 # Environment: ZVFS_BENCH_DIR (scratch parent, default /var/tmp); ZVFS_BENCH_BUILD (build tree,
 # default build/bench); ZVFS_BENCH_PRODUCT (an install prefix or build tree holding zvfsd, zvfs
 # and libzvfs.so; default: the build tree); ZVFS_BENCH_CACHE (zvfsd --cache, default 1G).
@@ -29,7 +31,7 @@ cd "$top" || exit 2
 . "$top/scripts/lib/pg.sh"
 
 args_given="$*"
-reps=3 secs=4 quick=0 only="" use_zvfs=1 publish=0 install=1
+reps=3 secs=4 quick=0 only="" use_zvfs=1 publish=0 install=1 prealloc=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --reps) reps=$2; shift ;;
@@ -39,6 +41,7 @@ while [ $# -gt 0 ]; do
     --no-zvfs) use_zvfs=0 ;;
     --publish) publish=1 ;;
     --no-install) install=0 ;;
+    --preallocate) prealloc=1 ;;
     -h | --help) sed -n '2,24p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench: unknown option $1 (try --help)" >&2; exit 2 ;;
   esac
@@ -115,6 +118,10 @@ if [ "$use_zvfs" -eq 1 ]; then
   export ZVFS_ROOT=$work/zvfs
   # The daemon and clients as this script sets them up, not as /etc/zvfs/zvfs.conf would.
   export ZVFS_CONFIG=
+  if [ "$prealloc" -eq 1 ]; then
+    say "creating a preallocated 16G pool in $work"
+    "$ZVFS_CLI" create "$work/bench.pool" --size 16G --preallocate >/dev/null || exit 1
+  fi
   say "starting zvfsd on a fresh pool in $work"
   zvfs_daemon_start "$work/bench.pool" 16G "$work/zvfsd.sock" "$out/logs/zvfsd.log" \
     --cache "${ZVFS_BENCH_CACHE:-1G}" || exit 1
