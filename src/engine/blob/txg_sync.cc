@@ -225,9 +225,12 @@ Status PoolCore::wait_synced(uint64_t txg) {
 Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
   ZVFS_TRY(check_writable());
   const bool bulk = bytes > kSmallChangeBytes;
-  const bool stream =
-      !bulk && bytes > 0 && o != nullptr &&
-      o->open_dirty_bytes.load(std::memory_order_relaxed) > cfg_.dirty_max_bytes / kStreamShareDiv;
+  // The object's dirty data in both txgs: once a commit has closed the txg (and waits for the
+  // device), a stream is still one.
+  const bool stream = !bulk && bytes > 0 && o != nullptr &&
+                      o->open_dirty_bytes.load(std::memory_order_relaxed) +
+                              o->syncing_dirty_bytes.load(std::memory_order_relaxed) >
+                          cfg_.dirty_max_bytes / kStreamShareDiv;
   const uint64_t max =
       bulk || stream ? cfg_.dirty_max_bytes - cfg_.dirty_max_bytes / 8 : cfg_.dirty_max_bytes;
   if (commit_due()) kick();

@@ -114,9 +114,11 @@ struct Object : std::enable_shared_from_this<Object> {
   uint64_t create_txg = 0, modify_txg = 0;
   std::shared_ptr<const XattrMap> xattrs;  // null until loaded
   std::shared_ptr<TxgDelta> open, syncing;
-  // open->dirty_bytes, readable without mu: the write throttle tells a stream of small writes
-  // (much dirty data in this object) from a database's occasional log write (little).
+  // open->dirty_bytes and syncing->dirty_bytes, readable without mu: the write throttle tells
+  // a stream of small writes (much dirty data in this object, in either txg) from a database's
+  // occasional log write (little).
   std::atomic<uint64_t> open_dirty_bytes{0};
+  std::atomic<uint64_t> syncing_dirty_bytes{0};
   // Intent-log commits of this object, one at a time (keeps its records in order), grouped
   // (guarded by mu): every change counts one (change_seq), and a log commit that made the
   // changes up to logged_seq durable records it. A sync waits while another one is logging

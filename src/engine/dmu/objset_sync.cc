@@ -60,6 +60,8 @@ uint64_t ObjectSet::close_txg() {
     o->syncing = std::move(o->open);
     o->open.reset();
     o->open_dirty_bytes.store(0, std::memory_order_relaxed);
+    o->syncing_dirty_bytes.store(o->syncing ? o->syncing->dirty_bytes : 0,
+                                 std::memory_order_relaxed);
     if (o->syncing) {
       o->syncing->size = o->size;
       if (o->syncing->xattrs_dirty) o->syncing->xattrs = o->xattrs;
@@ -276,6 +278,7 @@ void ObjectSet::txg_done(uint64_t txg, std::vector<std::shared_ptr<TxgDelta>>* r
       retired->push_back(std::move(o->syncing));
     }
     o->syncing.reset();
+    o->syncing_dirty_bytes.store(0, std::memory_order_relaxed);
   }
   syncing_objs_.clear();
   synced_dnodes_.clear();
