@@ -43,6 +43,12 @@ using BlobId = uint64_t;
 // The on-disk format version this build creates pools with (docs/FORMAT.md, "Versions").
 inline constexpr uint32_t kPoolFormatVersion = 2;
 
+// Whether a pool can have data blocks of `bytes`: a power of two from 4 KiB to 1 MiB (what
+// zvfsd --block-size and zvfs create --block-size accept).
+inline constexpr bool valid_block_size(uint64_t bytes) {
+  return bytes >= 4096 && bytes <= (1u << 20) && (bytes & (bytes - 1)) == 0;
+}
+
 struct PoolConfig {
   uint64_t create_size = 0;             // bytes, when creating a pool file
   uint32_t block_size = 16 * 1024;      // data block size, power of two 4 KiB..1 MiB (at create)

@@ -72,7 +72,7 @@ static bool parse_pool_and_size(const char* cmd, const char* example, int argc, 
       }
     } else if (block_size && !strcmp(argv[i], "--block-size") && i + 1 < argc) {
       uint64_t b = 0;
-      if (!parse_size(argv[++i], &b) || b < 4096 || b > (1u << 20) || (b & (b - 1)) != 0) {
+      if (!parse_size(argv[++i], &b) || !engine::valid_block_size(b)) {
         fprintf(stderr, "zvfs %s: block size '%s' is not a power of two from 4K to 1M\n", cmd,
                 argv[i]);
         return false;

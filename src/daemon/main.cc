@@ -143,9 +143,13 @@ int main(int argc, char** argv) {
   if (!opened.ok()) fail(why);
   std::unique_ptr<engine::Pool> pool = std::move(opened->pool);
   LOG_INFO("daemon", "%s pool %s", opened->created ? "created" : "imported", o.pool.c_str());
-  if (o.block_size && !opened->created && pool->stats().block_size != o.block_size)
-    LOG_WARN("daemon", "the pool %s has %u-byte blocks; --block-size %u applies only to a new pool",
-             o.pool.c_str(), pool->stats().block_size, o.block_size);
+  if (o.block_size && !opened->created) {
+    const uint32_t have = pool->stats().block_size;
+    if (have != o.block_size)
+      LOG_WARN("daemon",
+               "the pool %s has %u-byte blocks; --block-size %u applies only to a new pool",
+               o.pool.c_str(), have, o.block_size);
+  }
 
   daemon::BlobTable blobs(*pool);
   daemon::Context ctx;

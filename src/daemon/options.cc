@@ -13,6 +13,7 @@
 #include "common/size_text.h"
 #include "ipc/protocol.h"
 #include "ipc/sock.h"
+#include "zvfs/blob.h"
 
 namespace zvfs::daemon {
 
@@ -184,7 +185,7 @@ bool set_option(Options* o, const char* name, const char* v, const char* where) 
     o->socket_group = v;
   } else if (n == "block-size") {
     if (!size_arg(&sz)) return false;
-    if (sz < 4096 || sz > (1u << 20) || (sz & (sz - 1)) != 0) {
+    if (!engine::valid_block_size(sz)) {
       fprintf(stderr, "zvfsd: %s must be a power of two between 4K and 1M\n", where);
       return false;
     }

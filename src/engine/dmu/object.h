@@ -77,13 +77,9 @@ struct ChangeRecord {
   std::vector<uint8_t> data;
   std::vector<DataRef> refs;
 
-  // The length of the record's payload (without the name), wherever it is held.
-  uint64_t payload_bytes() const {
-    if (refs.empty()) return data.size();
-    uint64_t n = 0;
-    for (const DataRef& r : refs) n += r.len;
-    return n;
-  }
+  // The length of the record's payload (without the name), wherever it is held: refs cover
+  // exactly the write's range.
+  uint64_t payload_bytes() const { return refs.empty() ? data.size() : len; }
   // Copies the payload to dst (payload_bytes() bytes).
   void copy_payload(uint8_t* dst) const;
 };
