@@ -52,6 +52,13 @@ std::atomic<uint64_t> g_mapped{0};
 // until the cache has grown to its limit). The kernel populates a whole chunk far faster than
 // it takes 512 separate faults. Transparent huge pages were tried instead: one fault per 2 MiB,
 // but that fault compacts memory synchronously and stalled 1 write in 1000 for 9 ms.
+// Populating is not always enough: under a hypervisor that shadows the guest's page tables, a
+// page the kernel populated (and zeroed through its own mapping) still costs an exit on its
+// first touch through the process's mapping, about 5 us per 4 KiB page on such a machine (a
+// first 16 KiB copy into a populated chunk 19-21 us, a later one 0.7-0.9 us; the engine's
+// 16 KiB write 21-23 us). So the refiller also reads one byte of every page of the chunk
+// (touch_pages): the exits are taken here, off the write path; elsewhere the reads cost
+// nanoseconds.
 // A process that forks keeps no refiller in the child: the child carves on demand, as without.
 struct Refiller {
   std::mutex mu;
@@ -90,6 +97,12 @@ bool add_chunk(SizeClass& c, void* region, size_t rounded) {
   return true;
 }
 
+// Reads one byte of each page of a populated chunk through this process's mapping (see above).
+void touch_pages(const void* region, size_t bytes) {
+  const auto* p = static_cast<const volatile std::byte*>(region);
+  for (size_t off = 0; off < bytes; off += kUnit) (void)p[off];
+}
+
 void refill_loop(Refiller* r) {
   name_this_thread("zvfs-refill");
   std::unique_lock g(r->mu);
@@ -102,6 +115,7 @@ void refill_loop(Refiller* r) {
     SizeClass& c = classes()[k];
     const size_t rounded = (k + 1) * kUnit;
     void* region = map_chunk(rounded, /*prefault=*/true);
+    if (region != nullptr) touch_pages(region, kCarveBytes / rounded * rounded);
     {
       std::lock_guard cg(c.mu);
       if (region != nullptr) (void)add_chunk(c, region, rounded);
