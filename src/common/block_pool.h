@@ -11,9 +11,10 @@
 // free lists, refilled by carving 2 MiB anonymous mappings; a freed buffer goes back to its
 // list and is never returned to the kernel. Memory held is therefore the peak of what was in
 // use at once, which the engine bounds (cache + dirty limit), plus at most one chunk per size
-// in use. Larger buffers use aligned_alloc. A background thread carves the next chunk of a
-// size, with its pages populated and touched, when its list runs below half a chunk: taking a
-// buffer then neither maps nor faults (block_pool.cc, Refiller).
+// in use (and one per thread that carved at the same moment). Larger buffers use aligned_alloc. A
+// background thread carves the next chunk of a size, with its pages populated and touched, when its
+// list runs below half a chunk: taking a buffer then neither maps nor faults (block_pool.cc,
+// Refiller).
 //
 // Under AddressSanitizer every buffer comes from aligned_alloc, so overflows stay detectable.
 // Thread-safe (a mutex per size class, held only to push or pop a pointer).
