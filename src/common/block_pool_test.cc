@@ -94,6 +94,22 @@ TEST(BlockPool, AlignedBufZeroFillsReusedMemory) {
   EXPECT_EQ(d.size(), 100u);
 }
 
+TEST(BlockPool, ACallerThatCarvesPopulatesItsChunk) {
+  if (!block_pool::pooling()) GTEST_SKIP() << "AddressSanitizer build: no pool to carve";
+  constexpr size_t kSize = 20480;         // a size no other test uses: its list starts empty
+  void* first = block_pool::take(kSize);  // carved by this caller: the refiller had nothing
+  ASSERT_NE(first, nullptr);
+  // The next buffer of that chunk, which nobody has touched: its pages are already resident,
+  // so the write that takes it does not fault them in one by one.
+  void* next = block_pool::take(kSize);
+  ASSERT_NE(next, nullptr);
+  unsigned char vec[5] = {};
+  ASSERT_EQ(mincore(next, kSize, vec), 0);
+  for (unsigned char v : vec) EXPECT_TRUE(v & 1) << "a page of a carved chunk was not populated";
+  block_pool::give(first, kSize);
+  block_pool::give(next, kSize);
+}
+
 TEST(BlockPool, ConcurrentUseKeepsEveryBufferIntact) {
   std::vector<std::thread> ts;
   std::atomic<int> bad{0};
