@@ -73,12 +73,16 @@ Refiller* refiller() {
   return r;
 }
 
-// Maps one chunk for buffers of `rounded` bytes; prefault: populate its pages now. nullptr if
-// the kernel has no memory. Called without any class lock (populating takes a while).
-void* map_chunk(size_t rounded, bool prefault) {
-  const size_t n = kCarveBytes / rounded;
-  void* region = mmap(nullptr, n * rounded, PROT_READ | PROT_WRITE,
-                      MAP_PRIVATE | MAP_ANONYMOUS | (prefault ? MAP_POPULATE : 0), -1, 0);
+// The bytes of one chunk of buffers of `rounded` bytes (a whole number of them).
+size_t chunk_bytes(size_t rounded) {
+  return kCarveBytes / rounded * rounded;
+}
+
+// Maps one chunk for buffers of `rounded` bytes, its pages populated. nullptr if the kernel has
+// no memory. Called without any class lock (populating takes a while).
+void* map_chunk(size_t rounded) {
+  void* region = mmap(nullptr, chunk_bytes(rounded), PROT_READ | PROT_WRITE,
+                      MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
   return region == MAP_FAILED ? nullptr : region;
 }
 
@@ -88,12 +92,12 @@ bool add_chunk(SizeClass& c, void* region, size_t rounded) {
   try {
     c.free.reserve(c.chunks + n);
   } catch (const std::bad_alloc&) {  // errors are values here: no memory is no buffer
-    munmap(region, n * rounded);
+    munmap(region, chunk_bytes(rounded));
     return false;
   }
   c.chunks += n;
   for (size_t i = n; i-- > 0;) c.free.push_back(static_cast<std::byte*>(region) + i * rounded);
-  g_mapped.fetch_add(n * rounded, std::memory_order_relaxed);
+  g_mapped.fetch_add(chunk_bytes(rounded), std::memory_order_relaxed);
   return true;
 }
 
@@ -114,8 +118,8 @@ void refill_loop(Refiller* r) {
     g.unlock();
     SizeClass& c = classes()[k];
     const size_t rounded = (k + 1) * kUnit;
-    void* region = map_chunk(rounded, /*prefault=*/true);
-    if (region != nullptr) touch_pages(region, kCarveBytes / rounded * rounded);
+    void* region = map_chunk(rounded);
+    if (region != nullptr) touch_pages(region, chunk_bytes(rounded));
     {
       std::lock_guard cg(c.mu);
       if (region != nullptr) (void)add_chunk(c, region, rounded);
@@ -166,7 +170,7 @@ void* take(size_t rounded) {
   // with the refiller slowed by touch_pages).
   if (c.free.empty()) {  // (others may carve meanwhile: one extra chunk per thread at most)
     g.unlock();
-    void* region = map_chunk(rounded, /*prefault=*/true);
+    void* region = map_chunk(rounded);
     g.lock();
     if (region == nullptr || !add_chunk(c, region, rounded)) return nullptr;
   }

@@ -103,7 +103,7 @@ TEST(BlockPool, ACallerThatCarvesPopulatesItsChunk) {
   // so the write that takes it does not fault them in one by one.
   void* next = block_pool::take(kSize);
   ASSERT_NE(next, nullptr);
-  unsigned char vec[5] = {};
+  unsigned char vec[kSize / 4096] = {};
   ASSERT_EQ(mincore(next, kSize, vec), 0);
   for (unsigned char v : vec) EXPECT_TRUE(v & 1) << "a page of a carved chunk was not populated";
   block_pool::give(first, kSize);
