@@ -5,13 +5,17 @@ bench/run.sh calls it in two ways:
   report.py parse KIND FILE --workload W --system S --rep N   (KIND: fio, raw, dbbench, pgbench)
       reads one tool's output and prints one JSON record per measured figure (JSON lines);
   report.py report RECORDS.jsonl META.json OUTDIR
-      takes the median of the repetitions of every (workload, system), computes the ratios,
-      judges the targets, and writes OUTDIR/results.json, OUTDIR/table.md and OUTDIR/chart.png
+      takes the median of the repetitions of every (workload, system), computes the ratios
+      (each the median of the ratios within one repetition), judges the targets, and writes OUTDIR/results.json, OUTDIR/table.md and OUTDIR/chart.png
       (the chart needs matplotlib; without it the rest is still written).
 
 The workloads, what each is compared with, and its targets live in WORKLOADS below: one place.
 Targets are ratios from the same run: ZVFS / ext4, and for durable workloads also ZVFS / raw
-(the plain file driven by io_uring at the same queue depth, bench/raw).
+(the plain file driven by io_uring at the same queue depth, bench/raw). run.sh measures the
+three of a workload one right after the other in each repetition, and a ratio is the median of
+the ratios of those neighbours: a disk whose speed drifts over minutes (seen: the same job at
+1761 and 3631 IOPS a few minutes apart) moves both sides of such a ratio alike, whereas the ratio
+of two medians may divide a fast spell by a slow one.
 """
 
 import argparse
@@ -157,7 +161,7 @@ def cmd_parse(argv):
 
 
 def medians(records):
-    """(workload, system) -> {value, p50_us, p99_us, reps, values, unit}."""
+    """(workload, system) -> {value, p50_us, p99_us, reps, values, by_rep, unit}."""
     groups = {}
     for r in records:
         groups.setdefault((r["workload"], r["system"]), []).append(r)
@@ -169,12 +173,23 @@ def medians(records):
         out[key] = {
             "value": statistics.median(vals),
             "values": vals,
+            "by_rep": {r["rep"]: r["value"] for r in rs},
             "reps": len(vals),
             "unit": rs[0]["unit"],
             "p50_us": statistics.median(p50s) if p50s else None,
             "p99_us": statistics.median(p99s) if p99s else None,
         }
     return out
+
+
+def ratio(num, den):
+    """num / den for two medians() entries: the median of the ratios of the repetitions both
+    have, or (none in common) the ratio of their medians; None if either is missing or zero."""
+    if not num or not den or not num["value"] or not den["value"]:
+        return None
+    a, b = num.get("by_rep", {}), den.get("by_rep", {})
+    same = [a[k] / b[k] for k in a if k in b and b[k]]
+    return statistics.median(same) if same else num["value"] / den["value"]
 
 
 def below(value, bound):
@@ -232,8 +247,8 @@ def build_rows(meds):
             "target_ext4": t_ext4,
             "target_raw": t_raw,
         }
-        row["ratio_ext4"] = row["zvfs"] / row["ext4"] if row["zvfs"] and row["ext4"] else None
-        row["ratio_raw"] = row["zvfs"] / row["raw"] if row["zvfs"] and row["raw"] else None
+        row["ratio_ext4"] = ratio(zvfs, ext4)
+        row["ratio_raw"] = ratio(zvfs, raw)
         judge(row)
         if ext4 or zvfs:
             rows.append(row)
@@ -258,7 +273,9 @@ def table_md(rows, meta):
             "%d%%" % round(r["ratio_raw"] * 100) if r["ratio_raw"] else "-", target, met))
     lines.append("")
     lines.append("Figures are medians of %s repetitions (IOPS, MB/s, ops/s or TPS: higher is "
-                 "better). %s" % (meta.get("reps", "?"), meta.get("note", "")))
+                 "better); a ratio is the median of the ratios within each repetition, whose "
+                 "figures were measured one right after the other. %s" % (
+                     meta.get("reps", "?"), meta.get("note", "")))
     lines.append("Machine: %s. Date: %s. Command: `%s`." % (
         meta.get("machine", "?"), meta.get("date", "?"), meta.get("command", "bench/run.sh")))
     return "\n".join(lines) + "\n"

@@ -42,5 +42,41 @@ class Judge(unittest.TestCase):
         self.assertIsNone(r["met"])
 
 
+def med(by_rep):
+    """A medians() entry from {rep: value}."""
+    recs = [{"workload": "w", "system": "s", "rep": k, "value": v, "unit": "IOPS"}
+            for k, v in by_rep.items()]
+    return report.medians(recs)[("w", "s")]
+
+
+class Ratio(unittest.TestCase):
+    def test_is_the_median_of_the_ratios_within_each_repetition(self):
+        # Within the repetitions: 1.0, 0.5, 2.0. The ratio of the medians (200 / 150) would
+        # divide the second repetition's ZVFS figure by the third's ext4 figure.
+        zvfs = med({1: 100.0, 2: 200.0, 3: 300.0})
+        ext4 = med({1: 100.0, 2: 400.0, 3: 150.0})
+        self.assertEqual(report.ratio(zvfs, ext4), 1.0)
+
+    def test_falls_back_to_the_ratio_of_medians_without_common_repetitions(self):
+        self.assertEqual(report.ratio(med({1: 300.0}), med({2: 150.0})), 2.0)
+
+    def test_uses_only_the_repetitions_both_sides_have(self):
+        self.assertEqual(report.ratio(med({1: 90.0, 2: 50.0}), med({1: 100.0})), 0.9)
+
+    def test_is_none_when_a_side_is_missing(self):
+        self.assertIsNone(report.ratio(med({1: 1.0}), None))
+        self.assertIsNone(report.ratio(None, med({1: 1.0})))
+
+    def test_build_rows_judges_the_same_repetition_ratio(self):
+        # ZVFS/ext4 per repetition 1.1, 1.1, 0.5 (median 1.1: met) while the medians give
+        # 150 / 200 = 0.75 (missed).
+        meds = {("pgbench-4", "zvfs"): med({1: 110.0, 2: 220.0, 3: 150.0}),
+                ("pgbench-4", "ext4"): med({1: 100.0, 2: 200.0, 3: 300.0})}
+        rows = [r for r in report.build_rows(meds) if r["workload"] == "pgbench-4"]
+        self.assertEqual(len(rows), 1)
+        self.assertAlmostEqual(rows[0]["ratio_ext4"], 1.1)
+        self.assertTrue(rows[0]["met"])
+
+
 if __name__ == "__main__":
     unittest.main()
