@@ -88,6 +88,7 @@ struct PoolStats {
   uint32_t block_size = 0;
   int64_t host_free_bytes = -1;  // free space of the file system holding a pool file (-1: n/a)
   bool host_limited = false;     // free_bytes is smaller than the pool's own free space
+  uint64_t reserve_bytes = 0;    // kept back for deletes and commits: writers get ENOSPC first
 };
 
 struct ScrubProgress {

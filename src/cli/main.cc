@@ -28,6 +28,7 @@ const char kUsage[] =
     "             (default /run/zvfs/zvfs.sock), ZVFS_POOL, ZVFS_ROOT (colon-separated\n"
     "             prefixes, default /zvfs), ZVFS_LIB (libzvfs.so), ZVFS_LOG, ZVFS_TIMEOUT_MS,\n"
     "             ZVFS_PLAIN_SUFFIXES (new files that stay plain, default -shm),\n"
+    "             ZVFS_WRITE_BEHIND (0: writes wait until the daemon has applied them),\n"
     "             ZVFS_CONFIG (configuration file, default /etc/zvfs/zvfs.conf: `name = value`\n"
     "             lines for what the environment does not set; see zvfsd --help).\n"
     "Run 'zvfs <command> --help' for a command's options.\n"

@@ -29,6 +29,7 @@ bool parse_stats(const uint8_t* buf, size_t len, StatsView* out) {
     if (wb < ipc::kStatsWriteV1Bytes || wb > len - need) return false;
     memcpy(&out->w, buf + need, wb < sizeof out->w ? wb : sizeof out->w);
     out->has_write = true;
+    out->has_behind = wb >= ipc::kStatsWriteV2Bytes;
     // Blocks of later versions may follow, each starting with its own u32 size (at least 8),
     // as long as they tile the rest of the reply exactly. The first is the pool block; later
     // ones are skipped.
@@ -124,6 +125,10 @@ std::string stats_text(const StatsView& v, const std::string& socket) {
     s += fmt("log      %llu records in %llu blocks, %s written\n",
              static_cast<unsigned long long>(v.w.log_records),
              static_cast<unsigned long long>(v.w.log_blocks), human(v.w.log_bytes).c_str());
+    if (v.has_behind)
+      s += fmt("behind   %llu writes answered before they were applied, %llu fsyncs joined one\n",
+               static_cast<unsigned long long>(v.w.behind_writes),
+               static_cast<unsigned long long>(v.w.behind_syncs));
   }
   s += fmt("cache    %s of %s, hit rate %.1f%% (%llu hits, %llu misses)\n",
            human(h.cache_bytes).c_str(), human(h.cache_max_bytes).c_str(), hit_rate(h),
@@ -192,6 +197,9 @@ std::string stats_json(const StatsView& v, const std::string& socket) {
             "\"throttle_waits\":%llu},\"log\":{\"records\":%llu,\"blocks\":%llu,\"bytes\":%llu},",
             u(v.w.dirty_max_bytes), u(v.w.throttle_delay_ns), u(v.w.throttle_waits),
             u(v.w.log_records), u(v.w.log_blocks), u(v.w.log_bytes));
+  if (v.has_behind)
+    s += fmt("\"write_behind\":{\"writes\":%llu,\"joined_syncs\":%llu},", u(v.w.behind_writes),
+             u(v.w.behind_syncs));
   s += fmt("\"errors\":{\"checksum\":%llu,\"io\":%llu,\"bad_requests\":%llu},",
            u(h.checksum_errors), u(h.io_errors), u(h.bad_requests));
   s += fmt("\"open_handles\":%llu,\"open_blobs\":%llu,\"connections_total\":%llu,",

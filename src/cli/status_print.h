@@ -17,7 +17,8 @@ struct StatsView {
   bool client_gid = false;  // the daemon reported gids (older ones did not)
   bool has_write = false;   // the daemon sent the write-path block (older ones did not)
   ipc::StatsWrite w;
-  bool has_pool = false;  // the daemon sent the pool block (older ones did not)
+  bool has_behind = false;  // the block has the write-behind counters (older ones did not)
+  bool has_pool = false;    // the daemon sent the pool block (older ones did not)
   ipc::StatsPool p;
 };
 

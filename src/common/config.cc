@@ -55,6 +55,7 @@ constexpr Setting kSettings[] = {
     {"lock-wait", kForDaemon},
     {"timeout-ms", kForLibrary},
     {"plain-suffixes", kForLibrary},
+    {"write-behind", kForDaemon | kForLibrary},
 };
 
 }  // namespace

@@ -8,6 +8,7 @@
 #include "daemon/blob_table.h"
 #include "daemon/op_stats.h"
 #include "daemon/options.h"
+#include "daemon/write_behind.h"
 #include "zvfs/blob.h"
 
 namespace zvfs::daemon {
@@ -30,6 +31,10 @@ struct Context {
   std::atomic<bool> spin_ok{true};
   std::atomic<uint64_t> bad_requests{0};
   std::atomic<uint64_t> sessions_total{0};
+  // The clients' write-behinds, applied in order before any other request (write_behind.h).
+  WriteBehind behind;
+  std::atomic<uint64_t> behind_writes{0};  // write-behinds applied
+  std::atomic<uint64_t> behind_syncs{0};   // fsyncs that joined one (sync_after)
   // Refuses placeholder accesses that bypass the library; null when unavailable or disabled.
   PlaceholderGuard* guard = nullptr;
 };

@@ -63,6 +63,9 @@ static const char kUsage[] =
     "  --no-guard           let programs without libzvfs.so read and write the placeholders\n"
     "                       (by default, as root, such accesses fail with EPERM and a log\n"
     "                       line: they would see zeros and write bytes nobody reads)\n"
+    "  --write-behind yes|no\n"
+    "                       let clients answer a small overwrite before the daemon has\n"
+    "                       applied it (default yes; docs/PROTOCOL.md)\n"
     "  --root PREFIXES      the ZVFS mount prefixes, colon-separated absolute paths (default\n"
     "                       $ZVFS_ROOT, else /zvfs; may be repeated): at start the guard\n"
     "                       marks every directory below them, so that placeholders no client\n"
@@ -72,8 +75,9 @@ static const char kUsage[] =
     "  -h, --help           this help\n"
     "\n"
     "The configuration file holds `name = value` lines (# comments) with the long options\n"
-    "above as names (`cache = 1G`, `root = /zvfs:/data`; buffered and guard take yes or no;\n"
-    "not foreground), and the library's `timeout-ms` and `plain-suffixes`. The library and\n"
+    "above as names (`cache = 1G`, `root = /zvfs:/data`; buffered, guard and write-behind take\n"
+    "yes or no; not foreground), and the library's `timeout-ms` and `plain-suffixes`; the\n"
+    "library also reads `write-behind` (no: it never answers a write early). The library and\n"
     "zvfs read its socket and root too. Flags win over the environment ($ZVFS_SOCKET,\n"
     "$ZVFS_ROOT), which wins over the file.\n";
 
@@ -211,6 +215,8 @@ bool set_option(Options* o, const char* name, const char* v, const char* where) 
     return bool_arg(&o->buffered);
   } else if (n == "guard") {
     return bool_arg(&o->guard);
+  } else if (n == "write-behind") {
+    return bool_arg(&o->write_behind);
   } else if (n == "root") {
     o->roots.clear();
     return add_roots(v, true, where, &o->roots);

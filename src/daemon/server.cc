@@ -75,17 +75,34 @@ uint32_t Server::active_sessions() {
   return n;
 }
 
-void Server::publish_spin_hint(bool ok) {
-  ctx_.spin_ok.store(ok);
+void Server::publish_hints(bool spin_ok) {
+  ctx_.spin_ok.store(spin_ok);
+  const bool behind = behind_allowed();
   std::lock_guard<std::mutex> g(mu_);
-  for (auto& s : sessions_) s->publish_spin_hint(ok);
+  for (auto& s : sessions_) {
+    s->publish_spin_hint(spin_ok);
+    s->publish_behind_ok(behind);
+  }
+}
+
+bool Server::behind_allowed() {
+  if (!ctx_.opts->write_behind || !ctx_.pool) return false;
+  // No write-behind may fail with ENOSPC (ipc/shm.h): the pool must hold, besides its reserve,
+  // twice the dirty-data limit (what commits may still take until the next sample, 5 ms on)
+  // and every write-behind that all sessions, and some about to say hello, could have pending.
+  const engine::PoolStats st = ctx_.pool->stats();
+  const uint64_t pending =
+      (ctx_.behind.sessions() + 16) * uint64_t{ipc::kBehindMaxPending} * ipc::kBehindMaxBytes;
+  const uint64_t need =
+      st.reserve_bytes + 2 * st.dirty_max_bytes + st.dirty_max_bytes / 32 + (1ull << 20) + pending;
+  return st.free_bytes >= need;
 }
 
 void Server::run(int signal_fd) {
   LOG_INFO("daemon", "serving on %s", ctx_.opts->socket.c_str());
   LoadMonitor load(
       std::max(1u, std::thread::hardware_concurrency()), [this] { return active_sessions(); },
-      [this](bool ok) { publish_spin_hint(ok); });
+      [this](bool ok) { publish_hints(ok); });
   load.start();
   if (ctx_.opts->guard) {
     guard_ = PlaceholderGuard::start(ctx_.opts->roots);
@@ -321,6 +338,8 @@ size_t Server::fill_stats(void* rep, size_t cap) {
   w.log_records = ps.log_records;
   w.log_blocks = ps.log_syncs;  // PoolStats counts log blocks there
   w.log_bytes = ps.log_bytes_written;
+  w.behind_writes = ctx_.behind_writes.load(std::memory_order_relaxed);
+  w.behind_syncs = ctx_.behind_syncs.load(std::memory_order_relaxed);
   if (pos + sizeof w <= cap) {
     memcpy(out + pos, &w, sizeof w);
     pos += sizeof w;

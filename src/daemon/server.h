@@ -52,10 +52,12 @@ class Server {
   std::mutex mu_;
   std::list<std::unique_ptr<Session>> sessions_;  // guarded by mu_
   uint64_t next_session_ = 1;
-  Refusals refusals_;               // accept thread only
-  uint32_t active_sessions();       // with requests since the last call; takes mu_
-  void publish_spin_hint(bool ok);  // takes mu_
-  uint64_t refused_per_user_ = 0;   // accept thread only
+  Refusals refusals_;          // accept thread only
+  uint32_t active_sessions();  // with requests since the last call; takes mu_
+  // Hands the spin verdict and the write-behind permission to every session; takes mu_.
+  void publish_hints(bool spin_ok);
+  bool behind_allowed();           // the pool has room for every write-behind that may be pending
+  uint64_t refused_per_user_ = 0;  // accept thread only
 
   std::unique_ptr<PlaceholderGuard> guard_;  // from run() until its sessions are gone
   std::mutex scrub_mu_;

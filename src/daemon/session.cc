@@ -130,6 +130,13 @@ void Session::control_loop() {
     if (!handle_socket_message(buf, got, fd)) break;
   }
   stop_workers();
+  // Write-behinds the client published before it went (or before the daemon stopped) are
+  // applied, as the kernel keeps an exited process's dirty pages; then no settle() of another
+  // session looks at this region any more.
+  if (data_session_.load()) {
+    ctx_.behind.settle(this);
+    ctx_.behind.remove(this);
+  }
   size_t released = 0;
   {
     std::unique_lock<std::shared_mutex> g(handles_mu_);
@@ -231,6 +238,13 @@ void Session::publish_spin_hint(bool ok) {
     h->spin_ok.store(ok ? 1 : 0, std::memory_order_relaxed);
 }
 
+void Session::publish_behind_ok(bool ok) {
+  std::lock_guard<std::mutex> g(hint_mu_);
+  ipc::RegionHeader* h = header_.load(std::memory_order_acquire);
+  if (h && h->behind_ok.load(std::memory_order_relaxed) != (ok ? 1u : 0u))
+    h->behind_ok.store(ok ? 1 : 0, std::memory_order_relaxed);
+}
+
 int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep) {
   if (hello_done_) return -EPROTO;
   if (req.client_version != ipc::kSessionVersion) return -EPROTONOSUPPORT;
@@ -244,6 +258,7 @@ int32_t Session::do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRe
   data_session_.store(true);
   region_.header()->spin_ok.store(ctx_.spin_ok.load() ? 1 : 0);
   header_.store(region_.header(), std::memory_order_release);
+  ctx_.behind.add(this);
   if (ctx_.guard) ctx_.guard->watch(region_.header());
   *memfd_out = fd;
   rep->session_id = id_;
@@ -265,6 +280,9 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     close(fd);
     return -EPROTO;
   }
+  // An attach reads the blob's size and may truncate it (O_TRUNC): after every write-behind
+  // that returned before the open was called, as for any slot request.
+  if (ctx_.behind.any_pending()) ctx_.behind.settle(nullptr);
   struct stat st;
   int fl = fcntl(fd, F_GETFL);
   if (fstat(fd, &st) != 0 || fl < 0 || (fl & O_PATH) || !S_ISREG(st.st_mode)) {
@@ -401,6 +419,7 @@ Result<std::shared_ptr<OpenBlob>> Session::open_bound_blob(int fd, const struct 
 
 int32_t Session::do_release_if_unlinked(int fd) {
   if (fd < 0) return -EBADF;
+  if (ctx_.behind.any_pending()) ctx_.behind.settle(nullptr);  // a deleted blob takes none
   struct stat st;
   int32_t r = 0;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0) {
@@ -470,16 +489,94 @@ void Session::stop_workers() {
   workers_.clear();
 }
 
+namespace {
+// Whether the request line holds a write-behind (a look before any claim: the client may still
+// change it, so the copy taken after the claim decides).
+bool looks_behind(const ipc::RequestLine* s) {
+  return s->hdr.opcode == static_cast<uint16_t>(ipc::Op::kWrite) &&
+         (s->req.arg & ipc::kWriteBehind) != 0;
+}
+}  // namespace
+
 int Session::find_request() {
   uint32_t n = region_.slot_count();
   for (uint32_t i = 0; i < n; ++i) {
     ipc::RequestLine* s = &region_.slot(i)->request;
+    if (s->state.load(std::memory_order_acquire) != ipc::kRequest) continue;
+    if (looks_behind(s)) return kBehindFound;
     uint32_t expect = ipc::kRequest;
-    if (s->state.load(std::memory_order_relaxed) == ipc::kRequest &&
-        s->state.compare_exchange_strong(expect, ipc::kServing, std::memory_order_acquire))
+    if (s->state.compare_exchange_strong(expect, ipc::kServing, std::memory_order_acquire))
       return static_cast<int>(i);
   }
   return -1;
+}
+
+bool Session::behind_pending() const {
+  ipc::RegionHeader* h = header_.load(std::memory_order_acquire);
+  return h && h->behind_pending.load(std::memory_order_acquire) != 0;
+}
+
+void Session::claim_behind(std::vector<WriteBehind::Item>* out) {
+  if (!region_.mapped()) return;
+  const Ticks& clock = Ticks::get();
+  for (uint32_t i = 0; i < region_.slot_count(); ++i) {
+    ipc::RequestLine* s = &region_.slot(i)->request;
+    if (s->state.load(std::memory_order_acquire) != ipc::kRequest || !looks_behind(s)) continue;
+    uint32_t expect = ipc::kRequest;
+    if (!s->state.compare_exchange_strong(expect, ipc::kServing, std::memory_order_acquire))
+      continue;
+    Claimed& c = claimed_[i];
+    memcpy(&c.hdr, &s->hdr, sizeof c.hdr);
+    memcpy(&c.req, &s->req, sizeof c.req);
+    uint64_t stamp;
+    memcpy(&stamp, &s->stamp, sizeof stamp);
+    c.behind = ipc::check_request_header(c.hdr).ok() &&
+               c.hdr.opcode == static_cast<uint16_t>(ipc::Op::kWrite) &&
+               (c.req.arg & ipc::kWriteBehind) != 0;
+    c.t0 = clock.now();
+    out->push_back(WriteBehind::Item{this, i, stamp, 0});
+  }
+}
+
+void Session::apply_behind(WriteBehind::Item* it) {
+  Claimed& c = claimed_[it->slot];
+  if (!c.behind) return;  // not a write-behind after all: finish_behind serves it
+  ipc::IoReq w = c.req;
+  w.arg = 0;  // the write alone; a sync comes after the lock (finish_behind)
+  ipc::IoRep rep{};
+  it->result = serve_io(c.hdr.opcode, w, region_.data(it->slot), &rep);
+  ctx_.behind_writes.fetch_add(1, std::memory_order_relaxed);
+  // Lowered after the write is applied; never below 0, whatever the client wrote there.
+  ipc::RegionHeader* h = region_.header();
+  uint32_t n = h->behind_pending.load();
+  while (n > 0 && !h->behind_pending.compare_exchange_weak(n, n - 1)) {
+  }
+}
+
+void Session::finish_behind(const WriteBehind::Item& it) {
+  // A copy: once the reply is out, the client may publish again and another settle() claim it.
+  const Claimed c = claimed_[it.slot];
+  if (!c.behind) {
+    uint64_t len = 0;
+    (void)serve_claimed(it.slot, c.hdr, c.req, c.t0, &len, /*in_settle=*/true);
+    return;
+  }
+  int64_t result = it.result;
+  ipc::RequestLine* sl = &region_.slot(it.slot)->request;
+  const uint32_t asked = sl->sync_after.exchange(ipc::kSyncTooLate, std::memory_order_seq_cst);
+  if (result >= 0 && (asked == ipc::kSyncAsked || (c.req.arg & ipc::kWriteSync) != 0)) {
+    // The client's fsync came before this point: it covers every write-behind published
+    // before it, so settle those first (inside settle(): the registry is held).
+    ctx_.behind.settle_registered(this);
+    if (asked == ipc::kSyncAsked) ctx_.behind_syncs.fetch_add(1, std::memory_order_relaxed);
+    if (std::shared_ptr<Handle> h = get_handle(c.req.handle)) {
+      int e = sync_handle(*h);
+      if (e < 0) result = e;
+    } else {
+      result = -EBADF;
+    }
+  }
+  (void)reply_slot(it.slot, c.hdr, result, ipc::IoRep{}, c.t0);
 }
 
 // A request that a spinning worker may serve without withdrawing its announcement: it answers
@@ -517,6 +614,10 @@ void Session::worker_loop() {
   uint64_t spin_ns = poll_after(0, false);
   while (!stopping_.load(std::memory_order_relaxed)) {
     int i = find_request();
+    if (i == kBehindFound) {  // write-behinds: applied in the daemon-wide order
+      ctx_.behind.settle(this);
+      continue;
+    }
     if (i >= 0) {
       uint64_t len = 0;
       bool woke = serve_slot(static_cast<uint32_t>(i), &len);
@@ -543,6 +644,12 @@ void Session::worker_loop() {
             found = ipc::spin_until([&] { return stopping_.load() || pending(); }, spin_ns);
             if (!found || stopping_.load(std::memory_order_relaxed)) break;
             int j = find_request();
+            if (j == kBehindFound) {  // may sync for the client: off the spinners first
+              rh->daemon_spinners.fetch_sub(1);
+              announced = false;
+              ctx_.behind.settle(this);
+              break;
+            }
             if (j < 0) continue;
             uint32_t slot = static_cast<uint32_t>(j);
             // Only for one client thread at a time (a thread keeps its slot): requests of
@@ -576,17 +683,18 @@ void Session::worker_loop() {
 }
 
 bool Session::serve_slot(uint32_t i, uint64_t* len) {
-  ipc::Slot* slot = region_.slot(i);
-  ipc::RequestLine* sl = &slot->request;
-  ipc::ReplyLine* rl = &slot->reply;
+  ipc::RequestLine* sl = &region_.slot(i)->request;
   // Copy out of shared memory first: the client may change the slot while we work.
   ipc::MsgHeader h;
   ipc::IoReq body;
   memcpy(&h, &sl->hdr, sizeof h);
   memcpy(&body, &sl->req, sizeof body);
+  return serve_claimed(i, h, body, Ticks::get().now(), len);
+}
+
+bool Session::serve_claimed(uint32_t i, const ipc::MsgHeader& h, ipc::IoReq body, uint64_t t0,
+                            uint64_t* len, bool in_settle) {
   *len = body.len;
-  const Ticks& clock = Ticks::get();
-  uint64_t t0 = clock.now();
   ipc::IoRep rep{};
   int64_t result;
   Status chk = ipc::check_request_header(h);
@@ -594,8 +702,24 @@ bool Session::serve_slot(uint32_t i, uint64_t* len) {
     ctx_.bad_requests.fetch_add(1);
     result = chk.ok() ? -EPROTO : -chk.code();
   } else {
+    // Every write-behind that returned before this request was sent is applied first.
+    const bool null_op = h.opcode == static_cast<uint16_t>(ipc::Op::kNull);
+    if (!null_op && in_settle)
+      ctx_.behind.settle_registered(this);
+    else if (!null_op && ctx_.behind.any_pending())
+      ctx_.behind.settle(this);
+    if (h.opcode == static_cast<uint16_t>(ipc::Op::kWrite)) body.arg &= ~ipc::kWriteBehind;
     result = serve_io(h.opcode, body, region_.data(i), &rep);
   }
+  return reply_slot(i, h, result, rep, t0);
+}
+
+bool Session::reply_slot(uint32_t i, const ipc::MsgHeader& h, int64_t result, ipc::IoRep rep,
+                         uint64_t t0) {
+  ipc::Slot* slot = region_.slot(i);
+  ipc::RequestLine* sl = &slot->request;
+  ipc::ReplyLine* rl = &slot->reply;
+  const Ticks& clock = Ticks::get();
   rep.result = result < 0 ? 0 : result;
   ipc::MsgHeader out;
   out.opcode = h.opcode | ipc::kReplyBit;
@@ -608,8 +732,9 @@ bool Session::serve_slot(uint32_t i, uint64_t* len) {
   // client, once it sees `done`, finds the slot out of kServing. Then the reply line.
   sl->state.store(ipc::kReply, std::memory_order_release);
   rl->done.store(static_cast<uint32_t>(h.request_id), std::memory_order_seq_cst);
-  bool woke = rl->client_sleeping.load(std::memory_order_seq_cst);
-  if (woke) ipc::futex_wake(&rl->done, 1);
+  // A count: the slot's user and an fsync waiting for its write-behind may both sleep.
+  bool woke = rl->client_sleeping.load(std::memory_order_seq_cst) != 0;
+  if (woke) ipc::futex_wake(&rl->done, INT_MAX);
   // The bookkeeping after the reply, off the client's round trip.
   ctx_.stats.record(h.opcode, clock.to_ns(clock.now() - t0), result < 0);
   requests_.fetch_add(1, std::memory_order_relaxed);
@@ -657,7 +782,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       auto n = b.write(r.off, data, len);
       if (!n.ok()) return -n.code();
       ctx_.blobs->publish_size(*h->ob, h->fd, false);
-      if (r.arg != 0) {  // O_SYNC / O_DSYNC: the sync in the same round trip
+      if ((r.arg & ipc::kWriteSync) != 0) {  // O_SYNC / O_DSYNC: the sync in the same round trip
         int e = sync_handle(*h);
         if (e < 0) return e;
       }

@@ -75,6 +75,19 @@ class Session {
   uint64_t requests() const { return requests_.load(std::memory_order_relaxed); }
   // Hands the daemon's spin verdict to the client through the region header.
   void publish_spin_hint(bool ok);
+  // Hands the daemon's write-behind permission to the client (ipc/shm.h).
+  void publish_behind_ok(bool ok);
+
+  // Write-behind (write_behind.h; called by WriteBehind::settle under its lock, except
+  // finish_behind). behind_pending: the client's count says some may be pending.
+  bool behind_pending() const;
+  // Claims (kRequest -> kServing) every write-behind in the slots and appends them to *out.
+  void claim_behind(std::vector<WriteBehind::Item>* out);
+  // Applies a claimed write-behind's write; its result goes to it->result.
+  void apply_behind(WriteBehind::Item* it);
+  // Its sync if the client asked for one, and its reply.
+  void finish_behind(const WriteBehind::Item& it);
+
   // Whether the session served a request since the last call (the load monitor's sampler).
   bool took_requests_since_last_call() {
     uint64_t n = requests_.load(std::memory_order_relaxed);
@@ -100,11 +113,21 @@ class Session {
                                                     bool created);
 
   void worker_loop();
+  // Claims a slot holding a request (kRequest -> kServing) and returns its index; -1 if there is
+  // none; kBehindFound if there is a write-behind, which only WriteBehind::settle() claims.
+  static constexpr int kBehindFound = -2;
   int find_request();
   bool quick_request(uint32_t i) const;
   uint64_t poll_after(uint64_t len, bool woke) const;
   // Serves slot i; *len = the request's length field. True if the client slept and was woken.
   bool serve_slot(uint32_t i, uint64_t* len);
+  // Writes the reply of slot i's request (header h) and wakes the client if it sleeps. True if
+  // it did. t0: when serving began (for the op statistics).
+  bool reply_slot(uint32_t i, const ipc::MsgHeader& h, int64_t result, ipc::IoRep rep, uint64_t t0);
+  // Serves slot i's request, already claimed and copied out (h, body). in_settle: called from
+  // inside WriteBehind::settle() (the registry is held).
+  bool serve_claimed(uint32_t i, const ipc::MsgHeader& h, ipc::IoReq body, uint64_t t0,
+                     uint64_t* len, bool in_settle = false);
   int sync_handle(Handle& h);  // the blob's sync (and the placeholder's, the first time)
   int64_t serve_io(uint16_t op, const ipc::IoReq& r, uint8_t* data, ipc::IoRep* rep);
   std::shared_ptr<Handle> get_handle(uint32_t h) const;
@@ -132,6 +155,16 @@ class Session {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> requests_seen_{0};
   std::atomic<int> session_spinner_{0};
+  // The requests claim_behind() copied out of the slots (under WriteBehind's lock), and whether
+  // each really was a write-behind (a client may change its slot between the look and the claim:
+  // then it is served as an ordinary request by finish_behind).
+  struct Claimed {
+    ipc::MsgHeader hdr;
+    ipc::IoReq req;
+    bool behind = false;
+    uint64_t t0 = 0;
+  };
+  Claimed claimed_[ipc::kMaxSlotCount];
   std::thread control_;
   std::vector<std::thread> workers_;
   mutable std::shared_mutex handles_mu_;

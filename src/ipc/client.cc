@@ -15,6 +15,11 @@
 //   - Data path: take this thread's parked slot back (one CAS on a process-private word; see
 //     SlotOwner), fill it, publish, ring the doorbell (futex wake only if a daemon worker
 //     sleeps), spin briefly then sleep on the slot's state word; park the slot again.
+//   - Write-behind (shm.h): a small overwrite is published and answered at once; the slot's
+//     SlotOwner remembers it, and it is waited for before the slot's next request and by any
+//     fsync of its handle, which reports its failure (behind_err). An fsync that finds it still
+//     pending in its own slot asks for the sync in the same round trip. ZVFS_WRITE_BEHIND=0
+//     turns it off.
 //
 // Daemon death: a sleeping waiter wakes every kLivenessPollMs and polls the socket for HUP.
 // The session is then marked dead and its epoch recorded in g_dead_epoch. Idempotent requests
@@ -75,6 +80,7 @@ struct HandleEntry {
   std::atomic<uint64_t> write_gen;   // bumped by every acknowledged change
   std::atomic<uint64_t> synced_gen;  // write_gen covered by the last successful sync
   std::atomic<uint32_t> lost;        // had unsynced changes when its session died
+  std::atomic<int32_t> behind_err;   // first failure of a write-behind, for the next sync
   int32_t fork_handle;               // handle in the child's session while a fork is prepared
 };
 
@@ -85,9 +91,16 @@ struct HandleEntry {
 // line is then written once per round trip (the request) instead of three times (claim,
 // request, release), and each of those writes would have had to take the line back from the
 // daemon's CPU first. A thread that finds no free slot takes over another's parked one.
+// behind_id: the request id of a write-behind published in the slot whose reply nobody has
+// taken yet (0: none), behind_entry the handle entry it wrote. The slot is not reused before
+// its reply is taken: whoever takes it (the next thread to use the slot, or an fsync of that
+// handle) reads the status while behind_id still holds the id, then CASes it to 0, and keeps a
+// failure in the entry's behind_err.
 struct alignas(64) SlotOwner {
   std::atomic<uint64_t> word{0};
   uint32_t last_id = 0;  // the slot's last request id (only its owning thread uses it)
+  std::atomic<uint32_t> behind_id{0};
+  std::atomic<int32_t> behind_entry{-1};
 };
 
 struct Session {
@@ -126,6 +139,8 @@ std::atomic<uint64_t> g_dead_epoch{0};  // newest session epoch seen to die
 std::atomic<bool> g_connected_once{false};
 HandleEntry* g_handles = nullptr;
 int g_timeout_ms = kDefaultTimeoutMs;
+// ZVFS_WRITE_BEHIND=0 (or write-behind = 0 in the configuration) turns write-behind off.
+bool g_behind_enabled = true;
 // Size of one slot's data buffer in the current session (requests are split into such chunks).
 std::atomic<uint32_t> g_chunk_bytes{kDefaultSlotDataBytes};
 
@@ -230,6 +245,10 @@ void global_init() {
     long v = strtol(t, &end, 10);
     if (end && *end == '\0' && v >= 0 && v <= 86400000) g_timeout_ms = static_cast<int>(v);
   }
+  const char* wb = env_or_config("ZVFS_WRITE_BEHIND", "write-behind");
+  if (wb && (strcmp(wb, "0") == 0 || strcmp(wb, "off") == 0 || strcmp(wb, "no") == 0 ||
+             strcmp(wb, "false") == 0))
+    g_behind_enabled = false;
   void* p = mmap(nullptr, sizeof(HandleEntry) * kMaxHandles, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
   if (p != MAP_FAILED) g_handles = static_cast<HandleEntry*>(p);  // zero pages: all unused
@@ -328,7 +347,8 @@ int connect_session(Session* s) {
   s->sock = sock;
   for (auto& o : s->owner) {
     o.word.store(0);
-    o.last_id = 0;  // the new region's reply lines hold done = 0
+    o.last_id = 0;         // the new region's reply lines hold done = 0
+    o.behind_id.store(0);  // write-behinds of a dead session: its handles' next sync says EIO
   }
   // The daemon's placeholder guard lets this process open placeholders (shm.h).
   s->region.header()->client_pid.store(static_cast<int32_t>(getpid()), std::memory_order_release);
@@ -508,10 +528,11 @@ int wait_reply(Session* s, uint32_t i, uint32_t id, uint64_t spin_ns) {
   for (;;) {
     uint32_t st = sl->done.load();
     if (st == id) break;
-    sl->client_sleeping.store(1);
+    // A count: the slot's user and an fsync taking its write-behind's reply may both wait.
+    sl->client_sleeping.fetch_add(1);
     st = sl->done.load();
     if (st != id) futex_wait(&sl->done, st, kLivenessPollMs * 1000000ll);
-    sl->client_sleeping.store(0);
+    sl->client_sleeping.fetch_sub(1);
     if (ready()) break;
     if (s->dead.load() || peer_hung_up(s->sock)) {
       mark_dead(s);
@@ -519,6 +540,68 @@ int wait_reply(Session* s, uint32_t i, uint32_t id, uint64_t spin_ns) {
     }
   }
   return 0;
+}
+
+// Waits until the write-behind `id` in slot i has its reply or somebody else took it (the
+// slot's behind_id moved on). Returns 1 when the reply is there, 0 when taken, -EIO when the
+// session died.
+int wait_behind(Session* s, uint32_t i, uint32_t id) {
+  ReplyLine* sl = &s->region.slot(i)->reply;
+  std::atomic<uint32_t>& mine = s->owner[i].behind_id;
+  for (;;) {
+    if (sl->done.load(std::memory_order_acquire) == id) return 1;
+    if (mine.load() != id) return 0;
+    sl->client_sleeping.fetch_add(1);
+    uint32_t st = sl->done.load();
+    if (st != id && mine.load() == id) futex_wait(&sl->done, st, kLivenessPollMs * 1000000ll);
+    sl->client_sleeping.fetch_sub(1);
+    if (s->dead.load() || peer_hung_up(s->sock)) {
+      mark_dead(s);
+      return -EIO;
+    }
+  }
+}
+
+// Takes the reply of the write-behind `id` in slot i (it has arrived): a failure goes to its
+// handle entry's behind_err, for the next sync. Returns the reply's status, or 0 if somebody
+// else took it first (and kept any failure).
+int32_t take_behind(Session* s, uint32_t i, uint32_t id) {
+  SlotOwner& o = s->owner[i];
+  const int32_t st = s->region.slot(i)->reply.hdr.status;
+  const int32_t ent = o.behind_entry.load();
+  uint32_t expect = id;
+  if (!o.behind_id.compare_exchange_strong(expect, 0)) return 0;
+  if (st < 0 && ent >= 0 && ent < kMaxHandles) {
+    int32_t none = 0;
+    g_handles[ent].behind_err.compare_exchange_strong(none, st);
+  }
+  return st;
+}
+
+// Before a thread reuses slot i: the reply of a write-behind still pending there first.
+void settle_slot(Session* s, uint32_t i) {
+  const uint32_t id = s->owner[i].behind_id.load();
+  if (id == 0) return;
+  int r = wait_reply(s, i, id, kReplySpinNs);
+  if (r == 0) {
+    (void)take_behind(s, i, id);
+  } else {
+    uint32_t expect = id;  // the session died: its handles' next sync reports EIO
+    s->owner[i].behind_id.compare_exchange_strong(expect, 0);
+  }
+}
+
+// Waits for the replies of every write-behind of handle entry e, whichever slot holds them
+// (an fsync covers all writes that returned before it, and reports their failures).
+void settle_entry(Session* s, HandleEntry* e) {
+  const int32_t ent = static_cast<int32_t>(e - g_handles);
+  for (uint32_t i = 0; i < s->region.slot_count(); ++i) {
+    const uint32_t id = s->owner[i].behind_id.load();
+    if (id == 0 || s->owner[i].behind_entry.load() != ent) continue;
+    int r = wait_behind(s, i, id);
+    if (r == 1) (void)take_behind(s, i, id);
+    if (r < 0) return;
+  }
 }
 
 struct Io {
@@ -530,7 +613,22 @@ struct Io {
   void* dst = nullptr;        // filled from the slot's data buffer (result bytes)
   bool retry = true;          // idempotent: may be re-sent once on a new session
   bool syncs = false;         // includes a sync: waits for the device (spin as for a sync)
+  bool behind = false;        // a write that may return once published (write-behind, shm.h)
 };
+
+// Whether a write of io (already attached as e) may be answered before it is applied: the
+// daemon allows it (behind_ok), it is small, writable and stays inside the file's size (so
+// no size that a SEEK_END or fstat reads is behind), and the session has room for one more.
+bool may_write_behind(Session* s, HandleEntry* e, const Io& io) {
+  if (!io.behind || io.len == 0 || io.len > kBehindMaxBytes) return false;
+  if ((e->open_flags & O_ACCMODE) == O_RDONLY) return false;
+  RegionHeader* h = s->region.header();
+  if (h->behind_ok.load(std::memory_order_relaxed) != 1) return false;
+  const int32_t dh = e->daemon_handle.load();
+  if (dh < 0 || static_cast<uint32_t>(dh) >= kSizeCells) return false;
+  const uint64_t size = s->region.size_cell(static_cast<uint32_t>(dh))->load();
+  return io.off <= size && io.len <= size - io.off;
+}
 
 // One data-path round trip on handle entry e (or no handle for kNull). Returns the reply's
 // result (>= 0) or -errno; *rep gets the reply body.
@@ -552,8 +650,15 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
       return -EIO;
     }
     uint32_t i = static_cast<uint32_t>(idx);
+    settle_slot(s, i);
     Slot* slot = s->region.slot(i);
     RequestLine* sl = &slot->request;
+    RegionHeader* h = s->region.header();
+    bool behind = e && may_write_behind(s, e, io);
+    if (behind && h->behind_pending.fetch_add(1) >= kBehindMaxPending) {
+      h->behind_pending.fetch_sub(1);
+      behind = false;
+    }
     if (io.src && io.len) copy_bytes(s->region.data(i), io.src, io.len);
     // A new id for each request of the slot (never 0, the reply line's initial `done`).
     uint32_t id = s->owner[i].last_id + 1;
@@ -565,15 +670,21 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     hd.payload_len = sizeof(IoReq);
     IoReq body;
     body.handle = e ? static_cast<uint32_t>(e->daemon_handle.load()) : 0;
-    body.arg = io.arg;
+    body.arg = behind ? io.arg | kWriteBehind : io.arg;
     body.off = io.off;
     body.len = io.len;
+    sl->sync_after.store(0, std::memory_order_relaxed);
     sl->hdr = hd;  // the state word's line: one transfer carries state and request
     sl->req = body;
+    if (behind) {
+      // Taken after every write that returned before this one was called, so it orders them.
+      sl->stamp = now_ns();
+      s->owner[i].behind_entry.store(static_cast<int32_t>(e - g_handles));
+      s->owner[i].behind_id.store(id);
+    }
     sl->state.store(kRequest, std::memory_order_seq_cst);
     // Ring only if a worker announced that it sleeps: a worker announces (daemon_sleepers++)
     // before its last scan, so with seq_cst either that scan sees kRequest or we see it.
-    RegionHeader* h = s->region.header();
     // Nor while a worker spins: it will see the request, and a woken second worker would land
     // on this CPU and preempt us. A spinner withdraws before it re-scans and sleeps, so either
     // we see no spinner or its re-scan sees kRequest.
@@ -582,6 +693,12 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     if (woke) {
       h->doorbell.fetch_add(1, std::memory_order_seq_cst);
       futex_wake(&h->doorbell, 1);
+    }
+    if (behind) {  // answered now; the slot is reused (or an fsync waits) after its reply
+      park_slot(s, i);
+      release_session();
+      rep->result = static_cast<int64_t>(io.len);
+      return rep->result;
     }
     // No spinning while the daemon says spinners would take CPUs that work needs (several
     // client processes on oversubscribed CPUs: daemon/load_monitor.h). Otherwise a sync, which
@@ -628,6 +745,49 @@ uint32_t chunk_bytes() {
   return g_chunk_bytes.load(std::memory_order_relaxed);
 }
 
+// Takes the replies of every write-behind of e (if the session is live; a dead one's are lost
+// and reported as EIO by the handle's next sync).
+void settle_handle(HandleEntry* e) {
+  pthread_rwlock_rdlock(&g_lock);
+  if (g_cur->epoch != 0 && !g_cur->dead.load()) settle_entry(g_cur, e);
+  pthread_rwlock_unlock(&g_lock);
+}
+
+// An fsync that finds the write-behind of its own handle still pending in this thread's slot
+// asks the daemon to sync right after applying it (sync_after): one round trip for the write
+// and the sync, as for an O_DSYNC write. Returns true with *result when it did so.
+bool sync_with_behind(HandleEntry* e, int* result) {
+  uint64_t deadline = 0;
+  if (acquire_session(&deadline) < 0) return false;
+  Session* s = g_cur;
+  const uint32_t i = t_slot_hint;
+  SlotOwner& o = s->owner[i < s->region.slot_count() ? i : 0];
+  uint64_t expect = parked_word();
+  const uint32_t id = o.behind_id.load();
+  if (i >= s->region.slot_count() || id == 0 || e->epoch.load() != s->epoch ||
+      o.behind_entry.load() != static_cast<int32_t>(e - g_handles) ||
+      !o.word.compare_exchange_strong(expect, expect | 1, std::memory_order_acquire)) {
+    release_session();
+    return false;
+  }
+  uint32_t zero = 0;
+  bool asked = o.behind_id.load() == id &&
+               s->region.slot(i)->request.sync_after.compare_exchange_strong(zero, kSyncAsked);
+  if (asked) {
+    const bool spin = s->region.header()->spin_ok.load(std::memory_order_relaxed) != 0;
+    if (wait_reply(s, i, id, spin ? kSyncSpinNs : 0) == 0) {
+      *result = take_behind(s, i, id);
+    } else {
+      uint32_t x = id;
+      o.behind_id.compare_exchange_strong(x, 0);
+      *result = -EIO;
+    }
+  }
+  park_slot(s, i);
+  release_session();
+  return asked;
+}
+
 }  // namespace
 
 long with_kernel_probe(long (*fn)(void* arg), void* arg) {
@@ -666,6 +826,7 @@ int attach(int fd, int open_flags, AttachInfo* info) {
       e->write_gen.store(0);
       e->synced_gen.store(0);
       e->lost.store(0);
+      e->behind_err.store(0);
       e->fork_handle = -1;
       e->used.store(2);  // reserved until the daemon answers
       if (i + 1 > g_handle_high.load()) g_handle_high.store(i + 1);
@@ -703,6 +864,7 @@ int detach(int handle) {
   bool live = g_cur->epoch != 0 && !g_cur->dead.load() && e->epoch.load() == g_cur->epoch;
   pthread_rwlock_unlock(&g_lock);
   if (live) {
+    settle_handle(e);  // its write-behinds' failures die with it, as close(2) does not report
     IoRep rep;
     Io io{Op::kDetach};
     io.retry = false;
@@ -749,6 +911,7 @@ ssize_t pwrite(int handle, const void* buf, size_t len, uint64_t off) {
     io.off = off + done;
     io.len = chunk;
     io.src = static_cast<const uint8_t*>(buf) + done;
+    io.behind = g_behind_enabled && chunk == len;
     IoRep rep;
     int64_t put = 0;
     int r = handle_call(handle, io, &rep, &put);
@@ -853,13 +1016,20 @@ int fallocate(int handle, int mode, uint64_t off, uint64_t len) {
 int sync(int handle, bool datasync) {
   HandleEntry* e = entry(handle);
   if (!e) return -EBADF;
-  Io io{Op::kSync};
-  io.arg = datasync ? 1 : 0;
-  IoRep rep;
-  int64_t res = 0;
   uint64_t gen = e->write_gen.load();
-  int r = handle_call(handle, io, &rep, &res);
+  int r = 0;
+  if (!sync_with_behind(e, &r)) {
+    Io io{Op::kSync};
+    io.arg = datasync ? 1 : 0;
+    IoRep rep;
+    int64_t res = 0;
+    r = handle_call(handle, io, &rep, &res);
+  }
+  // The daemon applied every write-behind before the sync; their failures are reported now.
+  settle_handle(e);
   if (e->lost.exchange(0)) return -EIO;
+  const int32_t werr = e->behind_err.exchange(0);
+  if (r == 0 && werr < 0) r = werr;
   if (r == 0) mark_synced(e, gen);
   return r;
 }

@@ -35,7 +35,7 @@ inline constexpr uint16_t kVersion = 1;         // message framing (every header
 // the reply into a second cache line of the slot, acknowledged by request id. Bumped alone, so
 // that `zvfs status` (admin messages, which never open a session) still talks to a daemon of
 // another session version.
-inline constexpr uint32_t kSessionVersion = 4;
+inline constexpr uint32_t kSessionVersion = 5;
 inline constexpr uint16_t kReplyBit = 0x8000;
 // Largest body accepted on the control socket (the stats reply is the biggest message).
 inline constexpr uint32_t kMaxSocketPayload = 64 * 1024;
@@ -108,11 +108,18 @@ static_assert(sizeof(AttachRep) == 24);
 // Every data-path request names a handle and at most three numbers.
 struct IoReq {
   uint32_t handle = 0;
-  int32_t arg = 0;   // fallocate mode, seek whence, sync datasync flag
+  int32_t arg = 0;   // fallocate mode, seek whence, sync datasync flag, write flags (below)
   uint64_t off = 0;  // offset, or new size for truncate
   uint64_t len = 0;  // bytes (read/write/append: of the slot's data buffer)
 };
 static_assert(sizeof(IoReq) == 24);
+
+// Write flags (IoReq::arg of Op::kWrite). kWriteSync: sync the blob after the write, in the
+// same round trip (an O_SYNC / O_DSYNC write). kWriteBehind: the client returned from its
+// write(2) when it published this request (write-behind, shm.h); the daemon applies it before
+// serving anything else, in the order of the request line's stamp.
+inline constexpr int32_t kWriteSync = 1;
+inline constexpr int32_t kWriteBehind = 2;
 
 struct IoRep {
   int64_t result = 0;  // bytes done, or offset (append, reserve, seek)
@@ -181,9 +188,12 @@ struct StatsWrite {
   uint64_t throttle_delay_ns = 0;  // time large writes slept as dirty data neared that limit
   uint64_t log_records = 0, log_blocks = 0,
            log_bytes = 0;  // the intent log's (a block: one write + flush)
+  // Since 72 bytes: write-behinds applied, and the fsyncs that joined one (sync_after).
+  uint64_t behind_writes = 0, behind_syncs = 0;
 };
-static_assert(sizeof(StatsWrite) == 56);
+static_assert(sizeof(StatsWrite) == 72);
 inline constexpr uint32_t kStatsWriteV1Bytes = 56;
+inline constexpr uint32_t kStatsWriteV2Bytes = 72;
 
 // After the write-path block (daemons before it sent none): the pool's format and what bounds
 // its free space. The block only grows at its end; `bytes` is its size as sent.

@@ -28,6 +28,29 @@
 // everything in the region as hostile: it copies a request out of the slot and validates the
 // copy (the client may scribble on the slot meanwhile; that only hurts the client).
 //
+// Write-behind: a small overwrite (within the file's size, at most kBehindMaxBytes) may be
+// answered to the application as soon as it is published in a slot: the client raises
+// behind_pending, writes the request with kWriteBehind and a stamp, publishes it, rings, and
+// returns from write(2) without waiting. What POSIX promises still holds:
+//  * Visibility and order. The daemon applies write-behinds only while it holds one daemon-wide
+//    lock, and before serving any request (of any session) it applies, under that lock, every
+//    write-behind published in any session whose behind_pending is not 0, in the order of their
+//    stamps. A write that returned before another request was sent was published before it, so
+//    that request sees it; two write-behinds of which one returned before the other was sent
+//    carry increasing stamps (CLOCK_MONOTONIC is one clock for all CPUs) and are applied in
+//    that order. A client's stamps only order its own writes against others': it cannot
+//    reorder another client's.
+//  * Errors. ENOSPC is ruled out: the client writes behind only while behind_ok is 1, which the
+//    daemon sets only while the pool has room for the dirty-data limit plus every write-behind
+//    all sessions could have pending. Any other error of the write (EIO once the pool has
+//    failed) is kept by the client and returned by the next fsync/fdatasync of that file, as
+//    the kernel reports a failed writeback.
+//  * The client waits for the reply before it reuses the slot, and fsync waits for every
+//    write-behind of its file; an fsync that comes while the write is still pending asks, with
+//    sync_after, for the sync to follow it in the same round trip.
+//  * A session that ends (exit, kill -9) has its pending write-behinds applied before its
+//    handles are released, as the kernel keeps the dirty pages of a process that exited.
+//
 // Crash: the region lives only as long as both mappings; it holds no durable state.
 #pragma once
 
@@ -43,6 +66,10 @@ inline constexpr uint32_t kRegionMagic = 0x4d48535a;  // "ZSHM"
 inline constexpr uint32_t kDefaultSlotCount = 16;
 inline constexpr uint32_t kDefaultSlotDataBytes = 1u << 20;
 inline constexpr uint32_t kMaxSlotCount = 64;
+// Write-behind bounds: the largest write answered before it is applied, and how many one
+// session may have pending (the daemon's ENOSPC margin counts on both).
+inline constexpr uint64_t kBehindMaxBytes = 64 * 1024;
+inline constexpr uint32_t kBehindMaxPending = 4;
 
 // (1 was a client-side claim state before slot ownership moved into the client's memory.)
 enum SlotState : uint32_t { kFree = 0, kRequest = 2, kServing = 3, kReply = 4 };
@@ -67,6 +94,13 @@ struct alignas(64) RegionHeader {
   // a security boundary, so the client's word is taken.
   alignas(64) std::atomic<uint32_t> kernel_probes;
   std::atomic<int32_t> client_pid;
+  // Write-behind (see the block above Region). behind_ok: the daemon's permission, 1 while the
+  // pool has room for every write-behind that all sessions could have pending, so that none of
+  // them can fail with ENOSPC. behind_pending: raised by the client before it publishes a
+  // write-behind request, lowered by the daemon once the write is applied; while it is 0 the
+  // daemon need not look at this session's slots before serving another request.
+  alignas(64) std::atomic<uint32_t> behind_ok;
+  alignas(64) std::atomic<uint32_t> behind_pending;
 };
 static_assert(sizeof(RegionHeader) <= 4096);
 
@@ -74,10 +108,16 @@ static_assert(sizeof(RegionHeader) <= 4096);
 // one transfer of the line carries both.
 struct alignas(64) RequestLine {
   std::atomic<uint32_t> state;  // SlotState
-  uint32_t reserved;
+  // A write-behind's late sync request: the client CASes 0 -> kSyncAsked (its fsync came while
+  // the write was pending), the daemon exchanges it to kSyncTooLate once the write is applied
+  // and syncs only if it found kSyncAsked. The client resets it with each new request.
+  std::atomic<uint32_t> sync_after;
   MsgHeader hdr;  // request_id: the client's id for this request (its low 32 bits, never 0)
   IoReq req;
+  uint64_t stamp;  // write-behind: CLOCK_MONOTONIC ns taken when it was published
 };
+inline constexpr uint32_t kSyncAsked = 1;
+inline constexpr uint32_t kSyncTooLate = 2;
 struct alignas(64) ReplyLine {
   std::atomic<uint32_t> done;             // low 32 bits of the last answered request_id
   std::atomic<uint32_t> client_sleeping;  // the client waits on `done` with FUTEX_WAIT

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/log.h"
 #include "daemon/binding.h"
 #include "daemon/blob_table.h"
 #include "daemon/context.h"
@@ -34,6 +35,17 @@ inline void remove_tree(const std::string& dir) {
   if (dir.size() < 10 || dir.rfind("/tmp/zvfs-", 0) != 0) return;
   std::string cmd = "rm -rf '" + dir + "'";
   if (system(cmd.c_str()) != 0) return;
+}
+
+// For a suite whose client library talks to an in-process daemon: a temporary directory (into
+// *dir), its socket path (into *sock) exported as ZVFS_SOCKET, a 3 s client timeout, and only
+// warnings logged.
+inline void client_suite_setup(const char* tag, std::string* dir, std::string* sock) {
+  *dir = make_temp_dir(tag);
+  *sock = *dir + "/zvfs.sock";
+  setenv("ZVFS_SOCKET", sock->c_str(), 1);
+  setenv("ZVFS_TIMEOUT_MS", "3000", 1);
+  log::configure(log::Level::kWarn, "", true);
 }
 
 // The real server of zvfsd, run in a thread of the test process.

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
 #include <map>
 #include <mutex>
@@ -12,6 +13,9 @@
 #include "zvfs/blob.h"
 
 namespace zvfs::testing {
+
+// Set to an errno: every MemBlob write fails with it (tests of how write failures are reported).
+inline std::atomic<int> g_mem_write_error{0};
 
 class MemBlob : public engine::Blob {
  public:
@@ -28,6 +32,7 @@ class MemBlob : public engine::Blob {
   Result<size_t> write(uint64_t off, const void* buf, size_t len) override {
     std::lock_guard<std::mutex> g(mu_);
     if (deleted_) return make_error(ENOENT, "deleted");
+    if (int e = g_mem_write_error.load()) return make_error(e, "injected write error");
     if (off + len > (1ull << 31)) return make_error(ENOSPC, "mem pool full");
     if (data_.size() < off + len) data_.resize(off + len);
     memcpy(data_.data() + off, buf, len);
@@ -156,6 +161,7 @@ class MemPool : public engine::Pool {
     engine::PoolStats s;
     s.blob_count = blobs_.size();
     s.size_bytes = 1ull << 30;
+    s.free_bytes = 1ull << 30;
     return s;
   }
   Result<engine::ScrubReport> scrub(

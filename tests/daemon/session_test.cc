@@ -37,13 +37,7 @@ namespace {
 
 class SessionTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() {
-    dir_ = make_temp_dir("session");
-    sock_ = dir_ + "/zvfs.sock";
-    setenv("ZVFS_SOCKET", sock_.c_str(), 1);
-    setenv("ZVFS_TIMEOUT_MS", "3000", 1);
-    log::configure(log::Level::kWarn, "", true);
-  }
+  static void SetUpTestSuite() { client_suite_setup("session", &dir_, &sock_); }
   static void TearDownTestSuite() { remove_tree(dir_); }
   void SetUp() override {
     pool_ = std::make_unique<MemPool>();

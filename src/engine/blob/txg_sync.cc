@@ -367,6 +367,7 @@ PoolStats PoolCore::stats() const {
   s.host_free_bytes = dev_->host_free_bytes();
   s.free_bytes = host_bounded(a.free_bytes, *alloc_, s.host_free_bytes);  // what can be written
   s.host_limited = s.free_bytes < a.free_bytes;
+  s.reserve_bytes = reserve_bytes_;
   s.format_version = label_.version;
   s.block_size = label_.layout.block_size;
   {

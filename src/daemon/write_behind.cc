@@ -1,0 +1,57 @@
+// write_behind.cc — the daemon-wide order of write-behinds (see write_behind.h).
+#include "daemon/write_behind.h"
+
+#include <algorithm>
+
+#include "daemon/session.h"
+
+namespace zvfs::daemon {
+
+void WriteBehind::add(Session* s) {
+  std::unique_lock g(registry_mu_);
+  sessions_.push_back(s);
+}
+
+void WriteBehind::remove(Session* s) {
+  std::unique_lock g(registry_mu_);
+  sessions_.erase(std::remove(sessions_.begin(), sessions_.end(), s), sessions_.end());
+}
+
+size_t WriteBehind::sessions() const {
+  std::shared_lock g(registry_mu_);
+  return sessions_.size();
+}
+
+bool WriteBehind::any_pending() const {
+  std::shared_lock g(registry_mu_);
+  for (Session* s : sessions_)
+    if (s->behind_pending()) return true;
+  return false;
+}
+
+void WriteBehind::settle(Session* self) {
+  // Held until the replies are written too: no session in the list goes away under them.
+  std::shared_lock reg(registry_mu_);
+  settle_registered(self);
+}
+
+void WriteBehind::settle_registered(Session* self) {
+  // Not thread_local: finish_behind() may settle again (before a sync a client asked for).
+  std::vector<Item> items;
+  {
+    std::lock_guard apply(apply_mu_);
+    const bool self_listed =
+        self && std::find(sessions_.begin(), sessions_.end(), self) != sessions_.end();
+    for (int pass = 0; pass < 2; ++pass) {
+      for (Session* s : sessions_)
+        if (s == self || s->behind_pending()) s->claim_behind(&items);
+      if (self && !self_listed) self->claim_behind(&items);
+    }
+    std::stable_sort(items.begin(), items.end(),
+                     [](const Item& a, const Item& b) { return a.stamp < b.stamp; });
+    for (Item& it : items) it.session->apply_behind(&it);
+  }
+  for (const Item& it : items) it.session->finish_behind(it);
+}
+
+}  // namespace zvfs::daemon

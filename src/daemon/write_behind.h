@@ -1,0 +1,67 @@
+// write_behind.h — applies the clients' write-behinds, daemon-wide, in order.
+//
+// A client may answer a small overwrite to its application as soon as it has published the
+// request in its slot (write-behind: ipc/shm.h), so the daemon must make such a write visible
+// before any request that could observe it, in whatever session that request comes from:
+//
+//   * A write-behind is applied only by settle(), under one daemon-wide lock (apply_mu_). A
+//     worker never claims one by itself: it calls settle() when it finds one.
+//   * Before serving any request, a worker calls settle() if some session's behind_pending
+//     (the region header's count, raised by the client before it publishes) is not 0.
+//   * settle() collects every write-behind in state kRequest from every registered session,
+//     scanning twice (a request seen in the second scan of a session may have been published
+//     before one seen in the first), claims them (kRequest -> kServing), sorts them by their
+//     stamps and applies them in that order, all under the lock. So a write-behind in state
+//     kServing has always been applied, and no later write is applied before an earlier one.
+//   * Replies, and the syncs that clients asked for with sync_after, come after the lock is
+//     released: a sync waits for the device and must not hold up other sessions' requests.
+//     Before such a sync it settles again, so that it covers every write-behind published
+//     before the client asked for it.
+//
+// Stamps are the clients' CLOCK_MONOTONIC at publication. A write that returned before
+// another was called has the smaller stamp; a client lying about its stamps only reorders its
+// own writes against concurrent ones, which had no order.
+//
+// Sessions register after their hello and leave after their last settle(), before their region
+// is unmapped; the registry's lock is held shared by every settle() (until its replies are
+// written) and any_pending(), so remove() waits until no settle() can touch the session.
+#pragma once
+
+#include <cstdint>
+#include <mutex>
+#include <shared_mutex>
+#include <vector>
+
+namespace zvfs::daemon {
+
+class Session;
+
+class WriteBehind {
+ public:
+  // One claimed write-behind, applied; its reply (and sync) still to come.
+  struct Item {
+    Session* session = nullptr;
+    uint32_t slot = 0;
+    uint64_t stamp = 0;
+    int64_t result = 0;  // of the write (bytes or -errno)
+  };
+
+  void add(Session* s);
+  void remove(Session* s);  // waits for settle() calls in progress
+  size_t sessions() const;
+
+  // Whether any registered session may have a write-behind pending.
+  bool any_pending() const;
+  // Applies every pending write-behind of every session (and of `self`'s slots whatever its
+  // count says) in stamp order, then replies to them. Safe to call from any worker.
+  void settle(Session* self);
+  // The same, for a caller inside settle() (Session::finish_behind): the registry is held.
+  void settle_registered(Session* self);
+
+ private:
+  mutable std::shared_mutex registry_mu_;
+  std::vector<Session*> sessions_;
+  std::mutex apply_mu_;
+};
+
+}  // namespace zvfs::daemon
