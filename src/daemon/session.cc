@@ -282,7 +282,7 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
   }
   // An attach reads the blob's size and may truncate it (O_TRUNC): after every write-behind
   // that returned before the open was called, as for any slot request.
-  if (ctx_.behind.any_pending()) ctx_.behind.settle(nullptr);
+  if (ctx_.behind.any_pending(this)) ctx_.behind.settle(nullptr);
   struct stat st;
   int fl = fcntl(fd, F_GETFL);
   if (fstat(fd, &st) != 0 || fl < 0 || (fl & O_PATH) || !S_ISREG(st.st_mode)) {
@@ -419,7 +419,8 @@ Result<std::shared_ptr<OpenBlob>> Session::open_bound_blob(int fd, const struct 
 
 int32_t Session::do_release_if_unlinked(int fd) {
   if (fd < 0) return -EBADF;
-  if (ctx_.behind.any_pending()) ctx_.behind.settle(nullptr);  // a deleted blob takes none
+  if (ctx_.behind.any_pending(data_session_.load() ? this : nullptr))
+    ctx_.behind.settle(nullptr);  // a deleted blob takes none
   struct stat st;
   int32_t r = 0;
   if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_nlink == 0) {
@@ -706,7 +707,7 @@ bool Session::serve_claimed(uint32_t i, const ipc::MsgHeader& h, ipc::IoReq body
     const bool null_op = h.opcode == static_cast<uint16_t>(ipc::Op::kNull);
     if (!null_op && in_settle)
       ctx_.behind.settle_registered(this);
-    else if (!null_op && ctx_.behind.any_pending())
+    else if (!null_op && ctx_.behind.any_pending(this))
       ctx_.behind.settle(this);
     if (h.opcode == static_cast<uint16_t>(ipc::Op::kWrite)) body.arg &= ~ipc::kWriteBehind;
     result = serve_io(h.opcode, body, region_.data(i), &rep);

@@ -10,11 +10,13 @@ namespace zvfs::daemon {
 void WriteBehind::add(Session* s) {
   std::unique_lock g(registry_mu_);
   sessions_.push_back(s);
+  count_.store(sessions_.size(), std::memory_order_release);
 }
 
 void WriteBehind::remove(Session* s) {
   std::unique_lock g(registry_mu_);
   sessions_.erase(std::remove(sessions_.begin(), sessions_.end(), s), sessions_.end());
+  count_.store(sessions_.size(), std::memory_order_release);
 }
 
 size_t WriteBehind::sessions() const {
@@ -22,7 +24,12 @@ size_t WriteBehind::sessions() const {
   return sessions_.size();
 }
 
-bool WriteBehind::any_pending() const {
+bool WriteBehind::any_pending(const Session* self) const {
+  // The caller's session alone (a single client process, the common case of one application):
+  // its own region, without the registry's lock. Another session that a write-behind could
+  // have come from registered before its hello was answered, so before that write returned,
+  // so before the caller's request was sent: the count read after claiming the request sees it.
+  if (self && count_.load(std::memory_order_acquire) <= 1) return self->behind_pending();
   std::shared_lock g(registry_mu_);
   for (Session* s : sessions_)
     if (s->behind_pending()) return true;

@@ -27,6 +27,8 @@
 // written) and any_pending(), so remove() waits until no settle() can touch the session.
 #pragma once
 
+#include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <mutex>
 #include <shared_mutex>
@@ -50,8 +52,9 @@ class WriteBehind {
   void remove(Session* s);  // waits for settle() calls in progress
   size_t sessions() const;
 
-  // Whether any registered session may have a write-behind pending.
-  bool any_pending() const;
+  // Whether any registered session may have a write-behind pending. self: the session whose
+  // request is about to be served (registered), or null.
+  bool any_pending(const Session* self) const;
   // Applies every pending write-behind of every session (and of `self`'s slots whatever its
   // count says) in stamp order, then replies to them. Safe to call from any worker.
   void settle(Session* self);
@@ -61,6 +64,7 @@ class WriteBehind {
  private:
   mutable std::shared_mutex registry_mu_;
   std::vector<Session*> sessions_;
+  std::atomic<size_t> count_{0};  // sessions_.size()
   std::mutex apply_mu_;
 };
 
