@@ -18,6 +18,11 @@
 //     Before such a sync it settles again, so that it covers every write-behind published
 //     before the client asked for it.
 //
+// Cost: the lock is held while the writes are applied, and a write that meets the dirty-data
+// limit waits there for a commit: requests of other sessions that must settle meanwhile wait
+// with it, as their own writes would. Write-behinds are at most 64 KiB, under the size at which
+// the engine's soft throttle delays a change.
+//
 // Stamps are the clients' CLOCK_MONOTONIC at publication. A write that returned before
 // another was called has the smaller stamp; a client lying about its stamps only reorders its
 // own writes against concurrent ones, which had no order.

@@ -504,6 +504,18 @@ int claim_slot(Session* s) {
   }
 }
 
+// Takes a free slot (never one another thread has parked) for this thread, or returns -1.
+int claim_free_slot(Session* s) {
+  const uint64_t mine = parked_word() | 1;
+  for (uint32_t i = 0; i < s->region.slot_count(); ++i) {
+    uint64_t w = 0;
+    if (s->owner[i].word.load(std::memory_order_relaxed) == 0 &&
+        s->owner[i].word.compare_exchange_strong(w, mine, std::memory_order_acquire))
+      return static_cast<int>(i);
+  }
+  return -1;
+}
+
 // Parks slot i (the reply has been read): this thread will take it back with one CAS.
 void park_slot(Session* s, uint32_t i) {
   s->owner[i].word.store(parked_word(), std::memory_order_seq_cst);
@@ -650,6 +662,17 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
       return -EIO;
     }
     uint32_t i = static_cast<uint32_t>(idx);
+    // The slot's write-behind not yet answered: rather than wait for that reply and then send
+    // (two wake-ups of a sleeping worker), send from a free slot; the daemon applies the write
+    // before it serves this request anyway.
+    const uint32_t pend = s->owner[i].behind_id.load();
+    if (pend != 0 && s->region.slot(i)->reply.done.load(std::memory_order_acquire) != pend) {
+      int j = claim_free_slot(s);
+      if (j >= 0) {
+        park_slot(s, i);
+        i = static_cast<uint32_t>(j);
+      }
+    }
     settle_slot(s, i);
     Slot* slot = s->region.slot(i);
     RequestLine* sl = &slot->request;
