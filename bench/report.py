@@ -281,6 +281,16 @@ def table_md(rows, meta):
     return "\n".join(lines) + "\n"
 
 
+def chart_values(row):
+    """The chart's two bars for a row, relative to ext4: ZVFS's is the table's ZVFS/ext4 ratio
+    (the median of the same-repetition ratios), the raw device's that ratio divided by ZVFS/raw;
+    NaN where a figure is missing."""
+    nan = float("nan")
+    zv = row["ratio_ext4"] if row.get("ratio_ext4") else nan
+    rw = zv / row["ratio_raw"] if row.get("ratio_raw") and zv == zv else nan
+    return zv, rw
+
+
 def draw_chart(rows, meta, path):
     try:
         import matplotlib
@@ -296,9 +306,8 @@ def draw_chart(rows, meta, path):
     h = 0.38
     fig, ax = plt.subplots(figsize=(10, 0.5 * len(shown) + 1.8))
     # Ratios span two orders of magnitude (a cached read vs a journal commit): log scale.
-    nan = float("nan")
-    zv = [(r["zvfs"] / r["ext4"]) if r["zvfs"] else nan for r in shown]
-    rw = [(r["raw"] / r["ext4"]) if r["raw"] else nan for r in shown]
+    zv = [chart_values(r)[0] for r in shown]
+    rw = [chart_values(r)[1] for r in shown]
     ax.barh([y - h / 2 for y in ys], zv, height=h, label="ZVFS", color="#2b7bba")
     ax.barh([y + h / 2 for y in ys], rw, height=h, label="raw io_uring (QD1)", color="#aaaaaa")
     ax.axvline(1.0, color="#c0392b", linestyle="--", linewidth=1, label="ext4 = 1.0")

@@ -77,6 +77,18 @@ class Ratio(unittest.TestCase):
         self.assertAlmostEqual(rows[0]["ratio_ext4"], 1.1)
         self.assertTrue(rows[0]["met"])
 
+    def test_the_chart_shows_the_tables_ratios(self):
+        meds = {("overwrite-fdatasync", "zvfs"): med({1: 110.0, 2: 220.0, 3: 150.0}),
+                ("overwrite-fdatasync", "ext4"): med({1: 100.0, 2: 200.0, 3: 300.0}),
+                ("raw-randwrite-4k-sync", "raw"): med({1: 55.0, 2: 110.0, 3: 75.0})}
+        rows = [r for r in report.build_rows(meds) if r["workload"] == "overwrite-fdatasync"]
+        self.assertEqual(len(rows), 1)
+        zv, rw = report.chart_values(rows[0])
+        self.assertAlmostEqual(zv, 1.1)  # the table's, not 150 / 200
+        self.assertAlmostEqual(rw, 1.1 / 2.0)  # ZVFS/raw is 2.0 in every repetition
+        rows[0]["ratio_raw"] = None
+        self.assertNotEqual(report.chart_values(rows[0])[1], report.chart_values(rows[0])[1])
+
 
 if __name__ == "__main__":
     unittest.main()
