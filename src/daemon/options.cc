@@ -65,7 +65,7 @@ static const char kUsage[] =
     "                       line: they would see zeros and write bytes nobody reads)\n"
     "  --write-behind yes|no\n"
     "                       let clients answer a small overwrite before the daemon has\n"
-    "                       applied it (default yes; docs/PROTOCOL.md)\n"
+    "                       applied it (default no; docs/PROTOCOL.md)\n"
     "  --root PREFIXES      the ZVFS mount prefixes, colon-separated absolute paths (default\n"
     "                       $ZVFS_ROOT, else /zvfs; may be repeated): at start the guard\n"
     "                       marks every directory below them, so that placeholders no client\n"

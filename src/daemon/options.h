@@ -32,7 +32,7 @@ struct Options {
   uint32_t block_size = 0;        // data block size of a new pool; 0: engine default
   bool buffered = false;          // no O_DIRECT (for file systems without it)
   bool guard = true;              // refuse placeholder accesses that bypass the library
-  bool write_behind = true;       // let clients answer small overwrites before they apply
+  bool write_behind = false;      // let clients answer small overwrites before they apply
   // The mount prefixes, absolute (--root, default $ZVFS_ROOT, else /zvfs): the guard marks
   // their directories at start.
   std::vector<std::string> roots;

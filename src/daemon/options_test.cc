@@ -121,6 +121,7 @@ TEST_F(OptionsFile, TheFileSetsEveryKindOfOption) {
       "slot-size = 256K\n"
       "buffered = yes\n"
       "guard = no\n"
+      "write-behind = yes\n"
       "lock-wait = 0\n"
       "timeout-ms = 500\n"  // the library's: accepted, not zvfsd's
       "log-level = debug\n");
@@ -138,6 +139,7 @@ TEST_F(OptionsFile, TheFileSetsEveryKindOfOption) {
   EXPECT_EQ(o.slot_bytes, 256u << 10);
   EXPECT_TRUE(o.buffered);
   EXPECT_FALSE(o.guard);
+  EXPECT_TRUE(o.write_behind);
   EXPECT_EQ(o.lock_wait_ms, 0u);
   EXPECT_EQ(o.log_level, "debug");
   // $ZVFS_CONFIG names the same file.
@@ -145,6 +147,13 @@ TEST_F(OptionsFile, TheFileSetsEveryKindOfOption) {
   Options o2;
   ASSERT_EQ(parse_raw({}, &o2), 0);
   EXPECT_EQ(o2.pool, "/var/lib/zvfs/a.pool");
+  // Off unless asked for; the flag turns it on or off.
+  setenv("ZVFS_CONFIG", "", 1);  // no file, as for every other test here
+  Options d;
+  EXPECT_FALSE(d.write_behind);
+  ASSERT_EQ(parse({"--write-behind", "yes"}, &d), 0);
+  EXPECT_TRUE(d.write_behind);
+  EXPECT_EQ(parse({"--write-behind", "maybe"}, &d), 1);
 }
 
 TEST_F(OptionsFile, EnvironmentOverTheFileAndFlagsOverBoth) {

@@ -176,8 +176,13 @@ bool Zvfsd::launch(std::string* why) {
       dup2(fd, 1);
       dup2(fd, 2);
     }
-    execl(kZvfsdPath, kZvfsdPath, "--pool", pool_.c_str(), "--size", size_.c_str(), "--socket",
-          socket_.c_str(), "--log", log_.c_str(), "--foreground", static_cast<char*>(nullptr));
+    std::vector<std::string> args = {kZvfsdPath, "--pool", pool_,   "--size", size_,
+                                     "--socket", socket_,  "--log", log_,     "--foreground"};
+    args.insert(args.end(), extra_args_.begin(), extra_args_.end());
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    execv(kZvfsdPath, argv.data());
     _exit(127);
   }
   if (pid_ < 0) {

@@ -35,6 +35,8 @@ class Zvfsd {
   // Starts the daemon on a pool of `size` (zvfsd --size); returns false (with a reason) if
   // it did not come up.
   bool start(std::string* why, const char* size = "2G");
+  // Flags added to zvfsd's command line from the next start on.
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
   // Kills it (SIGKILL) and starts it again on the same pool and socket.
   bool restart(std::string* why);
   // Stops it (SIGTERM, then SIGKILL after a bounded wait); returns its exit status.
@@ -50,6 +52,7 @@ class Zvfsd {
   pid_t pid_ = -1;
   std::string dir_, socket_, pool_, log_;
   std::string size_ = "2G";
+  std::vector<std::string> extra_args_;
 };
 
 // The environment that preloads the library with `root` as the only prefix.
