@@ -99,6 +99,7 @@ bool Server::behind_allowed() {
 }
 
 void Server::run(int signal_fd) {
+  ctx_.behind.set_enabled(ctx_.opts->write_behind);
   LOG_INFO("daemon", "serving on %s", ctx_.opts->socket.c_str());
   LoadMonitor load(
       std::max(1u, std::thread::hardware_concurrency()), [this] { return active_sessions(); },

@@ -25,6 +25,7 @@ size_t WriteBehind::sessions() const {
 }
 
 bool WriteBehind::any_pending(const Session* self) const {
+  if (!enabled_.load(std::memory_order_relaxed)) return false;
   // The caller's session alone (a single client process, the common case of one application):
   // its own region, without the registry's lock. Another session that a write-behind could
   // have come from registered before its hello was answered, so before that write returned,

@@ -53,6 +53,9 @@ class WriteBehind {
     int64_t result = 0;  // of the write (bytes or -errno)
   };
 
+  // Off (zvfsd --write-behind no, the default): no client is allowed to write behind, so no
+  // request looks for pending ones (a client that writes behind anyway orders only its own).
+  void set_enabled(bool on) { enabled_.store(on, std::memory_order_relaxed); }
   void add(Session* s);
   void remove(Session* s);  // waits for settle() calls in progress
   size_t sessions() const;
@@ -70,6 +73,7 @@ class WriteBehind {
   mutable std::shared_mutex registry_mu_;
   std::vector<Session*> sessions_;
   std::atomic<size_t> count_{0};  // sessions_.size()
+  std::atomic<bool> enabled_{true};
   std::mutex apply_mu_;
 };
 
