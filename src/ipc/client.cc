@@ -594,7 +594,9 @@ int32_t take_behind(Session* s, uint32_t i, uint32_t id) {
 void settle_slot(Session* s, uint32_t i) {
   const uint32_t id = s->owner[i].behind_id.load();
   if (id == 0) return;
-  int r = wait_reply(s, i, id, kReplySpinNs);
+  // As for any reply: no spinning while the daemon says the CPUs are taken.
+  const bool spin = s->region.header()->spin_ok.load(std::memory_order_relaxed) != 0;
+  int r = wait_reply(s, i, id, spin ? kReplySpinNs : 0);
   if (r == 0) {
     (void)take_behind(s, i, id);
   } else {
