@@ -20,8 +20,7 @@ void WriteBehind::remove(Session* s) {
 }
 
 size_t WriteBehind::sessions() const {
-  std::shared_lock g(registry_mu_);
-  return sessions_.size();
+  return count_.load(std::memory_order_acquire);
 }
 
 bool WriteBehind::any_pending(const Session* self) const {

@@ -141,6 +141,9 @@ HandleEntry* g_handles = nullptr;
 int g_timeout_ms = kDefaultTimeoutMs;
 // ZVFS_WRITE_BEHIND=0 (or write-behind = 0 in the configuration) turns write-behind off.
 bool g_behind_enabled = true;
+// Set at this process's first write-behind: until then fsync and close have no reply of one to
+// look for (and, with the daemon's write-behind off, never do).
+std::atomic<bool> g_wrote_behind{false};
 // Size of one slot's data buffer in the current session (requests are split into such chunks).
 std::atomic<uint32_t> g_chunk_bytes{kDefaultSlotDataBytes};
 
@@ -590,19 +593,23 @@ int32_t take_behind(Session* s, uint32_t i, uint32_t id) {
   return st;
 }
 
+// The session died before the write-behind `id` in slot i was answered: it is forgotten (its
+// handle's next sync reports EIO, as for any unsynced write of a dead session).
+void forget_behind(Session* s, uint32_t i, uint32_t id) {
+  uint32_t expect = id;
+  s->owner[i].behind_id.compare_exchange_strong(expect, 0);
+}
+
 // Before a thread reuses slot i: the reply of a write-behind still pending there first.
 void settle_slot(Session* s, uint32_t i) {
   const uint32_t id = s->owner[i].behind_id.load();
   if (id == 0) return;
   // As for any reply: no spinning while the daemon says the CPUs are taken.
   const bool spin = s->region.header()->spin_ok.load(std::memory_order_relaxed) != 0;
-  int r = wait_reply(s, i, id, spin ? kReplySpinNs : 0);
-  if (r == 0) {
+  if (wait_reply(s, i, id, spin ? kReplySpinNs : 0) == 0)
     (void)take_behind(s, i, id);
-  } else {
-    uint32_t expect = id;  // the session died: its handles' next sync reports EIO
-    s->owner[i].behind_id.compare_exchange_strong(expect, 0);
-  }
+  else
+    forget_behind(s, i, id);
 }
 
 // Waits for the replies of every write-behind of handle entry e, whichever slot holds them
@@ -702,6 +709,7 @@ int64_t slot_call(HandleEntry* e, const Io& io, IoRep* rep) {
     sl->hdr = hd;  // the state word's line: one transfer carries state and request
     sl->req = body;
     if (behind) {
+      if (!g_wrote_behind.load(std::memory_order_relaxed)) g_wrote_behind.store(true);
       // Taken after every write that returned before this one was called, so it orders them.
       sl->stamp = now_ns();
       s->owner[i].behind_entry.store(static_cast<int32_t>(e - g_handles));
@@ -773,6 +781,7 @@ uint32_t chunk_bytes() {
 // Takes the replies of every write-behind of e (if the session is live; a dead one's are lost
 // and reported as EIO by the handle's next sync).
 void settle_handle(HandleEntry* e) {
+  if (!g_wrote_behind.load()) return;
   pthread_rwlock_rdlock(&g_lock);
   if (g_cur->epoch != 0 && !g_cur->dead.load()) settle_entry(g_cur, e);
   pthread_rwlock_unlock(&g_lock);
@@ -782,14 +791,19 @@ void settle_handle(HandleEntry* e) {
 // asks the daemon to sync right after applying it (sync_after): one round trip for the write
 // and the sync, as for an O_DSYNC write. Returns true with *result when it did so.
 bool sync_with_behind(HandleEntry* e, int* result) {
+  if (!g_wrote_behind.load()) return false;
   uint64_t deadline = 0;
   if (acquire_session(&deadline) < 0) return false;
   Session* s = g_cur;
   const uint32_t i = t_slot_hint;
-  SlotOwner& o = s->owner[i < s->region.slot_count() ? i : 0];
+  if (i >= s->region.slot_count()) {
+    release_session();
+    return false;
+  }
+  SlotOwner& o = s->owner[i];
   uint64_t expect = parked_word();
   const uint32_t id = o.behind_id.load();
-  if (i >= s->region.slot_count() || id == 0 || e->epoch.load() != s->epoch ||
+  if (id == 0 || e->epoch.load() != s->epoch ||
       o.behind_entry.load() != static_cast<int32_t>(e - g_handles) ||
       !o.word.compare_exchange_strong(expect, expect | 1, std::memory_order_acquire)) {
     release_session();
@@ -803,8 +817,7 @@ bool sync_with_behind(HandleEntry* e, int* result) {
     if (wait_reply(s, i, id, spin ? kSyncSpinNs : 0) == 0) {
       *result = take_behind(s, i, id);
     } else {
-      uint32_t x = id;
-      o.behind_id.compare_exchange_strong(x, 0);
+      forget_behind(s, i, id);
       *result = -EIO;
     }
   }
