@@ -134,8 +134,9 @@ void Session::control_loop() {
   // applied, as the kernel keeps an exited process's dirty pages; then no settle() of another
   // session looks at this region any more.
   if (data_session_.load()) {
-    ctx_.behind.settle(this);
+    ctx_.behind.settle(this, this);
     ctx_.behind.remove(this);
+    run_deferred_syncs();  // handed to workers that are gone; no settle() can add any now
   }
   size_t released = 0;
   {
@@ -554,7 +555,7 @@ void Session::apply_behind(WriteBehind::Item* it) {
   }
 }
 
-void Session::finish_behind(const WriteBehind::Item& it) {
+void Session::finish_behind(const WriteBehind::Item& it, bool sync_here) {
   // A copy: once the reply is out, the client may publish again and another settle() claim it.
   const Claimed c = claimed_[it.slot];
   if (!c.behind) {
@@ -566,18 +567,43 @@ void Session::finish_behind(const WriteBehind::Item& it) {
   ipc::RequestLine* sl = &region_.slot(it.slot)->request;
   const uint32_t asked = sl->sync_after.exchange(ipc::kSyncTooLate, std::memory_order_seq_cst);
   if (result >= 0 && (asked == ipc::kSyncAsked || (c.req.arg & ipc::kWriteSync) != 0)) {
+    if (asked == ipc::kSyncAsked) ctx_.behind_syncs.fetch_add(1, std::memory_order_relaxed);
+    if (!sync_here) {
+      // Not this caller's flush to wait for: one of our workers runs it (the slot stays
+      // kServing, so claimed_[slot] stays put until that reply).
+      claimed_[it.slot].result = result;
+      deferred_syncs_.fetch_or(uint64_t{1} << it.slot, std::memory_order_release);
+      if (ipc::RegionHeader* h = header_.load(std::memory_order_acquire)) {
+        h->doorbell.fetch_add(1, std::memory_order_seq_cst);
+        ipc::futex_wake(&h->doorbell, 1);
+      }
+      return;
+    }
     // The client's fsync came before this point: it covers every write-behind published
     // before it, so settle those first (inside settle(): the registry is held).
-    ctx_.behind.settle_registered(this);
-    if (asked == ipc::kSyncAsked) ctx_.behind_syncs.fetch_add(1, std::memory_order_relaxed);
-    if (std::shared_ptr<Handle> h = get_handle(c.req.handle)) {
-      int e = sync_handle(*h);
-      if (e < 0) result = e;
-    } else {
-      result = -EBADF;
-    }
+    ctx_.behind.settle_registered(this, this);
+    result = joined_sync(c.req.handle, result);
   }
   (void)reply_slot(it.slot, c.hdr, result, ipc::IoRep{}, c.t0);
+}
+
+int64_t Session::joined_sync(uint32_t handle, int64_t write_result) {
+  std::shared_ptr<Handle> h = get_handle(handle);
+  if (!h) return -EBADF;
+  int e = sync_handle(*h);
+  return e < 0 ? e : write_result;
+}
+
+void Session::run_deferred_syncs() {
+  uint64_t m = deferred_syncs_.exchange(0, std::memory_order_acquire);
+  while (m != 0) {
+    const uint32_t i = static_cast<uint32_t>(__builtin_ctzll(m));
+    m &= m - 1;
+    const Claimed c = claimed_[i];
+    // As in finish_behind: every write-behind published before the client asked comes first.
+    ctx_.behind.settle(this, this);
+    (void)reply_slot(i, c.hdr, joined_sync(c.req.handle, c.result), ipc::IoRep{}, c.t0);
+  }
 }
 
 // A request that a spinning worker may serve without withdrawing its announcement: it answers
@@ -607,6 +633,7 @@ void Session::worker_loop() {
   name_this_thread(name);
   ipc::RegionHeader* rh = region_.header();
   auto pending = [this] {
+    if (deferred_syncs_.load(std::memory_order_relaxed) != 0) return true;
     for (uint32_t i = 0; i < region_.slot_count(); ++i)
       if (region_.slot(i)->request.state.load(std::memory_order_relaxed) == ipc::kRequest)
         return true;
@@ -614,9 +641,13 @@ void Session::worker_loop() {
   };
   uint64_t spin_ns = poll_after(0, false);
   while (!stopping_.load(std::memory_order_relaxed)) {
+    if (deferred_syncs_.load(std::memory_order_acquire) != 0) {
+      run_deferred_syncs();
+      continue;
+    }
     int i = find_request();
     if (i == kBehindFound) {  // write-behinds: applied in the daemon-wide order
-      ctx_.behind.settle(this);
+      ctx_.behind.settle(this, this);
       continue;
     }
     if (i >= 0) {
@@ -644,11 +675,16 @@ void Session::worker_loop() {
           for (;;) {
             found = ipc::spin_until([&] { return stopping_.load() || pending(); }, spin_ns);
             if (!found || stopping_.load(std::memory_order_relaxed)) break;
+            if (deferred_syncs_.load(std::memory_order_relaxed) != 0) {  // syncs: not spinning
+              rh->daemon_spinners.fetch_sub(1);
+              announced = false;
+              break;
+            }
             int j = find_request();
             if (j == kBehindFound) {  // may sync for the client: off the spinners first
               rh->daemon_spinners.fetch_sub(1);
               announced = false;
-              ctx_.behind.settle(this);
+              ctx_.behind.settle(this, this);
               break;
             }
             if (j < 0) continue;

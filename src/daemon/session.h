@@ -85,8 +85,9 @@ class Session {
   void claim_behind(std::vector<WriteBehind::Item>* out);
   // Applies a claimed write-behind's write; its result goes to it->result.
   void apply_behind(WriteBehind::Item* it);
-  // Its sync if the client asked for one, and its reply.
-  void finish_behind(const WriteBehind::Item& it);
+  // Its sync if the client asked for one, and its reply. The sync runs in the caller only if
+  // sync_here; otherwise the slot is handed to this session's workers (run_deferred_syncs).
+  void finish_behind(const WriteBehind::Item& it, bool sync_here);
 
   // Whether the session served a request since the last call (the load monitor's sampler).
   bool took_requests_since_last_call() {
@@ -113,6 +114,12 @@ class Session {
                                                     bool created);
 
   void worker_loop();
+  // Runs the joined syncs that another worker handed to this session (finish_behind), and
+  // replies to their write-behinds.
+  void run_deferred_syncs();
+  // The sync a client joined to its write-behind (whose write gave write_result): the sync's
+  // failure, or write_result.
+  int64_t joined_sync(uint32_t handle, int64_t write_result);
   // Claims a slot holding a request (kRequest -> kServing) and returns its index; -1 if there is
   // none; kBehindFound if there is a write-behind, which only WriteBehind::settle() claims.
   static constexpr int kBehindFound = -2;
@@ -163,8 +170,14 @@ class Session {
     ipc::IoReq req;
     bool behind = false;
     uint64_t t0 = 0;
+    int64_t result = 0;  // of the applied write, while its sync waits in deferred_syncs_
   };
   Claimed claimed_[ipc::kMaxSlotCount];
+  // Slots (bit i = slot i) whose write-behind is applied and whose joined sync and reply are
+  // left to this session's workers: set by whichever worker settled them, taken (exchange) by
+  // one of ours. The slot stays kServing until then, so its claimed_ entry stays put.
+  std::atomic<uint64_t> deferred_syncs_{0};
+  static_assert(ipc::kMaxSlotCount <= 64);
   std::thread control_;
   std::vector<std::thread> workers_;
   mutable std::shared_mutex handles_mu_;

@@ -36,13 +36,13 @@ bool WriteBehind::any_pending(const Session* self) const {
   return false;
 }
 
-void WriteBehind::settle(Session* self) {
+void WriteBehind::settle(Session* self, Session* sync_here) {
   // Held until the replies are written too: no session in the list goes away under them.
   std::shared_lock reg(registry_mu_);
-  settle_registered(self);
+  settle_registered(self, sync_here);
 }
 
-void WriteBehind::settle_registered(Session* self) {
+void WriteBehind::settle_registered(Session* self, Session* sync_here) {
   // Not thread_local: finish_behind() may settle again (before a sync a client asked for).
   std::vector<Item> items;
   {
@@ -58,7 +58,7 @@ void WriteBehind::settle_registered(Session* self) {
                      [](const Item& a, const Item& b) { return a.stamp < b.stamp; });
     for (Item& it : items) it.session->apply_behind(&it);
   }
-  for (const Item& it : items) it.session->finish_behind(it);
+  for (const Item& it : items) it.session->finish_behind(it, it.session == sync_here);
 }
 
 }  // namespace zvfs::daemon

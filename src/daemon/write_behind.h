@@ -15,8 +15,10 @@
 //     kServing has always been applied, and no later write is applied before an earlier one.
 //   * Replies, and the syncs that clients asked for with sync_after, come after the lock is
 //     released: a sync waits for the device and must not hold up other sessions' requests.
-//     Before such a sync it settles again, so that it covers every write-behind published
-//     before the client asked for it.
+//     Nor does the worker that settled run another session's sync (nor its own session's, when
+//     it settled before serving a request): it hands the slot to that session's workers and
+//     rings them. Before such a sync the worker settles again, so that it covers every
+//     write-behind published before the client asked for it.
 //
 // Cost: the lock is held while the writes are applied, and a write that meets the dirty-data
 // limit waits there for a commit: requests of other sessions that must settle meanwhile wait
@@ -64,10 +66,13 @@ class WriteBehind {
   // request is about to be served (registered), or null.
   bool any_pending(const Session* self) const;
   // Applies every pending write-behind of every session (and of `self`'s slots whatever its
-  // count says) in stamp order, then replies to them. Safe to call from any worker.
-  void settle(Session* self);
+  // count says) in stamp order, then replies to them. The syncs their clients joined to them
+  // run here only for `sync_here`'s own (a worker of that session with nothing else to serve);
+  // any other session's are handed to that session's workers (Session::finish_behind), so a
+  // request never waits for a device flush it did not ask for. Safe to call from any worker.
+  void settle(Session* self, Session* sync_here = nullptr);
   // The same, for a caller inside settle() (Session::finish_behind): the registry is held.
-  void settle_registered(Session* self);
+  void settle_registered(Session* self, Session* sync_here = nullptr);
 
  private:
   mutable std::shared_mutex registry_mu_;

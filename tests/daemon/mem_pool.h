@@ -4,6 +4,8 @@
 // The end-to-end tests (zvfsd_e2e_test) run the real engine.
 #pragma once
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstring>
@@ -16,6 +18,10 @@ namespace zvfs::testing {
 
 // Set to an errno: every MemBlob write fails with it (tests of how write failures are reported).
 inline std::atomic<int> g_mem_write_error{0};
+// While true, every MemBlob sync waits (a device flush that takes its time); g_mem_syncs_held
+// counts the syncs waiting there.
+inline std::atomic<bool> g_mem_sync_hold{false};
+inline std::atomic<int> g_mem_syncs_held{0};
 
 class MemBlob : public engine::Blob {
  public:
@@ -58,6 +64,11 @@ class MemBlob : public engine::Blob {
     return ok_status();
   }
   Status sync() override {
+    if (g_mem_sync_hold.load()) {
+      g_mem_syncs_held.fetch_add(1);
+      while (g_mem_sync_hold.load()) usleep(1000);
+      g_mem_syncs_held.fetch_sub(1);
+    }
     std::lock_guard<std::mutex> g(mu_);
     syncs_++;
     return deleted_ ? Status(make_error(ENOENT, "deleted")) : ok_status();

@@ -111,6 +111,14 @@ class RawSession {
     rl->state.store(ipc::kRequest);
     return id;
   }
+  // publish_behind, then the fsync's request to sync right after it (sync_after), as a
+  // client's fsync does while the write is pending. 0 if the daemon had taken it already.
+  uint32_t publish_joined(uint32_t i, int handle, uint64_t off, size_t len, uint8_t fill) {
+    const uint32_t id = publish_behind(i, handle, off, len, fill, ipc::now_ns());
+    uint32_t zero = 0;
+    return region_.slot(i)->request.sync_after.compare_exchange_strong(zero, ipc::kSyncAsked) ? id
+                                                                                              : 0;
+  }
   // Sends an ordinary request in slot i, rings, and waits for its reply. Returns the status,
   // or the result when it is not an error.
   int64_t call(uint32_t i, ipc::Op op, int handle, uint64_t off, uint64_t len) {
@@ -159,11 +167,13 @@ class WriteBehindTest : public ::testing::Test {
   static void TearDownTestSuite() { remove_tree(dir_); }
   void SetUp() override {
     g_mem_write_error.store(0);
+    g_mem_sync_hold.store(false);
     pool_ = std::make_unique<MemPool>();
     start(true);
   }
   void TearDown() override {
     g_mem_write_error.store(0);
+    g_mem_sync_hold.store(false);
     d_.reset();
     pool_.reset();
   }
@@ -185,6 +195,13 @@ class WriteBehindTest : public ::testing::Test {
     std::vector<uint8_t> a(size, 'a');
     EXPECT_EQ(ipc::pwrite(*handle, a.data(), a.size(), 0), static_cast<ssize_t>(size));
     return fd;
+  }
+  // The pool's blob of the file `name` (attached through a new descriptor, *fd).
+  auto blob_of(const std::string& name, int* fd) {
+    ipc::AttachInfo info;
+    *fd = open(path(name).c_str(), O_RDWR | O_CLOEXEC);
+    EXPECT_GE(ipc::attach(*fd, O_RDWR, &info), 0);
+    return pool_->get(info.blob_id);
   }
   // What the library's session reads at off (one byte).
   uint8_t byte_at(int handle, uint64_t off) {
@@ -327,19 +344,15 @@ TEST_F(WriteBehindTest, AnOpenThatTruncatesComesAfterAPendingWriteBehind) {
 TEST_F(WriteBehindTest, AJoinedFsyncSyncsAfterTheWrite) {
   int h = -1;
   int fd = make_file("joined", 64 * 1024, &h);
-  ipc::AttachInfo info;
-  int fd2 = open(path("joined").c_str(), O_RDWR | O_CLOEXEC);
-  ASSERT_GE(ipc::attach(fd2, O_RDWR, &info), 0);
-  auto blob = pool_->get(info.blob_id);
+  int fd2 = -1;
+  auto blob = blob_of("joined", &fd2);
   ASSERT_TRUE(blob);
   RawSession w(sock_);
   int wh = w.open_attached(path("joined"));
   ASSERT_GE(wh, 0);
   const uint64_t syncs = blob->syncs();
-  uint32_t id = w.publish_behind(1, wh, 0, 4096, 'j', ipc::now_ns());
-  uint32_t zero = 0;
-  ASSERT_TRUE(
-      w.region().slot(1)->request.sync_after.compare_exchange_strong(zero, ipc::kSyncAsked));
+  uint32_t id = w.publish_joined(1, wh, 0, 4096, 'j');
+  ASSERT_NE(id, 0u);
   w.ring();
   ASSERT_TRUE(w.wait_done(1, id));
   EXPECT_EQ(w.status(1), 0);
@@ -353,6 +366,72 @@ TEST_F(WriteBehindTest, AJoinedFsyncSyncsAfterTheWrite) {
   EXPECT_EQ(blob->syncs(), syncs + 1);  // a write-behind alone never syncs
   EXPECT_EQ(w.region().slot(1)->request.sync_after.load(), ipc::kSyncTooLate);
   close(fd2);
+  close(fd);
+}
+
+// Waits up to 3 s for pred; whether it came true.
+template <class F>
+bool within_3s(F&& pred) {
+  for (int i = 0; i < 3000; ++i) {
+    if (pred()) return true;
+    usleep(1000);
+  }
+  return pred();
+}
+
+TEST_F(WriteBehindTest, AnotherSessionsReadDoesNotWaitForAJoinedSync) {
+  // The library session's read applies the other session's pending write-behind, whose client
+  // joined an fsync to it; that flush is the other session's to wait for, not the reader's.
+  int h = -1;
+  int fd = make_file("handoff", 64 * 1024, &h);
+  int fd2 = -1;
+  auto blob = blob_of("handoff", &fd2);
+  ASSERT_TRUE(blob);
+  RawSession w(sock_);
+  int wh = w.open_attached(path("handoff"));
+  ASSERT_GE(wh, 0);
+  const uint64_t syncs = blob->syncs();
+  g_mem_sync_hold.store(true);  // the flush takes as long as this test says
+  uint32_t id = w.publish_joined(1, wh, 0, 4096, 'h');
+  ASSERT_NE(id, 0u);
+  std::atomic<int> got{-1};
+  std::thread reader([&] { got.store(byte_at(h, 0)); });
+  EXPECT_TRUE(within_3s([&] { return got.load() >= 0; }))
+      << "the read waited for another session's flush";
+  EXPECT_TRUE(within_3s([] { return g_mem_syncs_held.load() == 1; }));
+  EXPECT_NE(w.region().slot(1)->reply.done.load(), id);  // not answered before its flush
+  g_mem_sync_hold.store(false);
+  reader.join();
+  EXPECT_EQ(got.load(), 'h');
+  ASSERT_TRUE(w.wait_done(1, id));
+  EXPECT_EQ(w.status(1), 0);
+  EXPECT_EQ(blob->syncs(), syncs + 1);
+  EXPECT_EQ(d_->ctx().behind_syncs.load(), 1u);
+  close(fd2);
+  close(fd);
+}
+
+TEST_F(WriteBehindTest, ARequestOfTheSameSessionDoesNotWaitForItsJoinedSync) {
+  // Another thread of the same process (another slot, found first by a worker's scan) reads
+  // meanwhile: its request applies the write first, and is answered while the flush runs.
+  int h = -1;
+  int fd = make_file("ownsync", 64 * 1024, &h);
+  RawSession w(sock_);
+  int wh = w.open_attached(path("ownsync"));
+  ASSERT_GE(wh, 0);
+  g_mem_sync_hold.store(true);
+  uint32_t id = w.publish_joined(1, wh, 0, 4096, 'o');
+  ASSERT_NE(id, 0u);
+  std::atomic<int64_t> read{-1};
+  std::thread other([&] { read.store(w.call(0, ipc::Op::kRead, wh, 0, 100)); });
+  EXPECT_TRUE(within_3s([&] { return read.load() >= 0; })) << "the read waited for the flush";
+  g_mem_sync_hold.store(false);
+  other.join();
+  EXPECT_EQ(read.load(), 100);
+  EXPECT_EQ(w.region().data(0)[99], 'o');
+  ASSERT_TRUE(w.wait_done(1, id));
+  EXPECT_EQ(w.status(1), 0);
+  EXPECT_EQ(d_->ctx().behind_syncs.load(), 1u);
   close(fd);
 }
 
