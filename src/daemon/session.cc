@@ -596,12 +596,14 @@ int64_t Session::joined_sync(uint32_t handle, int64_t write_result) {
 
 void Session::run_deferred_syncs() {
   uint64_t m = deferred_syncs_.exchange(0, std::memory_order_acquire);
+  if (m == 0) return;
+  // As in finish_behind: every write-behind published before a client asked comes first. Each
+  // ask came before its bit was set, so one settle after taking the bits covers them all.
+  ctx_.behind.settle(this, this);
   while (m != 0) {
     const uint32_t i = static_cast<uint32_t>(__builtin_ctzll(m));
     m &= m - 1;
     const Claimed c = claimed_[i];
-    // As in finish_behind: every write-behind published before the client asked comes first.
-    ctx_.behind.settle(this, this);
     (void)reply_slot(i, c.hdr, joined_sync(c.req.handle, c.result), ipc::IoRep{}, c.t0);
   }
 }
