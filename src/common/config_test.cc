@@ -57,7 +57,8 @@ TEST(Config, LimitsOfSizeAndCount) {
   std::string big(Config::kMaxBytes + 1, '#');
   EXPECT_EQ(parse(c, big), -EFBIG);
   std::string many;
-  for (int i = 0; i <= Config::kMaxEntries; ++i) many += "n" + std::to_string(i) + " = v\n";
+  for (int i = 0; i <= Config::kMaxEntries; ++i)
+    many.append("n").append(std::to_string(i)).append(" = v\n");
   EXPECT_EQ(parse(c, many), -E2BIG);
   EXPECT_EQ(c.size(), 0);
   std::string full(Config::kMaxBytes - 6, '#');

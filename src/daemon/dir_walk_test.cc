@@ -84,7 +84,7 @@ TEST_F(DirWalk, RootThroughASymlinkIsFollowed) {
 }
 
 TEST_F(DirWalk, StopsAtTheLimit) {
-  for (int i = 0; i < 10; ++i) mk("d" + std::to_string(i));
+  for (int i = 0; i < 10; ++i) mk(std::string("d").append(std::to_string(i)));
   WalkResult res;
   auto got = walk(root_, 4, &res);
   EXPECT_EQ(got.size(), 4u);

@@ -352,7 +352,7 @@ TEST_F(SessionTest, ReleaseIfUnlinkedClosesItsDescriptorOnce) {
   });
   int h;
   for (int i = 0; i < 2000 && stolen.load() == 0; i++) {
-    const std::string name = "r" + std::to_string(i);
+    const std::string name = std::string("r").append(std::to_string(i));
     int fd = create(name, &h);
     ASSERT_EQ(unlink(path(name).c_str()), 0);
     ASSERT_EQ(ipc::release_if_unlinked(fd), 0);
@@ -844,7 +844,8 @@ TEST_F(SessionTest, KilledClientLeavesNoHandle) {
   if (pid == 0) {
     int fds[5];
     for (int i = 0; i < 5; ++i) {
-      fds[i] = open(path("k" + std::to_string(i)).c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+      fds[i] = open(path(std::string("k").append(std::to_string(i))).c_str(),
+                    O_RDWR | O_CREAT | O_TRUNC, 0644);
       ipc::AttachInfo info;
       int h = ipc::attach(fds[i], O_RDWR | O_CREAT, &info);
       if (h < 0 || ipc::pwrite(h, "x", 1, 0) != 1) _exit(2);
