@@ -2,14 +2,16 @@
 //
 // Programs reach some file system calls only through syscall(): openat2 (glibc 2.36 has no
 // wrapper for it), pidfd_getfd (glibc 2.36 has one, older programs call syscall()), recvmsg
-// and recvmmsg (descriptors may arrive) and io_uring's three calls. Those are looked at here; every
-// other number is passed on untouched. Like glibc's own wrapper, all six arguments are read and
-// passed on (the kernel ignores the ones a call does not use).
+// and recvmmsg (descriptors may arrive) and io_uring's three calls; and a program may issue any
+// call this way, such as the xattr calls. Those are looked at here; every other number is
+// passed on untouched. Like glibc's own wrapper, all six arguments are read and passed on (the
+// kernel ignores the ones a call does not use).
 //   - openat2: the new descriptor is classified as every open's is (after_open).
 //   - pidfd_getfd, recvmsg, recvmmsg: descriptors that arrive from another process are
 //     classified as received ones (hook_socket.cc).
 //   - io_uring_setup/enter/register: hook_uring_raw.cc refuses submissions and fixed-file
 //     registrations that name a ZVFS descriptor.
+//   - the xattr calls: the binding xattr is hidden and protected as in hook_xattr.cc.
 // System calls issued with inline instructions (not through libc) cannot be seen.
 #include <errno.h>
 #include <linux/openat2.h>
@@ -19,6 +21,7 @@
 
 #include <climits>
 
+#include "client/binding_xattr.h"
 #include "client/hook.h"
 #include "client/real.h"
 
@@ -79,6 +82,29 @@ ZVFS_HOOK long syscall(long number, ...) noexcept {
       }
       return fd;
     }
+    // The binding xattr (hook_xattr.cc): every call names the file first and the xattr (or the
+    // list's buffer) second.
+    case SYS_listxattr:
+    case SYS_llistxattr:
+    case SYS_flistxattr:
+      return hide_binding_xattrs(reinterpret_cast<char*>(a[1]),
+                                 real(number, a[0], a[1], a[2], a[3], a[4], a[5]));
+    case SYS_getxattr:
+    case SYS_lgetxattr:
+    case SYS_fgetxattr:
+    case SYS_setxattr:
+    case SYS_lsetxattr:
+    case SYS_fsetxattr:
+    case SYS_removexattr:
+    case SYS_lremovexattr:
+    case SYS_fremovexattr:
+      if (is_binding_xattr(reinterpret_cast<const char*>(a[1]))) {
+        const bool read =
+            number == SYS_getxattr || number == SYS_lgetxattr || number == SYS_fgetxattr;
+        errno = read ? ENODATA : EPERM;  // absent to readers, refused to writers
+        return -1;
+      }
+      break;
     default:
       break;
   }

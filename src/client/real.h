@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 // glibc 2.36's <sys/pidfd.h> declares its functions without C linkage in C++; the one the
@@ -46,7 +47,11 @@ namespace zvfs::client {
                                           X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)  \
                                               X(execv) X(execvp) X(execvpe) X(syscall)             \
                                                   X(open_by_handle_at) X(recvmsg) X(recvmmsg) \
-                                                      X(pidfd_getfd)
+                                                      X(pidfd_getfd) X(listxattr) X(llistxattr) \
+                                                          X(flistxattr) X(getxattr) X(lgetxattr) \
+                                                              X(fgetxattr) X(setxattr) X(lsetxattr) \
+                                                                  X(fsetxattr) X(removexattr) \
+                                                                      X(lremovexattr) X(fremovexattr)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <string>
 
+#include "ipc/protocol.h"
 #include "zvfs/blob.h"
 #include "zvfs/status.h"
 
@@ -36,8 +37,8 @@ struct OwnerTag {
 static_assert(sizeof(OwnerTag) == 32);
 
 inline constexpr const char* kOwnerXattr = "zvfs.owner";
-inline constexpr const char* kTrustedBinding = "trusted.zvfs.blob";
-inline constexpr const char* kUserBinding = "user.zvfs.blob_id";
+inline constexpr const char* kTrustedBinding = ipc::kTrustedBindingXattr;
+inline constexpr const char* kUserBinding = ipc::kUserBindingXattr;
 
 // The xattr name this daemon uses ("auto": trusted when running as root).
 const char* binding_xattr_name(const std::string& mode);

@@ -40,6 +40,12 @@ inline constexpr uint16_t kReplyBit = 0x8000;
 // Largest body accepted on the control socket (the stats reply is the biggest message).
 inline constexpr uint32_t kMaxSocketPayload = 64 * 1024;
 
+// The Linux xattr that binds a placeholder to its blob (docs/PROTOCOL.md, "Binding"): the
+// daemon's, never the program's. The trusted name is used by a daemon running as root, the user
+// name otherwise. The library hides both from programs (hook_xattr.cc).
+inline constexpr const char* kTrustedBindingXattr = "trusted.zvfs.blob";
+inline constexpr const char* kUserBindingXattr = "user.zvfs.blob_id";
+
 enum class Op : uint16_t {
   kHello = 1,              // socket: version check, returns the session memfd
   kAttach = 2,             // socket + fd: bind/open an fd's blob, returns a handle

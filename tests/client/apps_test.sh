@@ -81,6 +81,57 @@ z tar xf "$root/a.tar" -C "$root/x"
 check "tar extract" "$want $(sha <"$plain/text.txt")" \
   "$(z cat "$root/x/in.bin" | sha) $(z cat "$root/x/text.txt" | sha)"
 
+# Copies with xattrs (cp -a): the binding xattr is the daemon's, so the library hides it and a
+# copy gets its own blob instead of naming its source's (which the daemon refuses to serve).
+bname=trusted.zvfs.blob
+[ "$(id -u)" = 0 ] || bname=user.zvfs.blob_id
+binding() { getfattr --absolute-names --only-values -n "$bname" "$1" 2>/dev/null; }  # without the library
+user_xattrs=0
+touch "$plain/xattr.probe"
+setfattr -n user.zvfs_test -v 1 "$plain/xattr.probe" 2>/dev/null && user_xattrs=1
+[ $user_xattrs = 1 ] && z setfattr -n user.colour -v blue "$root/x/in.bin"
+z cp -a "$root/x" "$root/xa"
+check "cp -a inside" "$want $(sha <"$plain/text.txt")" \
+  "$(z cat "$root/xa/in.bin" | sha) $(z cat "$root/xa/text.txt" | sha)"
+check "cp -a inside: diff -r" "0" "$(z diff -r "$root/x" "$root/xa" >/dev/null 2>&1; echo $?)"
+src_b=$(binding "$root/x/in.bin") copy_b=$(binding "$root/xa/in.bin")
+check "cp -a inside: the copy has a binding of its own" "yes yes" \
+  "$([ -n "$copy_b" ] && echo yes || echo no) $([ "$src_b" != "$copy_b" ] && echo yes || echo no)"
+check "cp -a inside: placeholder" "5000000 0" "$(placeholder "$root/xa/in.bin")"
+z cp -a "$root/x" "$plain/xa"
+check "cp -a out" "$want" "$(sha <"$plain/xa/in.bin")"
+check "cp -a out: no binding on the copy" "" "$(binding "$plain/xa/in.bin")"
+if [ $user_xattrs = 1 ]; then
+  check "cp -a keeps the program's xattrs" "blue blue" \
+    "$(z getfattr --absolute-names --only-values -n user.colour "$root/xa/in.bin") $(getfattr --absolute-names --only-values -n user.colour "$plain/xa/in.bin")"
+fi
+check "getfattr -d -m - lists no binding" "" \
+  "$(z getfattr --absolute-names -d -m - "$root/x/in.bin" 2>/dev/null | grep -F zvfs.blob)"
+check "getfattr of the binding: absent" "1" \
+  "$(z getfattr -n "$bname" "$root/x/in.bin" >/dev/null 2>&1; echo $?)"
+check "setfattr of the binding: refused" "1 1" \
+  "$(z setfattr -n "$bname" -v "$copy_b" "$root/x/in.bin" 2>/dev/null; echo $?) $(z setfattr -x "$bname" "$root/x/in.bin" 2>/dev/null; echo $?)"
+check "setfattr of the binding: file unchanged" "$src_b $want" \
+  "$(binding "$root/x/in.bin") $(z cat "$root/x/in.bin" | sha)"
+if [ "$(uname -m)" = x86_64 ]; then  # the same rules through syscall() (x86_64 numbers)
+  sys_py='
+import ctypes, sys
+libc = ctypes.CDLL(None, use_errno=True)
+libc.syscall.restype = ctypes.c_long
+p, name = sys.argv[1].encode(), sys.argv[2].encode()
+buf = ctypes.create_string_buffer(4096)
+n = libc.syscall(194, p, buf, 4096)  # listxattr
+names = [x for x in buf.raw[:n].split(b"\0") if x]
+g = libc.syscall(191, p, name, buf, 4096)  # getxattr
+ge = ctypes.get_errno()
+s = libc.syscall(188, p, name, b"x", 1, 0)  # setxattr
+se = ctypes.get_errno()
+print(name in names, g, ge == 61, s, se == 1)
+'
+  check "syscall(): binding hidden and refused" "False -1 True -1 True" \
+    "$(z python3 -c "$sys_py" "$root/x/in.bin" "$bname")"
+fi
+
 py='
 import hashlib, os, shutil, sys
 d = sys.argv[1]
