@@ -52,6 +52,12 @@ int after_getfd(int fd);
 void after_recvmsg(int sock, msghdr* msg);
 void after_recvmmsg(int sock, mmsghdr* msgs, int received);
 
+// A call naming the binding xattr (hook_xattr.cc) on a file given by a path (followed or not)
+// or by fd: fails with the kernel's own error for that file if there is one (ENOENT, EBADF,
+// ...), else with `err` (ENODATA for reads, EPERM for changes). Returns -1 with errno set.
+enum class XattrTarget { kPath, kPathNoFollow, kFd };
+int binding_xattr_refused(XattrTarget target, const char* path, int fd, const char* name, int err);
+
 // Closes a ZVFS descriptor: empties its slot, tells the IPC session, then really closes it.
 int close_zvfs_fd(int fd);
 

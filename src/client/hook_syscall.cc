@@ -101,8 +101,17 @@ ZVFS_HOOK long syscall(long number, ...) noexcept {
       if (is_binding_xattr(reinterpret_cast<const char*>(a[1]))) {
         const bool read =
             number == SYS_getxattr || number == SYS_lgetxattr || number == SYS_fgetxattr;
-        errno = read ? ENODATA : EPERM;  // absent to readers, refused to writers
-        return -1;
+        const bool by_fd =
+            number == SYS_fgetxattr || number == SYS_fsetxattr || number == SYS_fremovexattr;
+        const bool no_follow =
+            number == SYS_lgetxattr || number == SYS_lsetxattr || number == SYS_lremovexattr;
+        const XattrTarget target = by_fd       ? XattrTarget::kFd
+                                   : no_follow ? XattrTarget::kPathNoFollow
+                                               : XattrTarget::kPath;
+        // Absent to readers, refused to writers (after the kernel's own error for the file).
+        return binding_xattr_refused(target, by_fd ? nullptr : reinterpret_cast<const char*>(a[0]),
+                                     by_fd ? static_cast<int>(a[0]) : -1,
+                                     reinterpret_cast<const char*>(a[1]), read ? ENODATA : EPERM);
       }
       break;
     default:

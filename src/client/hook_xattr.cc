@@ -11,7 +11,9 @@
 //     query (no buffer) returns the kernel's size, an upper bound of the list returned later;
 //   - getxattr, lgetxattr, fgetxattr of either name fail with ENODATA, as for a missing one;
 //   - setxattr, lsetxattr, fsetxattr, removexattr, lremovexattr, fremovexattr of either name
-//     fail with EPERM: the library never lets a program rebind or unbind a file.
+//     fail with EPERM: the library never lets a program rebind or unbind a file;
+//   - but where the kernel would fail the call for the file itself (ENOENT, EBADF, EACCES,
+//     EOPNOTSUPP...), that error comes first, as it would for any other name.
 // Every other name passes through untouched. libc's syscall() applies the same rules
 // (hook_syscall.cc). Nothing here allocates: lists are filtered in the caller's buffer
 // (binding_xattr.h).
@@ -24,15 +26,18 @@
 #include "client/real.h"
 
 namespace zvfs::client {
-namespace {
 
-template <class T>
-T refused(int err) {
+int binding_xattr_refused(XattrTarget target, const char* path, int fd, const char* name, int err) {
+  // The kernel's own answer for the file comes first (ENOENT, EBADF, EACCES, ELOOP,
+  // EOPNOTSUPP...): probed with a size query of the same name.
+  const ssize_t r = target == XattrTarget::kFd             ? REAL(fgetxattr)(fd, name, nullptr, 0)
+                    : target == XattrTarget::kPathNoFollow ? REAL(lgetxattr)(path, name, nullptr, 0)
+                                                           : REAL(getxattr)(path, name, nullptr, 0);
+  if (r < 0 && errno != ENODATA) return -1;
   errno = err;
-  return static_cast<T>(-1);
+  return -1;
 }
 
-}  // namespace
 }  // namespace zvfs::client
 
 using namespace zvfs::client;
@@ -48,43 +53,52 @@ ZVFS_HOOK ssize_t flistxattr(int fd, char* list, size_t size) noexcept {
 }
 
 ZVFS_HOOK ssize_t getxattr(const char* path, const char* name, void* value, size_t size) noexcept {
-  if (is_binding_xattr(name)) return refused<ssize_t>(ENODATA);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kPath, path, -1, name, ENODATA);
   return REAL(getxattr)(path, name, value, size);
 }
 ZVFS_HOOK ssize_t lgetxattr(const char* path, const char* name, void* value, size_t size) noexcept {
-  if (is_binding_xattr(name)) return refused<ssize_t>(ENODATA);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kPathNoFollow, path, -1, name, ENODATA);
   return REAL(lgetxattr)(path, name, value, size);
 }
 ZVFS_HOOK ssize_t fgetxattr(int fd, const char* name, void* value, size_t size) noexcept {
-  if (is_binding_xattr(name)) return refused<ssize_t>(ENODATA);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kFd, nullptr, fd, name, ENODATA);
   return REAL(fgetxattr)(fd, name, value, size);
 }
 
 ZVFS_HOOK int setxattr(const char* path, const char* name, const void* value, size_t size,
                        int flags) noexcept {
-  if (is_binding_xattr(name)) return refused<int>(EPERM);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kPath, path, -1, name, EPERM);
   return REAL(setxattr)(path, name, value, size, flags);
 }
 ZVFS_HOOK int lsetxattr(const char* path, const char* name, const void* value, size_t size,
                         int flags) noexcept {
-  if (is_binding_xattr(name)) return refused<int>(EPERM);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kPathNoFollow, path, -1, name, EPERM);
   return REAL(lsetxattr)(path, name, value, size, flags);
 }
 ZVFS_HOOK int fsetxattr(int fd, const char* name, const void* value, size_t size,
                         int flags) noexcept {
-  if (is_binding_xattr(name)) return refused<int>(EPERM);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kFd, nullptr, fd, name, EPERM);
   return REAL(fsetxattr)(fd, name, value, size, flags);
 }
 
 ZVFS_HOOK int removexattr(const char* path, const char* name) noexcept {
-  if (is_binding_xattr(name)) return refused<int>(EPERM);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kPath, path, -1, name, EPERM);
   return REAL(removexattr)(path, name);
 }
 ZVFS_HOOK int lremovexattr(const char* path, const char* name) noexcept {
-  if (is_binding_xattr(name)) return refused<int>(EPERM);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kPathNoFollow, path, -1, name, EPERM);
   return REAL(lremovexattr)(path, name);
 }
 ZVFS_HOOK int fremovexattr(int fd, const char* name) noexcept {
-  if (is_binding_xattr(name)) return refused<int>(EPERM);
+  if (is_binding_xattr(name))
+    return binding_xattr_refused(XattrTarget::kFd, nullptr, fd, name, EPERM);
   return REAL(fremovexattr)(fd, name);
 }

@@ -113,6 +113,20 @@ check "setfattr of the binding: refused" "1 1" \
   "$(z setfattr -n "$bname" -v "$copy_b" "$root/x/in.bin" 2>/dev/null; echo $?) $(z setfattr -x "$bname" "$root/x/in.bin" 2>/dev/null; echo $?)"
 check "setfattr of the binding: file unchanged" "$src_b $want" \
   "$(binding "$root/x/in.bin") $(z cat "$root/x/in.bin" | sha)"
+err_py='
+import os, sys
+def err(f, *a):
+    try:
+        f(*a)
+        return 0
+    except OSError as e:
+        return e.errno
+p, name = sys.argv[1], sys.argv[2]
+print(err(os.getxattr, p + ".absent", name), err(os.setxattr, p + ".absent", name, b"x"),
+      err(os.removexattr, p + ".absent", name), err(os.setxattr, p, name, b"x"))
+'
+check "binding xattr calls on a missing file: ENOENT first" "2 2 2 1" \
+  "$(z python3 -c "$err_py" "$root/x/in.bin" "$bname")"
 if [ "$(uname -m)" = x86_64 ]; then  # the same rules through syscall() (x86_64 numbers)
   sys_py='
 import ctypes, sys

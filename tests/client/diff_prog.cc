@@ -23,9 +23,12 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
+#include <string>
 #include <vector>
 
 // glibc's fstat before 2.33, as binaries linked against an older glibc still call it (a
@@ -153,6 +156,67 @@ void op_fstat(int s) {
   int r = fstat(g_fd[s], &st);
   rec(r == 0 ? st.st_size : -1, 0, "fstat s%d size", s);
   if (r == 0) rec(S_ISREG(st.st_mode) ? 1 : 0, 0, "fstat s%d isreg", s);
+}
+
+// The xattr names of a list (as listxattr returns it), sorted, hashed: the order of a list is
+// the file system's, and the library leaves its own binding out of ZVFS files' lists.
+uint64_t names_hash(const char* list, ssize_t n) {
+  std::vector<std::string> names;
+  for (ssize_t i = 0; i < n; i += static_cast<ssize_t>(strlen(list + i)) + 1)
+    names.emplace_back(list + i);
+  std::sort(names.begin(), names.end());
+  uint64_t h = 1469598103934665603ull;
+  for (const std::string& x : names) h = h * 31 + fnv(x.data(), x.size() + 1);
+  return h | 1;
+}
+
+// One extended attribute call on slot s's file or on a name: set (plain, create-only,
+// replace-only), get, list, remove of a few user.* names; and a get of the binding name the
+// daemon puts on a ZVFS file, which a program never sees (ENODATA, as on a plain file).
+void op_xattr(int s, int name) {
+  static const char* const keys[] = {"user.k0", "user.k1", "user.k2", "trusted.zvfs.blob"};
+  const int k = static_cast<int>(rnd(3));
+  const bool by_path = g_fd[s] < 0 || rnd(3) == 0;
+  const char* path = kName[name];
+  char who[32];
+  if (by_path) {
+    snprintf(who, sizeof who, "%s", path);
+  } else {
+    snprintf(who, sizeof who, "s%d", s);
+  }
+  switch (rnd(6)) {
+    case 0: {
+      static const int flags[] = {0, XATTR_CREATE, XATTR_REPLACE};
+      const int fl = flags[rnd(3)];
+      const size_t n = rnd(120);
+      fill(n);
+      int r = by_path ? setxattr(path, keys[k], g_buf.data(), n, fl)
+                      : fsetxattr(g_fd[s], keys[k], g_buf.data(), n, fl);
+      rec(r, 0, "setxattr %s %s %zu flags %d", who, keys[k], n, fl);
+      break;
+    }
+    case 1:
+    case 2: {
+      const int key = rnd(4) == 0 ? 3 : k;
+      ssize_t r = by_path ? getxattr(path, keys[key], g_buf.data(), 256)
+                          : fgetxattr(g_fd[s], keys[key], g_buf.data(), 256);
+      rec(r, r > 0 ? fnv(g_buf.data(), static_cast<size_t>(r)) : 0, "getxattr %s %s", who,
+          keys[key]);
+      break;
+    }
+    case 3:
+    case 4: {
+      ssize_t r = by_path ? listxattr(path, g_buf.data(), 4096)
+                          : flistxattr(g_fd[s], g_buf.data(), 4096);
+      rec(r < 0 ? -1 : 0, r >= 0 ? names_hash(g_buf.data(), r) : 0, "listxattr %s", who);
+      break;
+    }
+    default: {
+      int r = by_path ? removexattr(path, keys[k]) : fremovexattr(g_fd[s], keys[k]);
+      rec(r, 0, "removexattr %s %s", who, keys[k]);
+      break;
+    }
+  }
 }
 
 void op_stat(int name) {
@@ -310,6 +374,14 @@ void final_state() {
       total += r;
     }
     rec(total, h | 1, "final %s", name);
+    ssize_t len = flistxattr(fd, g_buf2.data(), 4096);
+    uint64_t vh = 0;
+    for (ssize_t i = 0; i < len; i += static_cast<ssize_t>(strlen(g_buf2.data() + i)) + 1) {
+      ssize_t v = fgetxattr(fd, g_buf2.data() + i, g_buf.data(), 4096);
+      vh += v > 0 ? fnv(g_buf.data(), static_cast<size_t>(v)) : static_cast<uint64_t>(v);
+    }
+    rec(len < 0 ? -1 : 0, len >= 0 ? names_hash(g_buf2.data(), len) ^ vh : 0, "final xattrs %s",
+        name);
     close(fd);
   }
 }
@@ -735,6 +807,8 @@ void run_random(long ops) {
       rec(truncate(kName[name], pick_off()), 0, "truncate %s", kName[name]);
     } else if (op < 96) {
       op_mmap(s, pick_len() + 1, pick_off());
+    } else if (op < 98) {
+      op_xattr(s, name);
     } else {
       op_stat(name);
     }
