@@ -187,15 +187,6 @@ int adopt_fd(int fd, int flags, bool may_create) {
   return candidate ? adopt_stat(fd, flags, may_create, st) : 0;
 }
 
-int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void* arg) {
-  ipc::AttachInfo info;
-  int handle = ipc::attach(fd, flags, &info);
-  if (handle < 0) return (handle == -1 && !info.zvfs) ? 0 : handle;
-  int r = info.zvfs ? fn(handle, arg) : 0;
-  ipc::detach(handle);
-  return r;
-}
-
 int list_open_fds(int* out, int cap) {
   int dfd = REAL(open)("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return -errno;

@@ -33,12 +33,6 @@ int adopt_received_fd(int fd);
 // Re-discovers ZVFS descriptors inherited across exec (start-up only).
 void adopt_inherited_fds();
 
-// For path-based calls on a file no descriptor of this process has open: attaches the briefly
-// opened `fd` (of a file the caller found under a prefix: fd_under_prefix), runs fn(handle) if
-// it is a ZVFS file, detaches. Returns fn's result (>= 0 expected), 0 for a plain file, -errno
-// if the daemon could not be asked.
-int with_brief_attach(int fd, int flags, int (*fn)(int handle, void* arg), void* arg);
-
 // Runs fn(handle) on a writable handle of the file that `fd` (a descriptor of this process, any
 // access mode or O_PATH) refers to, for a change the daemon accepts only from a writer (truncate
 // after open(O_RDONLY|O_TRUNC) or truncate(path)). The file is reopened for writing by a helper

@@ -5,9 +5,9 @@
 // the pool), so both size fields of a ZVFS file are replaced with the blob's: st_size = logical
 // size, st_blocks = allocated bytes / 512 (cp and RocksDB infer holes from st_blocks).
 // Path-based calls, and fstat of an O_PATH descriptor, find the blob through a descriptor of the
-// same inode already open in this process, or else open the file read-only for a moment: no
-// POSIX lock can be dropped by that close, since a process that holds none of the file's
-// descriptors holds none of its locks.
+// same inode already open in this process, or else pass an O_PATH descriptor of the file to the
+// daemon (ipc::stat_file): no open of the file itself (which the daemon's guard would have to
+// let through, and which would need read permission where stat needs none), no handle.
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -29,26 +29,6 @@ static_assert(sizeof(struct stat) == sizeof(struct stat64), "stat and stat64 sha
 namespace zvfs::client {
 
 namespace {
-
-// Size and allocation of the blob behind the placeholder under a prefix that `pfd` (O_PATH or
-// any access mode) refers to, through a brief read-only reopen when no descriptor of this
-// process has the file open (then the process holds no POSIX lock on it that a close could
-// drop).
-int reopened_blob_size(int pfd, ipc::BlobStatInfo* bs) {
-  char proc[64];
-  snprintf(proc, sizeof proc, "/proc/self/fd/%d", pfd);
-  int fd = REAL(open)(proc, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-  if (fd < 0) return 0;
-  int result = with_brief_attach(
-      fd, O_RDONLY,
-      [](int handle, void* arg) {
-        int r = ipc::stat(handle, static_cast<ipc::BlobStatInfo*>(arg));
-        return r < 0 ? r : 1;
-      },
-      bs);
-  REAL(close)(fd);
-  return result;
-}
 
 void set_sizes(const ipc::BlobStatInfo& bs, off_t* size, blkcnt_t* blocks) {
   *size = static_cast<off_t>(bs.size);
@@ -81,7 +61,7 @@ int path_blob_size(int dirfd, const char* path, bool follow, const struct stat& 
   struct stat st;
   if (REAL(fstat)(pfd, &st) == 0 && S_ISREG(st.st_mode) && st.st_dev == dev && st.st_ino == ino &&
       fd_under_prefix(pfd, st)) {
-    result = reopened_blob_size(pfd, &bs);
+    result = ipc::stat_file(pfd, &bs);
     if (result == 1) set_sizes(bs, size, blocks);
   }
   REAL(close)(pfd);
@@ -107,7 +87,7 @@ int opath_fd_blob_size(int fd, struct stat* st) {
   if (h >= 0 && ipc::stat(h, &bs) == 0)
     r = 1;
   else if (fd_under_prefix(fd, *st))
-    r = reopened_blob_size(fd, &bs);
+    r = ipc::stat_file(fd, &bs);
   errno = saved;
   if (r == 1) set_sizes(bs, &st->st_size, &st->st_blocks);
   return r < 0 ? r : 0;

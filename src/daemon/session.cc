@@ -205,6 +205,13 @@ bool Session::handle_socket_message(const uint8_t* buf, size_t len, int fd) {
       ok = reply(s, nullptr, 0, -1);
       break;
     }
+    case ipc::Op::kStatFile: {
+      ipc::StatFileRep rep;
+      int32_t s = do_stat_file(fd, &rep);
+      fd = -1;  // consumed (closed by do_stat_file)
+      ok = reply(s, &rep, sizeof rep, -1);
+      break;
+    }
     case ipc::Op::kStats:
     case ipc::Op::kScrubStart:
     case ipc::Op::kScrubStatus:
@@ -442,6 +449,39 @@ int32_t Session::do_release_if_unlinked(int fd) {
     }
   } else if (fstat(fd, &st) != 0) {
     r = -errno;
+  }
+  close(fd);
+  return r;
+}
+
+int32_t Session::do_stat_file(int fd, ipc::StatFileRep* rep) {
+  if (fd < 0) return -EBADF;
+  // The sizes after every write-behind that returned before the caller's stat, as for a handle.
+  if (ctx_.behind.any_pending(data_session_.load() ? this : nullptr)) ctx_.behind.settle(nullptr);
+  struct stat st;
+  int32_t r = 0;
+  if (fstat(fd, &st) != 0) {
+    r = -errno;
+  } else if (S_ISREG(st.st_mode)) {
+    // Any descriptor, O_PATH ones included: the binding is read through /proc/self/fd/N.
+    auto bound = read_binding(fd, ctx_.binding_xattr, true);
+    if (bound.ok() && bound->pool_guid == ctx_.pool_guid) {
+      auto a = ctx_.blobs->acquire(bound->id);
+      if (a.ok()) {
+        // A copied or forged binding names a blob of another inode: a plain file here too.
+        if (blob_owned_by(*(*a)->blob, owner_of(fd, st))) {
+          auto bs = (*a)->blob->stat();
+          if (bs.ok()) {
+            rep->size = bs->size;
+            rep->allocated_bytes = bs->allocated_bytes;
+            r = 1;
+          } else {
+            r = -bs.code();
+          }
+        }
+        ctx_.blobs->release(*a, -1);
+      }
+    }
   }
   close(fd);
   return r;

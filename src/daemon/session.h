@@ -110,6 +110,8 @@ class Session {
   int32_t do_hello(const ipc::HelloReq& req, int* memfd_out, ipc::HelloRep* rep);
   int32_t do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* rep);
   int32_t do_release_if_unlinked(int fd);
+  // kStatFile: 1 and *rep for a file bound to a blob of this pool, 0 for any other; closes fd.
+  int32_t do_stat_file(int fd, ipc::StatFileRep* rep);
   Result<std::shared_ptr<OpenBlob>> open_bound_blob(int fd, const struct stat& st, int accmode,
                                                     bool created);
 

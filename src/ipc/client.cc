@@ -1131,6 +1131,23 @@ int release_if_unlinked(int opath_fd) {
   return r < 0 ? r : 0;
 }
 
+int stat_file(int fd, BlobStatInfo* out) {
+  if (!ensure_init()) return -ENOMEM;
+  uint64_t deadline = 0;
+  int r = acquire_session(&deadline);
+  if (r < 0) return r;
+  StatFileRep rep;
+  size_t got = 0;
+  r = sock_call(g_cur, Op::kStatFile, nullptr, 0, fd, &rep, sizeof rep, &got);
+  release_session();
+  if (r == 1 && got != sizeof rep) return -EPROTO;
+  if (r == 1) {
+    out->size = rep.size;
+    out->allocated_bytes = rep.allocated_bytes;
+  }
+  return r;
+}
+
 bool owns_fd(int fd) {
   return fd >= 0 && (fd == g_owned_sock.load(std::memory_order_relaxed) ||
                      fd == g_owned_fork_sock.load(std::memory_order_relaxed));

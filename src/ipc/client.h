@@ -70,6 +70,10 @@ int seek(int handle, uint64_t off, int whence, uint64_t* result);
 // on the victim before the operation. If it was a ZVFS file whose last link is gone, the blob is
 // freed once the last handle on it (in any process) is closed.
 int release_if_unlinked(int opath_fd);
+// The size and allocation of the blob the file open as `fd` (any descriptor, O_PATH included)
+// is bound to, without a handle: what stat(2) shows of a ZVFS file. Returns 1 with *out filled
+// for a ZVFS file, 0 for any other file, -errno on failure.
+int stat_file(int fd, BlobStatInfo* out);
 
 // The descriptors the session owns in this process (its control socket; during fork(), also
 // the child's). They are >= 3 and close-on-exec. The preload library keeps the application from

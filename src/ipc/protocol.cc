@@ -21,6 +21,8 @@ const char* op_name(Op op) {
       return "scrub_status";
     case Op::kShutdown:
       return "shutdown";
+    case Op::kStatFile:
+      return "stat_file";
     case Op::kNull:
       return "null";
     case Op::kDetach:
@@ -58,6 +60,7 @@ int request_body_size(uint16_t opcode) {
     case Op::kScrubStart:
     case Op::kScrubStatus:
     case Op::kShutdown:
+    case Op::kStatFile:
       return 0;
     case Op::kNull:
     case Op::kDetach:

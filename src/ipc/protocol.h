@@ -32,10 +32,11 @@ inline constexpr uint16_t kVersion = 1;         // message framing (every header
 // Session version: the hello's `client_version` and the shared region's layout. Version 2 put
 // each slot's state and message in one cache line; version 3 moved the choice of a slot into
 // the client's own memory (no claim state, no free-slot futex in the header); version 4 moved
-// the reply into a second cache line of the slot, acknowledged by request id. Bumped alone, so
+// the reply into a second cache line of the slot, acknowledged by request id; version 6 added
+// kStatFile (a daemon of version 5 would close a session that sent it). Bumped alone, so
 // that `zvfs status` (admin messages, which never open a session) still talks to a daemon of
 // another session version.
-inline constexpr uint32_t kSessionVersion = 5;
+inline constexpr uint32_t kSessionVersion = 6;
 inline constexpr uint16_t kReplyBit = 0x8000;
 // Largest body accepted on the control socket (the stats reply is the biggest message).
 inline constexpr uint32_t kMaxSocketPayload = 64 * 1024;
@@ -54,6 +55,7 @@ enum class Op : uint16_t {
   kScrubStart = 5,         // socket: start a scrub in the background
   kScrubStatus = 6,        // socket: progress of the current/last scrub
   kShutdown = 7,           // socket: ask the daemon to exit cleanly (same uid or root)
+  kStatFile = 8,           // socket + fd (O_PATH too): its blob's size and allocation, no handle
   // Data path (shared-memory slots).
   kNull = 16,
   kDetach = 17,
@@ -96,6 +98,15 @@ struct HelloRep {
   uint32_t slot_data_bytes = 0;
 };
 static_assert(sizeof(HelloRep) == 24);
+
+// kStatFile's reply: status 1 and this for a file bound to a blob of the pool; status 0 (body
+// zero) for any other file. What stat(2) tells about a file, so any descriptor may ask, O_PATH
+// ones included (no read permission needed, as for stat).
+struct StatFileRep {
+  uint64_t size = 0;
+  uint64_t allocated_bytes = 0;
+};
+static_assert(sizeof(StatFileRep) == 16);
 
 struct AttachReq {
   int32_t open_flags = 0;

@@ -273,6 +273,48 @@ TEST_F(SessionTest, ForgedAndCopiedBindingsAreRefused) {
   close(fd);
 }
 
+// stat_file answers what stat(2) shows of a ZVFS file through any descriptor, O_PATH included
+// (no read permission needed, no handle made), and 0 for every file that is not one.
+TEST_F(SessionTest, StatFileThroughAnyDescriptor) {
+  int h;
+  int fd = create("sized", &h);
+  std::vector<uint8_t> data(70000, 7);
+  ASSERT_EQ(ipc::pwrite(h, data.data(), data.size(), 1 << 20), 70000);
+  const uint64_t opens = open_handles();
+  ASSERT_EQ(chmod(path("sized").c_str(), 0), 0);  // stat needs no permission on the file
+  int op = open(path("sized").c_str(), O_PATH | O_CLOEXEC);
+  ASSERT_GE(op, 0);
+  ipc::BlobStatInfo bs;
+  EXPECT_EQ(ipc::stat_file(op, &bs), 1);
+  EXPECT_EQ(bs.size, (1u << 20) + 70000);
+  ipc::BlobStatInfo by_handle;
+  ASSERT_EQ(ipc::stat(h, &by_handle), 0);
+  EXPECT_EQ(bs.allocated_bytes, by_handle.allocated_bytes);
+  EXPECT_GE(bs.allocated_bytes, 70000u);
+  EXPECT_EQ(ipc::stat_file(fd, &bs), 1);  // a descriptor open for I/O answers the same
+  EXPECT_EQ(open_handles(), opens);       // and neither made a handle
+  EXPECT_GE(fcntl(op, F_GETFD), 0);       // the caller's descriptor stays open
+  close(op);
+
+  // Not ZVFS files: a plain file, a directory, a copy of the binding (another inode's blob).
+  int plain = open(path("plainstat").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  ASSERT_EQ(write(plain, "hello", 5), 5);
+  ipc::BlobStatInfo none;
+  EXPECT_EQ(ipc::stat_file(plain, &none), 0);
+  int dirfd = open(dir_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  EXPECT_EQ(ipc::stat_file(dirfd, &none), 0);
+  close(dirfd);
+  char v[64];
+  ssize_t n = fgetxattr(fd, daemon::kUserBinding, v, sizeof v);
+  ASSERT_GT(n, 0);
+  ASSERT_EQ(fsetxattr(plain, daemon::kUserBinding, v, static_cast<size_t>(n), 0), 0);
+  EXPECT_EQ(ipc::stat_file(plain, &none), 0);
+  EXPECT_EQ(none.size, 0u);
+  close(plain);
+  ipc::detach(h);
+  close(fd);
+}
+
 TEST_F(SessionTest, BlobLostInACrashStartsOverEmpty) {
   // A binding of this pool naming a blob that is not there: its creation was never made durable
   // before a crash. Read-only: a plain file; writable: a fresh empty blob under the same name.
