@@ -2,6 +2,8 @@
 #include "daemon/blob_table.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -44,9 +46,12 @@ void BlobTable::release(const std::shared_ptr<OpenBlob>& ob, int fd) {
     }
     opens_--;
   }
+  // The placeholder's st_size follows the blob lazily while the file is open; exactly from the
+  // last close. Its mtime is exact from any close (after that ftruncate, which sets it to now).
+  if (drop && fd >= 0 && !gone && ob->mirrored_size.load() != ob->blob->size())
+    (void)mirror_now(*ob, fd);
+  if (fd >= 0 && !gone) settle_mtime(*ob, fd);
   if (!drop) return;
-  // The placeholder's st_size follows the blob lazily while the file is open; exactly from now.
-  if (fd >= 0 && !gone && ob->mirrored_size.load() != ob->blob->size()) (void)mirror_now(*ob, fd);
   struct stat st;
   if (fd >= 0 && fstat(fd, &st) == 0) {
     gone = gone || st.st_nlink == 0;
@@ -99,8 +104,39 @@ bool set_placeholder_size(int fd, uint64_t size) {
   return ok;
 }
 
+int64_t realtime_ns() {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+// Sets the placeholder's st_mtime (and so its st_ctime) to `real_ns`, or to now if real_ns is
+// 0 or the daemon may not set an explicit time on that file (only its owner or a privileged
+// process may; anyone who may write it may set now), and records it as `shown_ns` (the change
+// it shows). ob.mirror_mu held.
+void set_placeholder_mtime(OpenBlob& ob, int fd, int64_t real_ns, int64_t shown_ns) {
+  struct timespec ts[2];
+  ts[0].tv_sec = 0;
+  ts[0].tv_nsec = UTIME_OMIT;  // atime stays
+  ts[1].tv_sec = real_ns / 1000000000;
+  ts[1].tv_nsec = real_ns == 0 ? UTIME_NOW : real_ns % 1000000000;
+  int r = futimens(fd, ts);
+  if (r != 0 && real_ns != 0 && errno == EPERM) {
+    ts[1].tv_nsec = UTIME_NOW;
+    r = futimens(fd, ts);
+  }
+  if (r != 0) {
+    LOG_DEBUG("daemon", "blob %" PRIu64 ": setting the placeholder's mtime: %s", ob.id,
+              strerror(errno));
+    return;
+  }
+  ob.mtime_real_ns = shown_ns;
+}
+
 // Sets the placeholder's st_size and records it; ob.mirror_mu held. False (logged) on failure.
-bool mirror_locked(OpenBlob& ob, int fd, uint64_t size) {
+// The ftruncate also sets the placeholder's mtime to now, recorded as showing `shown_ns` (the
+// change that called for it, or now).
+bool mirror_locked(OpenBlob& ob, int fd, uint64_t size, int64_t shown_ns) {
   if (!set_placeholder_size(fd, size)) {
     LOG_WARN("daemon", "blob %" PRIu64 ": mirroring size %" PRIu64 " to the placeholder: %s", ob.id,
              size, strerror(errno));
@@ -108,6 +144,7 @@ bool mirror_locked(OpenBlob& ob, int fd, uint64_t size) {
   }
   ob.mirrored_size.store(size);
   ob.mirrored_ns = ipc::now_ns();
+  ob.mtime_real_ns = shown_ns;
   return true;
 }
 
@@ -115,20 +152,31 @@ bool mirror_locked(OpenBlob& ob, int fd, uint64_t size) {
 
 bool BlobTable::mirror_now(OpenBlob& ob, int fd) {
   std::lock_guard<std::mutex> g(ob.mirror_mu);
-  return mirror_locked(ob, fd, ob.blob->size());
+  return mirror_locked(ob, fd, ob.blob->size(), realtime_ns());
 }
 
 void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
   std::lock_guard<std::mutex> g(ob.mirror_mu);
   uint64_t size = ob.blob->size();
   for (std::atomic<uint64_t>* c : ob.cells) c->store(size, std::memory_order_release);
+  ob.changed_real_ns = realtime_ns();
   uint64_t mirrored = ob.mirrored_size.load(std::memory_order_relaxed);
   // Growth may wait, except from 0: an empty placeholder tells the library's stat that the
   // file is empty, without asking (hook_stat.cc), so it must never hide data.
   if (size == mirrored || (size > mirrored && mirrored != 0 && !shrunk &&
-                           ipc::now_ns() - ob.mirrored_ns < kMirrorIntervalNs))
+                           ipc::now_ns() - ob.mirrored_ns < kMirrorIntervalNs)) {
+    // The mtime follows at most a second behind; the rest at the next release (settle_mtime).
+    if (ob.changed_real_ns - ob.mtime_real_ns >= static_cast<int64_t>(kMirrorIntervalNs))
+      set_placeholder_mtime(ob, fd, 0, ob.changed_real_ns);
     return;
-  (void)mirror_locked(ob, fd, size);
+  }
+  (void)mirror_locked(ob, fd, size, ob.changed_real_ns);
+}
+
+void BlobTable::settle_mtime(OpenBlob& ob, int fd) {
+  std::lock_guard<std::mutex> g(ob.mirror_mu);
+  if (ob.changed_real_ns != 0 && ob.changed_real_ns != ob.mtime_real_ns)
+    set_placeholder_mtime(ob, fd, ob.changed_real_ns, ob.changed_real_ns);
 }
 
 void BlobTable::add_cell(OpenBlob& ob, std::atomic<uint64_t>* cell) {

@@ -18,6 +18,13 @@
 //     An ftruncate per extending write made ext4 commit its journal at the next fdatasync of
 //     the pool file (4 KiB append + fdatasync: 3.4k -> 4.5k per second without it). Programs
 //     that run without the library may see a size up to a second old while a file grows.
+//   - The placeholder's st_mtime (and with it st_ctime) follows changes of the data the same
+//     way: a write, append, truncate or fallocate sets it to now if it was last set a second
+//     or more ago (or by the size mirror's ftruncate, which sets it too); changes within that
+//     second leave it pending, and the next release of a handle sets it to the time of the
+//     last change. So it is at most a second behind the last change while a file is written,
+//     and exact once a handle on it closes. Not at fsync: dirtying the placeholder's inode
+//     makes ext4 commit its journal at the pool file's next fdatasync (see above).
 //   - Appends and append reservations take OpenBlob::append_mu, so every appender sees the end
 //     left by the previous one (O_APPEND is atomic across processes).
 // Crash: nothing here is durable. A blob whose inode was unlinked but whose delete had not
@@ -47,6 +54,8 @@ struct OpenBlob {
   std::mutex mirror_mu;
   std::atomic<uint64_t> mirrored_size{0};     // written under mirror_mu
   uint64_t mirrored_ns = 0;                   // when the placeholder was last set (mirror_mu)
+  int64_t changed_real_ns = 0;                // CLOCK_REALTIME of the last change (mirror_mu)
+  int64_t mtime_real_ns = 0;                  // what the placeholder's mtime was set to (mirror_mu)
   std::vector<std::atomic<uint64_t>*> cells;  // size cells of its handles (mirror_mu)
 };
 
@@ -61,10 +70,13 @@ class BlobTable {
   // The blob's inode lost its last link: delete now if unused, else at the last release.
   Status mark_unlinked(engine::BlobId id);
 
-  // The blob's size changed (or may have): stores it into every size cell of the blob, and
-  // into the placeholder's st_size through fd (writable) when due (see the invariants).
-  // shrunk: the size may have gone down (truncate).
+  // The blob's data or size changed (or may have): stores the size into every size cell of
+  // the blob, and into the placeholder's st_size and st_mtime through fd (writable) when due
+  // (see the invariants). shrunk: the size may have gone down (truncate).
   void publish_size(OpenBlob& ob, int fd, bool shrunk);
+  // Sets the placeholder's st_mtime to the time of the blob's last change in this daemon if it
+  // shows another time (called at every release of a handle).
+  void settle_mtime(OpenBlob& ob, int fd);
   // A handle's size cell: starts receiving the blob's size (set at once) / stops.
   void add_cell(OpenBlob& ob, std::atomic<uint64_t>* cell);
   void remove_cell(OpenBlob& ob, std::atomic<uint64_t>* cell);

@@ -146,6 +146,14 @@ print(name in names, g, ge == 61, s, se == 1)
     "$(z python3 -c "$sys_py" "$root/x/in.bin" "$bname")"
 fi
 
+# An overwrite in place (no size change) moves the mtime, as rsync's and make's checks need.
+z sh -c "printf aaaa > '$root/mt.txt'"
+touch -d 2001-01-01 "$root/mt.txt"
+z sh -c "printf b | dd of='$root/mt.txt' bs=1 seek=1 conv=notrunc status=none"
+check "overwrite in place: data" "abaa" "$(z cat "$root/mt.txt")"
+check "overwrite in place: mtime moves" "yes" \
+  "$([ "$(stat -c %Y "$root/mt.txt")" -ge $(($(date +%s) - 60)) ] && echo yes || echo no)"
+
 py='
 import hashlib, os, shutil, sys
 d = sys.argv[1]

@@ -315,6 +315,57 @@ TEST_F(SessionTest, StatFileThroughAnyDescriptor) {
   close(fd);
 }
 
+// Writes move the placeholder's mtime as the kernel moves a file's: at once when it was last
+// set a second or more ago, otherwise at the latest when a handle closes (then to the time of
+// the last change). Without this, rsync's and make's size + mtime checks miss overwrites.
+TEST_F(SessionTest, WritesMoveThePlaceholdersMtime) {
+  auto now_s = [] {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<double>(ts.tv_sec) + ts.tv_nsec / 1e9;
+  };
+  auto mtime_s = [](int fd) {
+    struct stat st;
+    EXPECT_EQ(fstat(fd, &st), 0);
+    return static_cast<double>(st.st_mtim.tv_sec) + st.st_mtim.tv_nsec / 1e9;
+  };
+  const struct timespec old[2] = {{0, UTIME_OMIT}, {1000000000, 0}};  // 2001
+  int h;
+  int fd = create("mt", &h);
+  ASSERT_EQ(ipc::pwrite(h, "abcdef", 6, 0), 6);
+  ASSERT_EQ(futimens(fd, old), 0);
+  usleep(20 * 1000);  // past the tick of the coarse clock the daemon read at the first write
+  double t0 = now_s();
+  ASSERT_EQ(ipc::pwrite(h, "xyz", 3, 0), 3);  // same size, within the second: pending
+  EXPECT_EQ(mtime_s(fd), 1e9);
+  int fd2;
+  int h2 = open_attached("mt", O_RDONLY, &fd2);  // a second handle keeps the blob open
+  ASSERT_GE(h2, 0);
+  ipc::detach(h);  // a release sets the pending time: that of the last change
+  EXPECT_GE(mtime_s(fd), t0 - 0.05);
+  EXPECT_LE(mtime_s(fd), now_s() + 0.05);
+
+  // A change more than a second after the mtime was last set shows at once.
+  h = open_attached("mt", O_RDWR, &fd);
+  ASSERT_GE(h, 0);
+  ASSERT_EQ(futimens(fd, old), 0);
+  usleep(1100 * 1000);
+  t0 = now_s();
+  ASSERT_EQ(ipc::pwrite(h, "q", 1, 5), 1);
+  EXPECT_GE(mtime_s(fd), t0 - 0.05);
+  // Reads do not move it; truncates do.
+  ASSERT_EQ(futimens(fd, old), 0);
+  char c;
+  ASSERT_EQ(ipc::pread(h2, &c, 1, 0), 1);
+  ipc::detach(h2);
+  close(fd2);
+  EXPECT_EQ(mtime_s(fd), 1e9);
+  ASSERT_EQ(ipc::truncate(h, 2), 0);
+  EXPECT_GE(mtime_s(fd), t0 - 0.05);
+  ipc::detach(h);
+  close(fd);
+}
+
 TEST_F(SessionTest, BlobLostInACrashStartsOverEmpty) {
   // A binding of this pool naming a blob that is not there: its creation was never made durable
   // before a crash. Read-only: a plain file; writable: a fresh empty blob under the same name.
