@@ -46,11 +46,9 @@ void BlobTable::release(const std::shared_ptr<OpenBlob>& ob, int fd) {
     }
     opens_--;
   }
-  // The placeholder's st_size follows the blob lazily while the file is open; exactly from the
-  // last close. Its mtime is exact from any close (after that ftruncate, which sets it to now).
-  if (drop && fd >= 0 && !gone && ob->mirrored_size.load() != ob->blob->size())
-    (void)mirror_now(*ob, fd);
-  if (fd >= 0 && !gone) settle_mtime(*ob, fd);
+  // The placeholder's st_size follows the blob lazily while the file is open, exactly from the
+  // last close; its mtime exactly from any close.
+  if (fd >= 0 && !gone) settle_placeholder(*ob, fd, drop);
   if (!drop) return;
   struct stat st;
   if (fd >= 0 && fstat(fd, &st) == 0) {
@@ -110,27 +108,43 @@ int64_t realtime_ns() {
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
 }
 
-// Sets the placeholder's st_mtime (and so its st_ctime) to `real_ns`, or to now if real_ns is
-// 0 or the daemon may not set an explicit time on that file (only its owner or a privileged
-// process may; anyone who may write it may set now), and records it as `shown_ns` (the change
-// it shows). ob.mirror_mu held.
-void set_placeholder_mtime(OpenBlob& ob, int fd, int64_t real_ns, int64_t shown_ns) {
-  struct timespec ts[2];
-  ts[0].tv_sec = 0;
-  ts[0].tv_nsec = UTIME_OMIT;  // atime stays
-  ts[1].tv_sec = real_ns / 1000000000;
-  ts[1].tv_nsec = real_ns == 0 ? UTIME_NOW : real_ns % 1000000000;
+// Records the placeholder's mtime as the daemon's own last change of it left it: a different
+// one later was set by the program (utimensat after its writes, as `cp -p` and `tar` do) and
+// is kept. ob.mirror_mu held.
+void note_placed_mtime(OpenBlob& ob, int fd) {
+  struct stat st;
+  ob.placed_valid = fstat(fd, &st) == 0;
+  if (ob.placed_valid) ob.placed_mtime = st.st_mtim;
+}
+
+// futimens of the mtime alone (atime stays): `t`, or now where the daemon may not set an
+// explicit time on that file (only its owner or a privileged process may; anyone who may
+// write it may set now). 0 or -1 with errno.
+int set_mtime(int fd, struct timespec t) {
+  struct timespec ts[2] = {{0, UTIME_OMIT}, t};
   int r = futimens(fd, ts);
-  if (r != 0 && real_ns != 0 && errno == EPERM) {
+  if (r != 0 && t.tv_nsec != UTIME_NOW && errno == EPERM) {
     ts[1].tv_nsec = UTIME_NOW;
     r = futimens(fd, ts);
   }
-  if (r != 0) {
+  return r;
+}
+
+struct timespec timespec_of(int64_t real_ns) {
+  if (real_ns == 0) return {0, UTIME_NOW};
+  return {static_cast<time_t>(real_ns / 1000000000), static_cast<long>(real_ns % 1000000000)};
+}
+
+// Sets the placeholder's st_mtime (and so its st_ctime) to `real_ns` (0: now), recorded as
+// showing the change at `shown_ns`. ob.mirror_mu held.
+void set_placeholder_mtime(OpenBlob& ob, int fd, int64_t real_ns, int64_t shown_ns) {
+  if (set_mtime(fd, timespec_of(real_ns)) != 0) {
     LOG_DEBUG("daemon", "blob %" PRIu64 ": setting the placeholder's mtime: %s", ob.id,
               strerror(errno));
     return;
   }
   ob.mtime_real_ns = shown_ns;
+  note_placed_mtime(ob, fd);
 }
 
 // Sets the placeholder's st_size and records it; ob.mirror_mu held. False (logged) on failure.
@@ -145,6 +159,7 @@ bool mirror_locked(OpenBlob& ob, int fd, uint64_t size, int64_t shown_ns) {
   ob.mirrored_size.store(size);
   ob.mirrored_ns = ipc::now_ns();
   ob.mtime_real_ns = shown_ns;
+  note_placed_mtime(ob, fd);
   return true;
 }
 
@@ -165,7 +180,8 @@ void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
   // file is empty, without asking (hook_stat.cc), so it must never hide data.
   if (size == mirrored || (size > mirrored && mirrored != 0 && !shrunk &&
                            ipc::now_ns() - ob.mirrored_ns < kMirrorIntervalNs)) {
-    // The mtime follows at most a second behind; the rest at the next release (settle_mtime).
+    // The mtime follows at most a second behind; the rest at the next release
+    // (settle_placeholder).
     if (ob.changed_real_ns - ob.mtime_real_ns >= static_cast<int64_t>(kMirrorIntervalNs))
       set_placeholder_mtime(ob, fd, 0, ob.changed_real_ns);
     return;
@@ -173,10 +189,28 @@ void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
   (void)mirror_locked(ob, fd, size, ob.changed_real_ns);
 }
 
-void BlobTable::settle_mtime(OpenBlob& ob, int fd) {
+void BlobTable::settle_placeholder(OpenBlob& ob, int fd, bool with_size) {
   std::lock_guard<std::mutex> g(ob.mirror_mu);
-  if (ob.changed_real_ns != 0 && ob.changed_real_ns != ob.mtime_real_ns)
+  const uint64_t size = ob.blob->size();
+  const bool size_due = with_size && ob.mirrored_size.load() != size;
+  const bool mtime_due = ob.changed_real_ns != 0 && ob.changed_real_ns != ob.mtime_real_ns;
+  if (!size_due && !mtime_due) return;
+  struct stat st;
+  if (fstat(fd, &st) != 0) return;
+  // An mtime set since the daemon's last change of it is the program's: it stays, also across
+  // the size's ftruncate.
+  const bool programs = !ob.placed_valid || st.st_mtim.tv_sec != ob.placed_mtime.tv_sec ||
+                        st.st_mtim.tv_nsec != ob.placed_mtime.tv_nsec;
+  if (size_due && !mirror_locked(ob, fd, size, ob.changed_real_ns)) return;
+  if (!programs) {
     set_placeholder_mtime(ob, fd, ob.changed_real_ns, ob.changed_real_ns);
+    return;
+  }
+  ob.mtime_real_ns = ob.changed_real_ns;  // nothing more to show
+  if (size_due && set_mtime(fd, st.st_mtim) != 0)
+    LOG_DEBUG("daemon", "blob %" PRIu64 ": restoring the placeholder's mtime: %s", ob.id,
+              strerror(errno));
+  note_placed_mtime(ob, fd);
 }
 
 void BlobTable::add_cell(OpenBlob& ob, std::atomic<uint64_t>* cell) {

@@ -24,7 +24,10 @@
 //     second leave it pending, and the next release of a handle sets it to the time of the
 //     last change. So it is at most a second behind the last change while a file is written,
 //     and exact once a handle on it closes. Not at fsync: dirtying the placeholder's inode
-//     makes ext4 commit its journal at the pool file's next fdatasync (see above).
+//     makes ext4 commit its journal at the pool file's next fdatasync (see above). An mtime
+//     the program set after its last change (utimensat, as `cp -p` and `tar` do before
+//     closing) differs from what the daemon last left there: it is kept, also across the
+//     last close's ftruncate.
 //   - Appends and append reservations take OpenBlob::append_mu, so every appender sees the end
 //     left by the previous one (O_APPEND is atomic across processes).
 // Crash: nothing here is durable. A blob whose inode was unlinked but whose delete had not
@@ -55,7 +58,9 @@ struct OpenBlob {
   std::atomic<uint64_t> mirrored_size{0};     // written under mirror_mu
   uint64_t mirrored_ns = 0;                   // when the placeholder was last set (mirror_mu)
   int64_t changed_real_ns = 0;                // CLOCK_REALTIME of the last change (mirror_mu)
-  int64_t mtime_real_ns = 0;                  // what the placeholder's mtime was set to (mirror_mu)
+  int64_t mtime_real_ns = 0;                  // the change its mtime shows (mirror_mu)
+  struct timespec placed_mtime {};            // its mtime after the daemon set it (mirror_mu)
+  bool placed_valid = false;                  // placed_mtime was read (mirror_mu)
   std::vector<std::atomic<uint64_t>*> cells;  // size cells of its handles (mirror_mu)
 };
 
@@ -74,9 +79,11 @@ class BlobTable {
   // the blob, and into the placeholder's st_size and st_mtime through fd (writable) when due
   // (see the invariants). shrunk: the size may have gone down (truncate).
   void publish_size(OpenBlob& ob, int fd, bool shrunk);
-  // Sets the placeholder's st_mtime to the time of the blob's last change in this daemon if it
-  // shows another time (called at every release of a handle).
-  void settle_mtime(OpenBlob& ob, int fd);
+  // When a handle closes: the placeholder's st_size made exact if `with_size` (the blob's last
+  // handle, or a writable one), and its st_mtime set to the time of the blob's last change in
+  // this daemon if it shows another, unless the program set it since the daemon last did
+  // (kept, also across the ftruncate).
+  void settle_placeholder(OpenBlob& ob, int fd, bool with_size);
   // A handle's size cell: starts receiving the blob's size (set at once) / stops.
   void add_cell(OpenBlob& ob, std::atomic<uint64_t>* cell);
   void remove_cell(OpenBlob& ob, std::atomic<uint64_t>* cell);

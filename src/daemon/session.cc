@@ -58,9 +58,9 @@ bool complaint_allowed() {
 Handle::~Handle() {
   if (ob && table && cell) table->remove_cell(*ob, cell);
   // A writable handle can set the placeholder's lagging st_size itself (the last release,
-  // perhaps through a read-only handle, would need a write-only reopen of the file).
-  if (ob && table && fd >= 0 && accmode != O_RDONLY && ob->mirrored_size.load() != ob->blob->size())
-    (void)table->mirror_now(*ob, fd);
+  // perhaps through a read-only handle, would need a write-only reopen of the file), and with
+  // it the mtime.
+  if (ob && table && fd >= 0 && accmode != O_RDONLY) table->settle_placeholder(*ob, fd, true);
   if (ob && table) table->release(ob, fd);
   if (fd >= 0) close(fd);
 }

@@ -154,6 +154,16 @@ check "overwrite in place: data" "abaa" "$(z cat "$root/mt.txt")"
 check "overwrite in place: mtime moves" "yes" \
   "$([ "$(stat -c %Y "$root/mt.txt")" -ge $(($(date +%s) - 60)) ] && echo yes || echo no)"
 
+# Times a program sets after writing (cp -p, tar x) stay, also for files written in pieces.
+touch -d 2001-01-01 "$plain/in.bin"
+z cp -p "$plain/in.bin" "$root/in_p.bin"
+check "cp -p keeps the mtime" "$(stat -c %Y "$plain/in.bin")" "$(stat -c %Y "$root/in_p.bin")"
+tar cf "$plain/p.tar" -C "$plain" in.bin
+mkdir -p "$root/px"
+z tar xf "$plain/p.tar" -C "$root/px"
+check "tar x keeps the mtime" "$(stat -c %Y "$plain/in.bin")" "$(stat -c %Y "$root/px/in.bin")"
+check "tar x data" "$want" "$(z sha256sum "$root/px/in.bin" | cut -d' ' -f1)"
+
 py='
 import hashlib, os, shutil, sys
 d = sys.argv[1]
