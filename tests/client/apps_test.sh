@@ -146,6 +146,20 @@ print(name in names, g, ge == 61, s, se == 1)
     "$(z python3 -c "$sys_py" "$root/x/in.bin" "$bname")"
 fi
 
+# stat needs no read permission: another user sees a ZVFS file's real size and allocation.
+if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
+  install -m 755 "$lib" "$t/libzvfs.so"
+  chmod 755 "$t" "$root"
+  z sh -c "head -c 300000 /dev/urandom > '$root/private.bin'"
+  chmod 600 "$root/private.bin"
+  as_nobody() {
+    su nobody -s /bin/sh -c "LD_PRELOAD='$t/libzvfs.so' ZVFS_SOCKET='$ZVFS_SOCKET' ZVFS_ROOT='$root' $1"
+  }
+  check "stat by another user, no read permission" "300000 yes" \
+    "$(as_nobody "stat -c '%s %b' '$root/private.bin'" | awk '{print $1, ($2 > 500 ? "yes" : "no")}')"
+  check "read by another user refused" "1" "$(as_nobody "cat '$root/private.bin'" >/dev/null 2>&1; echo $?)"
+fi
+
 # An overwrite in place (no size change) moves the mtime, as rsync's and make's checks need.
 z sh -c "printf aaaa > '$root/mt.txt'"
 touch -d 2001-01-01 "$root/mt.txt"
