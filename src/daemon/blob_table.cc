@@ -198,9 +198,13 @@ void BlobTable::settle_placeholder(OpenBlob& ob, int fd, bool with_size) {
   struct stat st;
   if (fstat(fd, &st) != 0) return;
   // An mtime set since the daemon's last change of it is the program's: it stays, also across
-  // the size's ftruncate.
-  const bool programs = !ob.placed_valid || st.st_mtim.tv_sec != ob.placed_mtime.tv_sec ||
-                        st.st_mtim.tv_nsec != ob.placed_mtime.tv_nsec;
+  // the size's ftruncate, if it was set after the last change of the data (the inode's ctime
+  // tells when); a change after it moves the mtime, as the kernel's write would have.
+  const int64_t ctime_ns =
+      static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
+  const bool programs = (!ob.placed_valid || st.st_mtim.tv_sec != ob.placed_mtime.tv_sec ||
+                         st.st_mtim.tv_nsec != ob.placed_mtime.tv_nsec) &&
+                        ctime_ns >= ob.changed_real_ns;
   if (size_due && !mirror_locked(ob, fd, size, ob.changed_real_ns)) return;
   if (!programs) {
     set_placeholder_mtime(ob, fd, ob.changed_real_ns, ob.changed_real_ns);

@@ -25,9 +25,9 @@
 //     last change. So it is at most a second behind the last change while a file is written,
 //     and exact once a handle on it closes. Not at fsync: dirtying the placeholder's inode
 //     makes ext4 commit its journal at the pool file's next fdatasync (see above). An mtime
-//     the program set after its last change (utimensat, as `cp -p` and `tar` do before
-//     closing) differs from what the daemon last left there: it is kept, also across the
-//     last close's ftruncate.
+//     the program set after the last change (utimensat, as `cp -p` and `tar` do before
+//     closing) differs from what the daemon last left there, and the inode's ctime is not
+//     older than that change: it is kept, also across the last close's ftruncate.
 //   - Appends and append reservations take OpenBlob::append_mu, so every appender sees the end
 //     left by the previous one (O_APPEND is atomic across processes).
 // Crash: nothing here is durable. A blob whose inode was unlinked but whose delete had not
