@@ -1121,25 +1121,37 @@ int seek(int handle, uint64_t off, int whence, uint64_t* result) {
   return 0;
 }
 
-int release_if_unlinked(int opath_fd) {
+namespace {
+
+// A socket request carrying `fd` and no body, on the current session: once more on a new
+// session if the daemon went away meanwhile (a restart), as attach does. Both such requests
+// can be repeated. Returns the reply's status.
+int fd_call(Op op, int fd, void* rep, size_t rep_cap, size_t* rep_len) {
   if (!ensure_init()) return -ENOMEM;
   uint64_t deadline = 0;
-  int r = acquire_session(&deadline);
-  if (r < 0) return r;
-  r = sock_call(g_cur, Op::kReleaseIfUnlinked, nullptr, 0, opath_fd, nullptr, 0, nullptr);
-  release_session();
+  int r;
+  for (int attempt = 0;; ++attempt) {
+    r = acquire_session(&deadline);
+    if (r < 0) return r;
+    r = sock_call(g_cur, op, nullptr, 0, fd, rep, rep_cap, rep_len);
+    bool dead = g_cur->dead.load();
+    release_session();
+    if (r == -EIO && dead && attempt == 0) continue;
+    return r;
+  }
+}
+
+}  // namespace
+
+int release_if_unlinked(int opath_fd) {
+  int r = fd_call(Op::kReleaseIfUnlinked, opath_fd, nullptr, 0, nullptr);
   return r < 0 ? r : 0;
 }
 
 int stat_file(int fd, BlobStatInfo* out) {
-  if (!ensure_init()) return -ENOMEM;
-  uint64_t deadline = 0;
-  int r = acquire_session(&deadline);
-  if (r < 0) return r;
   StatFileRep rep;
   size_t got = 0;
-  r = sock_call(g_cur, Op::kStatFile, nullptr, 0, fd, &rep, sizeof rep, &got);
-  release_session();
+  int r = fd_call(Op::kStatFile, fd, &rep, sizeof rep, &got);
   if (r == 1 && got != sizeof rep) return -EPROTO;
   if (r == 1) {
     out->size = rep.size;

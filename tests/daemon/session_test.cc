@@ -1011,6 +1011,16 @@ TEST_F(SessionTest, DaemonRestartReattachesAndReportsLostWritesOnce) {
   char b[3];
   ASSERT_EQ(ipc::pread(h1, b, 3, 0), 3);  // transparently re-attached
   EXPECT_EQ(0, memcmp(b, "one", 3));
+  // A stat through the new daemon works at once (a socket request on the dead session is
+  // made again on a new one).
+  d_.reset();
+  d_ = std::make_unique<InProcessDaemon>(*pool_, sock_, "user");
+  ASSERT_TRUE(d_->start());
+  int op = open(path("synced").c_str(), O_PATH | O_CLOEXEC);
+  ipc::BlobStatInfo bs;
+  EXPECT_EQ(ipc::stat_file(op, &bs), 1);
+  EXPECT_EQ(bs.size, 3u);
+  close(op);
   EXPECT_EQ(ipc::sync(h1, false), 0);    // nothing was unsynced: carries on
   EXPECT_EQ(ipc::sync(h2, true), -EIO);  // had unsynced writes: EIO once...
   EXPECT_EQ(ipc::sync(h2, true), 0);     // ...then fine
