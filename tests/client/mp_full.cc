@@ -5,6 +5,11 @@
 //                    by unlink + close, is usable at once, as a file system that frees at once
 //                    would let a database use it (the pool frees it a few commits later, and
 //                    the daemon commits those when a writer needs the space).
+//   pool-full-rewrite FILE
+//                    fill the pool with zeros written into FILE (as PostgreSQL extends a table
+//                    and fills a new WAL segment): zeros take space, so the pool fills; then
+//                    every 8 KiB page of them is written with data, twice, on the full pool
+//                    (rewrites free what they take), while growing FILE is still refused.
 //   fs-limit FILE    FILE grows only as far as its placeholder's file system allows any file
 //                    (found with lseek on a plain file in $ZVFS_TEST_OUTSIDE, on the same file
 //                    system): a write at the limit gets EFBIG, one across it is short, and the
@@ -99,6 +104,51 @@ int cmd_pool_full(const char* file) {
   return 0;
 }
 
+int cmd_pool_full_rewrite(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  std::vector<char> zeros(kChunk, 0);
+  uint64_t size = 0;
+  for (int i = 0;; i++) {
+    CHECK(i < 1024);  // the pool is 256 MiB: zeros that took no space would never fill it
+    ssize_t w = pwrite(fd, zeros.data(), kChunk, static_cast<off_t>(size));
+    if (w < 0) {
+      CHECK(errno == ENOSPC);
+      break;
+    }
+    size += static_cast<uint64_t>(w);
+  }
+  CHECK(size >= 64 * kChunk);
+  CHECK(fsync(fd) == 0);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == size);
+  CHECK(static_cast<uint64_t>(st.st_blocks) * 512 >= size);  // allocated, not a hole
+  constexpr size_t kPage = 8192;
+  std::vector<char> page(kPage), got(kPage);
+  auto fill_page = [&](std::vector<char>& b, int pass, uint64_t off) {
+    for (size_t i = 0; i < kPage; i += 8) {
+      uint64_t v = (off + i) * 0x9E3779B97F4A7C15ull + static_cast<uint64_t>(pass);
+      memcpy(&b[i], &v, 8);
+    }
+  };
+  for (int pass = 1; pass <= 2; pass++) {
+    for (uint64_t off = 0; off + kPage <= size; off += kPage) {
+      fill_page(page, pass, off);
+      CHECK(pwrite(fd, page.data(), kPage, static_cast<off_t>(off)) == static_cast<ssize_t>(kPage));
+    }
+    CHECK(fsync(fd) == 0);
+  }
+  errno = 0;
+  CHECK(pwrite(fd, zeros.data(), kChunk, static_cast<off_t>(size)) < 0 && errno == ENOSPC);
+  for (uint64_t off = 0; off + kPage <= size; off += kPage) {
+    fill_page(page, 2, off);
+    CHECK(pread(fd, got.data(), kPage, static_cast<off_t>(off)) == static_cast<ssize_t>(kPage));
+    CHECK(memcmp(page.data(), got.data(), kPage) == 0);
+  }
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 int cmd_fs_limit(const char* file) {
   const char* outside = getenv("ZVFS_TEST_OUTSIDE");
   CHECK(outside != nullptr);
@@ -133,6 +183,7 @@ int cmd_fs_limit(const char* file) {
 
 int run_full_command(const std::string& c, int, char** argv) {
   if (c == "pool-full") return cmd_pool_full(argv[2]);
+  if (c == "pool-full-rewrite") return cmd_pool_full_rewrite(argv[2]);
   if (c == "fs-limit") return cmd_fs_limit(argv[2]);
   return -1;
 }

@@ -77,6 +77,11 @@ class MpFullPoolTest : public MpTest {
 TEST_F(MpFullPoolTest, EnospcThenFreedSpaceIsUsableAtOnce) {
   expect_ok({"pool-full", "f"});
 }
+// Zeros a program writes take space (as on ext4), and on the pool they filled, rewriting them
+// with data works: a database's pages and preallocated log stay writable (mp_full.cc).
+TEST_F(MpFullPoolTest, WrittenZerosFillThePoolAndStayWritable) {
+  expect_ok({"pool-full-rewrite", "f"});
+}
 
 TEST_F(MpTest, DupAndForkShareTheOffset) {
   expect_ok({"dup-fork", "f"});

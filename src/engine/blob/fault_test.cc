@@ -515,6 +515,98 @@ TEST_F(FullPoolTest, WriteRightAfterAPunchFits) {
   expect_write_fits();
 }
 
+// On a pool full of data, rewriting blocks that hold data keeps working (a commit frees what
+// the rewrite takes, so half of the reserve is theirs), while new data still gets ENOSPC. A
+// database rewrites its pages in place (checkpoints, crash recovery) and must not fail there:
+// on ext4 such writes need no space at all.
+TEST_F(FullPoolTest, RewritesOfWrittenBlocksWorkOnAFullPool) {
+  const BlobId other_id = *pool->create_blob();  // (a create needs room too)
+  BlobId id = fill();
+  auto b = *pool->open_blob(id);
+  std::vector<uint8_t> piece(64 << 10, 0x3c);
+  // Full for pieces of the size rewritten below, too.
+  while (b->write(b->size(), piece.data(), piece.size()).ok()) {
+  }
+  ASSERT_TRUE(pool->sync_all().ok());
+  const uint64_t size = b->size();
+  auto tag = [](int pass, uint64_t off) { return static_cast<uint8_t>(pass * 41 + (off >> 16)); };
+  for (int pass = 1; pass <= 3; pass++) {
+    for (uint64_t off = 0; off + piece.size() <= size; off += piece.size()) {
+      std::fill(piece.begin(), piece.end(), tag(pass, off));
+      auto w = b->write(off, piece.data(), piece.size());
+      ASSERT_TRUE(w.ok()) << "pass " << pass << " at " << off << ": " << w.error().msg;
+    }
+  }
+  // New data, in another blob or past the end of this one, is still refused.
+  auto other = *pool->open_blob(other_id);
+  std::vector<uint8_t> mib(1 << 20, 0x77);
+  int accepted = 0;
+  for (; accepted < 4; accepted++) {
+    auto w = other->write(static_cast<uint64_t>(accepted) << 20, mib.data(), mib.size());
+    if (!w.ok()) {
+      EXPECT_EQ(w.code(), ENOSPC);
+      break;
+    }
+  }
+  EXPECT_LT(accepted, 4) << "new data kept being accepted on a full pool";
+  EXPECT_EQ(b->write(size, mib.data(), mib.size()).code(), ENOSPC);
+  ASSERT_TRUE(pool->sync_all().ok());
+  reimport(/*clean=*/true);
+  b = *pool->open_blob(id);
+  for (uint64_t off = 0; off + piece.size() <= size; off += piece.size()) {
+    auto r = b->read(off, piece.data(), piece.size());
+    ASSERT_TRUE(r.ok()) << r.error().msg;
+    ASSERT_EQ(*r, piece.size());
+    ASSERT_TRUE(
+        std::all_of(piece.begin(), piece.end(), [&](uint8_t v) { return v == tag(3, off); }))
+        << "at " << off;
+  }
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+}
+
+// Zeros a program writes take space, as on ext4: PostgreSQL extends a table, and fills each new
+// WAL segment, with zeros, and counts on its later writes there not being the ones that find
+// the disk full. They fill the pool, count as allocated, read back as zeros, and can then be
+// rewritten with data on the full pool.
+TEST_F(FullPoolTest, WrittenZerosTakeSpaceAndCanBeRewrittenWhenFull) {
+  BlobId id = *pool->create_blob();
+  auto b = *pool->open_blob(id);
+  std::vector<uint8_t> zeros(1 << 20, 0);
+  uint64_t size = 0;
+  for (; size < dev->size(); size += zeros.size()) {  // bounded: the pool is smaller than dev
+    auto w = b->write(size, zeros.data(), zeros.size());
+    if (!w.ok()) {
+      ASSERT_EQ(w.code(), ENOSPC) << w.error().msg;
+      break;
+    }
+  }
+  ASSERT_LT(size, dev->size()) << "zeros never filled the pool";
+  ASSERT_GT(size, 0u);
+  ASSERT_TRUE(pool->sync_all().ok());
+  EXPECT_GE(b->stat()->allocated_bytes, size);
+  EXPECT_EQ(*b->seek_data(0), 0u);
+  std::vector<uint8_t> piece(64 << 10);
+  ASSERT_EQ(*b->read(size / 2, piece.data(), piece.size()), piece.size());
+  EXPECT_TRUE(std::all_of(piece.begin(), piece.end(), [](uint8_t v) { return v == 0; }));
+  auto tag = [](uint64_t off) { return static_cast<uint8_t>(1 + (off >> 16) % 251); };
+  for (uint64_t off = 0; off + piece.size() <= size; off += piece.size()) {
+    std::fill(piece.begin(), piece.end(), tag(off));
+    auto w = b->write(off, piece.data(), piece.size());
+    ASSERT_TRUE(w.ok()) << "at " << off << ": " << w.error().msg;
+  }
+  ASSERT_TRUE(pool->sync_all().ok());
+  for (uint64_t off = 0; off + piece.size() <= size; off += piece.size()) {
+    ASSERT_EQ(*b->read(off, piece.data(), piece.size()), piece.size());
+    ASSERT_TRUE(std::all_of(piece.begin(), piece.end(), [&](uint8_t v) { return v == tag(off); }))
+        << "at " << off;
+  }
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+}
+
 }  // namespace
 }  // namespace zvfs::engine
 

@@ -182,7 +182,7 @@ class ModelRun {
     std::vector<uint8_t> buf(len);
     const uint8_t base = static_cast<uint8_t>(rand(256));
     for (size_t i = 0; i < len; i++) buf[i] = static_cast<uint8_t>(base + i * 7 + (i >> 8));
-    if (rand(10) == 0) std::fill(buf.begin(), buf.end(), 0);  // zero blocks become holes
+    if (rand(10) == 0) std::fill(buf.begin(), buf.end(), 0);  // written zeros stay allocated
     auto w = b.write(off, buf.data(), len);
     ASSERT_TRUE(w.ok()) << "step " << step_ << ": " << w.error().msg;
     ASSERT_EQ(*w, len);

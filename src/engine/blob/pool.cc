@@ -128,7 +128,7 @@ Result<size_t> BlobImpl::write(uint64_t off, const void* buf, size_t len) {
   size_t done = 0;
   do {
     const size_t n = std::min(len - done, kWriteChunk);
-    ZVFS_TRY(core_->admit(n, /*need_space=*/true, obj_.get()));
+    ZVFS_TRY(core_->admit(n, /*need_space=*/true, obj_.get(), off + done));
     ZVFS_TRY(core_->objset().write(*obj_, off + done, p + done, n));
     done += n;
   } while (done < len);

@@ -61,8 +61,11 @@ class PoolCore {
   Status check_writable() const;
   // Before a change of `bytes` new data (to object `o`, if any): throttles on dirty data and, if
   // need_space, refuses (ENOSPC) what could not be committed. Changes that mostly free space
-  // pass need_space = false so they work on a full pool.
-  Status admit(uint64_t bytes, bool need_space = true, const dmu::Object* o = nullptr);
+  // pass need_space = false so they work on a full pool. A write at `off` whose blocks all hold
+  // data already may also use half of the reserve (see admit()).
+  static constexpr uint64_t kNoOffset = ~0ull;
+  Status admit(uint64_t bytes, bool need_space = true, dmu::Object* o = nullptr,
+               uint64_t off = kNoOffset);
 
   Status sync_blob(dmu::Object& o);
   Status sync_all();

@@ -222,7 +222,7 @@ Status PoolCore::wait_synced(uint64_t txg) {
   return make_error(EIO, failed_.ok() ? "pool closed" : "pool failed: txg commit error");
 }
 
-Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
+Status PoolCore::admit(uint64_t bytes, bool need_space, dmu::Object* o, uint64_t off) {
   ZVFS_TRY(check_writable());
   const bool bulk = bytes > kSmallChangeBytes;
   // The object's dirty data in both txgs: once a commit has closed the txg (and waits for the
@@ -259,6 +259,11 @@ Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
   // metadata a commit rewrites. Deferred frees, dirty data and the open txg's other changes
   // (a delete, truncate or punch frees blocks when its txg commits) may free space: commit and
   // retry, until kDeferTxgs more commits have made those frees reusable.
+  // A write that only replaces blocks (ObjectSet::replaces_blocks) may also use half of the
+  // reserve: its commit frees what it takes, so on a pool full of new data a database still
+  // rewrites its pages (a checkpoint, crash recovery, a log file it filled with zeros before
+  // use), as it does in place on ext4. The other half stays for commits' metadata and deletes.
+  int replaces = -1;        // not asked until the pool is that full
   bool host_bound = false;  // the host file system, not the pool, is what is full
   int64_t host = -1;
   for (int attempt = 0;; attempt++) {
@@ -272,6 +277,14 @@ Status PoolCore::admit(uint64_t bytes, bool need_space, const dmu::Object* o) {
     const uint64_t dirty = os_->dirty_bytes();
     const uint64_t need = dirty + dirty / 32 + bytes + (1ull << 20);
     if (need <= avail) return ok_status();
+    if (o != nullptr && off != kNoOffset && bytes > 0) {
+      if (replaces < 0) {
+        auto r = os_->replaces_blocks(*o, off, bytes);
+        replaces = r.ok() && *r ? 1 : 0;
+      }
+      const uint64_t floor = reserve_bytes_ / 2;
+      if (replaces == 1 && need <= (usable > floor ? usable - floor : 0)) return ok_status();
+    }
     // Limited to written space since the host file system was full (SyncCtx::write): if it
     // has room again for what commits would write, all of the pool is usable again.
     if (s.written_only) {

@@ -88,7 +88,10 @@ struct TxgDelta {
   uint64_t txg = 0;
   std::map<uint64_t, std::shared_ptr<AlignedBuf>> blocks;  // block id -> full block contents
   RangeSet freed;                                          // block ranges freed in this txg
-  uint64_t size = 0;                                       // the object's size when the txg closed
+  // Blocks a write filled (in part or whole) with zeros: stored whole at the commit, never as
+  // holes, so space a program claimed by writing zeros stays allocated, as on ext4.
+  RangeSet zeros_written;
+  uint64_t size = 0;  // the object's size when the txg closed
   bool created = false, deleted = false, xattrs_dirty = false;
   std::shared_ptr<const XattrMap> xattrs;  // snapshot at close (if xattrs_dirty)
   std::vector<LogOp> ops;

@@ -12,6 +12,7 @@
 #include "common/copy.h"
 #include "common/log.h"
 #include "engine/dmu/objset.h"
+#include "engine/dmu/zeros.h"
 
 namespace zvfs::dmu {
 namespace {
@@ -292,6 +293,8 @@ Status ObjectSet::write_locked(Object& o, uint64_t off, const void* buf, size_t 
     const uint32_t cnt = static_cast<uint32_t>(std::min<uint64_t>(bs - boff, len - done));
     ZVFS_ASSIGN_OR_RETURN(blk, writable_block(o, d, b, Fill::kOverwritten));
     copy_bytes(blk->data() + boff, in + done, cnt);
+    // Usually decided by the first byte; only a run of zeros costs a full compare.
+    if (all_zero(in + done, cnt)) d.zeros_written.add(b, b + 1);
     done += cnt;
   }
   if (end > o.size) o.size = end;
@@ -306,6 +309,18 @@ Result<size_t> ObjectSet::write(Object& o, uint64_t off, const void* buf, size_t
   if (o.deleted) return make_error(ENOENT, "blob deleted");
   ZVFS_TRY(write_locked(o, off, buf, len));
   return len;
+}
+
+Result<bool> ObjectSet::replaces_blocks(Object& o, uint64_t off, uint64_t len) {
+  std::shared_lock txg(txg_mu_);
+  std::lock_guard lk(o.mu);
+  uint64_t end;
+  if (o.deleted || len == 0 || !checked_end(off, len, &end) || end > o.size) return false;
+  for (uint64_t b = off / block_size_; b <= (end - 1) / block_size_; b++) {
+    ZVFS_ASSIGN_OR_RETURN(hole, block_is_hole(o, b));
+    if (hole) return false;
+  }
+  return true;
 }
 
 Result<uint64_t> ObjectSet::append(Object& o, const void* buf, size_t len) {

@@ -87,6 +87,11 @@ class ObjectSet {
   Result<size_t> read(Object& o, uint64_t off, void* buf, size_t len);
   Result<size_t> write(Object& o, uint64_t off, const void* buf, size_t len);
   Result<uint64_t> append(Object& o, const void* buf, size_t len);
+  // Whether every block of [off, off+len) within the object's size already holds data
+  // (committed, or dirty in either txg): a write there replaces blocks instead of adding any,
+  // and the commit after it frees about as much as it takes (kDeferTxgs later). The admission
+  // of writes on a nearly full pool asks; it costs a block-pointer lookup per block.
+  Result<bool> replaces_blocks(Object& o, uint64_t off, uint64_t len);
   Status truncate(Object& o, uint64_t size);
   Status punch(Object& o, uint64_t off, uint64_t len);
   Result<ObjStat> stat(Object& o);

@@ -3,9 +3,11 @@
 // sync_txg(T) runs on the pool's sync thread only, while txg T+1 is open and takes new
 // changes. Order, bottom-up, so a parent is written after its children and carries their
 // checksums:
-//   1. every dirty data block of T to a newly allocated place (all-zero blocks become holes;
-//      on format-2 pools a block is stored only up to the 4 KiB sector holding its last
-//      non-zero byte, so a 100-byte file takes 4 KiB, not a whole block);
+//   1. every dirty data block of T to a newly allocated place (all-zero blocks become holes,
+//      unless a write put zeros in them: those are stored whole, so space claimed by writing
+//      zeros stays claimed; on format-2 pools any other block is stored only up to the 4 KiB
+//      sector holding its last non-zero byte, so a 100-byte file takes 4 KiB, not a whole
+//      block);
 //   2. per object: frees (truncate/punch/delete), new leaves, changed indirect blocks
 //      (TreeWriter), the xattr block -> a new dnode;
 //   3. the meta-object blocks holding changed dnodes, and its indirect blocks -> new root.
@@ -22,15 +24,10 @@
 #include "common/copy.h"
 #include "common/log.h"
 #include "engine/dmu/objset.h"
+#include "engine/dmu/zeros.h"
 
 namespace zvfs::dmu {
 namespace {
-
-bool all_zero(const std::byte* p, size_t n) {
-  if (n == 0) return true;
-  if (p[0] != std::byte{0}) return false;
-  return std::memcmp(p, p + 1, n - 1) == 0;
-}
 
 // Bytes of the n-byte block at p to store: up to the end of the 4 KiB sector that holds its
 // last non-zero byte (0: all zero). n is a multiple of 4096. Sectors are tested from the last
@@ -226,7 +223,10 @@ Result<ObjsetRoot> ObjectSet::sync_txg(uint64_t txg, SyncCtx& ctx) {
     leaves[i].reserve(d->blocks.size());
     for (const auto& [b, buf] : d->blocks) {
       leaves[i].emplace_back(b, zio::BlockPtr{});
-      const uint32_t stored = stored_bytes(buf->data(), block_size_);
+      // Zeros a write put in the block stay allocated (a database that extends a file with
+      // zeros relies on its later writes there finding space): the whole block is stored.
+      const uint32_t stored =
+          d->zeros_written.contains(b) ? block_size_ : stored_bytes(buf->data(), block_size_);
       if (stored == 0) continue;
       zio::WriteOp op;
       op.data = buf->data();
