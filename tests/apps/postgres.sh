@@ -8,17 +8,21 @@
 # killed instead; then both restart), maintenance (what rewrites, copies and moves relation files:
 # VACUUM FULL, CLUSTER, REINDEX, CREATE DATABASE with both strategies, SET TABLESPACE for a table
 # and a database, DROP DATABASE, pg_dump into a new database, then pg_basebackup into the prefix,
-# pg_verifybackup, and the server started from that backup). Afterwards: every transaction
+# pg_verifybackup, and the server started from that backup), full (another file fills the pool:
+# new rows get an error and the server goes on, updates in place commit, since they rewrite pages
+# and WAL that the server wrote before; then the filler goes, the server restarts and pgbench
+# runs). Afterwards: every transaction
 # pgbench logged as done is in pgbench_history, the TPC-B balances agree, and pg_amcheck finds no
 # corruption (in maintenance: also every copy holds the same accounts as the original).
 # Scale 2 and 4 s runs by default; ZVFS_TEST_LONG=1: scale 10 and 30 s runs.
 set -uo pipefail
-TEST_VARIANT=${1:?usage: postgres.sh run|crash-app|crash-daemon|maintenance}
+TEST_VARIANT=${1:?usage: postgres.sh run|crash-app|crash-daemon|maintenance|full}
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 need getfattr setpriv
 [ "$(id -u)" -eq 0 ] || skip "needs root to run PostgreSQL as the postgres user"
 id postgres >/dev/null 2>&1 || skip "no postgres user"
 pg_find_bin || skip "PostgreSQL is not installed"
+[ "$TEST_VARIANT" = full ] && TEST_POOL_SIZE=384M
 apps_setup
 
 scale=2 secs=4
@@ -187,6 +191,52 @@ case "$TEST_VARIANT" in
     check_bench "$n"
     expect_tree_in_pool "$ts2.b" 1
     say "pg_basebackup into the prefix, verified, started from: done"
+    ;;
+  full)
+    # A file of another program fills the pool: 1 MiB writes until ENOSPC, then 8 KiB ones,
+    # so not even a page of new data fits.
+    filler=$TEST_ROOT/filler
+    on_zvfs dd if=/dev/urandom of="$filler" bs=1M >"$TEST_DIR/dd.out" 2>&1 &&
+      fail "filling the pool: dd never stopped"
+    grep -q "No space left on device" "$TEST_DIR/dd.out" || {
+      cat "$TEST_DIR/dd.out"
+      fail "filling the pool: dd did not stop at ENOSPC"
+    }
+    on_zvfs dd if=/dev/urandom of="$filler" bs=8k oflag=append conv=notrunc \
+      >"$TEST_DIR/dd.out" 2>&1 && fail "filling the pool: dd never stopped"
+    say "the pool is full ($(stat -c %s "$filler") bytes of filler)"
+    # New rows need a new page of the (empty) history table: refused with an error, as on a
+    # full ext4, and the server goes on.
+    out=$(sql bench "INSERT INTO pgbench_history (tid, bid, aid, delta, mtime)
+      SELECT 1, 1, 1, 0, now() FROM generate_series(1, 1000)" 2>&1) &&
+      fail "1000 new rows fitted in a full pool"
+    grep -q "No space left on device" <<<"$out" || fail "new rows on the full pool: $out"
+    # Updates in pages that have room, whose WAL goes into a segment the server filled with
+    # zeros when it made it: rewrites, which a full pool still takes (ext4 takes them in
+    # place). (A checkpoint would not work: each one writes a new small file, which a full ext4
+    # refuses too.)
+    for ((i = 0; i < 50; i++)); do
+      sql bench "UPDATE pgbench_branches SET bbalance = bbalance + 1 WHERE bid = 1;
+        UPDATE pgbench_tellers SET tbalance = tbalance + 1 WHERE tid = 1" ||
+        fail "update $i on the full pool failed"
+    done
+    "$PG_BIN/pg_isready" -q -h "$sock" -p "$port" -U postgres || fail "the server went down"
+    say "new rows refused, 50 updates committed on the full pool"
+    on_zvfs rm "$filler" || fail "cannot remove the filler"
+    sql bench "CHECKPOINT" || fail "CHECKPOINT once the filler went failed"
+    pg_stop
+    pg_start "$data" "$sock" "$port" || fail "PostgreSQL did not restart"
+    [ "$(sql bench "SELECT bbalance FROM pgbench_branches WHERE bid = 1")" = 50 ] ||
+      fail "the updates made on the full pool are not all there"
+    # The account and history side of those 50 (the TPC-B balances must agree again).
+    sql bench "UPDATE pgbench_accounts SET abalance = abalance + 50 WHERE aid = 1;
+      INSERT INTO pgbench_history (tid, bid, aid, delta, mtime) VALUES (1, 1, 1, 50, now())" ||
+      fail "writing new rows once the filler went failed"
+    pgb -n -c 2 -j 1 -T 2 -l --log-prefix="$TEST_DIR/pgbench_log" bench >"$TEST_DIR/run.out" 2>&1 || {
+      cat "$TEST_DIR/run.out"
+      fail "pgbench failed after the filler went"
+    }
+    check_bench "$(($(done_transactions) + 1))"
     ;;
   *) fail "unknown mode $TEST_VARIANT" ;;
 esac
