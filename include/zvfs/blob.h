@@ -178,6 +178,11 @@ class Blob {
   virtual Status truncate(uint64_t size) = 0;
   // Zeroes [off, off+len) (clipped to the size), freeing whole blocks. Size unchanged.
   virtual Status punch_hole(uint64_t off, uint64_t len) = 0;
+  // fallocate(2) mode 0 (or FALLOC_FL_KEEP_SIZE with keep_size): ENOSPC unless the pool has
+  // room now for the part of [off, off+len) past the blob's size; then, unless keep_size,
+  // extends the size to off+len (sparse). Nothing is set aside: a later write can still find
+  // the pool filled by others meanwhile.
+  virtual Status allocate(uint64_t off, uint64_t len, bool keep_size) = 0;
   // Makes this blob's acknowledged changes durable (intent log).
   virtual Status sync() = 0;
 

@@ -902,21 +902,19 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       if (!writable) return -EBADF;
       if (r.off > max_off || r.len > max_off - r.off) return -EFBIG;
       if (r.len == 0) return -EINVAL;
-      uint64_t end = r.off + r.len;
       Status s;
       switch (r.arg) {
         case 0:
-          if (end > b.size()) s = b.truncate(end);
-          break;
         case FALLOC_FL_KEEP_SIZE:
+          s = b.allocate(r.off, r.len, r.arg == FALLOC_FL_KEEP_SIZE);
           break;
         case FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE:
           s = b.punch_hole(r.off, r.len);
           break;
         case FALLOC_FL_ZERO_RANGE:
         case FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE:
-          s = b.punch_hole(r.off, r.len);
-          if (s.ok() && !(r.arg & FALLOC_FL_KEEP_SIZE) && end > b.size()) s = b.truncate(end);
+          s = b.allocate(r.off, r.len, (r.arg & FALLOC_FL_KEEP_SIZE) != 0);
+          if (s.ok()) s = b.punch_hole(r.off, r.len);
           break;
         default:
           return -EOPNOTSUPP;

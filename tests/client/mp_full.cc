@@ -10,6 +10,10 @@
 //                    and fills a new WAL segment): zeros take space, so the pool fills; then
 //                    every 8 KiB page of them is written with data, twice, on the full pool
 //                    (rewrites free what they take), while growing FILE is still refused.
+//   fallocate-room FILE
+//                    posix_fallocate and fallocate(KEEP_SIZE) of more than the pool holds fail
+//                    with ENOSPC and change nothing; of what fits, they succeed (the size grows
+//                    without KEEP_SIZE only).
 //   fs-limit FILE    FILE grows only as far as its placeholder's file system allows any file
 //                    (found with lseek on a plain file in $ZVFS_TEST_OUTSIDE, on the same file
 //                    system): a write at the limit gets EFBIG, one across it is short, and the
@@ -149,6 +153,26 @@ int cmd_pool_full_rewrite(const char* file) {
   return 0;
 }
 
+int cmd_fallocate_room(const char* file) {
+  int fd = open(file, O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0);
+  const off_t too_much = 1ll << 30;  // the pool is 256 MiB
+  CHECK(posix_fallocate(fd, 0, too_much) == ENOSPC);
+  errno = 0;
+  CHECK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, too_much) < 0 && errno == ENOSPC);
+  struct stat st;
+  CHECK(fstat(fd, &st) == 0 && st.st_size == 0);
+  CHECK(posix_fallocate(fd, 0, 16 << 20) == 0);
+  CHECK(fstat(fd, &st) == 0 && st.st_size == 16 << 20);
+  CHECK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 32 << 20) == 0);
+  CHECK(fstat(fd, &st) == 0 && st.st_size == 16 << 20);
+  // Past the end, only what lies beyond the size counts.
+  CHECK(posix_fallocate(fd, (16 << 20) - 4096, 8 << 20) == 0);
+  CHECK(fstat(fd, &st) == 0 && st.st_size == (24 << 20) - 4096);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 int cmd_fs_limit(const char* file) {
   const char* outside = getenv("ZVFS_TEST_OUTSIDE");
   CHECK(outside != nullptr);
@@ -184,6 +208,7 @@ int cmd_fs_limit(const char* file) {
 int run_full_command(const std::string& c, int, char** argv) {
   if (c == "pool-full") return cmd_pool_full(argv[2]);
   if (c == "pool-full-rewrite") return cmd_pool_full_rewrite(argv[2]);
+  if (c == "fallocate-room") return cmd_fallocate_room(argv[2]);
   if (c == "fs-limit") return cmd_fs_limit(argv[2]);
   return -1;
 }

@@ -82,6 +82,10 @@ TEST_F(MpFullPoolTest, EnospcThenFreedSpaceIsUsableAtOnce) {
 TEST_F(MpFullPoolTest, WrittenZerosFillThePoolAndStayWritable) {
   expect_ok({"pool-full-rewrite", "f"});
 }
+// fallocate of more than the pool holds fails with ENOSPC, as on ext4 (mp_full.cc).
+TEST_F(MpFullPoolTest, FallocateBeyondThePoolFailsWithEnospc) {
+  expect_ok({"fallocate-room", "f"});
+}
 
 TEST_F(MpTest, DupAndForkShareTheOffset) {
   expect_ok({"dup-fork", "f"});

@@ -63,6 +63,12 @@ class MemBlob : public engine::Blob {
       memset(data_.data() + off, 0, std::min<uint64_t>(len, data_.size() - off));
     return ok_status();
   }
+  Status allocate(uint64_t off, uint64_t len, bool keep_size) override {
+    std::lock_guard<std::mutex> g(mu_);
+    if (off + len > (1ull << 31)) return make_error(ENOSPC, "mem pool full");
+    if (!keep_size && data_.size() < off + len) data_.resize(off + len);
+    return ok_status();
+  }
   Status sync() override {
     if (g_mem_sync_hold.load()) {
       g_mem_syncs_held.fetch_add(1);

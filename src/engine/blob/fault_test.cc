@@ -461,6 +461,22 @@ TEST_F(FaultTest, FullPoolRefusesWritesButDeletesAndCommitsWork) {
   EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
 }
 
+// allocate() (fallocate): ENOSPC for more than the pool holds, nothing changed; what fits
+// extends the size (unless keep_size); only the part past the size counts.
+TEST_F(FaultTest, AllocateRefusesMoreThanThePoolHolds) {
+  auto b = *pool->open_blob(*pool->create_blob());
+  EXPECT_EQ(b->allocate(0, 1ull << 30, false).code(), ENOSPC);
+  EXPECT_EQ(b->allocate(0, 1ull << 30, true).code(), ENOSPC);
+  EXPECT_EQ(b->size(), 0u);
+  ASSERT_TRUE(b->allocate(0, 8 << 20, false).ok());
+  EXPECT_EQ(b->size(), 8u << 20);
+  ASSERT_TRUE(b->allocate(0, 16 << 20, true).ok());
+  EXPECT_EQ(b->size(), 8u << 20);
+  ASSERT_TRUE(b->allocate(4 << 20, 8 << 20, false).ok());
+  EXPECT_EQ(b->size(), 12u << 20);
+  EXPECT_EQ(b->allocate(UINT64_MAX - 10, 20, false).code(), EFBIG);
+}
+
 // Space freed by a delete or a truncate is reusable only once its txg and kDeferTxgs more have
 // committed. A writer on a full pool must not get ENOSPC for space that the changes already
 // made are about to free: admission commits those txgs and tries again (as a file system that

@@ -43,6 +43,7 @@ class BlobImpl final : public Blob {
   Result<uint64_t> append(const void* buf, size_t len) override;
   Status truncate(uint64_t size) override;
   Status punch_hole(uint64_t off, uint64_t len) override;
+  Status allocate(uint64_t off, uint64_t len, bool keep_size) override;
   Status sync() override;
   uint64_t size() const override;
   Result<BlobStat> stat() override;

@@ -150,6 +150,14 @@ Status BlobImpl::punch_hole(uint64_t off, uint64_t len) {
   return core_->objset().punch(*obj_, off, len);
 }
 
+Status BlobImpl::allocate(uint64_t off, uint64_t len, bool keep_size) {
+  if (len > UINT64_MAX - off) return make_error(EFBIG, "allocate past the maximum blob size");
+  const uint64_t end = off + len, size = core_->objset().size(*obj_);
+  ZVFS_TRY(core_->check_room(end > size ? end - std::max(off, size) : 0));
+  if (keep_size || end <= size) return ok_status();
+  return truncate(end);
+}
+
 Status BlobImpl::sync() {
   ZVFS_TRY(core_->check_open());
   return core_->sync_blob(*obj_);

@@ -66,6 +66,9 @@ class PoolCore {
   static constexpr uint64_t kNoOffset = ~0ull;
   Status admit(uint64_t bytes, bool need_space = true, dmu::Object* o = nullptr,
                uint64_t off = kNoOffset);
+  // ENOSPC unless `bytes` more data would be admitted now (admit()'s space rule, without its
+  // throttle): fallocate's check.
+  Status check_room(uint64_t bytes);
 
   Status sync_blob(dmu::Object& o);
   Status sync_all();
@@ -119,6 +122,7 @@ class PoolCore {
   std::unique_ptr<zil::IntentLog> zil_;
   spa::Label label_;
   uint64_t reserve_bytes_ = 0;
+  Status find_room(uint64_t bytes, dmu::Object* o, uint64_t off);  // admit()'s space rule
 
   mutable std::mutex sync_mu_;
   std::condition_variable sync_cv_;  // wakes the sync thread

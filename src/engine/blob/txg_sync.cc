@@ -255,6 +255,15 @@ Status PoolCore::admit(uint64_t bytes, bool need_space, dmu::Object* o, uint64_t
   }
   ZVFS_TRY(check_writable());
   if (!need_space) return ok_status();
+  return find_room(bytes, o, off);
+}
+
+Status PoolCore::check_room(uint64_t bytes) {
+  ZVFS_TRY(check_writable());
+  return find_room(bytes, nullptr, kNoOffset);
+}
+
+Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off) {
   // Space: what is dirty (and this change) must fit outside the reserve, with room for the
   // metadata a commit rewrites. Deferred frees, dirty data and the open txg's other changes
   // (a delete, truncate or punch frees blocks when its txg commits) may free space: commit and
