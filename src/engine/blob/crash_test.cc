@@ -167,7 +167,9 @@ class CrashRun {
       uint64_t off = app ? e.cur.size() : rand(max_blob_ - len);
       if (off + len > max_blob_) return true;
       std::vector<uint8_t> buf(len);
-      for (auto& c : buf) c = static_cast<uint8_t>(rng_());
+      // Some writes are of zeros (as a database extends a file): such blocks are stored whole.
+      if (rand(8) != 0)
+        for (auto& c : buf) c = static_cast<uint8_t>(rng_());
       const std::vector<uint8_t> before = e.cur;
       if (e.cur.size() < off + len) e.cur.resize(off + len, 0);
       std::memcpy(e.cur.data() + off, buf.data(), len);
