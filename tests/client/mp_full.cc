@@ -9,7 +9,8 @@
 //                    fill the pool with zeros written into FILE (as PostgreSQL extends a table
 //                    and fills a new WAL segment): zeros take space, so the pool fills; then
 //                    every 8 KiB page of them is written with data, twice, on the full pool
-//                    (rewrites free what they take), while growing FILE is still refused.
+//                    (rewrites free what they take), while growing FILE is still refused;
+//                    a new file can be created there, its data is refused.
 //   fallocate-room FILE
 //                    posix_fallocate and fallocate(KEEP_SIZE) of more than the pool holds fail
 //                    with ENOSPC and change nothing; of what fits, they succeed (the size grows
@@ -127,6 +128,13 @@ int cmd_pool_full_rewrite(const char* file) {
   struct stat st;
   CHECK(fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == size);
   CHECK(static_cast<uint64_t>(st.st_blocks) * 512 >= size);  // allocated, not a hole
+  // A new file can be created on the full pool (as on a full ext4); its data is refused.
+  std::string other = std::string(file) + ".new";
+  int nfd = open(other.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644);
+  CHECK(nfd >= 0);
+  errno = 0;
+  CHECK(pwrite(nfd, zeros.data(), kChunk, 0) < 0 && errno == ENOSPC);
+  CHECK(close(nfd) == 0 && unlink(other.c_str()) == 0);
   constexpr size_t kPage = 8192;
   std::vector<char> page(kPage), got(kPage);
   auto fill_page = [&](std::vector<char>& b, int pass, uint64_t off) {

@@ -582,6 +582,29 @@ TEST_F(FullPoolTest, RewritesOfWrittenBlocksWorkOnAFullPool) {
   EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
 }
 
+// A pool full of data still creates blobs and sets small xattrs (metadata, as the daemon's new
+// file and its owner tag), as ext4 creates files on a full disk; their data gets ENOSPC.
+TEST_F(FullPoolTest, CreatesWorkOnAFullPool) {
+  BlobId id = fill();
+  auto b = *pool->open_blob(id);
+  std::vector<uint8_t> piece(64 << 10, 0x3c);
+  while (b->write(b->size(), piece.data(), piece.size()).ok()) {
+  }
+  ASSERT_TRUE(pool->sync_all().ok());
+  // (Until the metadata takes half of the reserve: 512 KiB here, about 130 blobs.)
+  for (int i = 0; i < 50; i++) {
+    auto c = pool->create_blob();
+    ASSERT_TRUE(c.ok()) << "create " << i << ": " << c.error().msg;
+    auto nb = *pool->open_blob(*c);
+    ASSERT_TRUE(nb->set_xattr("owner", "tag", 3).ok()) << "xattr " << i;
+    EXPECT_EQ(nb->write(0, piece.data(), piece.size()).code(), ENOSPC) << "write " << i;
+  }
+  ASSERT_TRUE(pool->sync_all().ok());
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+}
+
 // Zeros a program writes take space, as on ext4: PostgreSQL extends a table, and fills each new
 // WAL segment, with zeros, and counts on its later writes there not being the ones that find
 // the disk full. They fill the pool, count as allocated, read back as zeros, and can then be

@@ -63,7 +63,7 @@ Status PoolImpl::export_pool() {
 }
 
 Result<BlobId> PoolImpl::create_blob() {
-  ZVFS_TRY(core_->admit(0));
+  ZVFS_TRY(core_->admit_metadata());
   return core_->objset().create();
 }
 
@@ -116,7 +116,8 @@ Result<uint64_t> PoolImpl::grow() {
 
 namespace {
 constexpr size_t kWriteChunk = 4 << 20;  // large writes are admitted (throttled) per chunk
-}
+constexpr size_t kSmallXattrBytes = 4096;
+}  // namespace
 
 Result<size_t> BlobImpl::read(uint64_t off, void* buf, size_t len) {
   ZVFS_TRY(core_->check_open());
@@ -189,7 +190,8 @@ Result<std::vector<uint8_t>> BlobImpl::get_xattr(std::string_view name) {
 }
 
 Status BlobImpl::set_xattr(std::string_view name, const void* value, size_t len) {
-  ZVFS_TRY(core_->admit(0));
+  // A small value (the daemon's owner tag of a new file) is metadata; a large one is data.
+  ZVFS_TRY(len <= kSmallXattrBytes ? core_->admit_metadata() : core_->admit(len));
   return core_->objset().set_xattr(*obj_, name, value, len);
 }
 

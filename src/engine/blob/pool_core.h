@@ -69,6 +69,10 @@ class PoolCore {
   // ENOSPC unless `bytes` more data would be admitted now (admit()'s space rule, without its
   // throttle): fallocate's check.
   Status check_room(uint64_t bytes);
+  // Before a change of metadata only (a create, a small xattr): like a rewrite, it may use half
+  // of the reserve, so a file can be created on a pool full of data, as on ext4 (its data
+  // then gets ENOSPC).
+  Status admit_metadata();
 
   Status sync_blob(dmu::Object& o);
   Status sync_all();
@@ -122,7 +126,8 @@ class PoolCore {
   std::unique_ptr<zil::IntentLog> zil_;
   spa::Label label_;
   uint64_t reserve_bytes_ = 0;
-  Status find_room(uint64_t bytes, dmu::Object* o, uint64_t off);  // admit()'s space rule
+  // admit()'s space rule; `metadata`: admit_metadata()'s.
+  Status find_room(uint64_t bytes, dmu::Object* o, uint64_t off, bool metadata = false);
 
   mutable std::mutex sync_mu_;
   std::condition_variable sync_cv_;  // wakes the sync thread

@@ -263,7 +263,12 @@ Status PoolCore::check_room(uint64_t bytes) {
   return find_room(bytes, nullptr, kNoOffset);
 }
 
-Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off) {
+Status PoolCore::admit_metadata() {
+  ZVFS_TRY(admit(0, /*need_space=*/false));
+  return find_room(0, nullptr, kNoOffset, /*metadata=*/true);
+}
+
+Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off, bool metadata) {
   // Space: what is dirty (and this change) must fit outside the reserve, with room for the
   // metadata a commit rewrites. Deferred frees, dirty data and the open txg's other changes
   // (a delete, truncate or punch frees blocks when its txg commits) may free space: commit and
@@ -271,7 +276,8 @@ Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off) {
   // A write that only replaces blocks (ObjectSet::replaces_blocks) may also use half of the
   // reserve: its commit frees what it takes, so on a pool full of new data a database still
   // rewrites its pages (a checkpoint, crash recovery, a log file it filled with zeros before
-  // use), as it does in place on ext4. The other half stays for commits' metadata and deletes.
+  // use), as it does in place on ext4; so may a change of metadata only (admit_metadata). The
+  // other half stays for commits' metadata and deletes.
   int replaces = -1;        // not asked until the pool is that full
   bool host_bound = false;  // the host file system, not the pool, is what is full
   int64_t host = -1;
@@ -286,14 +292,15 @@ Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off) {
     const uint64_t dirty = os_->dirty_bytes();
     const uint64_t need = dirty + dirty / 32 + bytes + (1ull << 20);
     if (need <= avail) return ok_status();
-    if (o != nullptr && off != kNoOffset && bytes > 0) {
-      if (replaces < 0) {
+    if (replaces < 0) {
+      replaces = metadata ? 1 : 0;
+      if (o != nullptr && off != kNoOffset && bytes > 0) {
         auto r = os_->replaces_blocks(*o, off, bytes);
         replaces = r.ok() && *r ? 1 : 0;
       }
-      const uint64_t floor = reserve_bytes_ / 2;
-      if (replaces == 1 && need <= (usable > floor ? usable - floor : 0)) return ok_status();
     }
+    const uint64_t floor = reserve_bytes_ / 2;
+    if (replaces == 1 && need <= (usable > floor ? usable - floor : 0)) return ok_status();
     // Limited to written space since the host file system was full (SyncCtx::write): if it
     // has room again for what commits would write, all of the pool is usable again.
     if (s.written_only) {
