@@ -6,13 +6,17 @@
 // /proc/self/fd/N and O_CREAT exactly), then asks whether the opened descriptor is a ZVFS file
 // (adopt.h). If the daemon cannot be reached for a file under a prefix, open fails with EIO (the
 // just-opened descriptor is closed again; no other descriptor of the file can exist in this
-// process, since every one of them would have needed the daemon too).
+// process, since every one of them would have needed the daemon too); a file an O_EXCL create
+// made is removed again.
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/close_range.h>
 #include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -23,6 +27,7 @@
 #include "client/preconnect.h"
 #include "client/prefix.h"
 #include "client/real.h"
+#include "ipc/protocol.h"
 
 namespace zvfs::client {
 
@@ -49,6 +54,28 @@ bool needs_mode(int flags) {
   return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
+// An exclusive create made the file, and the daemon refused it or could not be asked: remove
+// it again, so that the failed open leaves nothing behind (as a failed O_EXCL open on Linux,
+// and a retry gets the same error, not EEXIST). Only if the name still names that empty inode.
+void undo_exclusive_create(int fd) {
+  char link[64];
+  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  char path[PATH_MAX];
+  ssize_t n = readlink(link, path, sizeof path - 1);
+  if (n <= 0) return;
+  path[n] = '\0';
+  // Bound by the daemon before the failure (a session lost after the attach): its blob goes
+  // with the name only through the library's unlink, so leave it to the program.
+  for (const char* name : {ipc::kTrustedBindingXattr, ipc::kUserBindingXattr}) {
+    if (syscall(SYS_fgetxattr, fd, name, nullptr, 0) >= 0) return;
+  }
+  struct stat mine, named;
+  if (REAL(fstat)(fd, &mine) != 0 || mine.st_size != 0) return;
+  if (REAL(fstatat)(AT_FDCWD, path, &named, AT_SYMLINK_NOFOLLOW) != 0) return;
+  if (named.st_dev != mine.st_dev || named.st_ino != mine.st_ino) return;
+  syscall(SYS_unlinkat, AT_FDCWD, path, 0);  // an unbound file: nothing for the daemon
+}
+
 }  // namespace
 
 // The common tail of every open: classify the new descriptor.
@@ -57,6 +84,7 @@ int after_open(int fd, int flags, const char* path) {
   note_new_fd(fd, nullptr);  // a stale slot from a descriptor closed behind our back
   int rc = adopt_fd(fd, flags, needs_mode(flags) && !name_stays_plain(path));
   if (rc < 0) {
+    if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) undo_exclusive_create(fd);
     REAL(close)(fd);
     errno = -rc;
     return -1;

@@ -17,7 +17,8 @@
 //   fork-threads FILE             fork while other threads do I/O
 //   vfork FILE                    vfork child's dup2/close leave the parent's table alone
 //   close-range FILE              close_range(3, ~0U) in a child, parent still fine
-//   expect-eio FILE               daemon unreachable: open of a file in the prefix gives EIO
+//   expect-eio FILE               daemon unreachable: open of a file in the prefix gives EIO,
+//                                 and a failed O_EXCL create leaves no file
 //   overhead N                    ns per read(2) on a non-ZVFS descriptor
 //   restart FILE CTLDIR           survives a daemon restart between CTLDIR/ready and CTLDIR/go
 //   exec-zvfs FILE                execve of a program stored in ZVFS is refused (ENOEXEC)
@@ -535,6 +536,13 @@ int cmd_expect_eio(const char* file) {
   errno = 0;
   int fd = open(file, O_RDWR | O_CREAT, 0644);
   CHECK(fd == -1 && errno == EIO);
+  // A failed exclusive create leaves no file behind: a retry fails the same way, not EEXIST.
+  std::string excl = std::string(file) + ".excl";
+  for (int i = 0; i < 2; i++) {
+    errno = 0;
+    CHECK(open(excl.c_str(), O_RDWR | O_CREAT | O_EXCL, 0644) == -1 && errno == EIO);
+    CHECK(access(excl.c_str(), F_OK) == -1 && errno == ENOENT);
+  }
   return 0;
 }
 
