@@ -44,6 +44,7 @@
 #include "client/fd_table.h"
 #include "client/file_ops.h"
 #include "client/hook.h"
+#include "client/prefix.h"
 #include "client/real.h"
 #include "client/zlog.h"
 
@@ -201,13 +202,11 @@ OpenFile* zvfs_iocb(const struct iocb* cb) {
 
 // Is fd an eventfd (what the kernel demands of aio_resfd)? 0, or -EBADF / -EINVAL.
 int check_eventfd(int fd) {
-  char link[64], target[64];
-  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  char target[64];
   int saved = errno;
-  ssize_t n = readlink(link, target, sizeof target - 1);
+  ssize_t n = fd_kernel_name(fd, target, sizeof target);
   errno = saved;
   if (n < 0) return REAL(fcntl)(fd, F_GETFD) < 0 ? -EBADF : -EINVAL;
-  target[n] = '\0';
   return strcmp(target, "anon_inode:[eventfd]") == 0 ? 0 : -EINVAL;
 }
 

@@ -14,7 +14,6 @@
 #include <limits.h>
 #include <linux/close_range.h>
 #include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -58,12 +57,8 @@ bool needs_mode(int flags) {
 // it again, so that the failed open leaves nothing behind (as a failed O_EXCL open on Linux,
 // and a retry gets the same error, not EEXIST). Only if the name still names that empty inode.
 void undo_exclusive_create(int fd) {
-  char link[64];
-  snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
   char path[PATH_MAX];
-  ssize_t n = readlink(link, path, sizeof path - 1);
-  if (n <= 0) return;
-  path[n] = '\0';
+  if (fd_kernel_name(fd, path, sizeof path) <= 0) return;
   // Bound by the daemon before the failure (a session lost after the attach): its blob goes
   // with the name only through the library's unlink, so leave it to the program.
   for (const char* name : {ipc::kTrustedBindingXattr, ipc::kUserBindingXattr}) {

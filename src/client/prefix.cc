@@ -186,13 +186,19 @@ bool dev_may_hold_prefix(dev_t dev) {
   return false;
 }
 
-bool fd_under_prefix(int fd) {
-  if (g_prefix_count == 0) return false;
+ssize_t fd_kernel_name(int fd, char* out, size_t cap) {
   char link[64];
   snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+  ssize_t n = readlink(link, out, cap - 1);
+  if (n >= 0) out[n] = '\0';
+  return n;
+}
+
+bool fd_under_prefix(int fd) {
+  if (g_prefix_count == 0) return false;
   char path[PATH_MAX];
   int saved = errno;
-  ssize_t n = readlink(link, path, sizeof path - 1);
+  ssize_t n = fd_kernel_name(fd, path, sizeof path);
   if (n <= 0) {
     // Without /proc the kernel's name of a descriptor is unknown: nothing can be classified,
     // and files under the prefixes would silently pass through. Say so once.
@@ -203,7 +209,6 @@ bool fd_under_prefix(int fd) {
     return false;
   }
   errno = saved;
-  path[n] = '\0';
   if (path[0] != '/') return false;  // "pipe:[..]", "anon_inode:..."
   return canonical_path_under_prefix(path);
 }

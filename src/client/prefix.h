@@ -53,6 +53,9 @@ bool prefix_lexically_below(const char* dir);
 // True if a file on device `dev` could be under a prefix (a prefix directory exists on it).
 // A cheap filter before the exact checks; file systems mounted below a prefix are not seen.
 bool dev_may_hold_prefix(dev_t dev);
+// The kernel's name for descriptor `fd` (readlink of /proc/self/fd/N), NUL-terminated in
+// out[cap]: its length, or -1 with errno set.
+ssize_t fd_kernel_name(int fd, char* out, size_t cap);
 // True if open descriptor `fd` names a file under a prefix (by the kernel's name for it).
 bool fd_under_prefix(int fd);
 // The same for a descriptor whose fstat is `st`, remembering files (with one name: st_nlink 1)

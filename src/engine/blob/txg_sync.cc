@@ -6,6 +6,7 @@
 // export runs the last after it stopped), so txgs commit strictly one after another.
 #include <chrono>
 #include <future>
+#include <optional>
 #include <thread>
 
 #include "common/log.h"
@@ -278,8 +279,8 @@ Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off, bool me
   // rewrites its pages (a checkpoint, crash recovery, a log file it filled with zeros before
   // use), as it does in place on ext4; so may a change of metadata only (admit_metadata). The
   // other half stays for commits' metadata and deletes.
-  int replaces = -1;        // not asked until the pool is that full
-  bool host_bound = false;  // the host file system, not the pool, is what is full
+  std::optional<bool> half_reserve;  // not asked until the pool is that full
+  bool host_bound = false;           // the host file system, not the pool, is what is full
   int64_t host = -1;
   for (int attempt = 0;; attempt++) {
     const alloc::AllocStats s = alloc_->stats();
@@ -292,15 +293,15 @@ Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off, bool me
     const uint64_t dirty = os_->dirty_bytes();
     const uint64_t need = dirty + dirty / 32 + bytes + (1ull << 20);
     if (need <= avail) return ok_status();
-    if (replaces < 0) {
-      replaces = metadata ? 1 : 0;
+    if (!half_reserve) {
+      half_reserve = metadata;
       if (o != nullptr && off != kNoOffset && bytes > 0) {
         auto r = os_->replaces_blocks(*o, off, bytes);
-        replaces = r.ok() && *r ? 1 : 0;
+        half_reserve = r.ok() && *r;
       }
     }
     const uint64_t floor = reserve_bytes_ / 2;
-    if (replaces == 1 && need <= (usable > floor ? usable - floor : 0)) return ok_status();
+    if (*half_reserve && need <= (usable > floor ? usable - floor : 0)) return ok_status();
     // Limited to written space since the host file system was full (SyncCtx::write): if it
     // has room again for what commits would write, all of the pool is usable again.
     if (s.written_only) {
