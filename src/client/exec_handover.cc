@@ -13,7 +13,6 @@
 #include <unistd.h>
 
 #include "client/fd_table.h"
-#include "client/prefix.h"
 #include "client/real.h"
 #include "client/zlog.h"
 #include "ipc/client.h"
@@ -109,35 +108,6 @@ void exec_handover_unsetenv() {
   int saved = errno;
   unsetenv(kVar);
   errno = saved;
-}
-
-int exec_refuse_zvfs_program(int dirfd, const char* path, int at_flags) {
-  if (g_fd_table == nullptr || prefix_count() == 0 || path == nullptr) return 0;
-  int saved = errno;
-  bool empty = path[0] == '\0' && (at_flags & AT_EMPTY_PATH) != 0;
-  int stat_flags = at_flags & (AT_EMPTY_PATH | AT_SYMLINK_NOFOLLOW);
-  struct stat st;
-  int result = 0;
-  // A ZVFS file's placeholder holds no data blocks; only then is the exact check worth it.
-  if (REAL(fstatat)(dirfd, path, &st, stat_flags) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-      st.st_blocks == 0 && dev_may_hold_prefix(st.st_dev)) {
-    bool under;
-    if (empty) {
-      under = fd_lookup(dirfd) != nullptr || fd_under_prefix(dirfd);
-    } else {
-      int nofollow = (at_flags & AT_SYMLINK_NOFOLLOW) != 0 ? O_NOFOLLOW : 0;
-      int pfd = REAL(openat)(dirfd, path, O_PATH | O_CLOEXEC | nofollow);
-      under = pfd >= 0 && fd_under_prefix(pfd);
-      if (pfd >= 0) REAL(close)(pfd);
-    }
-    if (under) {
-      zlog("exec %s: programs stored in ZVFS cannot be executed (copy them out first)",
-           empty ? "of a descriptor" : path);
-      result = -ENOEXEC;
-    }
-  }
-  errno = saved;
-  return result;
 }
 
 char** env_with_entry(char* const envp[], const char* entry) {

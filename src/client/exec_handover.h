@@ -42,11 +42,6 @@ char** env_with_entry(char* const envp[], const char* entry);
 int exec_handover_setenv(const char* entry);
 void exec_handover_unsetenv();
 
-// -ENOEXEC (and a log line) if (dirfd, path) names a ZVFS file, which cannot be executed (the
-// kernel would read the empty placeholder); 0 otherwise. at_flags: AT_EMPTY_PATH (path "" names
-// dirfd itself) and AT_SYMLINK_NOFOLLOW as execveat takes them.
-int exec_refuse_zvfs_program(int dirfd, const char* path, int at_flags);
-
 // Runs call(env) with `envp` plus the hand-over entry (envp itself when there is nothing to
 // hand over), then undoes the hand-over: call returns only if the exec failed, or for a spawn.
 // errno is what call left.

@@ -22,6 +22,7 @@
 
 #include "client/adopt.h"
 #include "client/exec_handover.h"
+#include "client/exec_image.h"
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/prefix.h"
@@ -218,31 +219,35 @@ ZVFS_HOOK int truncate64(const char* path, off64_t len) noexcept {
 }
 
 ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
-  int r = exec_refuse_zvfs_program(AT_FDCWD, path, 0);
+  ExecTarget t;
+  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, &t);
   if (r < 0) return set_errno_result(r);
+  if (t.redirected) return exec_target_run(&t, envp);
   return with_handover_env(envp, [&](char* const* env) { return REAL(execve)(path, argv, env); });
 }
 
 // glibc's execv/execvp call its internal execve, not the hook above.
 ZVFS_HOOK int execv(const char* path, char* const argv[]) noexcept {
-  int r = exec_refuse_zvfs_program(AT_FDCWD, path, 0);
+  ExecTarget t;
+  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, &t);
   if (r < 0) return set_errno_result(r);
+  if (t.redirected) return exec_target_run(&t, environ);
   return with_handover_environ([&] { return REAL(execv)(path, argv); });
 }
 
 ZVFS_HOOK int execvp(const char* file, char* const argv[]) noexcept {
-  if (strchr(file, '/') != nullptr) {  // a path, not a name searched in PATH
-    int r = exec_refuse_zvfs_program(AT_FDCWD, file, 0);
-    if (r < 0) return set_errno_result(r);
-  }
+  ExecTarget t;
+  int r = exec_target_resolve_search(file, argv, &t);
+  if (r < 0) return set_errno_result(r);
+  if (t.redirected) return exec_target_run(&t, environ);
   return with_handover_environ([&] { return REAL(execvp)(file, argv); });
 }
 
 ZVFS_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) noexcept {
-  if (strchr(file, '/') != nullptr) {
-    int r = exec_refuse_zvfs_program(AT_FDCWD, file, 0);
-    if (r < 0) return set_errno_result(r);
-  }
+  ExecTarget t;
+  int r = exec_target_resolve_search(file, argv, &t);
+  if (r < 0) return set_errno_result(r);
+  if (t.redirected) return exec_target_run(&t, envp);
   return with_handover_env(envp, [&](char* const* env) { return REAL(execvpe)(file, argv, env); });
 }
 

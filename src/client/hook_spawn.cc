@@ -2,8 +2,8 @@
 // program, with the same hand-over of the IPC session as execve (exec_handover.h).
 //
 // glibc's posix_spawn/posix_spawnp and fexecve call its internal execve, which no hook sees, and
-// execveat is a call of its own; so each is interposed here: a program stored in ZVFS is refused
-// (ENOEXEC and a log line: the kernel would execute the empty placeholder), and when a ZVFS
+// execveat is a call of its own; so each is interposed here: a program stored in ZVFS runs as
+// exec_image.h arranges (the kernel would execute the empty placeholder), and when a ZVFS
 // descriptor survives into the new program, ZVFS_SESSION_FD goes into its environment (a copy of
 // envp with the entry added) and the session's socket stays inheritable for
 // the duration of the call. posix_spawn returns in the parent, so the socket is made
@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "client/exec_handover.h"
+#include "client/exec_image.h"
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/real.h"
@@ -35,6 +36,19 @@ SpawnFn real_spawn(SpawnFn* slot, const char* name) {
   return *slot;
 }
 
+// A redirected spawn (exec_image.h) runs its stand-in with the non-searching posix_spawn: a
+// script's interpreter is a path, as the kernel takes it.
+int spawn_target(ExecTarget* t, pid_t* pid, const posix_spawn_file_actions_t* actions,
+                 const posix_spawnattr_t* attr, char* const envp[]) {
+  static SpawnFn real = nullptr;
+  SpawnFn f = real_spawn(&real, "posix_spawn");
+  int rc = f == nullptr ? ENOSYS : with_handover_env(envp, [&](char* const* env) {
+    return f(pid, t->spawn_path, actions, attr, t->argv, env);
+  });
+  exec_target_release(t);
+  return rc;
+}
+
 }  // namespace
 }  // namespace zvfs::client
 
@@ -43,8 +57,10 @@ ZVFS_HOOK int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_a
   static SpawnFn real = nullptr;
   SpawnFn f = real_spawn(&real, "posix_spawn");
   if (f == nullptr) return ENOSYS;
-  int r = exec_refuse_zvfs_program(AT_FDCWD, path, 0);
+  ExecTarget t;
+  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, &t);
   if (r < 0) return -r;
+  if (t.redirected) return spawn_target(&t, pid, actions, attr, envp);
   return with_handover_env(
       envp, [&](char* const* env) { return f(pid, path, actions, attr, argv, env); });
 }
@@ -54,24 +70,28 @@ ZVFS_HOOK int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_
   static SpawnFn real = nullptr;
   SpawnFn f = real_spawn(&real, "posix_spawnp");
   if (f == nullptr) return ENOSYS;
-  if (file != nullptr && strchr(file, '/') != nullptr) {  // a path, not a name searched in PATH
-    int r = exec_refuse_zvfs_program(AT_FDCWD, file, 0);
-    if (r < 0) return -r;
-  }
+  ExecTarget t;
+  int r = exec_target_resolve_search(file, argv, &t);
+  if (r < 0) return -r;
+  if (t.redirected) return spawn_target(&t, pid, actions, attr, envp);
   return with_handover_env(
       envp, [&](char* const* env) { return f(pid, file, actions, attr, argv, env); });
 }
 
 ZVFS_HOOK int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
-  int r = exec_refuse_zvfs_program(fd, "", AT_EMPTY_PATH);
+  ExecTarget t;
+  int r = exec_target_resolve(fd, "", AT_EMPTY_PATH, argv, &t);
   if (r < 0) return set_errno_result(r);
+  if (t.redirected) return exec_target_run(&t, envp);
   return with_handover_env(envp, [&](char* const* env) { return REAL(fexecve)(fd, argv, env); });
 }
 
 ZVFS_HOOK int execveat(int dirfd, const char* path, char* const argv[], char* const envp[],
                        int flags) noexcept {
-  int r = exec_refuse_zvfs_program(dirfd, path, flags);
+  ExecTarget t;
+  int r = exec_target_resolve(dirfd, path, flags, argv, &t);
   if (r < 0) return set_errno_result(r);
+  if (t.redirected) return exec_target_run(&t, envp);
   return with_handover_env(
       envp, [&](char* const* env) { return REAL(execveat)(dirfd, path, argv, env, flags); });
 }

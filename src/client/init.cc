@@ -13,6 +13,7 @@
 
 #include "client/adopt.h"
 #include "client/exec_handover.h"
+#include "client/exec_image.h"
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/prefix.h"
@@ -53,6 +54,7 @@ __attribute__((constructor(101))) void zvfs_client_init() {
   pthread_atfork(atfork_prepare, atfork_parent, atfork_child);
   adopt_inherited_fds();
   exec_handover_finish();  // the previous image's session, kept open until now
+  exec_image_started();
   for (int fd = 0; fd <= 2; ++fd) std_stream_update(fd);
 }
 

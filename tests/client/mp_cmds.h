@@ -15,6 +15,9 @@ int run_posix_aio_command(const std::string& cmd, int argc, char** argv);
 // posix_spawn, posix_spawnp, fexecve, execveat (mp_spawn.cc). Same convention.
 int run_spawn_command(const std::string& cmd, int argc, char** argv);
 
+// Programs stored in ZVFS, executed (mp_exec.cc). Same convention.
+int run_exec_command(const std::string& cmd, int argc, char** argv);
+
 // Descriptors passed over a Unix socket (mp_fdpass.cc). Same convention.
 int run_fdpass_command(const std::string& cmd, int argc, char** argv);
 

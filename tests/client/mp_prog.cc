@@ -21,7 +21,6 @@
 //                                 and a failed O_EXCL create leaves no file
 //   overhead N                    ns per read(2) on a non-ZVFS descriptor
 //   restart FILE CTLDIR           survives a daemon restart between CTLDIR/ready and CTLDIR/go
-//   exec-zvfs FILE                execve of a program stored in ZVFS is refused (ENOEXEC)
 //   seek-data FILE                SEEK_DATA/SEEK_HOLE describe the blob, not the placeholder
 //   latency FILE                  µs per 4 KiB pread/pwrite/read through the library
 //   exit-flush FILE               fopen + fprintf, then exit() without fclose: data reaches ZVFS
@@ -607,31 +606,6 @@ int cmd_restart(const char* file, const std::string& ctl) {
   int again = open(file, O_RDONLY);  // new opens work too
   CHECK(again >= 0 && pread(again, c5, 5, 0) == 5 && memcmp(c5, "after", 5) == 0);
   CHECK(close(again) == 0 && close(fd) == 0 && close(clean) == 0);
-  return 0;
-}
-
-int cmd_exec_zvfs(const char* file) {
-  int fd = open(file, O_WRONLY | O_CREAT | O_TRUNC, 0755);
-  CHECK(fd >= 0);
-  const char script[] = "#!/bin/sh\necho should not run\n";
-  CHECK(write(fd, script, sizeof script - 1) == static_cast<ssize_t>(sizeof script - 1));
-  CHECK(close(fd) == 0);
-  char* const argv[] = {const_cast<char*>(file), nullptr};
-  errno = 0;
-  CHECK(execve(file, argv, environ) == -1 && errno == ENOEXEC);
-  std::string path = std::string("./") + file;
-  errno = 0;
-  CHECK(execv(path.c_str(), argv) == -1 && errno == ENOEXEC);
-  errno = 0;
-  CHECK(execvp(path.c_str(), argv) == -1 && errno == ENOEXEC);
-  errno = 0;
-  CHECK(execl(file, file, static_cast<char*>(nullptr)) == -1 && errno == ENOEXEC);
-  errno = 0;
-  CHECK(execlp(path.c_str(), file, static_cast<char*>(nullptr)) == -1 && errno == ENOEXEC);
-  errno = 0;
-  CHECK(execle(file, file, static_cast<char*>(nullptr), environ) == -1 && errno == ENOEXEC);
-  errno = 0;
-  CHECK(execvpe(path.c_str(), argv, environ) == -1 && errno == ENOEXEC);
   return 0;
 }
 
@@ -1500,10 +1474,10 @@ int main(int argc, char** argv) {
   if (c == "expect-eio") return cmd_expect_eio(f);
   if (c == "overhead") return cmd_overhead(atol(f));
   if (c == "restart" && argc == 4) return cmd_restart(f, argv[3]);
-  if (c == "exec-zvfs") return cmd_exec_zvfs(f);
   if (int r = zvfs::test::run_aio_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_posix_aio_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_spawn_command(c, argc, argv); r >= 0) return r;
+  if (int r = zvfs::test::run_exec_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_fdpass_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_full_command(c, argc, argv); r >= 0) return r;
   if (c == "seek-data") return cmd_seek_data(f);

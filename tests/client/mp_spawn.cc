@@ -9,7 +9,8 @@
 //                            session handed over keeps the blob alive until the reader attaches
 //   spawn-threads FILE       threads spawning at once all hand the session over
 //   spawn-fail FILE          failed spawns and execs (no such program, a program stored in
-//                            ZVFS: ENOEXEC) leave the caller working, its session close-on-exec
+//                            ZVFS without execute permission) leave the caller working, its
+//                            session close-on-exec
 #include <fcntl.h>
 #include <spawn.h>
 #include <stdlib.h>
@@ -200,17 +201,17 @@ int cmd_spawn_fail(const char* file) {
   CHECK(execveat(AT_FDCWD, "/nonexistent/program", argv, environ, 0) == -1 && errno == ENOENT);
   CHECK(sockets_cloexec());
   CHECK(getenv("ZVFS_SESSION_FD") == nullptr);
-  // A program stored in ZVFS cannot be executed: the kernel would run the empty placeholder.
-  int prog = open("prog.sh", O_RDWR | O_CREAT | O_TRUNC, 0755);
-  CHECK(prog >= 0);
+  // A program stored in ZVFS that may not be executed: refused as the kernel refuses it.
+  int prog = open("prog.sh", O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(prog >= 0 && fchmod(prog, 0644) == 0);
   const char script[] = "#!/bin/sh\nexit 0\n";
   CHECK(write(prog, script, sizeof script - 1) == static_cast<ssize_t>(sizeof script - 1));
   std::string path = std::string(getcwd(nullptr, 0)) + "/prog.sh";
-  CHECK(posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ) == ENOEXEC);
-  CHECK(posix_spawnp(&pid, path.c_str(), nullptr, nullptr, argv, environ) == ENOEXEC);
-  CHECK(fexecve(prog, argv, environ) == -1 && errno == ENOEXEC);
-  CHECK(execveat(AT_FDCWD, "prog.sh", argv, environ, 0) == -1 && errno == ENOEXEC);
-  CHECK(execveat(prog, "", argv, environ, AT_EMPTY_PATH) == -1 && errno == ENOEXEC);
+  CHECK(posix_spawn(&pid, path.c_str(), nullptr, nullptr, argv, environ) == EACCES);
+  CHECK(posix_spawnp(&pid, path.c_str(), nullptr, nullptr, argv, environ) == EACCES);
+  CHECK(fexecve(prog, argv, environ) == -1 && errno == EACCES);
+  CHECK(execveat(AT_FDCWD, "prog.sh", argv, environ, 0) == -1 && errno == EACCES);
+  CHECK(execveat(prog, "", argv, environ, AT_EMPTY_PATH) == -1 && errno == EACCES);
   CHECK(sockets_cloexec());
   // The caller's ZVFS descriptor still works.
   char back[10];

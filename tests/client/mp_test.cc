@@ -152,8 +152,18 @@ TEST_F(MpTest, WriterKilledMidWrite) {
   expect_ok({"check-records", "rec", std::to_string(last)});
 }
 
-TEST_F(MpTest, ExecOfAZvfsProgramIsRefused) {
+// Programs stored in ZVFS run: scripts under their interpreter, ELF programs from a copy.
+TEST_F(MpTest, ProgramsStoredInZvfsRunThroughEveryExecCall) {
   expect_ok({"exec-zvfs", "prog.sh"});
+  for (const char* name : {"prog.sh", "zcat"}) {  // their data is in the pool
+    struct stat st;
+    ASSERT_EQ(stat((root_ + "/" + name).c_str(), &st), 0) << name;
+    EXPECT_GT(st.st_size, 0) << name;
+    EXPECT_EQ(st.st_blocks, 0) << name;
+  }
+}
+TEST_F(MpTest, ExecOfAZvfsProgramFailsAsTheKernelWould) {
+  expect_ok({"exec-zvfs-refused", "prog.sh"});
 }
 // libaio on ZVFS descriptors is served by the library: the data lands in the pool (the
 // placeholder stays a hole) and a new process reads it without libaio.
