@@ -260,7 +260,9 @@ int resolve(int dirfd, const char* path, int at_flags, char* const argv[], ExecT
   t->path = "";
   t->flags = AT_EMPTY_PATH;
   t->argv = argv;
-  snprintf(t->fd_path, sizeof t->fd_path, "/proc/self/fd/%d", mfd);
+  // posix_spawn's child runs the copy by its name in this process (which waits for the child's
+  // exec): file actions that close descriptors in the child (closefrom) cannot take it away.
+  snprintf(t->fd_path, sizeof t->fd_path, "/proc/%d/fd/%d", static_cast<int>(getpid()), mfd);
   t->spawn_path = t->fd_path;
   t->redirected = true;
   return 0;
@@ -315,7 +317,7 @@ int exec_target_resolve_search(const char* file, char* const argv[], ExecTarget*
 
 void exec_image_started() {
   // The kernel named the process after the memory file's dentry, "memfd:zvfs:<name>" cut to 15
-  // bytes (execveat), or after the descriptor's number (posix_spawn runs /proc/self/fd/N). The
+  // bytes (execveat), or after the descriptor's number (posix_spawn runs /proc/PID/fd/N). The
   // full name is in the link of /proc/self/exe, read only for such a name.
   char comm[16] = {};
   constexpr char kComm[] = "memfd:zvfs:";

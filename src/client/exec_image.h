@@ -10,7 +10,7 @@
 //     The interpreter reads the script through the library, so $0 is what it would be. An
 //     interpreter that is itself in ZVFS is resolved the same way (at most 5 scripts, as Linux).
 //   - anything else (an ELF program): a sealed copy of the file in an anonymous memory file
-//     (memfd_create), executed by descriptor (posix_spawn: by its /proc/self/fd path).
+//     (memfd_create), executed by descriptor (posix_spawn: by its /proc/PID/fd path).
 // Checked first as the kernel checks them: the caller may execute the file (faccessat X_OK with
 // the effective ids) and its file system is not mounted noexec. Set-user-ID and set-group-ID
 // bits are not applied (as on a nosuid mount; a log line says so).

@@ -60,14 +60,17 @@ Outcome run_exec(const std::function<void()>& exec_fn) {
   return o;
 }
 
-// The same for posix_spawn/posix_spawnp: the spawn's own result, the child's outcome.
-Outcome run_spawn(bool search, const char* prog, char* const argv[], int* spawn_rc) {
+// The same for posix_spawn/posix_spawnp: the spawn's own result, the child's outcome. With
+// `closefrom`, the child closes every descriptor from 3 on before the exec.
+Outcome run_spawn(bool search, const char* prog, char* const argv[], int* spawn_rc,
+                  bool closefrom = false) {
   int p[2];
   CHECK(pipe(p) == 0);
   posix_spawn_file_actions_t fa;
   CHECK(posix_spawn_file_actions_init(&fa) == 0);
   CHECK(posix_spawn_file_actions_adddup2(&fa, p[1], 1) == 0);
   CHECK(posix_spawn_file_actions_addclose(&fa, p[0]) == 0);
+  if (closefrom) CHECK(posix_spawn_file_actions_addclosefrom_np(&fa, 3) == 0);
   pid_t pid = -1;
   *spawn_rc = search ? posix_spawnp(&pid, prog, &fa, nullptr, argv, environ)
                      : posix_spawn(&pid, prog, &fa, nullptr, argv, environ);
@@ -162,6 +165,8 @@ int cmd_exec_zvfs(const char* name) {
   o = run_exec([&] { execvp("zcat", cat_argv); });
   CHECK(exited(o, 0) && o.out == "zcat\n");
   o = run_spawn(true, "zcat", cat_argv, &rc);
+  CHECK(rc == 0 && exited(o, 0) && o.out == "zcat\n");
+  o = run_spawn(false, "./zcat", cat_argv, &rc, /*closefrom=*/true);
   CHECK(rc == 0 && exited(o, 0) && o.out == "zcat\n");
   int cat_fd = open("zcat", O_RDONLY | O_CLOEXEC);
   CHECK(cat_fd >= 0);
