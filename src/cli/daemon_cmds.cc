@@ -382,6 +382,31 @@ int cmd_run(int argc, char** argv) {
   return exec_preloaded("run", argv + i);
 }
 
+// Whether the program `cmd` names (looked up in PATH as execvp does) looks like a file stored in
+// ZVFS: a regular file with bytes but no data blocks, whose contents only the library can read.
+// Anything else that matches (a fully sparse file) runs the same way through the shell.
+static bool stored_in_zvfs(const char* cmd) {
+  auto placeholder = [](const std::string& p) {
+    struct stat st;
+    return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
+           st.st_blocks == 0 && access(p.c_str(), X_OK) == 0;
+  };
+  if (strchr(cmd, '/') != nullptr) return placeholder(cmd);
+  const char* path = getenv("PATH");
+  std::string dirs = path != nullptr ? path : "/bin:/usr/bin";
+  size_t start = 0;
+  for (;;) {
+    size_t end = dirs.find(':', start);
+    std::string dir = dirs.substr(start, end == std::string::npos ? end : end - start);
+    std::string cand = (dir.empty() ? std::string(".") : dir) + "/" + cmd;
+    struct stat st;
+    if (stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(cand.c_str(), X_OK) == 0)
+      return placeholder(cand);
+    if (end == std::string::npos) return false;
+    start = end + 1;
+  }
+}
+
 // Replaces this process with argv[0] (looked up in PATH) running with the library preloaded.
 // Returns only on failure: 1 without the library, 126/127 as a shell would.
 static int exec_preloaded(const char* cmd, char** argv) {
@@ -400,6 +425,15 @@ static int exec_preloaded(const char* cmd, char** argv) {
     preload += pre;
   }
   setenv("LD_PRELOAD", preload.c_str(), 1);
+  if (stored_in_zvfs(argv[0])) {
+    // This process has no library: the kernel would read the empty placeholder. A shell with
+    // the library runs it (as it runs any program stored in ZVFS).
+    std::vector<char*> sh = {const_cast<char*>("sh"), const_cast<char*>("-c"),
+                             const_cast<char*>("exec \"$0\" \"$@\"")};
+    for (char** a = argv; *a != nullptr; ++a) sh.push_back(*a);
+    sh.push_back(nullptr);
+    execv("/bin/sh", sh.data());
+  }
   execvp(argv[0], argv);
   fprintf(stderr, "zvfs %s: cannot run %s: %s\n", cmd, argv[0], strerror(errno));
   return errno == ENOENT ? 127 : 126;

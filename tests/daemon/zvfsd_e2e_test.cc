@@ -796,6 +796,32 @@ TEST_F(Zvfsd, CpCopiesInWithinAndOut) {
   EXPECT_EQ(run(std::string(kZvfs) + " cp " + src + " 2>/dev/null"), 2);  // no destination
 }
 
+// `zvfs run` starts a program stored in ZVFS (an ELF copy and a script), by path and through
+// PATH: its own process has no library, so a shell with the library runs it.
+TEST_F(Zvfsd, RunStartsProgramsStoredInZvfs) {
+  if (kSanitized) GTEST_SKIP() << kNeedsPlainBuild;
+  ASSERT_TRUE(start());
+  std::string root = dir_ + "/z", out = dir_ + "/out";
+  ASSERT_EQ(mkdir(root.c_str(), 0755), 0);
+  std::string env = "ZVFS_ROOT=" + root + " ";
+  std::string zrun = env + kZvfs + " run -- ";
+  ASSERT_EQ(run(env + kZvfs + " cp /bin/echo " + root + "/zecho"), 0);
+  ASSERT_EQ(run(zrun + "sh -c 'printf \"#!/bin/sh\\necho script \\$0 \\$1\\n\" > " + root +
+                "/s.sh && chmod +x " + root + "/s.sh'"),
+            0);
+  struct stat st;
+  for (const char* name : {"/zecho", "/s.sh"}) {  // the bytes are in the pool
+    ASSERT_EQ(stat((root + name).c_str(), &st), 0) << name;
+    EXPECT_EQ(st.st_blocks, 0) << name;
+  }
+  ASSERT_EQ(run(zrun + root + "/zecho hello 'two words' > " + out), 0);
+  EXPECT_EQ(read_file(out), "hello two words\n");
+  ASSERT_EQ(run(zrun + root + "/s.sh arg > " + out), 0);
+  EXPECT_EQ(read_file(out), "script " + root + "/s.sh arg\n");
+  ASSERT_EQ(run("PATH=" + root + ":$PATH " + zrun + "s.sh viapath > " + out), 0);
+  EXPECT_EQ(read_file(out), "script " + root + "/s.sh viapath\n");
+}
+
 // One pwrite and one pread of 1 GiB each (split into slot-sized requests by the client).
 TEST_F(Zvfsd, BigOneGibPwriteAndPread) {
   ASSERT_TRUE(start("3G"));
