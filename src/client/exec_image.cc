@@ -202,6 +202,16 @@ int copy_to_memfd(int fd, const char* path) {
   return mfd;
 }
 
+// The copy of the ELF program open as `fd`, named after the file, as the kernel names a process
+// (by descriptor: after the file's name too). Not inlined: its buffer stays out of resolve's
+// recursive frames.
+[[gnu::noinline]] int copy_program(int fd, int dirfd, const char* path) {
+  char label[PATH_MAX];
+  if (path[0] == '\0' && fd_kernel_name(dirfd, label, sizeof label) <= 0)
+    snprintf(label, sizeof label, "zvfs-program");
+  return copy_to_memfd(fd, path[0] != '\0' ? path : label);
+}
+
 int resolve(int dirfd, const char* path, int at_flags, char* const argv[], ExecTarget* t,
             int level) {
   struct stat st;
@@ -240,19 +250,18 @@ int resolve(int dirfd, const char* path, int at_flags, char* const argv[], ExecT
     char* arg;
     int rc = parse_script_line(head, static_cast<size_t>(n), &interp, &arg);
     if (rc != 0) return rc;
-    char name[PATH_MAX];
-    rc = script_name(dirfd, path, at_flags, name, sizeof name);
+    // On the heap: each level of nested interpreters keeps this frame (small thread stacks).
+    char* name = static_cast<char*>(malloc(PATH_MAX));
+    if (name == nullptr) return -ENOMEM;
+    rc = script_name(dirfd, path, at_flags, name, PATH_MAX);
+    char** sargv = rc == 0 ? script_argv(interp, arg, name, argv) : nullptr;
+    free(name);
     if (rc != 0) return rc;
-    char** sargv = script_argv(interp, arg, name, argv);
     if (sargv == nullptr) return -ENOMEM;
     t->owned[level] = sargv;
     return resolve(AT_FDCWD, sargv[0], 0, sargv, t, level + 1);
   }
-  // Named after the file, as the kernel names a process (by descriptor: the file's name too).
-  char label[PATH_MAX];
-  if (path[0] == '\0' && fd_kernel_name(dirfd, label, sizeof label) <= 0)
-    snprintf(label, sizeof label, "zvfs-program");
-  int mfd = copy_to_memfd(fd, path[0] != '\0' ? path : label);
+  int mfd = copy_program(fd, dirfd, path);
   close_program(fd);
   if (mfd < 0) return mfd;
   t->memfd = mfd;

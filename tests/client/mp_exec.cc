@@ -9,6 +9,7 @@
 //                           without interpreter or without end (ENOEXEC), interpreters nested
 //                           too deep (ELOOP); the caller goes on working
 #include <fcntl.h>
+#include <pthread.h>
 #include <spawn.h>
 #include <stdarg.h>
 #include <stdlib.h>
@@ -219,7 +220,23 @@ int cmd_exec_zvfs_refused(const char* name) {
              0755);
   }
   Outcome o = run_exec([&] { execv((script + "4").c_str(), argv); });
-  CHECK(exited(o, 7));  // four levels run
+  CHECK(exited(o, 7));  // five scripts run
+  // Also from a thread with a small stack: the levels keep no path buffers on it.
+  o = run_exec([&] {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 64 << 10);
+    pthread_t th;
+    const std::string prog = script + "4";
+    auto body = [](void* p) -> void* {
+      char* const args[] = {const_cast<char*>("argv0"), nullptr};
+      execv(static_cast<const std::string*>(p)->c_str(), args);
+      _exit(100 + errno);
+    };
+    if (pthread_create(&th, &attr, body, const_cast<std::string*>(&prog)) == 0)
+      pthread_join(th, nullptr);
+  });
+  CHECK(exited(o, 7));
   errno = 0;
   CHECK(execv((script + "5").c_str(), argv) == -1 && errno == ELOOP);
   // The caller goes on: its ZVFS files work.
