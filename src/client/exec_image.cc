@@ -149,8 +149,18 @@ char** script_argv(const char* interp, const char* arg, const char* name, char* 
   return out;
 }
 
-// A sealed anonymous copy of the program open as `fd`. -errno on failure.
-int copy_to_memfd(int fd, const char* path) {
+// Whether the environment `envp` preloads the library (LD_PRELOAD names libzvfs).
+bool env_preloads_library(char* const envp[]) {
+  if (envp == nullptr) return false;
+  for (char* const* e = envp; *e != nullptr; ++e) {
+    if (strncmp(*e, "LD_PRELOAD=", 11) == 0 && strstr(*e + 11, "libzvfs") != nullptr) return true;
+  }
+  return false;
+}
+
+// A sealed anonymous copy of the program open as `fd` (close-on-exec unless `inherit`: a script's
+// interpreter opens it by its /dev/fd name). -errno on failure.
+int copy_to_memfd(int fd, const char* path, bool inherit) {
   const char* base = strrchr(path, '/');
   base = base != nullptr ? base + 1 : path;
   if (base[0] == '\0') base = "zvfs-program";
@@ -159,10 +169,10 @@ int copy_to_memfd(int fd, const char* path) {
   memcpy(name, kMemfdTag, tag);
   memcpy(name + tag, base, len);
   name[tag + len] = '\0';
-  int mfd =
-      static_cast<int>(syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING | kMfdExec));
+  const unsigned flags = (inherit ? 0u : MFD_CLOEXEC) | MFD_ALLOW_SEALING;
+  int mfd = static_cast<int>(syscall(SYS_memfd_create, name, flags | kMfdExec));
   if (mfd < 0 && errno == EINVAL)  // a kernel before MFD_EXEC
-    mfd = static_cast<int>(syscall(SYS_memfd_create, name, MFD_CLOEXEC | MFD_ALLOW_SEALING));
+    mfd = static_cast<int>(syscall(SYS_memfd_create, name, flags));
   if (mfd < 0) return -errno;
   void* buf = mmap(nullptr, kCopyChunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (buf == MAP_FAILED) {
@@ -205,15 +215,34 @@ int copy_to_memfd(int fd, const char* path) {
 // The copy of the ELF program open as `fd`, named after the file, as the kernel names a process
 // (by descriptor: after the file's name too). Not inlined: its buffer stays out of resolve's
 // recursive frames.
-[[gnu::noinline]] int copy_program(int fd, int dirfd, const char* path) {
+[[gnu::noinline]] int copy_program(int fd, int dirfd, const char* path, bool inherit) {
   char label[PATH_MAX];
   if (path[0] == '\0' && fd_kernel_name(dirfd, label, sizeof label) <= 0)
     snprintf(label, sizeof label, "zvfs-program");
-  return copy_to_memfd(fd, path[0] != '\0' ? path : label);
+  return copy_to_memfd(fd, path[0] != '\0' ? path : label, inherit);
 }
 
-int resolve(int dirfd, const char* path, int at_flags, char* const argv[], ExecTarget* t,
-            int level) {
+// The target runs the copy `mfd` by descriptor.
+void run_copy(ExecTarget* t, int mfd, char* const argv[], bool inherit) {
+  t->memfd = mfd;
+  t->dirfd = mfd;
+  t->path = "";
+  t->flags = AT_EMPTY_PATH;
+  t->argv = argv;
+  // posix_spawn's child runs the copy by its name in this process (which waits for the child's
+  // exec): file actions that close descriptors in the child (closefrom) cannot take it away. An
+  // inherited copy (a script's) by the child's own descriptor, which its interpreter opens.
+  if (inherit) {
+    snprintf(t->fd_path, sizeof t->fd_path, "/dev/fd/%d", mfd);
+  } else {
+    snprintf(t->fd_path, sizeof t->fd_path, "/proc/%d/fd/%d", static_cast<int>(getpid()), mfd);
+  }
+  t->spawn_path = t->fd_path;
+  t->redirected = true;
+}
+
+int resolve(int dirfd, const char* path, int at_flags, char* const argv[], char* const envp[],
+            ExecTarget* t, int level) {
   struct stat st;
   if (!is_zvfs_program(dirfd, path, at_flags, &st)) {
     if (level == 0) return 0;  // the call as made
@@ -243,7 +272,15 @@ int resolve(int dirfd, const char* path, int at_flags, char* const argv[], ExecT
     close_program(fd);
     return static_cast<int>(n);
   }
-  if (n >= 2 && head[0] == '#' && head[1] == '!') {
+  const bool script = n >= 2 && head[0] == '#' && head[1] == '!';
+  if (script && level == 0 && !env_preloads_library(envp)) {
+    int mfd = copy_program(fd, dirfd, path, /*inherit=*/true);
+    close_program(fd);
+    if (mfd < 0) return mfd;
+    run_copy(t, mfd, argv, /*inherit=*/true);
+    return 0;
+  }
+  if (script) {
     close_program(fd);
     if (level + 1 > kMaxScriptLevels) return -ELOOP;
     char* interp;
@@ -259,41 +296,33 @@ int resolve(int dirfd, const char* path, int at_flags, char* const argv[], ExecT
     if (rc != 0) return rc;
     if (sargv == nullptr) return -ENOMEM;
     t->owned[level] = sargv;
-    return resolve(AT_FDCWD, sargv[0], 0, sargv, t, level + 1);
+    return resolve(AT_FDCWD, sargv[0], 0, sargv, envp, t, level + 1);
   }
-  int mfd = copy_program(fd, dirfd, path);
+  int mfd = copy_program(fd, dirfd, path, /*inherit=*/false);
   close_program(fd);
   if (mfd < 0) return mfd;
-  t->memfd = mfd;
-  t->dirfd = mfd;
-  t->path = "";
-  t->flags = AT_EMPTY_PATH;
-  t->argv = argv;
-  // posix_spawn's child runs the copy by its name in this process (which waits for the child's
-  // exec): file actions that close descriptors in the child (closefrom) cannot take it away.
-  snprintf(t->fd_path, sizeof t->fd_path, "/proc/%d/fd/%d", static_cast<int>(getpid()), mfd);
-  t->spawn_path = t->fd_path;
-  t->redirected = true;
+  run_copy(t, mfd, argv, /*inherit=*/false);
   return 0;
 }
 
 }  // namespace
 
 int exec_target_resolve(int dirfd, const char* path, int at_flags, char* const argv[],
-                        ExecTarget* t) {
+                        char* const envp[], ExecTarget* t) {
   t->redirected = false;
   if (g_fd_table == nullptr || prefix_count() == 0 || path == nullptr) return 0;
   int saved = errno;
-  int rc = resolve(dirfd, path, at_flags, argv, t, 0);
+  int rc = resolve(dirfd, path, at_flags, argv, envp, t, 0);
   if (rc != 0) exec_target_release(t);
   errno = saved;
   return rc;
 }
 
-int exec_target_resolve_search(const char* file, char* const argv[], ExecTarget* t) {
+int exec_target_resolve_search(const char* file, char* const argv[], char* const envp[],
+                               ExecTarget* t) {
   t->redirected = false;
   if (file == nullptr || file[0] == '\0') return 0;
-  if (strchr(file, '/') != nullptr) return exec_target_resolve(AT_FDCWD, file, 0, argv, t);
+  if (strchr(file, '/') != nullptr) return exec_target_resolve(AT_FDCWD, file, 0, argv, envp, t);
   if (g_fd_table == nullptr || prefix_count() == 0) return 0;
   int saved = errno;
   // The search of glibc's execvp: each PATH entry in order (empty: the working directory); the
@@ -313,7 +342,7 @@ int exec_target_resolve_search(const char* file, char* const argv[], ExecTarget*
       struct stat st;
       if (REAL(fstatat)(AT_FDCWD, t->found, &st, 0) == 0 && S_ISREG(st.st_mode) &&
           syscall(SYS_faccessat2, AT_FDCWD, t->found, X_OK, AT_EACCESS) == 0) {
-        rc = exec_target_resolve(AT_FDCWD, t->found, 0, argv, t);
+        rc = exec_target_resolve(AT_FDCWD, t->found, 0, argv, envp, t);
         break;
       }
     }

@@ -9,6 +9,9 @@
 //     argument, the script's name as the kernel gives it, the caller's arguments after argv[0]).
 //     The interpreter reads the script through the library, so $0 is what it would be. An
 //     interpreter that is itself in ZVFS is resolved the same way (at most 5 scripts, as Linux).
+//     If the new program's environment does not preload the library (a program that sets its
+//     child's environment), the interpreter could not read the script: it runs as below, from
+//     a copy the kernel hands the interpreter as /dev/fd/N (left open in the new program).
 //   - anything else (an ELF program): a sealed copy of the file in an anonymous memory file
 //     (memfd_create), executed by descriptor (posix_spawn: by its /proc/PID/fd path).
 // Checked first as the kernel checks them: the caller may execute the file (faccessat X_OK with
@@ -43,12 +46,14 @@ struct ExecTarget {
 };
 
 // What an exec of (dirfd, path) with `at_flags` (AT_EMPTY_PATH, AT_SYMLINK_NOFOLLOW, as execveat
-// takes them) and `argv` runs. 0 (see t->redirected), or -errno as the exec would have failed.
+// takes them), `argv` and the new program's environment `envp` runs. 0 (see t->redirected), or
+// -errno as the exec would have failed.
 int exec_target_resolve(int dirfd, const char* path, int at_flags, char* const argv[],
-                        ExecTarget* t);
+                        char* const envp[], ExecTarget* t);
 // The same for a name searched in PATH (execvp, execvpe, posix_spawnp): redirected only when the
 // program the search finds first is stored in ZVFS. A name with a slash is a path.
-int exec_target_resolve_search(const char* file, char* const argv[], ExecTarget* t);
+int exec_target_resolve_search(const char* file, char* const argv[], char* const envp[],
+                               ExecTarget* t);
 // Frees what resolve made (after a failed exec, or in the parent after a spawn).
 void exec_target_release(ExecTarget* t);
 // Execs a redirected target with `envp` (and the session hand-over, exec_handover.h). Returns

@@ -220,7 +220,7 @@ ZVFS_HOOK int truncate64(const char* path, off64_t len) noexcept {
 
 ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) noexcept {
   ExecTarget t;
-  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, &t);
+  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, envp, &t);
   if (r < 0) return set_errno_result(r);
   if (t.redirected) return exec_target_run(&t, envp);
   return with_handover_env(envp, [&](char* const* env) { return REAL(execve)(path, argv, env); });
@@ -229,7 +229,7 @@ ZVFS_HOOK int execve(const char* path, char* const argv[], char* const envp[]) n
 // glibc's execv/execvp call its internal execve, not the hook above.
 ZVFS_HOOK int execv(const char* path, char* const argv[]) noexcept {
   ExecTarget t;
-  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, &t);
+  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, environ, &t);
   if (r < 0) return set_errno_result(r);
   if (t.redirected) return exec_target_run(&t, environ);
   return with_handover_environ([&] { return REAL(execv)(path, argv); });
@@ -237,7 +237,7 @@ ZVFS_HOOK int execv(const char* path, char* const argv[]) noexcept {
 
 ZVFS_HOOK int execvp(const char* file, char* const argv[]) noexcept {
   ExecTarget t;
-  int r = exec_target_resolve_search(file, argv, &t);
+  int r = exec_target_resolve_search(file, argv, environ, &t);
   if (r < 0) return set_errno_result(r);
   if (t.redirected) return exec_target_run(&t, environ);
   return with_handover_environ([&] { return REAL(execvp)(file, argv); });
@@ -245,7 +245,7 @@ ZVFS_HOOK int execvp(const char* file, char* const argv[]) noexcept {
 
 ZVFS_HOOK int execvpe(const char* file, char* const argv[], char* const envp[]) noexcept {
   ExecTarget t;
-  int r = exec_target_resolve_search(file, argv, &t);
+  int r = exec_target_resolve_search(file, argv, envp, &t);
   if (r < 0) return set_errno_result(r);
   if (t.redirected) return exec_target_run(&t, envp);
   return with_handover_env(envp, [&](char* const* env) { return REAL(execvpe)(file, argv, env); });

@@ -58,7 +58,7 @@ ZVFS_HOOK int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_a
   SpawnFn f = real_spawn(&real, "posix_spawn");
   if (f == nullptr) return ENOSYS;
   ExecTarget t;
-  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, &t);
+  int r = exec_target_resolve(AT_FDCWD, path, 0, argv, envp, &t);
   if (r < 0) return -r;
   if (t.redirected) return spawn_target(&t, pid, actions, attr, envp);
   return with_handover_env(
@@ -71,7 +71,7 @@ ZVFS_HOOK int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_
   SpawnFn f = real_spawn(&real, "posix_spawnp");
   if (f == nullptr) return ENOSYS;
   ExecTarget t;
-  int r = exec_target_resolve_search(file, argv, &t);
+  int r = exec_target_resolve_search(file, argv, envp, &t);
   if (r < 0) return -r;
   if (t.redirected) return spawn_target(&t, pid, actions, attr, envp);
   return with_handover_env(
@@ -80,7 +80,7 @@ ZVFS_HOOK int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_
 
 ZVFS_HOOK int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
   ExecTarget t;
-  int r = exec_target_resolve(fd, "", AT_EMPTY_PATH, argv, &t);
+  int r = exec_target_resolve(fd, "", AT_EMPTY_PATH, argv, envp, &t);
   if (r < 0) return set_errno_result(r);
   if (t.redirected) return exec_target_run(&t, envp);
   return with_handover_env(envp, [&](char* const* env) { return REAL(fexecve)(fd, argv, env); });
@@ -89,7 +89,7 @@ ZVFS_HOOK int fexecve(int fd, char* const argv[], char* const envp[]) noexcept {
 ZVFS_HOOK int execveat(int dirfd, const char* path, char* const argv[], char* const envp[],
                        int flags) noexcept {
   ExecTarget t;
-  int r = exec_target_resolve(dirfd, path, flags, argv, &t);
+  int r = exec_target_resolve(dirfd, path, flags, argv, envp, &t);
   if (r < 0) return set_errno_result(r);
   if (t.redirected) return exec_target_run(&t, envp);
   return with_handover_env(

@@ -20,6 +20,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "mp_check.h"
 #include "mp_cmds.h"
@@ -145,6 +146,35 @@ int cmd_exec_zvfs(const char* name) {
   int rc = -1;
   o = run_spawn(false, abs.c_str(), argv, &rc);
   CHECK(rc == 0 && exited(o, 7) && o.out == want_abs);
+
+  // A new environment without the library: the interpreter could not read the script, so the
+  // kernel hands it a copy as /dev/fd/N.
+  std::vector<char*> bare;
+  for (char** e = environ; *e != nullptr; ++e)
+    if (strncmp(*e, "LD_PRELOAD=", 11) != 0) bare.push_back(*e);
+  bare.push_back(nullptr);
+  // (The interpreter's comm is the kernel's: for an exec by descriptor, its file's name.)
+  auto by_copy = [](const Outcome& r) {
+    return exited(r, 7) && r.out.rfind("/dev/fd/", 0) == 0 &&
+           r.out.find("|a1 a 2|") != std::string::npos;
+  };
+  o = run_exec([&] { execve(abs.c_str(), argv, bare.data()); });
+  CHECK(by_copy(o));
+  {
+    int p[2];
+    CHECK(pipe(p) == 0);
+    posix_spawn_file_actions_t fa;
+    CHECK(posix_spawn_file_actions_init(&fa) == 0);
+    CHECK(posix_spawn_file_actions_adddup2(&fa, p[1], 1) == 0);
+    pid_t pid = -1;
+    CHECK(posix_spawn(&pid, abs.c_str(), &fa, nullptr, argv, bare.data()) == 0);
+    posix_spawn_file_actions_destroy(&fa);
+    close(p[1]);
+    o.out = drain(p[0]);
+    close(p[0]);
+    CHECK(waitpid(pid, &o.status, 0) == pid);
+    CHECK(by_copy(o));
+  }
 
   // Found by a PATH search.
   const std::string old_path = getenv("PATH") != nullptr ? getenv("PATH") : "/usr/bin:/bin";
