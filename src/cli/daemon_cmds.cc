@@ -15,6 +15,7 @@
 #include "cli/commands.h"
 #include "cli/status_print.h"
 #include "common/config.h"
+#include "common/path_search.h"
 #include "ipc/client_diag.h"
 #include "ipc/protocol.h"
 #include "ipc/sock.h"
@@ -386,25 +387,15 @@ int cmd_run(int argc, char** argv) {
 // ZVFS: a regular file with bytes but no data blocks, whose contents only the library can read.
 // Anything else that matches (a fully sparse file) runs the same way through the shell.
 static bool stored_in_zvfs(const char* cmd) {
-  auto placeholder = [](const std::string& p) {
-    struct stat st;
-    return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 &&
-           st.st_blocks == 0 && access(p.c_str(), X_OK) == 0;
-  };
-  if (strchr(cmd, '/') != nullptr) return placeholder(cmd);
-  const char* path = getenv("PATH");
-  std::string dirs = path != nullptr ? path : "/bin:/usr/bin";
-  size_t start = 0;
-  for (;;) {
-    size_t end = dirs.find(':', start);
-    std::string dir = dirs.substr(start, end == std::string::npos ? end : end - start);
-    std::string cand = (dir.empty() ? std::string(".") : dir) + "/" + cmd;
-    struct stat st;
-    if (stat(cand.c_str(), &st) == 0 && S_ISREG(st.st_mode) && access(cand.c_str(), X_OK) == 0)
-      return placeholder(cand);
-    if (end == std::string::npos) return false;
-    start = end + 1;
+  char found[PATH_MAX];
+  const char* path = cmd;
+  if (strchr(cmd, '/') == nullptr) {
+    if (!zvfs::search_path(cmd, found, sizeof found)) return false;
+    path = found;
   }
+  struct stat st;
+  return stat(path, &st) == 0 && S_ISREG(st.st_mode) && st.st_size > 0 && st.st_blocks == 0 &&
+         access(path, X_OK) == 0;
 }
 
 // Replaces this process with argv[0] (looked up in PATH) running with the library preloaded.

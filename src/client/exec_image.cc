@@ -21,6 +21,7 @@
 #include "client/prefix.h"
 #include "client/real.h"
 #include "client/zlog.h"
+#include "common/path_search.h"
 
 namespace zvfs::client {
 namespace {
@@ -324,33 +325,11 @@ int exec_target_resolve_search(const char* file, char* const argv[], char* const
   if (file == nullptr || file[0] == '\0') return 0;
   if (strchr(file, '/') != nullptr) return exec_target_resolve(AT_FDCWD, file, 0, argv, envp, t);
   if (g_fd_table == nullptr || prefix_count() == 0) return 0;
-  int saved = errno;
-  // The search of glibc's execvp: each PATH entry in order (empty: the working directory); the
-  // first regular file the caller may execute is what it runs.
-  const char* p = getenv("PATH");
-  if (p == nullptr) p = "/bin:/usr/bin";
-  const size_t flen = strlen(file);
-  int rc = 0;
-  for (;;) {
-    const char* colon = strchr(p, ':');
-    size_t dlen = colon != nullptr ? static_cast<size_t>(colon - p) : strlen(p);
-    if (dlen + 1 + flen < sizeof t->found) {
-      if (dlen > 0) memcpy(t->found, p, dlen);
-      size_t k = dlen;
-      if (dlen > 0) t->found[k++] = '/';
-      memcpy(t->found + k, file, flen + 1);
-      struct stat st;
-      if (REAL(fstatat)(AT_FDCWD, t->found, &st, 0) == 0 && S_ISREG(st.st_mode) &&
-          syscall(SYS_faccessat2, AT_FDCWD, t->found, X_OK, AT_EACCESS) == 0) {
-        rc = exec_target_resolve(AT_FDCWD, t->found, 0, argv, envp, t);
-        break;
-      }
-    }
-    if (colon == nullptr) break;
-    p = colon + 1;
-  }
+  const int saved = errno;
+  const bool found = search_path(file, t->found, sizeof t->found);
   errno = saved;
-  return rc;
+  if (!found) return 0;  // glibc's own search fails the same way
+  return exec_target_resolve(AT_FDCWD, t->found, 0, argv, envp, t);
 }
 
 void exec_image_started() {

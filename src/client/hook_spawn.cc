@@ -36,15 +36,17 @@ SpawnFn real_spawn(SpawnFn* slot, const char* name) {
   return *slot;
 }
 
-// A redirected spawn (exec_image.h) runs its stand-in with the non-searching posix_spawn: a
-// script's interpreter is a path, as the kernel takes it.
-int spawn_target(ExecTarget* t, pid_t* pid, const posix_spawn_file_actions_t* actions,
-                 const posix_spawnattr_t* attr, char* const envp[]) {
+SpawnFn real_posix_spawn() {
   static SpawnFn real = nullptr;
-  SpawnFn f = real_spawn(&real, "posix_spawn");
-  int rc = f == nullptr ? ENOSYS : with_handover_env(envp, [&](char* const* env) {
-    return f(pid, t->spawn_path, actions, attr, t->argv, env);
-  });
+  return real_spawn(&real, "posix_spawn");
+}
+
+// A redirected spawn (exec_image.h) runs its stand-in with the non-searching posix_spawn `f`: a
+// script's interpreter is a path, as the kernel takes it.
+int spawn_target(SpawnFn f, ExecTarget* t, pid_t* pid, const posix_spawn_file_actions_t* actions,
+                 const posix_spawnattr_t* attr, char* const envp[]) {
+  int rc = with_handover_env(
+      envp, [&](char* const* env) { return f(pid, t->spawn_path, actions, attr, t->argv, env); });
   exec_target_release(t);
   return rc;
 }
@@ -54,13 +56,12 @@ int spawn_target(ExecTarget* t, pid_t* pid, const posix_spawn_file_actions_t* ac
 
 ZVFS_HOOK int posix_spawn(pid_t* pid, const char* path, const posix_spawn_file_actions_t* actions,
                           const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
-  static SpawnFn real = nullptr;
-  SpawnFn f = real_spawn(&real, "posix_spawn");
+  SpawnFn f = real_posix_spawn();
   if (f == nullptr) return ENOSYS;
   ExecTarget t;
   int r = exec_target_resolve(AT_FDCWD, path, 0, argv, envp, &t);
   if (r < 0) return -r;
-  if (t.redirected) return spawn_target(&t, pid, actions, attr, envp);
+  if (t.redirected) return spawn_target(f, &t, pid, actions, attr, envp);
   return with_handover_env(
       envp, [&](char* const* env) { return f(pid, path, actions, attr, argv, env); });
 }
@@ -69,11 +70,12 @@ ZVFS_HOOK int posix_spawnp(pid_t* pid, const char* file, const posix_spawn_file_
                            const posix_spawnattr_t* attr, char* const argv[], char* const envp[]) {
   static SpawnFn real = nullptr;
   SpawnFn f = real_spawn(&real, "posix_spawnp");
-  if (f == nullptr) return ENOSYS;
+  SpawnFn plain = real_posix_spawn();
+  if (f == nullptr || plain == nullptr) return ENOSYS;
   ExecTarget t;
   int r = exec_target_resolve_search(file, argv, envp, &t);
   if (r < 0) return -r;
-  if (t.redirected) return spawn_target(&t, pid, actions, attr, envp);
+  if (t.redirected) return spawn_target(plain, &t, pid, actions, attr, envp);
   return with_handover_env(
       envp, [&](char* const* env) { return f(pid, file, actions, attr, argv, env); });
 }
