@@ -33,6 +33,11 @@ void note_new_fd(int fd, OpenFile* of);
 // file unless its name stays plain, O_TRUNC of a blob). Returns fd, or -1 with errno.
 int after_open(int fd, int flags, const char* path);
 
+// Descriptor `fd` is of a file the failing open made, and the daemon refused it or could not
+// be asked: removes the file again if its name still names that empty, unbound inode (a file
+// bound meanwhile is left to the program). errno may change.
+void undo_create(int fd);
+
 // io_uring through syscall() (hook_uring_raw.cc): whether io_uring_enter(fd, to_submit, ...)
 // or io_uring_register(.., opcode, arg, nr) would hand the kernel a ZVFS descriptor (logged),
 // and the start of watching a ring io_uring_setup just made (params: its io_uring_params).

@@ -6,8 +6,8 @@
 // /proc/self/fd/N and O_CREAT exactly), then asks whether the opened descriptor is a ZVFS file
 // (adopt.h). If the daemon cannot be reached for a file under a prefix, open fails with EIO (the
 // just-opened descriptor is closed again; no other descriptor of the file can exist in this
-// process, since every one of them would have needed the daemon too); a file an O_EXCL create
-// made is removed again.
+// process, since every one of them would have needed the daemon too); a file the failed open
+// made is removed again (open_noting_create tells whether the open made it).
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -53,10 +53,13 @@ bool needs_mode(int flags) {
   return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-// An exclusive create made the file, and the daemon refused it or could not be asked: remove
-// it again, so that the failed open leaves nothing behind (as a failed O_EXCL open on Linux,
-// and a retry gets the same error, not EEXIST). Only if the name still names that empty inode.
-void undo_exclusive_create(int fd) {
+// This open made the file, and the daemon refused it or could not be asked: remove it again,
+// so that the failed open leaves nothing behind (as a failed open on Linux; a retry of an
+// exclusive create gets the same error, not EEXIST). Only if the name still names that empty,
+// unbound inode.
+}  // namespace
+
+void undo_create(int fd) {
   char path[PATH_MAX];
   if (fd_kernel_name(fd, path, sizeof path) <= 0) return;
   // Bound by the daemon before the failure (a session lost after the attach): its blob goes
@@ -71,20 +74,63 @@ void undo_exclusive_create(int fd) {
   syscall(SYS_unlinkat, AT_FDCWD, path, 0);  // an unbound file: nothing for the daemon
 }
 
-}  // namespace
+namespace {
 
-// The common tail of every open: classify the new descriptor.
-int after_open(int fd, int flags, const char* path) {
+// The real open of `path` (relative to `dirfd`) with `flags`, by real(flags); *created tells
+// whether it made the file. Linux does not say whether an O_CREAT open created the file or
+// opened an existing one, so for a name that may lie under a prefix it is asked apart: first
+// with O_EXCL (made it), then, if the name exists, without O_CREAT (as O_CREAT would: O_TRUNC,
+// symbolic links followed, EISDIR for a directory). A name that exists but cannot be opened
+// without O_CREAT (a dangling symbolic link, whose target O_CREAT creates; or a name removed
+// in between) is opened as the program asked, counted as not made by this open. Costs one
+// more failing system call for an existing file under a prefix opened with O_CREAT.
+template <class Real>
+int open_noting_create(int dirfd, const char* path, int flags, bool* created, Real&& real) {
+  *created = false;
+  if ((flags & O_CREAT) == 0 || (flags & O_TMPFILE) == O_TMPFILE) return real(flags);
+  if ((flags & O_EXCL) != 0 || !name_may_be_under_prefix(dirfd, path, true)) {
+    int fd = real(flags);
+    *created = fd >= 0 && (flags & O_EXCL) != 0;
+    return fd;
+  }
+  int saved = errno;
+  int fd = real(flags | O_EXCL);
+  if (fd >= 0) {
+    *created = true;
+    errno = saved;
+    return fd;
+  }
+  if (errno != EEXIST) return -1;
+  fd = real(flags & ~O_CREAT);
+  if (fd < 0) return errno == ENOENT ? real(flags) : -1;
+  struct stat st;
+  if ((flags & O_ACCMODE) == O_RDONLY && REAL(fstat)(fd, &st) == 0 && S_ISDIR(st.st_mode)) {
+    REAL(close)(fd);
+    errno = EISDIR;
+    return -1;
+  }
+  errno = saved;
+  return fd;
+}
+
+int after_open_made(int fd, int flags, const char* path, bool created) {
   if (fd < 0) return fd;
   note_new_fd(fd, nullptr);  // a stale slot from a descriptor closed behind our back
   int rc = adopt_fd(fd, flags, needs_mode(flags) && !name_stays_plain(path));
   if (rc < 0) {
-    if ((flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL)) undo_exclusive_create(fd);
+    if (created) undo_create(fd);
     REAL(close)(fd);
     errno = -rc;
     return -1;
   }
   return fd;
+}
+
+}  // namespace
+
+// The common tail of every open: classify the new descriptor.
+int after_open(int fd, int flags, const char* path) {
+  return after_open_made(fd, flags, path, (flags & (O_CREAT | O_EXCL)) == (O_CREAT | O_EXCL));
 }
 
 namespace {
@@ -112,25 +158,37 @@ using namespace zvfs::client;
 ZVFS_HOOK int open(const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
   preconnect_before_open(AT_FDCWD, path, flags);
-  return after_open(REAL(open)(path, flags, mode), flags, path);
+  bool made;
+  int fd = open_noting_create(AT_FDCWD, path, flags, &made,
+                              [&](int f) { return REAL(open)(path, f, mode); });
+  return after_open_made(fd, flags, path, made);
 }
 
 ZVFS_HOOK int open64(const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
   preconnect_before_open(AT_FDCWD, path, flags);
-  return after_open(REAL(open64)(path, flags, mode), flags, path);
+  bool made;
+  int fd = open_noting_create(AT_FDCWD, path, flags, &made,
+                              [&](int f) { return REAL(open64)(path, f, mode); });
+  return after_open_made(fd, flags, path, made);
 }
 
 ZVFS_HOOK int openat(int dirfd, const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
   preconnect_before_open(dirfd, path, flags);
-  return after_open(REAL(openat)(dirfd, path, flags, mode), flags, path);
+  bool made;
+  int fd = open_noting_create(dirfd, path, flags, &made,
+                              [&](int f) { return REAL(openat)(dirfd, path, f, mode); });
+  return after_open_made(fd, flags, path, made);
 }
 
 ZVFS_HOOK int openat64(int dirfd, const char* path, int flags, ...) {
   ZVFS_OPEN_MODE(flags);
   preconnect_before_open(dirfd, path, flags);
-  return after_open(REAL(openat64)(dirfd, path, flags, mode), flags, path);
+  bool made;
+  int fd = open_noting_create(dirfd, path, flags, &made,
+                              [&](int f) { return REAL(openat64)(dirfd, path, f, mode); });
+  return after_open_made(fd, flags, path, made);
 }
 
 // Fortified forms: glibc calls them when it can prove no mode is passed.
@@ -160,12 +218,18 @@ ZVFS_HOOK int open_by_handle_at(int mount_fd, struct file_handle* handle, int fl
 ZVFS_HOOK int creat(const char* path, mode_t mode) {
   int flags = O_CREAT | O_WRONLY | O_TRUNC;
   preconnect_before_open(AT_FDCWD, path, flags);
-  return after_open(REAL(creat)(path, mode), flags, path);
+  bool made;
+  int fd = open_noting_create(AT_FDCWD, path, flags, &made,
+                              [&](int f) { return REAL(open)(path, f, mode); });
+  return after_open_made(fd, flags, path, made);
 }
 ZVFS_HOOK int creat64(const char* path, mode_t mode) {
   int flags = O_CREAT | O_WRONLY | O_TRUNC;
   preconnect_before_open(AT_FDCWD, path, flags);
-  return after_open(REAL(creat64)(path, mode), flags, path);
+  bool made;
+  int fd = open_noting_create(AT_FDCWD, path, flags, &made,
+                              [&](int f) { return REAL(open64)(path, f, mode); });
+  return after_open_made(fd, flags, path, made);
 }
 
 ZVFS_HOOK int close(int fd) {

@@ -206,8 +206,38 @@ FILE* cookie_stream(int fd, const char* mode) {
   return f;
 }
 
-FILE* after_fopen(FILE* f, const char* mode) {
+// Whether fopen mode `mode` holds glibc's 'x' (O_EXCL) among its flags before any ",ccs=".
+bool mode_exclusive(const char* mode) {
+  for (const char* c = mode; *c != '\0' && *c != ','; ++c) {
+    if (*c == 'x') return true;
+  }
+  return false;
+}
+
+// fopen of `path` in mode "w" or "a" (without 'x') where the name may lie under a prefix: the
+// file is made first, exclusively, so that if the daemon then refuses it the failed fopen
+// removes it again (as open does: hook_open.cc). The descriptor of the file this made (for
+// undo_create if the fopen fails), or -1 when it made none (the file exists, or no need).
+int fopen_precreate(const char* path, const char* mode) {
+  int want = mode_access(mode);
+  if (want < 0 || (want & O_CREAT) == 0 || mode_exclusive(mode) ||
+      !name_may_be_under_prefix(AT_FDCWD, path, false))
+    return -1;
+  int saved = errno;
+  int fd = REAL(open)(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  errno = saved;
+  return fd;
+}
+
+FILE* after_fopen(FILE* f, const char* mode, int made_fd) {
+  if (made_fd >= 0) {
+    int saved = errno;
+    if (f == nullptr) undo_create(made_fd);
+    REAL(close)(made_fd);
+    errno = saved;
+  }
   if (f == nullptr) return f;
+  bool made = made_fd >= 0 || mode_exclusive(mode);
   int fd = fileno(f);
   int saved = errno;
   int fl = REAL(fcntl)(fd, F_GETFL);
@@ -222,6 +252,7 @@ FILE* after_fopen(FILE* f, const char* mode) {
     return f;
   }
   if (rc < 0) {
+    if (made) undo_create(fd);
     REAL(fclose)(f);
     errno = -rc;
     return nullptr;
@@ -304,12 +335,14 @@ using namespace zvfs::client;
 
 ZVFS_HOOK FILE* fopen(const char* path, const char* mode) {
   preconnect_before_open(AT_FDCWD, path, 0);
-  return after_fopen(REAL(fopen)(path, mode), mode);
+  int made = fopen_precreate(path, mode);
+  return after_fopen(REAL(fopen)(path, mode), mode, made);
 }
 
 ZVFS_HOOK FILE* fopen64(const char* path, const char* mode) {
   preconnect_before_open(AT_FDCWD, path, 0);
-  return after_fopen(REAL(fopen64)(path, mode), mode);
+  int made = fopen_precreate(path, mode);
+  return after_fopen(REAL(fopen64)(path, mode), mode, made);
 }
 
 ZVFS_HOOK FILE* fdopen(int fd, const char* mode) noexcept {

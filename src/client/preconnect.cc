@@ -59,14 +59,21 @@ bool relative_under(const char* path) {
 
 }  // namespace
 
-void preconnect_before_open(int dirfd, const char* path, int flags) {
-  if (path == nullptr || path[0] == '\0' || (flags & (O_DIRECTORY | O_PATH)) != 0 ||
-      prefix_count() == 0 || ipc::has_session())
-    return;
+bool name_may_be_under_prefix(int dirfd, const char* path, bool ask_dirfd) {
+  if (path == nullptr || path[0] == '\0' || prefix_count() == 0) return false;
   int saved = errno;
-  bool under = path[0] == '/' ? path_lexically_under_prefix(path)
-                              : dirfd == AT_FDCWD && relative_under(path);
-  if (under) (void)ipc::try_session();
+  bool under = path[0] == '/'      ? path_lexically_under_prefix(path)
+               : dirfd == AT_FDCWD ? relative_under(path)
+                                   : ask_dirfd && !has_dot_dot(path) && fd_under_prefix(dirfd);
+  errno = saved;
+  return under;
+}
+
+void preconnect_before_open(int dirfd, const char* path, int flags) {
+  if ((flags & (O_DIRECTORY | O_PATH)) != 0 || ipc::has_session()) return;
+  if (!name_may_be_under_prefix(dirfd, path, false)) return;
+  int saved = errno;
+  (void)ipc::try_session();
   errno = saved;
 }
 

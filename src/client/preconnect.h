@@ -19,6 +19,11 @@
 
 namespace zvfs::client {
 
+// Whether `path` (relative to `dirfd`) may name a file under a prefix, by its letters (no
+// symbolic link followed: a hint, wrong either way at times). A name relative to a directory
+// descriptor other than AT_FDCWD counts only if ask_dirfd: then by the kernel's name of that
+// directory (one readlink). errno is left as it was.
+bool name_may_be_under_prefix(int dirfd, const char* path, bool ask_dirfd);
 // Before the real open of `path` (relative to `dirfd`) with open flags `flags`.
 void preconnect_before_open(int dirfd, const char* path, int flags);
 // The working directory changed: its verdict is recomputed at the next relative open.

@@ -206,8 +206,8 @@ void op_xattr(int s, int name) {
     }
     case 3:
     case 4: {
-      ssize_t r = by_path ? listxattr(path, g_buf.data(), 4096)
-                          : flistxattr(g_fd[s], g_buf.data(), 4096);
+      ssize_t r =
+          by_path ? listxattr(path, g_buf.data(), 4096) : flistxattr(g_fd[s], g_buf.data(), 4096);
       rec(r < 0 ? -1 : 0, r >= 0 ? names_hash(g_buf.data(), r) : 0, "listxattr %s", who);
       break;
     }
@@ -228,6 +228,12 @@ void op_stat(int name) {
   struct statx sx;
   r = statx(AT_FDCWD, kName[name], 0, STATX_SIZE, &sx);
   rec(r == 0 ? static_cast<long long>(sx.stx_size) : -1, 0, "statx %s size", kName[name]);
+}
+
+void op_stat_name(const char* name) {
+  struct stat st;
+  int r = stat(name, &st);
+  rec(r == 0 ? st.st_size : -1, 0, "stat %s size", name);
 }
 
 void op_readv(int s, bool positional, off_t off) {
@@ -650,6 +656,48 @@ void run_script() {
   close(dfd);
   rec(read(12345, g_buf.data(), 1), 0, "read bad fd");
   rec(close(12345), 0, "close bad fd");
+  // O_CREAT on names that exist: the library opens them as the kernel would.
+  auto open_rec = [](const char* name, int flags, const char* what) {
+    int d = open(name, flags | O_CLOEXEC, 0644);
+    struct stat s;
+    long long size = d >= 0 && fstat(d, &s) == 0 ? s.st_size : -1;
+    rec(d < 0 ? -1 : size, 0, "%s", what);
+    if (d >= 0) close(d);
+  };
+  open_rec("sub", O_RDONLY | O_CREAT, "O_CREAT|O_RDONLY of a directory");  // EISDIR
+  open_rec("sub", O_RDWR | O_CREAT, "O_CREAT|O_RDWR of a directory");      // EISDIR
+  open_rec("sub/f2/", O_RDWR | O_CREAT, "O_CREAT with a trailing slash");  // EISDIR
+  open_rec("sub/f2", O_RDONLY | O_CREAT, "O_CREAT|O_RDONLY of a file");
+  rec(symlink("made", "sub/dangling"), 0, "symlink to nothing");
+  open_rec("sub/dangling", O_RDWR | O_CREAT | O_NOFOLLOW, "O_CREAT|O_NOFOLLOW of a link");
+  open_rec("sub/dangling", O_RDWR | O_CREAT | O_EXCL, "O_CREAT|O_EXCL of a link");  // EEXIST
+  open_rec("sub/dangling", O_WRONLY | O_CREAT, "O_CREAT through a dangling link");  // made
+  rec(access("sub/made", F_OK), 0, "its target exists");
+  open_rec("sub/dangling", O_WRONLY | O_CREAT, "O_CREAT through the link again");
+  {
+    int sd = open("sub", O_RDONLY | O_DIRECTORY);
+    int d = openat(sd, "f2", O_RDWR | O_CREAT | O_TRUNC, 0644);
+    rec(d < 0 ? -1 : 0, 0, "openat O_CREAT|O_TRUNC of a file");
+    op_stat_name("sub/f2");
+    if (d >= 0) rec(write(d, "abc", 3), 0, "write after openat O_CREAT");
+    if (d >= 0) close(d);
+    d = openat(sd, "g", O_RDWR | O_CREAT, 0600);
+    rec(d < 0 ? -1 : 0, 0, "openat O_CREAT of a new name");
+    if (d >= 0) rec(pwrite(d, "xyz", 3, 10), 0, "pwrite to it");
+    if (d >= 0) close(d);
+    op_stat_name("sub/g");
+    close(sd);
+  }
+  FILE* fx = fopen("sub/g", "wx");
+  rec(fx == nullptr ? -1 : 0, 0, "fopen wx of an existing file");  // EEXIST
+  if (fx != nullptr) fclose(fx);
+  fx = fopen("sub/h", "a");
+  rec(fx == nullptr ? -1 : 0, 0, "fopen a of a new name");
+  if (fx != nullptr) {
+    fputs("hello\n", fx);
+    rec(fclose(fx), 0, "fclose it");
+  }
+  op_stat_name("sub/h");
   // stdio
   FILE* f = fopen("f3", "w+");
   rec(f != nullptr ? 0 : -1, 0, "fopen w+");

@@ -18,7 +18,7 @@
 //   vfork FILE                    vfork child's dup2/close leave the parent's table alone
 //   close-range FILE              close_range(3, ~0U) in a child, parent still fine
 //   expect-eio FILE               daemon unreachable: open of a file in the prefix gives EIO,
-//                                 and a failed O_EXCL create leaves no file
+//                                 and a failed create (open, creat, openat, fopen) leaves no file
 //   overhead N                    ns per read(2) on a non-ZVFS descriptor
 //   restart FILE CTLDIR           survives a daemon restart between CTLDIR/ready and CTLDIR/go
 //   seek-data FILE                SEEK_DATA/SEEK_HOLE describe the blob, not the placeholder
@@ -532,9 +532,36 @@ int cmd_close_range(const char* file) {
 }
 
 int cmd_expect_eio(const char* file) {
+  // A failed create leaves no file behind, whichever call made it...
+  auto gone = [](const std::string& p) { return access(p.c_str(), F_OK) == -1 && errno == ENOENT; };
   errno = 0;
   int fd = open(file, O_RDWR | O_CREAT, 0644);
   CHECK(fd == -1 && errno == EIO);
+  CHECK(gone(file));
+  std::string other = std::string(file) + ".creat";
+  errno = 0;
+  CHECK(creat(other.c_str(), 0644) == -1 && errno == EIO && gone(other));
+  other = std::string(file) + ".at";
+  int dfd = open(".", O_RDONLY | O_DIRECTORY);
+  CHECK(dfd >= 0);
+  errno = 0;
+  CHECK(openat(dfd, other.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644) == -1 && errno == EIO);
+  CHECK(gone(other));
+  for (const char* mode : {"w", "a+", "wx"}) {
+    other = std::string(file) + ".fopen";
+    errno = 0;
+    CHECK(fopen(other.c_str(), mode) == nullptr && errno == EIO && gone(other));
+  }
+  // ...and one that existed before stays (made here without the library: a plain file).
+  other = std::string(file) + ".old";
+  int raw =
+      static_cast<int>(syscall(SYS_openat, AT_FDCWD, other.c_str(), O_WRONLY | O_CREAT, 0644));
+  CHECK(raw >= 0 && syscall(SYS_close, raw) == 0);
+  errno = 0;
+  CHECK(open(other.c_str(), O_RDWR | O_CREAT, 0644) == -1 && errno == EIO);
+  CHECK(fopen(other.c_str(), "a") == nullptr && errno == EIO);
+  CHECK(access(other.c_str(), F_OK) == 0);
+  CHECK(close(dfd) == 0);
   // A failed exclusive create leaves no file behind: a retry fails the same way, not EEXIST.
   std::string excl = std::string(file) + ".excl";
   for (int i = 0; i < 2; i++) {
