@@ -102,10 +102,14 @@ bool set_placeholder_size(int fd, uint64_t size) {
   return ok;
 }
 
-int64_t realtime_ns() {
+int64_t clock_ns(clockid_t clock) {
   struct timespec ts;
-  clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+  clock_gettime(clock, &ts);
   return static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec;
+}
+
+int64_t realtime_ns() {
+  return clock_ns(CLOCK_REALTIME);
 }
 
 // Records the placeholder's mtime as the daemon's own last change of it left it: a different
@@ -174,6 +178,7 @@ void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
   std::lock_guard<std::mutex> g(ob.mirror_mu);
   uint64_t size = ob.blob->size();
   for (std::atomic<uint64_t>* c : ob.cells) c->store(size, std::memory_order_release);
+  ob.changed_coarse_ns = clock_ns(CLOCK_REALTIME_COARSE);
   ob.changed_real_ns = realtime_ns();
   uint64_t mirrored = ob.mirrored_size.load(std::memory_order_relaxed);
   // Growth may wait, except from 0: an empty placeholder tells the library's stat that the
@@ -199,12 +204,13 @@ void BlobTable::settle_placeholder(OpenBlob& ob, int fd, bool with_size) {
   if (fstat(fd, &st) != 0) return;
   // An mtime set since the daemon's last change of it is the program's: it stays, also across
   // the size's ftruncate, if it was set after the last change of the data (the inode's ctime
-  // tells when); a change after it moves the mtime, as the kernel's write would have.
+  // tells when: blob_table.h); a change after it moves the mtime, as the kernel's write would
+  // have.
   const int64_t ctime_ns =
       static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   const bool programs = (!ob.placed_valid || st.st_mtim.tv_sec != ob.placed_mtime.tv_sec ||
                          st.st_mtim.tv_nsec != ob.placed_mtime.tv_nsec) &&
-                        ctime_ns >= ob.changed_real_ns;
+                        (ctime_ns > ob.changed_real_ns || ctime_ns == ob.changed_coarse_ns);
   if (size_due && !mirror_locked(ob, fd, size, ob.changed_real_ns)) return;
   if (!programs) {
     set_placeholder_mtime(ob, fd, ob.changed_real_ns, ob.changed_real_ns);

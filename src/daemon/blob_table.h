@@ -26,8 +26,12 @@
 //     and exact once a handle on it closes. Not at fsync: dirtying the placeholder's inode
 //     makes ext4 commit its journal at the pool file's next fdatasync (see above). An mtime
 //     the program set after the last change (utimensat, as `cp -p` and `tar` do before
-//     closing) differs from what the daemon last left there, and the inode's ctime is not
-//     older than that change: it is kept, also across the last close's ftruncate.
+//     closing) differs from what the daemon last left there, and the inode's ctime is younger
+//     than that change: it is kept, also across the last close's ftruncate. Kernels since 6.13
+//     stamp a ctime with the fine clock once it was read (the daemon reads it after each of its
+//     own changes), so the change's fine clock reading orders the two exactly; a ctime equal to
+//     the change's coarse clock reading is a coarse stamp of the same tick (older kernels, or
+//     no read since), whose order is unknown: the program's time is kept then.
 //   - Appends and append reservations take OpenBlob::append_mu, so every appender sees the end
 //     left by the previous one (O_APPEND is atomic across processes).
 // Crash: nothing here is durable. A blob whose inode was unlinked but whose delete had not
@@ -58,6 +62,7 @@ struct OpenBlob {
   std::atomic<uint64_t> mirrored_size{0};     // written under mirror_mu
   uint64_t mirrored_ns = 0;                   // when the placeholder was last set (mirror_mu)
   int64_t changed_real_ns = 0;                // CLOCK_REALTIME of the last change (mirror_mu)
+  int64_t changed_coarse_ns = 0;              // CLOCK_REALTIME_COARSE of it (mirror_mu)
   int64_t mtime_real_ns = 0;                  // the change its mtime shows (mirror_mu)
   struct timespec placed_mtime {};            // its mtime after the daemon set it (mirror_mu)
   bool placed_valid = false;                  // placed_mtime was read (mirror_mu)

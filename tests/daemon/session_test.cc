@@ -402,6 +402,55 @@ TEST_F(SessionTest, MtimeSetByTheProgramIsKept) {
   close(fd);
 }
 
+// Whether this kernel stamps a ctime change on a file of `dir`'s file system with the fine
+// clock once the ctime was read (multigrain timestamps, Linux 6.13 and later), as the next
+// test needs: with coarse ctimes a utimensat and a change within one clock tick cannot be
+// ordered (the daemon then keeps the program's time).
+bool fine_ctimes(const std::string& dir) {
+  const std::string p = dir + "/ctime-probe";
+  int fd = open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return false;
+  bool fine = true;
+  for (int i = 0; i < 5 && fine; i++) {
+    struct stat st;
+    struct timespec a, b;
+    const struct timespec t[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+    fstat(fd, &st);
+    clock_gettime(CLOCK_REALTIME, &a);
+    futimens(fd, t);
+    clock_gettime(CLOCK_REALTIME, &b);
+    fstat(fd, &st);
+    auto ns = [](const struct timespec& x) { return x.tv_sec * 1000000000LL + x.tv_nsec; };
+    fine = ns(st.st_ctim) >= ns(a) && ns(st.st_ctim) <= ns(b);
+  }
+  close(fd);
+  unlink(p.c_str());
+  return fine;
+}
+
+// A write right after the program's utimensat (within one tick of the coarse clock) still
+// moves the mtime at the close: the order of the two is taken from the inode's fine-grained
+// ctime, not from coarse clock readings that cannot tell them apart.
+TEST_F(SessionTest, MtimeSetJustBeforeAWriteGivesWayToIt) {
+  if (!fine_ctimes(dir_)) GTEST_SKIP() << "this kernel stamps coarse ctimes";
+  for (int round = 0; round < 20; round++) {
+    const std::string name = "just" + std::to_string(round);
+    int h;
+    int fd = create(name.c_str(), &h);
+    ASSERT_EQ(ipc::pwrite(h, "abc", 3, 0), 3);  // from 0: size and mtime set at once
+    const struct timespec old[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+    struct timespec before;
+    clock_gettime(CLOCK_REALTIME, &before);
+    ASSERT_EQ(futimens(fd, old), 0);
+    ASSERT_EQ(ipc::pwrite(h, "d", 1, 3), 1);  // growth within the second: pending
+    ipc::detach(h);
+    struct stat st;
+    ASSERT_EQ(fstat(fd, &st), 0);
+    EXPECT_GE(st.st_mtim.tv_sec, before.tv_sec - 1) << "round " << round;
+    close(fd);
+  }
+}
+
 TEST_F(SessionTest, BlobLostInACrashStartsOverEmpty) {
   // A binding of this pool naming a blob that is not there: its creation was never made durable
   // before a crash. Read-only: a plain file; writable: a fresh empty blob under the same name.
