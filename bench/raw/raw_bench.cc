@@ -5,6 +5,11 @@
 // its operation completes with its last CQE. user_data = slot index * 2 + stage (0: the read or
 // write, 1: the fdatasync). A slot is refilled as soon as it completes while the time and count
 // bounds allow, then the loop drains whatever is still in flight.
+// With flush_every_bytes an fdatasync SQE (user_data kFlushTag) follows each such amount of
+// writes, and one the run's last writes. Without flush_overlap the writes go in groups of that
+// many bytes: a group's writes are issued, complete, then its fdatasync runs alone, and slots
+// wait in idle_ meanwhile (a group commit); with it the fdatasync is issued once that many
+// bytes completed since the last one began, and the writes go on beside it.
 #include "raw_bench.h"
 
 #include <fcntl.h>
@@ -26,6 +31,7 @@ namespace {
 
 constexpr size_t kLatencySamplesMax = 4'000'000;
 constexpr size_t kPrefillChunkBytes = 1u << 20;
+constexpr uint64_t kFlushTag = ~uint64_t{0};
 
 uint64_t now_ns() {
   timespec ts{};
@@ -131,6 +137,12 @@ class Runner {
   uint64_t next_offset();
   void issue(uint32_t slot_index, uint64_t t);
   void complete(uint32_t slot_index, uint64_t t);
+  // --flush-every: whether a write may go now (without overlap, not while a flush runs nor
+  // beyond the group's bytes), the fdatasync when it is due, and its completion.
+  bool may_write(uint64_t t) const;
+  void maybe_flush(uint64_t t);
+  void issue_flush(uint64_t t);
+  void flush_done(int res, uint64_t t);
   void note_error(int code, const char* msg) {
     if (first_error_.code == 0) first_error_ = Error{code, msg};
   }
@@ -147,6 +159,14 @@ class Runner {
   uint64_t completed_ = 0;
   uint64_t inflight_ = 0;
   uint64_t next_seq_off_ = 0;
+  uint64_t unflushed_ = 0;     // bytes of writes completed since the last fdatasync began
+  uint64_t group_issued_ = 0;  // bytes of writes issued since then
+  bool flush_inflight_ = false;
+  uint64_t flush_start_ns_ = 0;
+  uint64_t flushes_ = 0;
+  uint64_t flush_ns_ = 0;
+  uint64_t beside_flush_ = 0;
+  std::vector<uint32_t> idle_;  // slots held back while a flush is due or running
   Error first_error_{0, ""};
 };
 
@@ -193,18 +213,69 @@ void Runner::issue(uint32_t i, uint64_t t) {
   }
   issued_++;
   inflight_++;
+  group_issued_ += o_.block_bytes;
+  if (flush_inflight_) beside_flush_++;
 }
 
 void Runner::complete(uint32_t i, uint64_t t) {
   lat_.add(t - slots_[i].start_ns);
   completed_++;
   inflight_--;
-  if (may_issue(t)) issue(i, t);
+  if (o_.flush_every_bytes == 0) {
+    if (may_issue(t)) issue(i, t);
+    return;
+  }
+  unflushed_ += o_.block_bytes;
+  if (may_write(t)) {
+    issue(i, t);
+  } else {
+    idle_.push_back(i);
+  }
+  maybe_flush(t);
+}
+
+bool Runner::may_write(uint64_t t) const {
+  if (!may_issue(t)) return false;
+  if (o_.flush_every_bytes == 0 || o_.flush_overlap) return true;
+  return !flush_inflight_ && group_issued_ < o_.flush_every_bytes;
+}
+
+void Runner::maybe_flush(uint64_t t) {
+  if (flush_inflight_ || unflushed_ == 0) return;
+  const bool last = inflight_ == 0 && !may_issue(t);  // the run's tail gets its flush too
+  if (o_.flush_overlap) {
+    if (unflushed_ >= o_.flush_every_bytes || last) issue_flush(t);
+  } else if (inflight_ == 0 && (group_issued_ >= o_.flush_every_bytes || last)) {
+    issue_flush(t);
+  }
+}
+
+void Runner::issue_flush(uint64_t t) {
+  io_uring_sqe* fs = io_uring_get_sqe(&ring_);
+  io_uring_prep_fsync(fs, fd_, IORING_FSYNC_DATASYNC);
+  io_uring_sqe_set_data64(fs, kFlushTag);
+  flush_inflight_ = true;
+  unflushed_ = 0;
+  group_issued_ = 0;
+  flush_start_ns_ = t;
+}
+
+void Runner::flush_done(int res, uint64_t t) {
+  if (res < 0) note_error(-res, "fdatasync failed");
+  flush_inflight_ = false;
+  flushes_++;
+  flush_ns_ += t - flush_start_ns_;
+  while (!idle_.empty() && may_write(t)) {
+    uint32_t i = idle_.back();
+    idle_.pop_back();
+    issue(i, t);
+  }
+  maybe_flush(t);
 }
 
 Result<RawReport> Runner::run() {
-  // Two SQEs per slot when writes are linked to an fdatasync.
-  int r = io_uring_queue_init(o_.queue_depth * 2, &ring_, 0);
+  // Two SQEs per slot when writes are linked to an fdatasync; one for a --flush-every one.
+  int r = io_uring_queue_init(o_.queue_depth * 2 + 1, &ring_, 0);
   if (r < 0) return make_error(-r, "io_uring_queue_init failed");
   ring_ready_ = true;
   slots_.resize(o_.queue_depth);
@@ -215,9 +286,15 @@ Result<RawReport> Runner::run() {
 
   uint64_t start = now_ns();
   deadline_ns_ = start + static_cast<uint64_t>(o_.seconds * 1e9);
-  for (uint32_t i = 0; i < o_.queue_depth && may_issue(start); i++) issue(i, start);
+  for (uint32_t i = 0; i < o_.queue_depth; i++) {
+    if (may_write(start)) {
+      issue(i, start);
+    } else {
+      idle_.push_back(i);
+    }
+  }
   uint64_t last = start;
-  while (inflight_ > 0) {
+  while (inflight_ > 0 || flush_inflight_) {
     r = io_uring_submit_and_wait(&ring_, 1);
     if (r < 0 && r != -EINTR) {
       // Nothing more can complete reliably; report what the ring said.
@@ -228,6 +305,11 @@ Result<RawReport> Runner::run() {
     io_uring_for_each_cqe(&ring_, head, cqe) {
       seen++;
       uint64_t ud = io_uring_cqe_get_data64(cqe);
+      if (ud == kFlushTag) {
+        last = now_ns();
+        flush_done(cqe->res, last);
+        continue;
+      }
       auto i = static_cast<uint32_t>(ud / 2);
       bool fsync_stage = (ud % 2) == 1;
       int res = cqe->res;
@@ -263,6 +345,9 @@ Result<RawReport> Runner::run() {
     rep.mb_per_s = static_cast<double>(rep.bytes) / 1e6 / rep.seconds;
   }
   rep.latency = lat_.summarize();
+  rep.flushes = flushes_;
+  rep.writes_beside_flushes = beside_flush_;
+  if (flushes_ > 0) rep.flush_mean_us = static_cast<double>(flush_ns_) / 1000.0 / flushes_;
   return rep;
 }
 
@@ -293,10 +378,14 @@ std::string report_json(const RawReport& r) {
       ",\"ops\":%" PRIu64
       ",\"seconds\":%.3f,\"iops\":%.1f,\"mb_per_s\":%.2f,"
       "\"lat_us\":{\"min\":%.2f,\"mean\":%.2f,\"p50\":%.2f,\"p90\":%.2f,\"p99\":%.2f,"
-      "\"p999\":%.2f,\"max\":%.2f}}",
+      "\"p999\":%.2f,\"max\":%.2f},\"flush_every_bytes\":%" PRIu64
+      ",\"flush_overlap\":%s,\"flushes\":%" PRIu64
+      ",\"flush_mean_us\":%.2f,"
+      "\"writes_beside_flushes\":%" PRIu64 "}",
       mode_name(o.mode), o.block_bytes, o.queue_depth, o.fdatasync_each ? "fdatasync" : "none",
       o.direct ? "true" : "false", o.file_bytes, r.ops, r.seconds, r.iops, r.mb_per_s, l.min_us,
-      l.mean_us, l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us);
+      l.mean_us, l.p50_us, l.p90_us, l.p99_us, l.p999_us, l.max_us, o.flush_every_bytes,
+      o.flush_overlap ? "true" : "false", r.flushes, r.flush_mean_us, r.writes_beside_flushes);
   if (n < 0) return "{}";
   return std::string(buf, std::min<size_t>(static_cast<size_t>(n), sizeof buf - 1));
 }

@@ -27,8 +27,11 @@ struct RawReport {
   uint64_t bytes = 0;  // bytes moved by those operations
   double seconds = 0;  // from the first submission to the last completion
   double iops = 0;
-  double mb_per_s = 0;     // 10^6 bytes per second
-  LatencySummary latency;  // per operation, submission to completion
+  double mb_per_s = 0;                 // 10^6 bytes per second
+  LatencySummary latency;              // per operation, submission to completion
+  uint64_t flushes = 0;                // --flush-every: fdatasyncs completed...
+  double flush_mean_us = 0;            // ...their mean latency...
+  uint64_t writes_beside_flushes = 0;  // ...and the writes issued while one was in flight
 };
 
 Result<RawReport> run_raw_bench(const RawOptions& options);

@@ -115,6 +115,11 @@ TEST(ParseOptions, BadInputIsAnError) {
   EXPECT_EQ(parse({"--file", "f", "--size", "1k", "--bs", "4k"}), EINVAL);
   EXPECT_EQ(parse({"--file", "f", "--bogus", "1"}), EINVAL);
   EXPECT_EQ(parse({"--file"}), EINVAL);  // missing value
+  EXPECT_EQ(parse({"--file", "f", "--flush-every", "1m"}), 0);
+  EXPECT_EQ(parse({"--file", "f", "--flush-every", "1m", "--flush-overlap"}), 0);
+  EXPECT_EQ(parse({"--file", "f", "--flush-overlap"}), EINVAL);  // without --flush-every
+  EXPECT_EQ(parse({"--file", "f", "--flush-every", "1m", "--fdatasync"}), EINVAL);
+  EXPECT_EQ(parse({"--file", "f", "--flush-every", "1m", "--mode", "randread"}), EINVAL);
 }
 
 TEST(Latency, NearestRankPercentiles) {
@@ -178,6 +183,30 @@ TEST_F(RawBenchTest, SequentialWritesWrapAround) {
   ASSERT_TRUE(r.ok()) << r.error().msg;
   EXPECT_EQ(r->ops, 10u);
   expect_blocks_stamped(1 << 20, 256 << 10);
+}
+
+// --flush-every: one fdatasync per 1 MiB of 64 KiB writes; without --flush-overlap no write
+// is issued while one runs, and a run of 4 MiB makes exactly four.
+TEST_F(RawBenchTest, GroupFlushesStopTheWritesUnlessOverlapped) {
+  auto o = opts(RawMode::kSeqWrite, 64 << 10, 4, false);
+  o.ops_max = 64;
+  o.flush_every_bytes = 1 << 20;
+  auto r = run_raw_bench(o);
+  ASSERT_TRUE(r.ok()) << r.error().msg;
+  EXPECT_EQ(r->ops, 64u);
+  EXPECT_EQ(r->flushes, 4u);
+  EXPECT_EQ(r->writes_beside_flushes, 0u);
+  EXPECT_GT(r->flush_mean_us, 0);
+  expect_blocks_stamped(1 << 20, 64 << 10);
+  o.flush_overlap = true;
+  r = run_raw_bench(o);
+  ASSERT_TRUE(r.ok()) << r.error().msg;
+  EXPECT_EQ(r->ops, 64u);
+  EXPECT_GE(r->flushes, 1u);  // one due while another runs is issued after it, as one
+  EXPECT_LE(r->flushes, 4u);
+  auto json = report_json(*r);
+  EXPECT_NE(json.find("\"flush_overlap\":true"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"writes_beside_flushes\":"), std::string::npos) << json;
 }
 
 TEST_F(RawBenchTest, AppendsExtendTheFile) {

@@ -28,9 +28,12 @@ const char* usage_text() {
   return "usage: zvfs_bench_raw --file PATH [--mode randwrite|randread|seqwrite|append]\n"
          "         [--bs SIZE] [--qd N] [--fdatasync] [--buffered] [--size SIZE]\n"
          "         [--seconds S] [--ops N] [--seed N] [--keep]\n"
+         "         [--flush-every SIZE [--flush-overlap]]\n"
          "Drives PATH with io_uring (O_DIRECT unless --buffered) and prints one JSON object:\n"
          "ops, IOPS, MB/s and latency percentiles in microseconds. With --fdatasync each write\n"
-         "is linked to an fdatasync and its latency covers both.\n";
+         "is linked to an fdatasync and its latency covers both. With --flush-every an\n"
+         "fdatasync follows each SIZE of completed writes, the writes stopping until it is\n"
+         "done (a file system's group commit), or going on with --flush-overlap.\n";
 }
 
 Result<uint64_t> parse_size(const char* text) {
@@ -67,6 +70,12 @@ Status check(const RawOptions& o) {
     return make_error(EINVAL, "--bs must be a multiple of 512 with O_DIRECT");
   }
   if (o.queue_depth == 0 || o.queue_depth > 1024) return make_error(EINVAL, "--qd in [1, 1024]");
+  if (o.flush_every_bytes != 0 && (o.mode == RawMode::kRandRead || o.fdatasync_each)) {
+    return make_error(EINVAL, "--flush-every needs a write mode without --fdatasync");
+  }
+  if (o.flush_overlap && o.flush_every_bytes == 0) {
+    return make_error(EINVAL, "--flush-overlap needs --flush-every");
+  }
   if (o.mode != RawMode::kAppend && o.file_bytes < o.block_bytes) {
     return make_error(EINVAL, "--size must hold at least one block");
   }
@@ -86,6 +95,10 @@ Result<RawOptions> parse_raw_options(int argc, const char* const* argv) {
     }
     if (a == "--buffered") {
       o.direct = false;
+      continue;
+    }
+    if (a == "--flush-overlap") {
+      o.flush_overlap = true;
       continue;
     }
     if (a == "--keep") {
@@ -116,6 +129,9 @@ Result<RawOptions> parse_raw_options(int argc, const char* const* argv) {
     } else if (a == "--ops") {
       ZVFS_ASSIGN_OR_RETURN(ops, parse_size(v));
       o.ops_max = ops;
+    } else if (a == "--flush-every") {
+      ZVFS_ASSIGN_OR_RETURN(every, parse_size(v));
+      o.flush_every_bytes = every;
     } else if (a == "--seed") {
       ZVFS_ASSIGN_OR_RETURN(seed, parse_size(v));
       o.seed = seed;

@@ -22,9 +22,15 @@ enum class RawMode {
 struct RawOptions {
   std::string path;  // the file to drive (created; removed unless keep_file)
   RawMode mode = RawMode::kRandWrite;
-  uint32_t block_bytes = 4096;         // multiple of 512 with O_DIRECT
-  uint32_t queue_depth = 1;            // operations (or write+fdatasync chains) in flight
-  bool fdatasync_each = false;         // each write is followed by an fdatasync (linked SQE)
+  uint32_t block_bytes = 4096;  // multiple of 512 with O_DIRECT
+  uint32_t queue_depth = 1;     // operations (or write+fdatasync chains) in flight
+  bool fdatasync_each = false;  // each write is followed by an fdatasync (linked SQE)
+  // An fdatasync after every flush_every_bytes of completed writes (0: none), as a file system
+  // that commits in groups issues: with flush_overlap the writes go on meanwhile, else they
+  // stop until it completes (the writes in flight complete first, since a flush covers only
+  // completed writes). Write modes without fdatasync_each only.
+  uint64_t flush_every_bytes = 0;
+  bool flush_overlap = false;
   bool direct = true;                  // O_DIRECT; false: buffered through the page cache
   uint64_t file_bytes = 256ull << 20;  // working set of the random and sequential modes
   double seconds = 5.0;                // stop issuing after this long...
