@@ -216,28 +216,49 @@ bool mode_exclusive(const char* mode) {
 
 // fopen of `path` in mode "w" or "a" (without 'x') where the name may lie under a prefix: the
 // file is made first, exclusively, so that if the daemon then refuses it the failed fopen
-// removes it again (as open does: hook_open.cc). The descriptor of the file this made (for
-// undo_create if the fopen fails), or -1 when it made none (the file exists, or no need).
-int fopen_precreate(const char* path, const char* mode) {
+// removes it again (as open does: hook_open.cc). The inode made is remembered and its
+// descriptor closed again before glibc opens the name (so a process at its descriptor limit
+// can still fopen); `made` stays false when this made none (the file exists, or no need).
+struct PreCreated {
+  bool made = false;
+  dev_t dev = 0;
+  ino_t ino = 0;
+  bool is(int fd) const {
+    struct stat st;
+    return made && REAL(fstat)(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino;
+  }
+};
+
+PreCreated fopen_precreate(const char* path, const char* mode) {
+  PreCreated pc;
   int want = mode_access(mode);
   if (want < 0 || (want & O_CREAT) == 0 || mode_exclusive(mode) ||
       !name_may_be_under_prefix(AT_FDCWD, path, false))
-    return -1;
+    return pc;
   int saved = errno;
   int fd = REAL(open)(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+  struct stat st;
+  if (fd >= 0 && REAL(fstat)(fd, &st) == 0) {
+    pc.made = true;
+    pc.dev = st.st_dev;
+    pc.ino = st.st_ino;
+  }
+  if (fd >= 0) REAL(close)(fd);
   errno = saved;
-  return fd;
+  return pc;
 }
 
-FILE* after_fopen(FILE* f, const char* mode, int made_fd) {
-  if (made_fd >= 0) {
+FILE* after_fopen(FILE* f, const char* path, const char* mode, const PreCreated& pc) {
+  if (f == nullptr) {
+    // The file this made stays empty and unbound: remove it, as the failed fopen leaves none.
     int saved = errno;
-    if (f == nullptr) undo_create(made_fd);
-    REAL(close)(made_fd);
+    int fd = pc.made ? REAL(open)(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC) : -1;
+    if (fd >= 0 && pc.is(fd)) undo_create(fd);
+    if (fd >= 0) REAL(close)(fd);
     errno = saved;
+    return f;
   }
-  if (f == nullptr) return f;
-  bool made = made_fd >= 0 || mode_exclusive(mode);
+  const bool made = mode_exclusive(mode) || pc.is(fileno(f));
   int fd = fileno(f);
   int saved = errno;
   int fl = REAL(fcntl)(fd, F_GETFL);
@@ -335,14 +356,14 @@ using namespace zvfs::client;
 
 ZVFS_HOOK FILE* fopen(const char* path, const char* mode) {
   preconnect_before_open(AT_FDCWD, path, 0);
-  int made = fopen_precreate(path, mode);
-  return after_fopen(REAL(fopen)(path, mode), mode, made);
+  const PreCreated pc = fopen_precreate(path, mode);
+  return after_fopen(REAL(fopen)(path, mode), path, mode, pc);
 }
 
 ZVFS_HOOK FILE* fopen64(const char* path, const char* mode) {
   preconnect_before_open(AT_FDCWD, path, 0);
-  int made = fopen_precreate(path, mode);
-  return after_fopen(REAL(fopen64)(path, mode), mode, made);
+  const PreCreated pc = fopen_precreate(path, mode);
+  return after_fopen(REAL(fopen64)(path, mode), path, mode, pc);
 }
 
 ZVFS_HOOK FILE* fdopen(int fd, const char* mode) noexcept {

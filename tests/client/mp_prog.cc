@@ -39,6 +39,7 @@
 //   fiemap FILE                   FS_IOC_FIEMAP describes the blob's extents
 //   uring FILE                    liburing submissions and fixed files naming a ZVFS fd refused
 //   dprintf FILE                  dprintf/vdprintf text lands in the blob
+//   create-at-fd-limit FILE       fopen "w" and open(O_CREAT) with one descriptor left
 //   open-other FILE               openat2 (via syscall()) and open_by_handle_at open ZVFS files
 //   uring-raw FILE                the same for a ring driven through syscall() (as fio does)
 //   fd-pass FILE                  descriptors received over a Unix socket (mp_fdpass.cc)
@@ -63,6 +64,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/time.h>
@@ -1224,6 +1226,44 @@ int cmd_dprintf(const char* file) {
   return 0;
 }
 
+// fopen "w" of a new ZVFS file and open(O_CREAT) of an existing one with a single descriptor
+// left below RLIMIT_NOFILE: the library's checks of whether the call made the file take no
+// descriptor of their own while the program's is open.
+int cmd_create_at_fd_limit(const char* file) {
+  std::string existing = std::string(file) + ".old";
+  int fd = open(existing.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(fd >= 0 && write(fd, "old", 3) == 3 && close(fd) == 0);
+  struct rlimit old;
+  CHECK(getrlimit(RLIMIT_NOFILE, &old) == 0);
+  std::vector<int> fill;
+  for (;;) {  // the lowest free descriptor, and the limit just above it
+    int d = dup(0);
+    CHECK(d >= 0);
+    fill.push_back(d);
+    if (d >= 64) break;
+  }
+  const int last = fill.back();
+  CHECK(close(last) == 0);
+  fill.pop_back();
+  struct rlimit lim = old;
+  lim.rlim_cur = static_cast<rlim_t>(last) + 1;  // only `last` is free below it
+  CHECK(setrlimit(RLIMIT_NOFILE, &lim) == 0);
+  FILE* f = fopen(file, "w");
+  CHECK(f != nullptr);
+  CHECK(fprintf(f, "at the limit\n") == 13 && fclose(f) == 0);
+  fd = open(existing.c_str(), O_RDWR | O_CREAT, 0644);
+  CHECK(fd == last);
+  char b[4] = {};
+  CHECK(pread(fd, b, 3, 0) == 3 && memcmp(b, "old", 3) == 0 && close(fd) == 0);
+  CHECK(setrlimit(RLIMIT_NOFILE, &old) == 0);
+  for (int d : fill) close(d);
+  fd = open(file, O_RDONLY);
+  char line[32] = {};
+  CHECK(fd >= 0 && read(fd, line, sizeof line) == 13 && strcmp(line, "at the limit\n") == 0);
+  CHECK(close(fd) == 0);
+  return 0;
+}
+
 int cmd_freopen(const char* file) {
   std::string a = std::string(file) + ".a";
   std::string b = std::string(file) + ".b";
@@ -1518,6 +1558,7 @@ int main(int argc, char** argv) {
   if (c == "opath-child") return argc > 3 ? cmd_opath_child(atoi(f), atol(argv[3])) : 2;
   if (c == "freopen") return cmd_freopen(f);
   if (c == "dprintf") return cmd_dprintf(f);
+  if (c == "create-at-fd-limit") return cmd_create_at_fd_limit(f);
   if (c == "open-other") return cmd_open_other(f);
   if (c == "fiemap") return cmd_fiemap(f);
   if (c == "uring") return cmd_uring(f);

@@ -257,6 +257,10 @@ TEST_F(MpTest, DprintfWritesTheBlob) {
   expect_ok({"dprintf", "f"});
 }
 
+TEST_F(MpTest, CreatesWorkWithOneDescriptorLeft) {
+  expect_ok({"create-at-fd-limit", "f"});
+}
+
 TEST_F(MpTest, PosixAioIsServedWithZvfsData) {
   expect_ok({"posix-aio", "f"});
 }
