@@ -53,12 +53,12 @@ bool needs_mode(int flags) {
   return (flags & O_CREAT) != 0 || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
+}  // namespace
+
 // This open made the file, and the daemon refused it or could not be asked: remove it again,
 // so that the failed open leaves nothing behind (as a failed open on Linux; a retry of an
 // exclusive create gets the same error, not EEXIST). Only if the name still names that empty,
 // unbound inode.
-}  // namespace
-
 void undo_create(int fd) {
   char path[PATH_MAX];
   if (fd_kernel_name(fd, path, sizeof path) <= 0) return;
