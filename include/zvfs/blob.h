@@ -86,9 +86,10 @@ struct PoolStats {
   uint64_t throttle_delay_ns = 0;  // time large changes were delayed before it (dirty_delay.h)
   uint32_t format_version = 0;     // of the pool's label
   uint32_t block_size = 0;
-  int64_t host_free_bytes = -1;  // free space of the file system holding a pool file (-1: n/a)
-  bool host_limited = false;     // free_bytes is smaller than the pool's own free space
-  uint64_t reserve_bytes = 0;    // kept back for deletes and commits: writers get ENOSPC first
+  int64_t host_free_bytes = -1;   // free space of the file system holding a pool file (-1: n/a)
+  bool host_limited = false;      // free_bytes is smaller than the pool's own free space
+  uint64_t reserve_bytes = 0;     // kept back for deletes and commits: writers get ENOSPC first
+  uint64_t fallocated_bytes = 0;  // set aside by allocate() for holes of open blobs
 };
 
 struct ScrubProgress {
@@ -178,10 +179,13 @@ class Blob {
   virtual Status truncate(uint64_t size) = 0;
   // Zeroes [off, off+len) (clipped to the size), freeing whole blocks. Size unchanged.
   virtual Status punch_hole(uint64_t off, uint64_t len) = 0;
-  // fallocate(2) mode 0 (or FALLOC_FL_KEEP_SIZE with keep_size): ENOSPC unless the pool has
-  // room now for the part of [off, off+len) past the blob's size; then, unless keep_size,
-  // extends the size to off+len (sparse). Nothing is set aside: a later write can still find
-  // the pool filled by others meanwhile.
+  // fallocate(2) mode 0 (or FALLOC_FL_KEEP_SIZE with keep_size): sets aside pool space for
+  // the blocks of [off, off+len) that hold no data (ENOSPC, and nothing changed, unless the
+  // pool has room for them now); then, unless keep_size, extends the size to off+len (the
+  // blocks stay holes). Writes through this handle into blocks set aside take their space and
+  // are not refused for lack of it; truncating or punching them, or dropping the handle, gives
+  // the rest back. The set-aside lives in memory only: an export or a crash ends it. Blocks
+  // that hold data need no space set aside: rewriting them may use half of the pool's reserve.
   virtual Status allocate(uint64_t off, uint64_t len, bool keep_size) = 0;
   // Makes this blob's acknowledged changes durable (intent log).
   virtual Status sync() = 0;

@@ -14,7 +14,8 @@
 //   fallocate-room FILE
 //                    posix_fallocate and fallocate(KEEP_SIZE) of more than the pool holds fail
 //                    with ENOSPC and change nothing; of what fits, they succeed (the size grows
-//                    without KEEP_SIZE only).
+//                    without KEEP_SIZE only) and set the space aside: with another file filling
+//                    the pool, writes into FILE's range still go in.
 //   fs-limit FILE    FILE grows only as far as its placeholder's file system allows any file
 //                    (found with lseek on a plain file in $ZVFS_TEST_OUTSIDE, on the same file
 //                    system): a write at the limit gets EFBIG, one across it is short, and the
@@ -174,10 +175,37 @@ int cmd_fallocate_room(const char* file) {
   CHECK(fstat(fd, &st) == 0 && st.st_size == 16 << 20);
   CHECK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 0, 32 << 20) == 0);
   CHECK(fstat(fd, &st) == 0 && st.st_size == 16 << 20);
-  // Past the end, only what lies beyond the size counts.
+  // A range set aside already takes nothing more.
   CHECK(posix_fallocate(fd, (16 << 20) - 4096, 8 << 20) == 0);
   CHECK(fstat(fd, &st) == 0 && st.st_size == (24 << 20) - 4096);
+  // 4 MiB more past the 32 that no write will take.
+  CHECK(fallocate(fd, FALLOC_FL_KEEP_SIZE, 32 << 20, 4 << 20) == 0);
+  // The set-aside holds: another file fills the rest of the pool, and FILE's 32 MiB (written
+  // in place and past the size) still go in.
+  std::string other = std::string(file) + ".filler";
+  int ofd = open(other.c_str(), O_RDWR | O_CREAT | O_TRUNC, 0644);
+  CHECK(ofd >= 0);
+  std::vector<char> buf(kChunk);
+  fill_chunk(buf, 7);
+  uint64_t filled = 0;
+  for (;; filled += kChunk) {
+    ssize_t w = pwrite(ofd, buf.data(), kChunk, static_cast<off_t>(filled));
+    if (w < 0) {
+      CHECK(errno == ENOSPC);
+      break;
+    }
+  }
+  CHECK(filled > (64u << 20));
+  for (uint64_t off = 0; off < (32u << 20); off += kChunk)
+    CHECK(pwrite(fd, buf.data(), kChunk, static_cast<off_t>(off)) == static_cast<ssize_t>(kChunk));
+  CHECK(fsync(fd) == 0);
+  CHECK(fstat(fd, &st) == 0 && st.st_size == 32 << 20);
+  CHECK(pwrite(ofd, buf.data(), kChunk, static_cast<off_t>(filled)) < 0 && errno == ENOSPC);
+  // The file's last close gives back what no write took: the filler gets those 4 MiB.
   CHECK(close(fd) == 0);
+  CHECK(pwrite(ofd, buf.data(), kChunk, static_cast<off_t>(filled)) ==
+        static_cast<ssize_t>(kChunk));
+  CHECK(close(ofd) == 0);
   return 0;
 }
 

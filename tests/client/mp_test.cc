@@ -82,7 +82,8 @@ TEST_F(MpFullPoolTest, EnospcThenFreedSpaceIsUsableAtOnce) {
 TEST_F(MpFullPoolTest, WrittenZerosFillThePoolAndStayWritable) {
   expect_ok({"pool-full-rewrite", "f"});
 }
-// fallocate of more than the pool holds fails with ENOSPC, as on ext4 (mp_full.cc).
+// fallocate of more than the pool holds fails with ENOSPC, as on ext4; what it granted stays
+// writable when another file fills the pool (mp_full.cc).
 TEST_F(MpFullPoolTest, FallocateBeyondThePoolFailsWithEnospc) {
   expect_ok({"fallocate-room", "f"});
 }

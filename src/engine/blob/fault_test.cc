@@ -582,6 +582,73 @@ TEST_F(FullPoolTest, RewritesOfWrittenBlocksWorkOnAFullPool) {
   EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
 }
 
+// allocate() sets aside room for the holes of its range: writes there (in place, and appends
+// into a KEEP_SIZE range) still succeed once others have filled the pool, and a fallocate on
+// the full pool fails with ENOSPC and sets nothing aside.
+TEST_F(FullPoolTest, FallocatedHolesStayWritableOnAFullPool) {
+  auto a = *pool->open_blob(*pool->create_blob());
+  auto b = *pool->open_blob(*pool->create_blob());
+  ASSERT_TRUE(a->allocate(0, 4 << 20, false).ok());
+  EXPECT_EQ(a->size(), 4u << 20);
+  ASSERT_TRUE(b->allocate(0, 2 << 20, true).ok());
+  EXPECT_EQ(b->size(), 0u);
+  EXPECT_EQ(pool->stats().fallocated_bytes, 6u << 20);
+  EXPECT_TRUE(a->allocate(1 << 20, 2 << 20, false).ok());  // set aside already: nothing more
+  EXPECT_EQ(pool->stats().fallocated_bytes, 6u << 20);
+  BlobId filler = fill();
+  auto f = *pool->open_blob(filler);
+  std::vector<uint8_t> mib(1 << 20, 0x5a);
+  EXPECT_EQ(f->write(f->size(), mib.data(), mib.size()).code(), ENOSPC);
+  auto c = *pool->open_blob(*pool->create_blob());
+  EXPECT_EQ(c->allocate(0, 2 << 20, false).code(), ENOSPC);
+  EXPECT_EQ(c->size(), 0u);
+  EXPECT_EQ(pool->stats().fallocated_bytes, 6u << 20);
+  for (uint64_t off = 0; off < (4 << 20); off += mib.size()) {
+    auto w = a->write(off, mib.data(), mib.size());
+    ASSERT_TRUE(w.ok()) << "write at " << off << ": " << w.error().msg;
+  }
+  for (int i = 0; i < 2; i++) {
+    auto w = b->append(mib.data(), mib.size());
+    ASSERT_TRUE(w.ok()) << "append " << i << ": " << w.error().msg;
+  }
+  EXPECT_EQ(pool->stats().fallocated_bytes, 0u);
+  ASSERT_TRUE(pool->sync_all().ok());
+  std::vector<uint8_t> got(mib.size());
+  ASSERT_EQ(*a->read(3 << 20, got.data(), got.size()), got.size());
+  EXPECT_EQ(got, mib);
+  ASSERT_EQ(*b->read(1 << 20, got.data(), got.size()), got.size());
+  EXPECT_EQ(got, mib);
+  auto chk = pool->check();
+  ASSERT_TRUE(chk.ok());
+  EXPECT_TRUE(chk->consistent) << (chk->problems.empty() ? "" : chk->problems[0]);
+}
+
+// What allocate() set aside goes back when the handle goes, and when a shrinking truncate or a
+// punch frees the blocks; blocks holding data need none; a second handle's writes do not take
+// the first handle's set-aside.
+TEST_F(FaultTest, FallocatedSpaceGoesBack) {
+  std::vector<uint8_t> data(256 << 10, 0x11);
+  BlobId id = *pool->create_blob();
+  {
+    auto a = *pool->open_blob(id);
+    ASSERT_TRUE(a->write(0, data.data(), data.size()).ok());
+    ASSERT_TRUE(a->allocate(0, 1 << 20, false).ok());  // the first 256 KiB hold data
+    EXPECT_EQ(pool->stats().fallocated_bytes, 768u << 10);
+    auto other = *pool->open_blob(id);
+    ASSERT_TRUE(other->write(512 << 10, data.data(), data.size()).ok());
+    EXPECT_EQ(pool->stats().fallocated_bytes, 768u << 10);
+    ASSERT_TRUE(a->truncate(640 << 10).ok());  // frees [640 KiB, 1 MiB)
+    EXPECT_EQ(pool->stats().fallocated_bytes, 384u << 10);
+    ASSERT_TRUE(a->truncate(4 << 20).ok());  // growing gives nothing back
+    EXPECT_EQ(pool->stats().fallocated_bytes, 384u << 10);
+    ASSERT_TRUE(a->punch_hole(256 << 10, 128 << 10).ok());
+    EXPECT_EQ(pool->stats().fallocated_bytes, 256u << 10);
+    ASSERT_TRUE(a->allocate(8 << 20, 1 << 20, true).ok());
+    EXPECT_EQ(pool->stats().fallocated_bytes, (256u << 10) + (1u << 20));
+  }
+  EXPECT_EQ(pool->stats().fallocated_bytes, 0u);  // the handle went
+}
+
 // A pool full of data still creates blobs and sets small xattrs (metadata, as the daemon's new
 // file and its owner tag), as ext4 creates files on a full disk; their data gets ENOSPC.
 TEST_F(FullPoolTest, CreatesWorkOnAFullPool) {

@@ -1,9 +1,12 @@
 // handles.h — the Pool and Blob objects handed out by the engine (thin handles on PoolCore).
 #pragma once
 
+#include <atomic>
 #include <memory>
+#include <mutex>
 
 #include "engine/blob/pool_core.h"
+#include "engine/dmu/range_set.h"
 #include "zvfs/blob.h"
 
 namespace zvfs::engine {
@@ -36,6 +39,7 @@ class BlobImpl final : public Blob {
  public:
   BlobImpl(std::shared_ptr<PoolCore> core, std::shared_ptr<dmu::Object> obj)
       : core_(std::move(core)), obj_(std::move(obj)) {}
+  ~BlobImpl() override;  // gives back what allocate() set aside and no write took
 
   BlobId id() const override { return obj_->id; }
   Result<size_t> read(uint64_t off, void* buf, size_t len) override;
@@ -55,8 +59,19 @@ class BlobImpl final : public Blob {
   Result<std::vector<std::string>> list_xattrs() override;
 
  private:
+  // A write's admission: without a space check if every block it touches was set aside by
+  // allocate() (then those blocks' space is the write's and they leave the set-aside).
+  Status admit_write(uint64_t off, uint64_t len);
+  bool set_aside_covers(uint64_t off, uint64_t len);
+  void take_set_aside(uint64_t b0, uint64_t b1);  // gives back blocks [b0, b1) of it
+
   std::shared_ptr<PoolCore> core_;
   std::shared_ptr<dmu::Object> obj_;
+  // Blocks (block numbers) allocate() set aside pool space for that no write took yet; their
+  // space is counted in PoolCore's reserve()d bytes until taken or the handle goes.
+  std::mutex set_aside_mu_;
+  dmu::RangeSet set_aside_;
+  std::atomic<bool> has_set_aside_{false};  // !set_aside_.empty(): writes skip the mutex
 };
 
 }  // namespace zvfs::engine

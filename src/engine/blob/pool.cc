@@ -124,12 +124,46 @@ Result<size_t> BlobImpl::read(uint64_t off, void* buf, size_t len) {
   return core_->objset().read(*obj_, off, buf, len);
 }
 
+BlobImpl::~BlobImpl() {
+  std::lock_guard lk(set_aside_mu_);
+  core_->unreserve(set_aside_.total() * core_->objset().block_size());
+}
+
+bool BlobImpl::set_aside_covers(uint64_t off, uint64_t len) {
+  const uint64_t bs = core_->objset().block_size();
+  const uint64_t b0 = off / bs, b1 = (off + len + bs - 1) / bs;
+  if (!has_set_aside_.load(std::memory_order_acquire) || len == 0) return false;
+  std::lock_guard lk(set_aside_mu_);
+  for (uint64_t b = b0; b < b1; b = set_aside_.end_of(b)) {
+    if (!set_aside_.contains(b)) return false;
+  }
+  return true;
+}
+
+void BlobImpl::take_set_aside(uint64_t b0, uint64_t b1) {
+  if (!has_set_aside_.load(std::memory_order_acquire)) return;
+  std::lock_guard lk(set_aside_mu_);
+  core_->unreserve(set_aside_.remove(b0, b1) * core_->objset().block_size());
+  has_set_aside_.store(!set_aside_.empty(), std::memory_order_release);
+}
+
+Status BlobImpl::admit_write(uint64_t off, uint64_t len) {
+  // Blocks a fallocate set aside are this write's: fully inside them, it needs no room.
+  const bool covered = off != PoolCore::kNoOffset && set_aside_covers(off, len);
+  ZVFS_TRY(core_->admit(len, /*need_space=*/!covered, obj_.get(), off));
+  if (off != PoolCore::kNoOffset) {
+    const uint64_t bs = core_->objset().block_size();
+    take_set_aside(off / bs, (off + len + bs - 1) / bs);
+  }
+  return ok_status();
+}
+
 Result<size_t> BlobImpl::write(uint64_t off, const void* buf, size_t len) {
   const auto* p = static_cast<const uint8_t*>(buf);
   size_t done = 0;
   do {
     const size_t n = std::min(len - done, kWriteChunk);
-    ZVFS_TRY(core_->admit(n, /*need_space=*/true, obj_.get(), off + done));
+    ZVFS_TRY(admit_write(off + done, n));
     ZVFS_TRY(core_->objset().write(*obj_, off + done, p + done, n));
     done += n;
   } while (done < len);
@@ -137,26 +171,50 @@ Result<size_t> BlobImpl::write(uint64_t off, const void* buf, size_t len) {
 }
 
 Result<uint64_t> BlobImpl::append(const void* buf, size_t len) {
-  ZVFS_TRY(core_->admit(len, /*need_space=*/true, obj_.get()));
+  // At the end as it is now (another appender may move it first: then the blocks taken are
+  // near, not exactly, the ones written).
+  ZVFS_TRY(admit_write(core_->objset().size(*obj_), len));
   return core_->objset().append(*obj_, buf, len);
 }
 
 Status BlobImpl::truncate(uint64_t size) {
   ZVFS_TRY(core_->admit(0, /*need_space=*/false));
-  return core_->objset().truncate(*obj_, size);
+  const uint64_t old = core_->objset().size(*obj_);
+  ZVFS_TRY(core_->objset().truncate(*obj_, size));
+  // Shrinking frees everything past the new end, set-aside blocks too (as ext4 frees blocks
+  // preallocated past the size); growing leaves them.
+  if (size < old) {
+    const uint64_t bs = core_->objset().block_size();
+    take_set_aside((size + bs - 1) / bs, UINT64_MAX);
+  }
+  return ok_status();
 }
 
 Status BlobImpl::punch_hole(uint64_t off, uint64_t len) {
   ZVFS_TRY(core_->admit(0, /*need_space=*/false));
-  return core_->objset().punch(*obj_, off, len);
+  ZVFS_TRY(core_->objset().punch(*obj_, off, len));
+  const uint64_t bs = core_->objset().block_size();
+  const uint64_t end = len > UINT64_MAX - off ? UINT64_MAX : off + len;
+  take_set_aside(off / bs + (off % bs != 0), end / bs);  // the blocks it freed whole
+  return ok_status();
 }
 
 Status BlobImpl::allocate(uint64_t off, uint64_t len, bool keep_size) {
   if (len > UINT64_MAX - off) return make_error(EFBIG, "allocate past the maximum blob size");
-  const uint64_t end = off + len, size = core_->objset().size(*obj_);
-  ZVFS_TRY(core_->check_room(end > size ? end - std::max(off, size) : 0));
-  if (keep_size || end <= size) return ok_status();
-  return truncate(end);
+  const uint64_t end = off + len;
+  const uint64_t bs = core_->objset().block_size();
+  ZVFS_TRY(core_->check_writable());
+  ZVFS_ASSIGN_OR_RETURN(holes, core_->objset().hole_blocks(*obj_, off / bs, (end + bs - 1) / bs));
+  {
+    std::lock_guard lk(set_aside_mu_);
+    for (const auto& [a, b] : set_aside_.ranges()) holes.remove(a, b);  // set aside already
+    ZVFS_TRY(core_->reserve(holes.total() * bs));
+    for (const auto& [a, b] : holes.ranges()) set_aside_.add(a, b);
+    has_set_aside_.store(!set_aside_.empty(), std::memory_order_release);
+  }
+  if (keep_size || end <= core_->objset().size(*obj_)) return ok_status();
+  ZVFS_TRY(core_->admit(0, /*need_space=*/false));
+  return core_->objset().truncate(*obj_, end);
 }
 
 Status BlobImpl::sync() {

@@ -69,6 +69,12 @@ class PoolCore {
   // ENOSPC unless `bytes` more data would be admitted now (admit()'s space rule, without its
   // throttle): fallocate's check.
   Status check_room(uint64_t bytes);
+  // fallocate's set-aside: ENOSPC unless `bytes` more data would be admitted now; else holds
+  // them back from every other change's admission until unreserve() gives them back (the
+  // writes they were set aside for, or the handle's end). One at a time (reserve_mu_), so two
+  // cannot both take the last free space.
+  Status reserve(uint64_t bytes);
+  void unreserve(uint64_t bytes);
   // Before a change of metadata only (a create, a small xattr): like a rewrite, it may use half
   // of the reserve, so a file can be created on a pool full of data, as on ext4 (its data
   // then gets ENOSPC).
@@ -126,6 +132,8 @@ class PoolCore {
   std::unique_ptr<zil::IntentLog> zil_;
   spa::Label label_;
   uint64_t reserve_bytes_ = 0;
+  std::mutex reserve_mu_;
+  std::atomic<uint64_t> fallocated_{0};  // set aside by reserve()
   // admit()'s space rule; `metadata`: admit_metadata()'s.
   Status find_room(uint64_t bytes, dmu::Object* o, uint64_t off, bool metadata = false);
 

@@ -264,6 +264,18 @@ Status PoolCore::check_room(uint64_t bytes) {
   return find_room(bytes, nullptr, kNoOffset);
 }
 
+Status PoolCore::reserve(uint64_t bytes) {
+  if (bytes == 0) return check_writable();
+  std::lock_guard lk(reserve_mu_);
+  ZVFS_TRY(check_room(bytes));
+  fallocated_.fetch_add(bytes, std::memory_order_relaxed);
+  return ok_status();
+}
+
+void PoolCore::unreserve(uint64_t bytes) {
+  fallocated_.fetch_sub(bytes, std::memory_order_relaxed);
+}
+
 Status PoolCore::admit_metadata() {
   ZVFS_TRY(admit(0, /*need_space=*/false));
   return find_room(0, nullptr, kNoOffset, /*metadata=*/true);
@@ -289,7 +301,9 @@ Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off, bool me
     host = host_free_bytes();
     const uint64_t usable = host_bounded(s.free_bytes, *alloc_, host);
     host_bound = usable < s.free_bytes;
-    const uint64_t avail = usable > reserve_bytes_ ? usable - reserve_bytes_ : 0;
+    // Space set aside by fallocates is not this change's (a write into it took its part).
+    const uint64_t held = reserve_bytes_ + fallocated_.load(std::memory_order_relaxed);
+    const uint64_t avail = usable > held ? usable - held : 0;
     const uint64_t dirty = os_->dirty_bytes();
     const uint64_t need = dirty + dirty / 32 + bytes + (1ull << 20);
     if (need <= avail) return ok_status();
@@ -300,7 +314,7 @@ Status PoolCore::find_room(uint64_t bytes, dmu::Object* o, uint64_t off, bool me
         half_reserve = r.ok() && *r;
       }
     }
-    const uint64_t floor = reserve_bytes_ / 2;
+    const uint64_t floor = reserve_bytes_ / 2 + fallocated_.load(std::memory_order_relaxed);
     if (*half_reserve && need <= (usable > floor ? usable - floor : 0)) return ok_status();
     // Limited to written space since the host file system was full (SyncCtx::write): if it
     // has room again for what commits would write, all of the pool is usable again.
@@ -398,6 +412,7 @@ PoolStats PoolCore::stats() const {
   s.free_bytes = host_bounded(a.free_bytes, *alloc_, s.host_free_bytes);  // what can be written
   s.host_limited = s.free_bytes < a.free_bytes;
   s.reserve_bytes = reserve_bytes_;
+  s.fallocated_bytes = fallocated_.load(std::memory_order_relaxed);
   s.format_version = label_.version;
   s.block_size = label_.layout.block_size;
   {

@@ -491,4 +491,20 @@ Result<uint64_t> ObjectSet::seek(Object& o, uint64_t off, bool want_data) {
   return std::min(o.size, std::max(off, b * bs));
 }
 
+Result<RangeSet> ObjectSet::hole_blocks(Object& o, uint64_t b0, uint64_t b1) {
+  std::lock_guard lk(o.mu);
+  if (o.deleted) return make_error(ENOENT, "blob deleted");
+  RangeSet holes;
+  for (uint64_t b = b0; b < b1;) {
+    ZVFS_ASSIGN_OR_RETURN(d, next_data_block(o, b));
+    const uint64_t end = d == kNoBlock || d > b1 ? b1 : d;
+    holes.add(b, end);
+    if (end >= b1) break;
+    const uint64_t nblocks = (o.size + block_size_ - 1) / block_size_;
+    ZVFS_ASSIGN_OR_RETURN(h, next_hole_block(o, end, std::max(nblocks, end + 1)));
+    b = std::max(h, end + 1);
+  }
+  return holes;
+}
+
 }  // namespace zvfs::dmu

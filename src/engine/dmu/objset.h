@@ -102,6 +102,8 @@ class ObjectSet {
   uint64_t allocated_bytes(uint64_t blocks, uint64_t size) const;
   uint64_t size(const Object& o) const;
   Result<uint64_t> seek(Object& o, uint64_t off, bool want_data);
+  // The blocks of [b0, b1) that hold no data now (in no txg's changes, nor on disk).
+  Result<RangeSet> hole_blocks(Object& o, uint64_t b0, uint64_t b1);
 
   // --- xattrs (object_xattr.cc) ---
   Result<std::vector<uint8_t>> get_xattr(Object& o, std::string_view name);
