@@ -15,9 +15,11 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
+#include <utime.h>
 
 // glibc 2.36's <sys/pidfd.h> declares its functions without C linkage in C++; the one the
 // library interposes is declared here instead.
@@ -51,7 +53,8 @@ namespace zvfs::client {
                                                           X(flistxattr) X(getxattr) X(lgetxattr) \
                                                               X(fgetxattr) X(setxattr) X(lsetxattr) \
                                                                   X(fsetxattr) X(removexattr) \
-                                                                      X(lremovexattr) X(fremovexattr)
+                                                                      X(lremovexattr) X(fremovexattr) \
+  X(futimens) X(utimensat) X(futimes) X(futimesat) X(utimes) X(lutimes) X(utime)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;

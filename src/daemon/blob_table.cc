@@ -119,6 +119,22 @@ void note_placed_mtime(OpenBlob& ob, int fd) {
   struct stat st;
   ob.placed_valid = fstat(fd, &st) == 0;
   if (ob.placed_valid) ob.placed_mtime = st.st_mtim;
+  ob.program_set_reported = false;
+}
+
+// Whether an mtime the program set (the placeholder shows another than the daemon's last) was
+// set after the last change of the data. The inode's ctime says when it was set, in the
+// kernel's stamps: never later than the clock at the call and never earlier than the coarse
+// clock then (a coarse stamp, the multigrain floor of Linux 6.13 and later, or a fine one). So
+// a ctime past the change's fine clock reading is later and one before its coarse reading
+// earlier; one between them was stamped in the change's own tick, before or after it. There
+// the library's report decides (it came after the changes counted until then); without one
+// (a program without the library) the program's time is kept, as `cp -p` and `tar` need.
+bool set_after_last_change(const OpenBlob& ob, int64_t ctime_ns) {
+  if (ctime_ns > ob.changed_real_ns) return true;
+  if (ctime_ns < ob.changed_coarse_ns) return false;
+  if (ob.program_set_reported) return ob.program_set_seq == ob.change_seq;
+  return true;
 }
 
 // futimens of the mtime alone (atime stays): `t`, or now where the daemon may not set an
@@ -180,6 +196,7 @@ void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
   for (std::atomic<uint64_t>* c : ob.cells) c->store(size, std::memory_order_release);
   ob.changed_coarse_ns = clock_ns(CLOCK_REALTIME_COARSE);
   ob.changed_real_ns = realtime_ns();
+  ob.change_seq++;
   uint64_t mirrored = ob.mirrored_size.load(std::memory_order_relaxed);
   // Growth may wait, except from 0: an empty placeholder tells the library's stat that the
   // file is empty, without asking (hook_stat.cc), so it must never hide data.
@@ -203,14 +220,14 @@ void BlobTable::settle_placeholder(OpenBlob& ob, int fd, bool with_size) {
   struct stat st;
   if (fstat(fd, &st) != 0) return;
   // An mtime set since the daemon's last change of it is the program's: it stays, also across
-  // the size's ftruncate, if it was set after the last change of the data (the inode's ctime
-  // tells when: blob_table.h); a change after it moves the mtime, as the kernel's write would
+  // the size's ftruncate, if it was set after the last change of the data
+  // (set_after_last_change); a change after it moves the mtime, as the kernel's write would
   // have.
   const int64_t ctime_ns =
       static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
   const bool programs = (!ob.placed_valid || st.st_mtim.tv_sec != ob.placed_mtime.tv_sec ||
                          st.st_mtim.tv_nsec != ob.placed_mtime.tv_nsec) &&
-                        (ctime_ns > ob.changed_real_ns || ctime_ns == ob.changed_coarse_ns);
+                        set_after_last_change(ob, ctime_ns);
   if (size_due && !mirror_locked(ob, fd, size, ob.changed_real_ns)) return;
   if (!programs) {
     set_placeholder_mtime(ob, fd, ob.changed_real_ns, ob.changed_real_ns);
@@ -221,6 +238,12 @@ void BlobTable::settle_placeholder(OpenBlob& ob, int fd, bool with_size) {
     LOG_DEBUG("daemon", "blob %" PRIu64 ": restoring the placeholder's mtime: %s", ob.id,
               strerror(errno));
   note_placed_mtime(ob, fd);
+}
+
+void BlobTable::note_program_mtime(OpenBlob& ob) {
+  std::lock_guard<std::mutex> g(ob.mirror_mu);
+  ob.program_set_seq = ob.change_seq;
+  ob.program_set_reported = true;
 }
 
 void BlobTable::add_cell(OpenBlob& ob, std::atomic<uint64_t>* cell) {

@@ -26,12 +26,12 @@
 //     and exact once a handle on it closes. Not at fsync: dirtying the placeholder's inode
 //     makes ext4 commit its journal at the pool file's next fdatasync (see above). An mtime
 //     the program set after the last change (utimensat, as `cp -p` and `tar` do before
-//     closing) differs from what the daemon last left there, and the inode's ctime is younger
-//     than that change: it is kept, also across the last close's ftruncate. Kernels since 6.13
-//     stamp a ctime with the fine clock once it was read (the daemon reads it after each of its
-//     own changes), so the change's fine clock reading orders the two exactly; a ctime equal to
-//     the change's coarse clock reading is a coarse stamp of the same tick (older kernels, or
-//     no read since), whose order is unknown: the program's time is kept then.
+//     closing) differs from what the daemon last left there: it is kept, also across the last
+//     close's ftruncate. The inode's ctime orders it against the change only to within a
+//     clock tick (the kernel stamps coarsely, or with the multigrain floor of Linux 6.13,
+//     which may lie before a fine clock reading of the same tick: a fine-clock comparison lost
+//     `cp -p`'s time now and then); within the tick the library's report of its futimens
+//     (the mtime_set request) orders it, and without one the program's time is kept.
 //   - Appends and append reservations take OpenBlob::append_mu, so every appender sees the end
 //     left by the previous one (O_APPEND is atomic across processes).
 // Crash: nothing here is durable. A blob whose inode was unlinked but whose delete had not
@@ -63,6 +63,9 @@ struct OpenBlob {
   uint64_t mirrored_ns = 0;                   // when the placeholder was last set (mirror_mu)
   int64_t changed_real_ns = 0;                // CLOCK_REALTIME of the last change (mirror_mu)
   int64_t changed_coarse_ns = 0;              // CLOCK_REALTIME_COARSE of it (mirror_mu)
+  uint64_t change_seq = 0;                    // changes so far (mirror_mu)
+  uint64_t program_set_seq = 0;               // change_seq at the program's last report (mirror_mu)
+  bool program_set_reported = false;          // a report since the daemon last set it (mirror_mu)
   int64_t mtime_real_ns = 0;                  // the change its mtime shows (mirror_mu)
   struct timespec placed_mtime {};            // its mtime after the daemon set it (mirror_mu)
   bool placed_valid = false;                  // placed_mtime was read (mirror_mu)
@@ -89,6 +92,9 @@ class BlobTable {
   // this daemon if it shows another, unless the program set it since the daemon last did
   // (kept, also across the ftruncate).
   void settle_placeholder(OpenBlob& ob, int fd, bool with_size);
+  // The program set the placeholder's mtime (futimens through a library descriptor) after the
+  // changes so far: what orders it against a change of the same clock tick.
+  void note_program_mtime(OpenBlob& ob);
   // A handle's size cell: starts receiving the blob's size (set at once) / stops.
   void add_cell(OpenBlob& ob, std::atomic<uint64_t>* cell);
   void remove_cell(OpenBlob& ob, std::atomic<uint64_t>* cell);

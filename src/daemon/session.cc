@@ -937,6 +937,9 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       auto o = r.arg == SEEK_DATA ? b.seek_data(r.off) : b.seek_hole(r.off);
       return o.ok() ? static_cast<int64_t>(*o) : -o.code();
     }
+    case ipc::Op::kMtimeSet:  // any handle: it only orders the program's time (blob_table.h)
+      ctx_.blobs->note_program_mtime(*h->ob);
+      return 0;
     default:
       return -EPROTO;
   }

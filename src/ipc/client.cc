@@ -1121,6 +1121,13 @@ int seek(int handle, uint64_t off, int whence, uint64_t* result) {
   return 0;
 }
 
+int note_mtime_set(int handle) {
+  Io io{Op::kMtimeSet};
+  IoRep rep;
+  int64_t res = 0;
+  return handle_call(handle, io, &rep, &res);
+}
+
 namespace {
 
 // A socket request carrying `fd` and no body, on the current session: once more on a new

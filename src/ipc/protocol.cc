@@ -45,6 +45,8 @@ const char* op_name(Op op) {
       return "stat";
     case Op::kSeek:
       return "seek";
+    case Op::kMtimeSet:
+      return "mtime_set";
   }
   return "unknown";
 }
@@ -73,6 +75,7 @@ int request_body_size(uint16_t opcode) {
     case Op::kSync:
     case Op::kStat:
     case Op::kSeek:
+    case Op::kMtimeSet:
       return sizeof(IoReq);
   }
   return -1;

@@ -36,7 +36,7 @@ inline constexpr uint16_t kVersion = 1;         // message framing (every header
 // kStatFile (a daemon of version 5 would close a session that sent it). Bumped alone, so
 // that `zvfs status` (admin messages, which never open a session) still talks to a daemon of
 // another session version.
-inline constexpr uint32_t kSessionVersion = 6;
+inline constexpr uint32_t kSessionVersion = 7;
 inline constexpr uint16_t kReplyBit = 0x8000;
 // Largest body accepted on the control socket (the stats reply is the biggest message).
 inline constexpr uint32_t kMaxSocketPayload = 64 * 1024;
@@ -68,8 +68,9 @@ enum class Op : uint16_t {
   kSync = 24,
   kStat = 25,
   kSeek = 26,
+  kMtimeSet = 27,  // the program set the file's mtime through this handle's descriptor, just now
 };
-inline constexpr int kOpMax = 27;  // exclusive bound for per-op tables
+inline constexpr int kOpMax = 28;  // exclusive bound for per-op tables
 
 const char* op_name(Op op);
 

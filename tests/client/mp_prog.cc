@@ -1547,6 +1547,7 @@ int main(int argc, char** argv) {
   if (int r = zvfs::test::run_exec_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_fdpass_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_full_command(c, argc, argv); r >= 0) return r;
+  if (int r = zvfs::test::run_times_command(c, argc, argv); r >= 0) return r;
   if (c == "seek-data") return cmd_seek_data(f);
   if (c == "latency") return cmd_latency(f);
   if (c == "exit-flush") return cmd_exit_flush(f);

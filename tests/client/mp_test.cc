@@ -88,6 +88,12 @@ TEST_F(MpFullPoolTest, FallocateBeyondThePoolFailsWithEnospc) {
   expect_ok({"fallocate-room", "f"});
 }
 
+// A time the program sets stays if set after its last write and gives way to a later write,
+// also within one clock tick, through every call that sets it (mp_times.cc).
+TEST_F(MpTest, SetMtimesAreOrderedWithWrites) {
+  expect_ok({"mtime-order", "t"});
+}
+
 TEST_F(MpTest, DupAndForkShareTheOffset) {
   expect_ok({"dup-fork", "f"});
 }
