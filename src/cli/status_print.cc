@@ -34,6 +34,7 @@ bool parse_stats(const uint8_t* buf, size_t len, StatsView* out) {
     // as long as they tile the rest of the reply exactly. The first is the pool block; later
     // ones are skipped.
     out->has_pool = false;
+    out->has_fallocated = false;
     out->p = ipc::StatsPool{};
     for (size_t pos = need + wb; pos < len;) {
       uint32_t bytes = 0;
@@ -44,6 +45,7 @@ bool parse_stats(const uint8_t* buf, size_t len, StatsView* out) {
         if (bytes < ipc::kStatsPoolV1Bytes) return false;
         memcpy(&out->p, buf + pos, bytes < sizeof out->p ? bytes : sizeof out->p);
         out->has_pool = true;
+        out->has_fallocated = bytes >= ipc::kStatsPoolV2Bytes;
       }
       pos += bytes;
     }
@@ -103,6 +105,9 @@ std::string stats_text(const StatsView& v, const std::string& socket) {
            human(h.pool_allocated).c_str(), used, human(h.pool_free).c_str(),
            static_cast<unsigned long long>(h.blob_count));
   if (v.has_pool) {
+    if (v.p.fallocated_bytes > 0)
+      s += fmt("         %s of the free space set aside by fallocate for open files\n",
+               human(v.p.fallocated_bytes).c_str());
     s += fmt("format   %u, %s blocks\n", v.p.format_version, human(v.p.block_size).c_str());
     if (v.p.format_version < engine::kPoolFormatVersion)
       s +=
@@ -185,6 +190,7 @@ std::string stats_json(const StatsView& v, const std::string& socket) {
             v.p.format_version, v.p.block_size,
             (v.p.flags & ipc::kStatsPoolHostLimited) ? "true" : "false",
             static_cast<long long>(v.p.host_free_bytes));
+  if (v.has_fallocated) s += fmt(",\"fallocated_bytes\":%llu", u(v.p.fallocated_bytes));
   s += "},";
   s +=
       fmt("\"cache\":{\"bytes\":%llu,\"max_bytes\":%llu,\"hits\":%llu,\"misses\":%llu,"

@@ -20,6 +20,7 @@ struct StatsView {
   bool has_behind = false;  // the block has the write-behind counters (older ones did not)
   bool has_pool = false;    // the daemon sent the pool block (older ones did not)
   ipc::StatsPool p;
+  bool has_fallocated = false;  // the pool block counts fallocate's set-aside (older: not)
 };
 
 // A byte count for people: "512 B", "1.5 MiB", "8.0 GiB".

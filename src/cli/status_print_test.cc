@@ -129,7 +129,8 @@ TEST(Status, PoolBlock) {
   EXPECT_EQ(t.find("limited"), std::string::npos) << t;
   std::string j = stats_json(v, "/s");
   EXPECT_NE(j.find("\"dirty_bytes\":0,\"format_version\":2,\"block_size\":16384,"
-                   "\"host_limited\":false,\"host_free_bytes\":314572800},\"cache\""),
+                   "\"host_limited\":false,\"host_free_bytes\":314572800,"
+                   "\"fallocated_bytes\":0},\"cache\""),
             std::string::npos)
       << j;
   // Free space bounded by the file system holding the pool file: said so.
@@ -149,6 +150,26 @@ TEST(Status, PoolBlock) {
                    "space: `zvfs upgrade POOL` while the daemon is down\n"),
             std::string::npos)
       << t;
+  // Space set aside by fallocate: a line under the pool's, and its JSON field.
+  reinterpret_cast<ipc::StatsPool*>(b.data() + sample_with_write().size())->fallocated_bytes =
+      5u << 20;
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  EXPECT_NE(stats_text(v, "/s").find(
+                " blobs\n         5.0 MiB of the free space set aside by fallocate for open files\n"
+                "format "),
+            std::string::npos)
+      << stats_text(v, "/s");
+  EXPECT_NE(stats_json(v, "/s").find("\"fallocated_bytes\":5242880}"), std::string::npos);
+  // A daemon's first pool block (24 bytes) has no such count: no line, no JSON field.
+  b = sample_with_pool();
+  const uint32_t v1 = ipc::kStatsPoolV1Bytes;
+  memcpy(b.data() + sample_with_write().size(), &v1, sizeof v1);
+  b.resize(sample_with_write().size() + v1);
+  ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));
+  EXPECT_TRUE(v.has_pool);
+  EXPECT_FALSE(v.has_fallocated);
+  EXPECT_EQ(stats_json(v, "/s").find("fallocated"), std::string::npos);
+  EXPECT_EQ(stats_text(v, "/s").find("set aside"), std::string::npos);
   // A later daemon's longer block: the known start is read.
   b = sample_with_pool(0, 16);
   ASSERT_TRUE(parse_stats(b.data(), b.size(), &v));

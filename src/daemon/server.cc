@@ -349,6 +349,7 @@ size_t Server::fill_stats(void* rep, size_t cap) {
     p.block_size = ps.block_size;
     p.flags = ps.host_limited ? ipc::kStatsPoolHostLimited : 0;
     p.host_free_bytes = ps.host_free_bytes;
+    p.fallocated_bytes = ps.fallocated_bytes;
     if (pos + sizeof p <= cap) {
       memcpy(out + pos, &p, sizeof p);
       pos += sizeof p;

@@ -222,9 +222,12 @@ struct StatsPool {
   uint32_t block_size = 0;       // data block size
   uint32_t flags = 0;            // kStatsPoolHostLimited
   int64_t host_free_bytes = -1;  // free space of the file system holding the pool file; -1: n/a
+  // Since 32 bytes: free space set aside by fallocate for the holes of open files.
+  uint64_t fallocated_bytes = 0;
 };
-static_assert(sizeof(StatsPool) == 24);
+static_assert(sizeof(StatsPool) == 32);
 inline constexpr uint32_t kStatsPoolV1Bytes = 24;
+inline constexpr uint32_t kStatsPoolV2Bytes = 32;
 
 inline constexpr uint32_t kMaxClientsInStats =
     (kMaxSocketPayload - sizeof(StatsHeader) - kOpMax * sizeof(OpStats) - sizeof(StatsWrite) -

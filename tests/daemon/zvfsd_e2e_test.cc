@@ -464,6 +464,32 @@ TEST_F(Zvfsd, KilledClientLeavesNoHandleInStats) {
   close(p[1]);
 }
 
+// Space fallocate set aside shows in `zvfs status` until the file's last close gives it back.
+TEST_F(Zvfsd, StatusShowsFallocatedSpace) {
+  ASSERT_TRUE(start());
+  int fd = open((dir_ + "/pre").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  ipc::AttachInfo info;
+  int h = ipc::attach(fd, O_RDWR | O_CREAT, &info);
+  ASSERT_GE(h, 0);
+  ASSERT_EQ(ipc::fallocate(h, 0, 0, 8 << 20), 0);
+  cli::StatsView v = daemon_stats(sock_);
+  ASSERT_TRUE(v.has_fallocated);
+  EXPECT_EQ(v.p.fallocated_bytes, 8u << 20);
+  const std::string cli = std::string(kZvfs) + " status --socket " + sock_;
+  ASSERT_EQ(run(cli + " > " + dir_ + "/st.txt"), 0);
+  ASSERT_EQ(run(cli + " --json > " + dir_ + "/st.json"), 0);
+  const std::string txt = read_file(dir_ + "/st.txt");
+  EXPECT_NE(txt.find("8.0 MiB of the free space set aside by fallocate"), std::string::npos) << txt;
+  EXPECT_NE(read_file(dir_ + "/st.json").find("\"fallocated_bytes\":8388608"), std::string::npos);
+  ipc::detach(h);
+  close(fd);
+  v = daemon_stats(sock_);
+  EXPECT_EQ(v.p.fallocated_bytes, 0u);
+  ASSERT_EQ(run(cli + " > " + dir_ + "/st.txt"), 0);
+  EXPECT_EQ(read_file(dir_ + "/st.txt").find("set aside"), std::string::npos);
+}
+
 // Opens a connection that said hello (a session), retrying while the daemon still counts the
 // connections it just closed. -1 on failure.
 int hello_session(const std::string& sock) {
