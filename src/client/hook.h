@@ -38,6 +38,11 @@ int after_open(int fd, int flags, const char* path);
 // bound meanwhile is left to the program). errno may change.
 void undo_create(int fd);
 
+// After a call set the mtime of (dirfd, path) (a null path or "" with AT_EMPTY_PATH: dirfd
+// itself; at_flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH): tells the daemon if it is a ZVFS file
+// this process has open (hook_times.cc). errno is kept.
+void after_times_set(int dirfd, const char* path, int at_flags);
+
 // io_uring through syscall() (hook_uring_raw.cc): whether io_uring_enter(fd, to_submit, ...)
 // or io_uring_register(.., opcode, arg, nr) would hand the kernel a ZVFS descriptor (logged),
 // and the start of watching a ring io_uring_setup just made (params: its io_uring_params).

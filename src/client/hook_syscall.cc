@@ -12,11 +12,13 @@
 //   - io_uring_setup/enter/register: hook_uring_raw.cc refuses submissions and fixed-file
 //     registrations that name a ZVFS descriptor.
 //   - the xattr calls: the binding xattr is hidden and protected as in hook_xattr.cc.
+//   - utimensat, futimesat, utimes, utime: a set mtime is reported as in hook_times.cc.
 // System calls issued with inline instructions (not through libc) cannot be seen.
 #include <errno.h>
 #include <linux/openat2.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <climits>
@@ -114,6 +116,27 @@ ZVFS_HOOK long syscall(long number, ...) noexcept {
                                      reinterpret_cast<const char*>(a[1]), read ? ENODATA : EPERM);
       }
       break;
+    // The times (hook_times.cc): after a call that set the mtime, the daemon is told.
+    case SYS_utimensat:
+#ifdef SYS_futimesat  // the older three are not on every architecture (aarch64 has none)
+    case SYS_futimesat:
+    case SYS_utimes:
+    case SYS_utime:
+#endif
+    {
+      const long r = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+      if (r != 0) return r;
+      bool at = number == SYS_utimensat;
+#ifdef SYS_futimesat
+      at = at || number == SYS_futimesat;
+#endif
+      const auto* path = reinterpret_cast<const char*>(at ? a[1] : a[0]);
+      const int dirfd = at ? static_cast<int>(a[0]) : AT_FDCWD;
+      const auto* ts = reinterpret_cast<const struct timespec*>(a[2]);
+      if (number == SYS_utimensat && ts != nullptr && ts[1].tv_nsec == UTIME_OMIT) return r;
+      after_times_set(dirfd, path, number == SYS_utimensat ? static_cast<int>(a[3]) : 0);
+      return r;
+    }
     default:
       break;
   }

@@ -9,11 +9,11 @@
 // library tells the daemon (one round trip, the mtime_set request): the daemon then knows the
 // set came after the changes it had counted and before any later one.
 //
-// Hooked: futimens, utimensat, futimes, futimesat, utimes, lutimes, utime. A path names a file
-// of an open ZVFS descriptor when its device and inode are those of one (a stat, done only
-// while the process has a ZVFS file open). An atime-only call changes nothing here. The kernel's
-// result and errno are the program's; the report's own failure is ignored (the ctime rule
-// stands in for it). Raw syscall(SYS_utimensat) is not seen (hook_syscall.cc lists what is).
+// Hooked: futimens, utimensat, futimes, futimesat, utimes, lutimes, utime, and the same
+// system calls through syscall() (hook_syscall.cc). A path names a file of an open ZVFS
+// descriptor when its device and inode are those of one (a stat, done only while the process
+// has a ZVFS file open). An atime-only call changes nothing here. The kernel's result and errno
+// are the program's; the report's own failure is ignored (the ctime rule stands in for it).
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -65,19 +65,26 @@ ZVFS_HOOK int futimens(int fd, const struct timespec times[2]) noexcept {
   return r;
 }
 
+namespace zvfs::client {
+
+void after_times_set(int dirfd, const char* path, int at_flags) {
+  // Linux takes a null path as the descriptor itself (glibc passes it on, though its header
+  // calls utimensat's path nonnull: hidden from the compiler, which would drop the test), as
+  // does "" with AT_EMPTY_PATH.
+  const char* name = path;
+  __asm__("" : "+r"(name));
+  if (name == nullptr || (name[0] == '\0' && (at_flags & AT_EMPTY_PATH) != 0))
+    report_fd(dirfd);
+  else
+    report_path(dirfd, name, at_flags);
+}
+
+}  // namespace zvfs::client
+
 ZVFS_HOOK int utimensat(int dirfd, const char* path, const struct timespec times[2],
                         int flags) noexcept {
   const int r = REAL(utimensat)(dirfd, path, times, flags);
-  if (r != 0 || !sets_mtime(times)) return r;
-  // Linux takes a null path as the descriptor itself (glibc passes it on, though its header
-  // calls the argument nonnull: hidden from the compiler, which would drop the test), as does
-  // "" with AT_EMPTY_PATH.
-  const char* name = path;
-  __asm__("" : "+r"(name));
-  if (name == nullptr || (name[0] == '\0' && (flags & AT_EMPTY_PATH) != 0))
-    report_fd(dirfd);
-  else
-    report_path(dirfd, name, flags);
+  if (r == 0 && sets_mtime(times)) after_times_set(dirfd, path, flags);
   return r;
 }
 
@@ -89,11 +96,7 @@ ZVFS_HOOK int futimes(int fd, const struct timeval tv[2]) noexcept {
 
 ZVFS_HOOK int futimesat(int dirfd, const char* path, const struct timeval tv[2]) noexcept {
   const int r = REAL(futimesat)(dirfd, path, tv);
-  if (r != 0) return r;
-  if (path == nullptr)
-    report_fd(dirfd);
-  else
-    report_path(dirfd, path, 0);
+  if (r == 0) after_times_set(dirfd, path, 0);
   return r;
 }
 

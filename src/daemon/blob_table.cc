@@ -122,19 +122,23 @@ void note_placed_mtime(OpenBlob& ob, int fd) {
   ob.program_set_reported = false;
 }
 
+bool same_time(const struct timespec& a, const struct timespec& b) {
+  return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
+}
+
 // Whether an mtime the program set (the placeholder shows another than the daemon's last) was
-// set after the last change of the data. The inode's ctime says when it was set, in the
-// kernel's stamps: never later than the clock at the call and never earlier than the coarse
-// clock then (a coarse stamp, the multigrain floor of Linux 6.13 and later, or a fine one). So
-// a ctime past the change's fine clock reading is later and one before its coarse reading
-// earlier; one between them was stamped in the change's own tick, before or after it. There
-// the library's report decides (it came after the changes counted until then); without one
-// (a program without the library) the program's time is kept, as `cp -p` and `tar` need.
+// set after the last change of the data. The inode's ctime says when, in the kernel's stamps:
+// never later than the clock at the call and never earlier than the coarse clock then (a
+// coarse stamp, the multigrain floor of Linux 6.13 and later, or a fine one). So a ctime past
+// the change's fine clock reading was set after it. Else the library's report, if one came
+// since the daemon last set the mtime, decides: it arrived after the changes counted until
+// then (a write-behind the program wrote before its set included), and before any later one.
+// Without one, a ctime before the change's coarse reading was set before it, and one in the
+// change's own tick is of unknown order: the program's time is kept, as `cp -p` and `tar` need.
 bool set_after_last_change(const OpenBlob& ob, int64_t ctime_ns) {
   if (ctime_ns > ob.changed_real_ns) return true;
-  if (ctime_ns < ob.changed_coarse_ns) return false;
   if (ob.program_set_reported) return ob.program_set_seq == ob.change_seq;
-  return true;
+  return ctime_ns >= ob.changed_coarse_ns;
 }
 
 // futimens of the mtime alone (atime stays): `t`, or now where the daemon may not set an
@@ -190,7 +194,7 @@ bool BlobTable::mirror_now(OpenBlob& ob, int fd) {
   return mirror_locked(ob, fd, ob.blob->size(), realtime_ns());
 }
 
-void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
+void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk, bool behind) {
   std::lock_guard<std::mutex> g(ob.mirror_mu);
   uint64_t size = ob.blob->size();
   for (std::atomic<uint64_t>* c : ob.cells) c->store(size, std::memory_order_release);
@@ -204,7 +208,7 @@ void BlobTable::publish_size(OpenBlob& ob, int fd, bool shrunk) {
                            ipc::now_ns() - ob.mirrored_ns < kMirrorIntervalNs)) {
     // The mtime follows at most a second behind; the rest at the next release
     // (settle_placeholder).
-    if (ob.changed_real_ns - ob.mtime_real_ns >= static_cast<int64_t>(kMirrorIntervalNs))
+    if (ob.changed_real_ns - ob.mtime_real_ns >= static_cast<int64_t>(kMirrorIntervalNs) && !behind)
       set_placeholder_mtime(ob, fd, 0, ob.changed_real_ns);
     return;
   }
@@ -219,15 +223,16 @@ void BlobTable::settle_placeholder(OpenBlob& ob, int fd, bool with_size) {
   if (!size_due && !mtime_due) return;
   struct stat st;
   if (fstat(fd, &st) != 0) return;
-  // An mtime set since the daemon's last change of it is the program's: it stays, also across
+  // An mtime set since the daemon's last change of it is the program's (another time than the
+  // daemon left, or any the library reported, the same one included): it stays, also across
   // the size's ftruncate, if it was set after the last change of the data
   // (set_after_last_change); a change after it moves the mtime, as the kernel's write would
   // have.
   const int64_t ctime_ns =
       static_cast<int64_t>(st.st_ctim.tv_sec) * 1000000000 + st.st_ctim.tv_nsec;
-  const bool programs = (!ob.placed_valid || st.st_mtim.tv_sec != ob.placed_mtime.tv_sec ||
-                         st.st_mtim.tv_nsec != ob.placed_mtime.tv_nsec) &&
-                        set_after_last_change(ob, ctime_ns);
+  const bool programs =
+      (!ob.placed_valid || !same_time(st.st_mtim, ob.placed_mtime) || ob.program_set_reported) &&
+      set_after_last_change(ob, ctime_ns);
   if (size_due && !mirror_locked(ob, fd, size, ob.changed_real_ns)) return;
   if (!programs) {
     set_placeholder_mtime(ob, fd, ob.changed_real_ns, ob.changed_real_ns);
@@ -238,6 +243,11 @@ void BlobTable::settle_placeholder(OpenBlob& ob, int fd, bool with_size) {
     LOG_DEBUG("daemon", "blob %" PRIu64 ": restoring the placeholder's mtime: %s", ob.id,
               strerror(errno));
   note_placed_mtime(ob, fd);
+}
+
+void BlobTable::note_attached(OpenBlob& ob, int fd) {
+  std::lock_guard<std::mutex> g(ob.mirror_mu);
+  if (!ob.placed_valid) note_placed_mtime(ob, fd);
 }
 
 void BlobTable::note_program_mtime(OpenBlob& ob) {

@@ -23,8 +23,10 @@
 //     or more ago (or by the size mirror's ftruncate, which sets it too); changes within that
 //     second leave it pending, and the next release of a handle sets it to the time of the
 //     last change. So it is at most a second behind the last change while a file is written,
-//     and exact once a handle on it closes. Not at fsync: dirtying the placeholder's inode
-//     makes ext4 commit its journal at the pool file's next fdatasync (see above). An mtime
+//     and exact once a handle on it closes. A write-behind never sets it (the daemon applies
+//     it after the program's call returned, maybe as the program sets the mtime itself): its
+//     time waits for the next other change or release. Not at fsync: dirtying the placeholder's
+//     inode makes ext4 commit its journal at the pool file's next fdatasync (see above). An mtime
 //     the program set after the last change (utimensat, as `cp -p` and `tar` do before
 //     closing) differs from what the daemon last left there: it is kept, also across the last
 //     close's ftruncate. The inode's ctime orders it against the change only to within a
@@ -85,13 +87,19 @@ class BlobTable {
 
   // The blob's data or size changed (or may have): stores the size into every size cell of
   // the blob, and into the placeholder's st_size and st_mtime through fd (writable) when due
-  // (see the invariants). shrunk: the size may have gone down (truncate).
-  void publish_size(OpenBlob& ob, int fd, bool shrunk);
+  // (see the invariants). shrunk: the size may have gone down (truncate). behind: a
+  // write-behind, applied after its call returned, maybe while or after the program set the
+  // mtime: its time is left pending (the next change or release), never set over the
+  // program's.
+  void publish_size(OpenBlob& ob, int fd, bool shrunk, bool behind = false);
   // When a handle closes: the placeholder's st_size made exact if `with_size` (the blob's last
   // handle, or a writable one), and its st_mtime set to the time of the blob's last change in
   // this daemon if it shows another, unless the program set it since the daemon last did
   // (kept, also across the ftruncate).
   void settle_placeholder(OpenBlob& ob, int fd, bool with_size);
+  // A handle was attached through fd: the mtime the program found there counts as the
+  // daemon's own until the daemon first sets it.
+  void note_attached(OpenBlob& ob, int fd);
   // The program set the placeholder's mtime (futimens through a library descriptor) after the
   // changes so far: what orders it against a change of the same clock tick.
   void note_program_mtime(OpenBlob& ob);

@@ -312,6 +312,7 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     ctx_.guard->protect(fd);
     ctx_.guard->guard_directory_of(fd, st);  // a directory made since the daemon started
   }
+  ctx_.blobs->note_attached(*ob, fd);
   uint64_t size = ob->blob->size();
   // The caller's open(O_TRUNC) truncated the placeholder: the blob follows.
   if ((req.open_flags & O_TRUNC) && accmode != O_RDONLY && st.st_size == 0 && size != 0) {
@@ -584,7 +585,7 @@ void Session::apply_behind(WriteBehind::Item* it) {
   Claimed& c = claimed_[it->slot];
   if (!c.behind) return;  // not a write-behind after all: finish_behind serves it
   ipc::IoReq w = c.req;
-  w.arg = 0;  // the write alone; a sync comes after the lock (finish_behind)
+  w.arg = ipc::kWriteBehind;  // the write alone; a sync comes after the lock (finish_behind)
   ipc::IoRep rep{};
   it->result = serve_io(c.hdr.opcode, w, region_.data(it->slot), &rep);
   ctx_.behind_writes.fetch_add(1, std::memory_order_relaxed);
@@ -860,7 +861,7 @@ int64_t Session::serve_io(uint16_t opcode, const ipc::IoReq& r, uint8_t* data, i
       const uint64_t len = std::min<uint64_t>(r.len, max_off - std::min(r.off, max_off));
       auto n = b.write(r.off, data, len);
       if (!n.ok()) return -n.code();
-      ctx_.blobs->publish_size(*h->ob, h->fd, false);
+      ctx_.blobs->publish_size(*h->ob, h->fd, false, (r.arg & ipc::kWriteBehind) != 0);
       if ((r.arg & ipc::kWriteSync) != 0) {  // O_SYNC / O_DSYNC: the sync in the same round trip
         int e = sync_handle(*h);
         if (e < 0) return e;
