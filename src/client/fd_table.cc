@@ -14,9 +14,9 @@ constexpr int kMaxTableSize = 1 << 20;
 constexpr int kDefaultTableSize = 1 << 16;
 
 pthread_mutex_t g_table_mu = PTHREAD_MUTEX_INITIALIZER;
-OpenFile* g_live = nullptr;  // doubly linked
-OpenFile* g_free = nullptr;  // singly linked through next
-int g_live_count = 0;
+OpenFile* g_live = nullptr;        // doubly linked
+OpenFile* g_free = nullptr;        // singly linked through next
+std::atomic<int> g_live_count{0};  // written under g_table_mu, read without it
 std::atomic<int> g_high_water{0};
 
 void live_unlink(OpenFile* of) {
@@ -24,7 +24,7 @@ void live_unlink(OpenFile* of) {
   if (of->next != nullptr) of->next->prev = of->prev;
   if (g_live == of) g_live = of->next;
   of->next = of->prev = nullptr;
-  --g_live_count;
+  g_live_count.fetch_sub(1, std::memory_order_relaxed);
 }
 
 // Releases one slot's reference; g_table_mu held.
@@ -116,7 +116,7 @@ void install_locked(int fd, OpenFile* of, Released* displaced) {
     of->prev = nullptr;
     if (g_live != nullptr) g_live->prev = of;
     g_live = of;
-    ++g_live_count;
+    g_live_count.fetch_add(1, std::memory_order_relaxed);
     of->remembered_fd = fd;
   }
   ++of->refs;
@@ -171,10 +171,7 @@ int fd_find_inode_handle(dev_t dev, ino_t ino, bool need_write) {
 }
 
 int live_open_files() {
-  fd_table_lock();
-  int n = g_live_count;
-  fd_table_unlock();
-  return n;
+  return g_live_count.load(std::memory_order_relaxed);
 }
 
 int fd_high_water() {

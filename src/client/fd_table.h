@@ -83,7 +83,7 @@ template <class Fn>
 void for_each_live(Fn&& fn);
 // A handle of a live OpenFile for (dev, ino) (opened for writing if need_write), or -1.
 int fd_find_inode_handle(dev_t dev, ino_t ino, bool need_write = false);
-// Number of live OpenFiles (tests, diagnostics).
+// Number of live OpenFiles (tests, diagnostics, a quick test before a search): takes no lock.
 int live_open_files();
 // Highest slot ever used + 1.
 int fd_high_water();

@@ -126,17 +126,17 @@ bool same_time(const struct timespec& a, const struct timespec& b) {
   return a.tv_sec == b.tv_sec && a.tv_nsec == b.tv_nsec;
 }
 
-// Whether an mtime the program set (the placeholder shows another than the daemon's last) was
-// set after the last change of the data. The inode's ctime says when, in the kernel's stamps:
-// never later than the clock at the call and never earlier than the coarse clock then (a
-// coarse stamp, the multigrain floor of Linux 6.13 and later, or a fine one). So a ctime past
-// the change's fine clock reading was set after it. Else the library's report, if one came
-// since the daemon last set the mtime, decides: it arrived after the changes counted until
-// then (a write-behind the program wrote before its set included), and before any later one.
-// Without one, a ctime before the change's coarse reading was set before it, and one in the
-// change's own tick is of unknown order: the program's time is kept, as `cp -p` and `tar` need.
+// Whether an mtime the program set (the placeholder shows another than the daemon's last, or
+// the library reported a set) was set after the last change of the data. The library's report,
+// if one came since the daemon last set the mtime, decides: it arrived after the changes
+// counted until then (a write-behind the program wrote before its set included), and before
+// any later one. Without one (a program without the library), the inode's ctime says when, in
+// the kernel's stamps: never later than the clock at the call and never earlier than the
+// coarse clock then (a coarse stamp, the multigrain floor of Linux 6.13 and later, or a fine
+// one). A ctime before the change's coarse clock reading was set before it; a later one is
+// taken as set after it, as `cp -p` and `tar` need, though one of the change's own tick may
+// be earlier, and a chmod after the change moves the ctime as well.
 bool set_after_last_change(const OpenBlob& ob, int64_t ctime_ns) {
-  if (ctime_ns > ob.changed_real_ns) return true;
   if (ob.program_set_reported) return ob.program_set_seq == ob.change_seq;
   return ctime_ns >= ob.changed_coarse_ns;
 }

@@ -29,11 +29,12 @@
 //     inode makes ext4 commit its journal at the pool file's next fdatasync (see above). An mtime
 //     the program set after the last change (utimensat, as `cp -p` and `tar` do before
 //     closing) differs from what the daemon last left there: it is kept, also across the last
-//     close's ftruncate. The inode's ctime orders it against the change only to within a
-//     clock tick (the kernel stamps coarsely, or with the multigrain floor of Linux 6.13,
-//     which may lie before a fine clock reading of the same tick: a fine-clock comparison lost
-//     `cp -p`'s time now and then); within the tick the library's report of its futimens
-//     (the mtime_set request) orders it, and without one the program's time is kept.
+//     close's ftruncate. The library reports each set (the mtime_set request, which follows
+//     the program's earlier changes), and that orders it exactly. A set by a program without
+//     the library is ordered by the inode's ctime, to within a clock tick (the kernel stamps
+//     coarsely, or with the multigrain floor of Linux 6.13, which may lie before a fine clock
+//     reading of the same tick: comparing with that lost `cp -p`'s time now and then); one of
+//     the change's tick, or followed by a chmod, counts as after the change.
 //   - Appends and append reservations take OpenBlob::append_mu, so every appender sees the end
 //     left by the previous one (O_APPEND is atomic across processes).
 // Crash: nothing here is durable. A blob whose inode was unlinked but whose delete had not

@@ -94,6 +94,7 @@ TEST_F(MpFullPoolTest, FallocateBeyondThePoolFailsWithEnospc) {
 // also within one clock tick, through every call that sets it (mp_times.cc).
 TEST_F(MpTest, SetMtimesAreOrderedWithWrites) {
   expect_ok({"mtime-order", "t"});
+  for (const char* seed : {"1", "2", "3"}) expect_ok({"mtime-random", "r", seed, "1500"});
 }
 // The same with write-behind (off by default), where the daemon applies a small overwrite
 // after the call that wrote it returned, possibly after the program's next set of the time:
@@ -104,6 +105,7 @@ class MpBehindTest : public MpTest {
 };
 TEST_F(MpBehindTest, SetMtimesAreOrderedWithWritesBehind) {
   expect_ok({"mtime-order", "t"});
+  for (const char* seed : {"4", "5", "6"}) expect_ok({"mtime-random", "r", seed, "1500"});
 }
 
 TEST_F(MpTest, DupAndForkShareTheOffset) {

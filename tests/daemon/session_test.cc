@@ -465,6 +465,27 @@ TEST_F(SessionTest, MtimeSetJustBeforeAWriteGivesWayToIt) {
   }
 }
 
+// A reported set followed by a write and a chmod: the chmod moves the inode's ctime past the
+// write, but the report says the set came before the write, whose time shows at the close.
+TEST_F(SessionTest, ReportedSetGivesWayToALaterWriteDespiteAChmod) {
+  int h;
+  int fd = create("chm", &h);
+  ASSERT_EQ(ipc::pwrite(h, "abc", 3, 0), 3);
+  const struct timespec old[2] = {{0, UTIME_OMIT}, {1000000000, 5}};
+  ASSERT_EQ(futimens(fd, old), 0);
+  ASSERT_EQ(ipc::note_mtime_set(h), 0);
+  struct timespec before;
+  clock_gettime(CLOCK_REALTIME, &before);
+  ASSERT_EQ(ipc::pwrite(h, "d", 1, 3), 1);  // pending
+  usleep(20 * 1000);                        // the chmod's ctime a tick or more after the write
+  ASSERT_EQ(fchmod(fd, 0600), 0);
+  ipc::detach(h);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_GE(st.st_mtim.tv_sec, before.tv_sec - 1);
+  close(fd);
+}
+
 // The report orders only the changes before it: a write, then the program's futimens and its
 // report, keeps the program's time, however close the two are.
 TEST_F(SessionTest, ReportedMtimeAfterTheLastWriteIsKept) {
