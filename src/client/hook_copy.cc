@@ -21,6 +21,7 @@
 
 #include "client/fd_table.h"
 #include "client/file_ops.h"
+#include "client/fsize_limit.h"
 #include "client/hook.h"
 #include "client/real.h"
 #include "client/zlog.h"
@@ -78,12 +79,22 @@ ssize_t copy_through(int in, loff_t* off_in, int out, loff_t* off_out, size_t le
     if (off_in != nullptr) *off_in += n;
     if (in_pos >= 0) in_pos += n;
     ssize_t w = write_fully(out, buf, static_cast<size_t>(n), off_out);
-    if (w < 0) {
-      err = w;
+    if (w < n) {
+      // What was read and not written stays in the source, as the kernel consumes only what
+      // it wrote: its offset goes back (a pipe's bytes are gone; the kernel would keep them).
+      const off_t unread = static_cast<off_t>(n - (w < 0 ? 0 : w));
+      if (off_in != nullptr)
+        *off_in -= unread;
+      else
+        (void)any_lseek(in, -unread, SEEK_CUR);
+      if (w < 0) {
+        err = w;
+        break;
+      }
+      done += static_cast<size_t>(w);
       break;
     }
     done += static_cast<size_t>(w);
-    if (w < n) break;
   }
   free(buf);
   if (done == 0 && err < 0) return err;
@@ -91,8 +102,8 @@ ssize_t copy_through(int in, loff_t* off_in, int out, loff_t* off_out, size_t le
 }
 
 // copy_file_range as the kernel prepares it: the copy is shortened to the end of the source
-// first; within one file, overlapping ranges are refused. Positions default to the
-// descriptors' offsets. Returns the length to copy or -errno.
+// first; within one file, overlapping ranges are refused; the writer's file size limit. Positions
+// default to the descriptors' offsets. Returns the length to copy or -errno.
 ssize_t prepare_copy_range(int in, const loff_t* off_in, int out, const loff_t* off_out,
                            size_t len) {
   struct stat a, b;
@@ -106,7 +117,9 @@ ssize_t prepare_copy_range(int in, const loff_t* off_in, int out, const loff_t* 
     uint64_t uin = static_cast<uint64_t>(pin), uout = static_cast<uint64_t>(pout);
     if (uout + count > uin && uout < uin + count) return -EINVAL;
   }
-  return static_cast<ssize_t>(count);
+  // Then the writer's file size limit, once for the whole copy (fsize_limit.h): cut short
+  // across it, EFBIG and SIGXFSZ from it on.
+  return fsize_limit_write(static_cast<uint64_t>(pout), static_cast<size_t>(count));
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 //     registrations that name a ZVFS descriptor.
 //   - the xattr calls: the binding xattr is hidden and protected as in hook_xattr.cc.
 //   - utimensat, futimesat, utimes, utime: a set mtime is reported as in hook_times.cc.
+//   - setrlimit, prlimit64: the library's copy of RLIMIT_FSIZE follows (hook_rlimit.cc).
 // System calls issued with inline instructions (not through libc) cannot be seen.
 #include <errno.h>
 #include <linux/openat2.h>
@@ -24,6 +25,7 @@
 #include <climits>
 
 #include "client/binding_xattr.h"
+#include "client/fsize_limit.h"
 #include "client/hook.h"
 #include "client/real.h"
 
@@ -135,6 +137,15 @@ ZVFS_HOOK long syscall(long number, ...) noexcept {
       const auto* ts = reinterpret_cast<const struct timespec*>(a[2]);
       if (number == SYS_utimensat && ts != nullptr && ts[1].tv_nsec == UTIME_OMIT) return r;
       after_times_set(dirfd, path, number == SYS_utimensat ? static_cast<int>(a[3]) : 0);
+      return r;
+    }
+    case SYS_setrlimit:
+    case SYS_prlimit64: {
+      const long r = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
+      const bool self = number == SYS_setrlimit || a[0] == 0 || a[0] == getpid();
+      const long resource = number == SYS_setrlimit ? a[0] : a[1];
+      const bool sets = number == SYS_setrlimit || a[2] != 0;
+      if (r == 0 && self && sets && resource == RLIMIT_FSIZE) fsize_limit_refresh();
       return r;
     }
     default:

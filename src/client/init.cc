@@ -15,6 +15,7 @@
 #include "client/exec_handover.h"
 #include "client/exec_image.h"
 #include "client/fd_table.h"
+#include "client/fsize_limit.h"
 #include "client/hook.h"
 #include "client/prefix.h"
 #include "client/real.h"
@@ -47,6 +48,7 @@ __attribute__((constructor(101))) void zvfs_client_init() {
     zlog("configuration ignored: %s", msg);
   prefix_init(nullptr);
   plain_suffixes_init(nullptr);
+  fsize_limit_refresh();
   if (!fd_table_init()) {
     zlog("cannot map the descriptor table: ZVFS disabled in this process");
     return;

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -54,7 +55,8 @@ namespace zvfs::client {
                                                               X(fgetxattr) X(setxattr) X(lsetxattr) \
                                                                   X(fsetxattr) X(removexattr) \
                                                                       X(lremovexattr) X(fremovexattr) \
-  X(futimens) X(utimensat) X(futimes) X(futimesat) X(utimes) X(lutimes) X(utime)
+  X(futimens) X(utimensat) X(futimes) X(futimesat) X(utimes) X(lutimes) X(utime) \
+  X(setrlimit) X(setrlimit64) X(prlimit) X(prlimit64)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;

@@ -12,6 +12,7 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,10 +20,13 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -497,6 +501,105 @@ void run_rare_entry_points() {
 }
 
 // The scripted part: edge cases, one by one.
+// The writer's file size limit (`ulimit -f`): a write from the limit on fails with EFBIG and
+// sends SIGXFSZ, one across it is short, for every way of writing; a fallocate or a truncate
+// that grows the file past it fails. Set through setrlimit, prlimit and syscall(). Each line
+// says how many SIGXFSZ the call raised (counted by a handler); a child that keeps the signal's
+// default action dies of it.
+volatile sig_atomic_t g_xfsz = 0;
+
+void on_xfsz(int) {
+  g_xfsz = g_xfsz + 1;
+}
+
+void lim(long long r, const char* what) {
+  const int n = g_xfsz;
+  g_xfsz = 0;
+  rec(r, 0, "%s (SIGXFSZ %d)", what, n);
+}
+
+void run_file_size_limit() {
+  struct sigaction count {
+  }, old_sa{};
+  count.sa_handler = on_xfsz;
+  sigaction(SIGXFSZ, &count, &old_sa);
+  struct rlimit old_rl;
+  getrlimit(RLIMIT_FSIZE, &old_rl);
+  struct rlimit rl = {10000, old_rl.rlim_max};
+  lim(setrlimit(RLIMIT_FSIZE, &rl), "setrlimit fsize 10000");
+  int d = open("lim", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  lim(d >= 0 ? 0 : -1, "open lim");
+  fill(300);
+  char* b = g_buf.data();
+  lim(pwrite(d, b, 100, 5000), "pwrite below the limit");
+  lim(pwrite(d, b, 100, 9950), "pwrite across the limit");
+  lim(pwrite(d, b, 100, 10000), "pwrite at the limit");
+  lim(pwrite(d, b, 0, 20000), "empty pwrite past the limit");
+  lim(lseek(d, 9990, SEEK_SET), "lseek");
+  lim(write(d, b, 100), "write across the limit");
+  lim(write(d, b, 100), "write at the limit");
+  lim(lseek(d, 0, SEEK_CUR), "position");
+  struct iovec iov[2] = {{b, 10}, {b + 10, 10}};
+  lim(pwritev(d, iov, 2, 9995), "pwritev across the limit");
+  lim(pwritev(d, iov, 2, 10005), "pwritev past the limit");
+  lim(ftruncate(d, 9000), "ftruncate below");
+  int a = open("lim", O_WRONLY | O_APPEND | O_CLOEXEC);
+  lim(write(a, b, 300), "append");
+  lim(writev(a, iov, 2), "append writev");
+  lim(ftruncate(d, 9990), "ftruncate below");
+  lim(writev(a, iov, 2), "append writev across the limit");
+  lim(write(a, b, 10), "append at the limit");
+  close(a);
+  lim(fallocate(d, 0, 0, 20000), "fallocate past the limit");
+  lim(fallocate(d, FALLOC_FL_KEEP_SIZE, 0, 20000), "fallocate keep-size past the limit");
+  lim(fallocate(d, 0, 0, 9000), "fallocate below");
+  lim(ftruncate(d, 20000), "ftruncate past the limit");
+  struct stat st;
+  lim(fstat(d, &st) == 0 ? st.st_size : -1, "size");
+  FILE* f = fdopen(dup(d), "r+");
+  if (f != nullptr) {
+    fseek(f, 9995, SEEK_SET);
+    size_t n = fwrite(b, 1, 100, f);
+    lim(static_cast<long long>(n) + 1000 * fflush(f), "fwrite across the limit");
+    fclose(f);
+  }
+  // prlimit and syscall(prlimit64) of this process: the new limit holds at once.
+  struct rlimit lower = {5000, old_rl.rlim_max};
+  lim(prlimit(0, RLIMIT_FSIZE, &lower, nullptr), "prlimit fsize 5000");
+  lim(pwrite(d, b, 10, 6000), "pwrite past the lower limit");
+  struct rlimit lowest = {4000, old_rl.rlim_max};
+  lim(syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, &lowest, nullptr), "syscall prlimit64 4000");
+  lim(pwrite(d, b, 10, 4500), "pwrite past the lowest limit");
+  lim(pwrite(d, b, 10, 3995), "pwrite across the lowest limit");
+  // copy_file_range and sendfile across the limit and from it.
+  int src = open("lsrc", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  lim(write(src, b, 300), "source");
+  loff_t in = 0, out = 3900;
+  lim(copy_file_range(src, &in, d, &out, 300, 0), "copy_file_range across the limit");
+  in = 0;
+  out = 4000;
+  lim(copy_file_range(src, &in, d, &out, 300, 0), "copy_file_range at the limit");
+  off_t at = 0;
+  lim(lseek(d, 3950, SEEK_SET), "lseek");
+  lim(sendfile(d, src, &at, 300), "sendfile across the limit");
+  lim(sendfile(d, src, &at, 300), "sendfile at the limit");
+  close(src);
+  // A child with SIGXFSZ's default action dies of it.
+  pid_t kid = fork();
+  if (kid == 0) {
+    signal(SIGXFSZ, SIG_DFL);
+    (void)!pwrite(d, b, 10, 6000);
+    _exit(0);
+  }
+  int status = 0;
+  waitpid(kid, &status, 0);
+  lim(WIFSIGNALED(status) ? WTERMSIG(status) : 1000 + WEXITSTATUS(status), "child's end");
+  lim(setrlimit(RLIMIT_FSIZE, &old_rl), "setrlimit back");
+  lim(pwrite(d, b, 10, 20000), "pwrite without a limit");
+  close(d);
+  sigaction(SIGXFSZ, &old_sa, nullptr);
+}
+
 void run_script() {
   op_open(0, 0, O_RDWR | O_CREAT | O_TRUNC);
   op_read(0, 100);  // empty file: EOF
@@ -789,6 +892,7 @@ void run_script() {
     rec(lseek(d, 0, SEEK_CUR), 0, "position after sync append");
     close(d);
   }
+  run_file_size_limit();
   run_rare_entry_points();
   for (int s = 0; s < kSlots; ++s) close_slot(s);
 }
