@@ -49,14 +49,10 @@ namespace zvfs::client {
                                       X(mmap64) X(ioctl) X(fopen) X(fopen64) X(fdopen) X(freopen)  \
                                           X(freopen64) X(fclose) X(execve) X(execveat) X(fexecve)  \
                                               X(execv) X(execvp) X(execvpe) X(syscall)             \
-                                                  X(open_by_handle_at) X(recvmsg) X(recvmmsg) \
-                                                      X(pidfd_getfd) X(listxattr) X(llistxattr) \
-                                                          X(flistxattr) X(getxattr) X(lgetxattr) \
-                                                              X(fgetxattr) X(setxattr) X(lsetxattr) \
-                                                                  X(fsetxattr) X(removexattr) \
-                                                                      X(lremovexattr) X(fremovexattr) \
-  X(futimens) X(utimensat) X(futimes) X(futimesat) X(utimes) X(lutimes) X(utime) \
-  X(setrlimit) X(setrlimit64) X(prlimit) X(prlimit64)
+  X(open_by_handle_at) X(recvmsg) X(recvmmsg) X(pidfd_getfd) X(listxattr) X(llistxattr)          \
+  X(flistxattr) X(getxattr) X(lgetxattr) X(fgetxattr) X(setxattr) X(lsetxattr) X(fsetxattr)      \
+  X(removexattr) X(lremovexattr) X(fremovexattr) X(futimens) X(utimensat) X(futimes)             \
+  X(futimesat) X(utimes) X(lutimes) X(utime) X(setrlimit) X(setrlimit64) X(prlimit) X(prlimit64)
 
 struct RealFunctions {
 #define ZVFS_REAL_MEMBER(name) decltype(&::name) name;
