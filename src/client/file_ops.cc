@@ -124,15 +124,18 @@ ssize_t iov_total(const struct iovec* iov, int cnt) {
   return static_cast<ssize_t>(total);
 }
 
-// RLIMIT_FSIZE (fsize_limit.h) for a write of n > 0 bytes at pos, or at the file's end for an
-// append (as the kernel checks an O_APPEND write): the count allowed, or -errno.
-ssize_t limit_write(OpenFile* of, bool append, uint64_t pos, size_t n) {
-  if (!fsize_limited()) return static_cast<ssize_t>(n);
+// RLIMIT_FSIZE (fsize_limit.h) for a write of *n > 0 bytes at pos, or at the file's end for
+// an append (as the kernel checks an O_APPEND write): *n cut to what is allowed; 0 or -errno.
+int limit_write(OpenFile* of, bool append, uint64_t pos, size_t* n) {
+  if (!fsize_limited()) return 0;
   if (append) {
     int r = ipc::end_of_file(of->handle, &pos);
     if (r < 0) return r;
   }
-  return fsize_limit_write(pos, n);
+  const ssize_t allowed = fsize_limit_write(pos, *n);
+  if (allowed < 0) return static_cast<int>(allowed);
+  *n = static_cast<size_t>(allowed);
+  return 0;
 }
 
 ssize_t append_locked(OpenFile* of, int fd, const void* buf, size_t n, bool move_pos) {
@@ -164,9 +167,8 @@ ssize_t zf_pwrite(OpenFile* of, int fd, const void* buf, size_t n, off_t off) {
   if (n > kMaxRwCount) n = kMaxRwCount;
   if (static_cast<uint64_t>(off) + n > static_cast<uint64_t>(LLONG_MAX)) return -EINVAL;
   if (n == 0) return 0;
-  const ssize_t allowed = limit_write(of, (fl & O_APPEND) != 0, static_cast<uint64_t>(off), n);
-  if (allowed < 0) return allowed;
-  n = static_cast<size_t>(allowed);
+  if (int e = limit_write(of, (fl & O_APPEND) != 0, static_cast<uint64_t>(off), &n); e < 0)
+    return e;
   if (misaligned(fl, buf, n, off)) return -EINVAL;
   ssize_t r;
   if ((fl & O_APPEND) != 0) {
@@ -207,18 +209,14 @@ ssize_t zf_write(OpenFile* of, int fd, const void* buf, size_t n) {
   ssize_t r;
   if ((fl & O_APPEND) != 0) {
     if (n == 0) return 0;
-    const ssize_t allowed = limit_write(of, true, 0, n);
-    if (allowed < 0) return allowed;
-    n = static_cast<size_t>(allowed);
+    if (int e = limit_write(of, true, 0, &n); e < 0) return e;
     if (misaligned(fl, buf, n, 0)) return -EINVAL;
     r = append_locked(of, fd, buf, n, true);
   } else {
     off_t pos = cur_pos(fd);
     if (pos < 0) return pos;
     if (n == 0) return 0;
-    const ssize_t allowed = limit_write(of, false, static_cast<uint64_t>(pos), n);
-    if (allowed < 0) return allowed;
-    n = static_cast<size_t>(allowed);
+    if (int e = limit_write(of, false, static_cast<uint64_t>(pos), &n); e < 0) return e;
     if (misaligned(fl, buf, n, pos)) return -EINVAL;
     if ((fl & (O_SYNC | O_DSYNC)) != 0) {
       r = write_sync_at(of, fl, buf, n, static_cast<uint64_t>(pos));
@@ -290,9 +288,7 @@ ssize_t zf_writev(OpenFile* of, int fd, const struct iovec* iov, int cnt, off_t 
     for (int i = 0; i < cnt; ++i)
       if (iov[i].iov_len != 0) ++nonempty, last = i;
     if (want == 0) return 0;
-    const ssize_t allowed = limit_write(of, true, 0, want);
-    if (allowed < 0) return allowed;
-    want = static_cast<size_t>(allowed);
+    if (int e = limit_write(of, true, 0, &want); e < 0) return e;
     if (nonempty == 1) {
       if (misaligned(fl, iov[last].iov_base, want, 0)) return -EINVAL;
       result = append_locked(of, fd, iov[last].iov_base, want, at_pos);
@@ -326,9 +322,7 @@ ssize_t zf_writev(OpenFile* of, int fd, const struct iovec* iov, int cnt, off_t 
     if (pos < 0) return pos;
     if (static_cast<uint64_t>(pos) + want > static_cast<uint64_t>(LLONG_MAX)) return -EINVAL;
     if (want > 0) {
-      const ssize_t allowed = limit_write(of, false, static_cast<uint64_t>(pos), want);
-      if (allowed < 0) return allowed;
-      want = static_cast<size_t>(allowed);
+      if (int e = limit_write(of, false, static_cast<uint64_t>(pos), &want); e < 0) return e;
     }
     size_t done = 0;
     for (int i = 0; i < cnt && done < want; ++i) {

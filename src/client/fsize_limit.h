@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <sys/resource.h>
 #include <sys/types.h>
+#include <unistd.h>
 
 #include <atomic>
 
@@ -28,6 +29,13 @@ inline bool fsize_limited() {
 
 // Reads RLIMIT_FSIZE again (start-up; after this process changed it).
 void fsize_limit_refresh();
+
+// Whether a successful setrlimit/prlimit call on `pid` (0: the caller) of `resource` that
+// gave a new limit changed this process's RLIMIT_FSIZE. Internal linkage: hook_rlimit.cc
+// runs uninstrumented in sanitizer builds and must keep its own copy.
+static inline bool fsize_limit_set_here(long pid, long resource) {
+  return resource == RLIMIT_FSIZE && (pid == 0 || pid == getpid());
+}
 
 // For a write of n > 0 bytes at pos: n, or what fits below the limit, or -EFBIG (SIGXFSZ sent
 // to the calling thread) when pos is at or past it.

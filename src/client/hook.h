@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "client/fd_table.h"
 
@@ -38,10 +39,11 @@ int after_open(int fd, int flags, const char* path);
 // bound meanwhile is left to the program). errno may change.
 void undo_create(int fd);
 
-// After a call set the mtime of (dirfd, path) (a null path or "" with AT_EMPTY_PATH: dirfd
-// itself; at_flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH): tells the daemon if it is a ZVFS file
-// this process has open (hook_times.cc). errno is kept.
-void after_times_set(int dirfd, const char* path, int at_flags);
+// After a successful utimensat-like call on (dirfd, path) (a null path or "" with
+// AT_EMPTY_PATH: dirfd itself; at_flags: AT_SYMLINK_NOFOLLOW, AT_EMPTY_PATH) with `times` as
+// utimensat takes them (nullptr: both set to now): if it set the mtime of a ZVFS file this
+// process has open, tells the daemon (hook_times.cc). errno is kept.
+void after_times_set(int dirfd, const char* path, int at_flags, const struct timespec* times);
 
 // io_uring through syscall() (hook_uring_raw.cc): whether io_uring_enter(fd, to_submit, ...)
 // or io_uring_register(.., opcode, arg, nr) would hand the kernel a ZVFS descriptor (logged),

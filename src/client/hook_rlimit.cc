@@ -6,7 +6,6 @@
 // kernel's result and errno are the program's.
 #include <errno.h>
 #include <sys/resource.h>
-#include <unistd.h>
 
 #include "client/fsize_limit.h"
 #include "client/hook.h"
@@ -16,28 +15,26 @@ using namespace zvfs::client;
 
 ZVFS_HOOK int setrlimit(__rlimit_resource_t resource, const struct rlimit* rl) noexcept {
   const int r = REAL(setrlimit)(resource, rl);
-  if (r == 0 && resource == RLIMIT_FSIZE) fsize_limit_refresh();
+  if (r == 0 && fsize_limit_set_here(0, resource)) fsize_limit_refresh();
   return r;
 }
 
 ZVFS_HOOK int setrlimit64(__rlimit_resource_t resource, const struct rlimit64* rl) noexcept {
   const int r = REAL(setrlimit64)(resource, rl);
-  if (r == 0 && resource == RLIMIT_FSIZE) fsize_limit_refresh();
+  if (r == 0 && fsize_limit_set_here(0, resource)) fsize_limit_refresh();
   return r;
 }
 
 ZVFS_HOOK int prlimit(pid_t pid, enum __rlimit_resource resource, const struct rlimit* rl,
                       struct rlimit* old) noexcept {
   const int r = REAL(prlimit)(pid, resource, rl, old);
-  if (r == 0 && rl != nullptr && resource == RLIMIT_FSIZE && (pid == 0 || pid == getpid()))
-    fsize_limit_refresh();
+  if (r == 0 && rl != nullptr && fsize_limit_set_here(pid, resource)) fsize_limit_refresh();
   return r;
 }
 
 ZVFS_HOOK int prlimit64(pid_t pid, enum __rlimit_resource resource, const struct rlimit64* rl,
                         struct rlimit64* old) noexcept {
   const int r = REAL(prlimit64)(pid, resource, rl, old);
-  if (r == 0 && rl != nullptr && resource == RLIMIT_FSIZE && (pid == 0 || pid == getpid()))
-    fsize_limit_refresh();
+  if (r == 0 && rl != nullptr && fsize_limit_set_here(pid, resource)) fsize_limit_refresh();
   return r;
 }

@@ -134,18 +134,19 @@ ZVFS_HOOK long syscall(long number, ...) noexcept {
 #endif
       const auto* path = reinterpret_cast<const char*>(at ? a[1] : a[0]);
       const int dirfd = at ? static_cast<int>(a[0]) : AT_FDCWD;
-      const auto* ts = reinterpret_cast<const struct timespec*>(a[2]);
-      if (number == SYS_utimensat && ts != nullptr && ts[1].tv_nsec == UTIME_OMIT) return r;
-      after_times_set(dirfd, path, number == SYS_utimensat ? static_cast<int>(a[3]) : 0);
+      if (number == SYS_utimensat)
+        after_times_set(dirfd, path, static_cast<int>(a[3]),
+                        reinterpret_cast<const struct timespec*>(a[2]));
+      else
+        after_times_set(dirfd, path, 0, nullptr);  // timevals: both times set
       return r;
     }
     case SYS_setrlimit:
     case SYS_prlimit64: {
       const long r = real(number, a[0], a[1], a[2], a[3], a[4], a[5]);
-      const bool self = number == SYS_setrlimit || a[0] == 0 || a[0] == getpid();
-      const long resource = number == SYS_setrlimit ? a[0] : a[1];
-      const bool sets = number == SYS_setrlimit || a[2] != 0;
-      if (r == 0 && self && sets && resource == RLIMIT_FSIZE) fsize_limit_refresh();
+      const bool set = number == SYS_setrlimit ? fsize_limit_set_here(0, a[0])
+                                               : a[2] != 0 && fsize_limit_set_here(a[0], a[1]);
+      if (r == 0 && set) fsize_limit_refresh();
       return r;
     }
     default:

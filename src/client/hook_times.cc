@@ -55,19 +55,9 @@ bool sets_mtime(const struct timespec* ts) {
 }
 
 }  // namespace
-}  // namespace zvfs::client
 
-using namespace zvfs::client;
-
-ZVFS_HOOK int futimens(int fd, const struct timespec times[2]) noexcept {
-  const int r = REAL(futimens)(fd, times);
-  if (r == 0 && sets_mtime(times)) report_fd(fd);
-  return r;
-}
-
-namespace zvfs::client {
-
-void after_times_set(int dirfd, const char* path, int at_flags) {
+void after_times_set(int dirfd, const char* path, int at_flags, const struct timespec* times) {
+  if (!sets_mtime(times)) return;
   // Linux takes a null path as the descriptor itself (glibc passes it on, though its header
   // calls utimensat's path nonnull: hidden from the compiler, which would drop the test), as
   // does "" with AT_EMPTY_PATH.
@@ -81,10 +71,18 @@ void after_times_set(int dirfd, const char* path, int at_flags) {
 
 }  // namespace zvfs::client
 
+using namespace zvfs::client;
+
+ZVFS_HOOK int futimens(int fd, const struct timespec times[2]) noexcept {
+  const int r = REAL(futimens)(fd, times);
+  if (r == 0) after_times_set(fd, nullptr, 0, times);
+  return r;
+}
+
 ZVFS_HOOK int utimensat(int dirfd, const char* path, const struct timespec times[2],
                         int flags) noexcept {
   const int r = REAL(utimensat)(dirfd, path, times, flags);
-  if (r == 0 && sets_mtime(times)) after_times_set(dirfd, path, flags);
+  if (r == 0) after_times_set(dirfd, path, flags, times);
   return r;
 }
 
@@ -96,7 +94,7 @@ ZVFS_HOOK int futimes(int fd, const struct timeval tv[2]) noexcept {
 
 ZVFS_HOOK int futimesat(int dirfd, const char* path, const struct timeval tv[2]) noexcept {
   const int r = REAL(futimesat)(dirfd, path, tv);
-  if (r == 0) after_times_set(dirfd, path, 0);
+  if (r == 0) after_times_set(dirfd, path, 0, nullptr);
   return r;
 }
 
