@@ -65,9 +65,9 @@ int stat(int handle, BlobStatInfo* out);
 int end_of_file(int handle, uint64_t* size);
 // whence: SEEK_DATA or SEEK_HOLE. Returns 0 and *result, or -ENXIO.
 int seek(int handle, uint64_t off, int whence, uint64_t* result);
-// Tells the daemon that the program just set the file's mtime (futimens through a descriptor
-// of this handle's file succeeded): orders that time against the handle's changes of the same
-// clock tick (daemon/blob_table.h).
+// Tells the daemon that the program just set the file's mtime (a futimens or utimensat of this
+// handle's file succeeded): the set then counts after the file's changes the daemon has seen
+// and before any later one (daemon/blob_table.h).
 int note_mtime_set(int handle);
 
 // After the caller unlinked or renamed over a name: `opath_fd` is an O_PATH fd the caller opened

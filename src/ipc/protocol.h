@@ -68,7 +68,7 @@ enum class Op : uint16_t {
   kSync = 24,
   kStat = 25,
   kSeek = 26,
-  kMtimeSet = 27,  // the program set the file's mtime through this handle's descriptor, just now
+  kMtimeSet = 27,  // the program just set the mtime of this handle's file (by descriptor or name)
 };
 inline constexpr int kOpMax = 28;  // exclusive bound for per-op tables
 
