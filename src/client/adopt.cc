@@ -114,7 +114,7 @@ namespace {
 
 // adopt_fd for a descriptor whose fstat is st, already known to be a regular file on a file
 // system that may hold a prefix.
-int adopt_stat(int fd, int flags, bool may_create, const struct stat& st) {
+int adopt_stat(int fd, int flags, bool may_bind, const struct stat& st) {
   int saved = errno;
   if ((flags & O_PATH) != 0) {
     g_opath_files.store(true, std::memory_order_relaxed);
@@ -126,7 +126,7 @@ int adopt_stat(int fd, int flags, bool may_create, const struct stat& st) {
     return 0;
   }
   ipc::AttachInfo info;
-  int attach_flags = may_create ? (flags | O_CREAT) : (flags & ~O_CREAT);
+  int attach_flags = may_bind ? (flags | O_CREAT) : (flags & ~O_CREAT);
   int h = ipc::attach(fd, attach_flags, &info);
   if (h < 0 && !info.zvfs) {
     errno = saved;
@@ -177,14 +177,14 @@ int adopt_stat(int fd, int flags, bool may_create, const struct stat& st) {
 
 }  // namespace
 
-int adopt_fd(int fd, int flags, bool may_create) {
+int adopt_fd(int fd, int flags, bool may_bind) {
   if (fd < 0 || g_fd_table == nullptr) return 0;
   int saved = errno;
   struct stat st;
   bool candidate =
       REAL(fstat)(fd, &st) == 0 && S_ISREG(st.st_mode) && dev_may_hold_prefix(st.st_dev);
   errno = saved;
-  return candidate ? adopt_stat(fd, flags, may_create, st) : 0;
+  return candidate ? adopt_stat(fd, flags, may_bind, st) : 0;
 }
 
 int list_open_fds(int* out, int cap) {

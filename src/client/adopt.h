@@ -8,10 +8,10 @@
 namespace zvfs::client {
 
 // `flags` are the open flags the application used (or F_GETFL of an inherited descriptor);
-// `may_create` says the open could have created the file (O_CREAT, O_TMPFILE), so an empty
-// unbound file is bound to a new blob. Returns 1 if fd is now a ZVFS file in the table, 0 if it
-// passes through, -errno if it could not be decided (daemon unreachable: -EIO).
-int adopt_fd(int fd, int flags, bool may_create);
+// `may_bind` lets the daemon bind an empty unbound file to a new blob (open_may_bind, prefix.h).
+// Returns 1 if fd is now a ZVFS file in the table, 0 if it passes through, -errno if it could
+// not be decided (daemon unreachable: -EIO).
+int adopt_fd(int fd, int flags, bool may_bind);
 
 // Whether this process may hold an O_PATH descriptor of a regular file on a file system that
 // holds a prefix: one it opened through the library, or inherited (adopt_inherited_fds). Such a

@@ -116,7 +116,7 @@ int open_noting_create(int dirfd, const char* path, int flags, bool* created, Re
 int after_open_made(int fd, int flags, const char* path, bool created) {
   if (fd < 0) return fd;
   note_new_fd(fd, nullptr);  // a stale slot from a descriptor closed behind our back
-  int rc = adopt_fd(fd, flags, needs_mode(flags) && !name_stays_plain(path));
+  int rc = adopt_fd(fd, flags, open_may_bind(path));
   if (rc < 0) {
     if (created) undo_create(fd);
     REAL(close)(fd);

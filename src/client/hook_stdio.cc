@@ -31,6 +31,7 @@
 #include "client/fd_table.h"
 #include "client/hook.h"
 #include "client/preconnect.h"
+#include "client/prefix.h"
 #include "client/real.h"
 #include "client/zlog.h"
 
@@ -267,7 +268,7 @@ FILE* after_fopen(FILE* f, const char* path, const char* mode, const PreCreated&
     errno = saved;
     return f;
   }
-  int rc = adopt_fd(fd, fl | (want & O_TRUNC), (want & O_CREAT) != 0);
+  int rc = adopt_fd(fd, fl | (want & O_TRUNC), open_may_bind(path));
   if (rc == 0) {
     errno = saved;
     return f;
@@ -385,7 +386,7 @@ ZVFS_HOOK FILE* fdopen(int fd, const char* mode) noexcept {
 }
 
 namespace {
-FILE* after_freopen(FILE* f, const char* mode) {
+FILE* after_freopen(FILE* f, const char* path, const char* mode) {
   if (f == nullptr) return f;
   int fd = fileno(f);
   int saved = errno;
@@ -395,7 +396,7 @@ FILE* after_freopen(FILE* f, const char* mode) {
   // glibc closed the stream's old descriptor and put the new file at the same number with its
   // internal calls: a ZVFS file that was there is gone.
   note_new_fd(fd, nullptr);
-  int rc = fl < 0 ? 0 : adopt_fd(fd, fl | (want & O_TRUNC), (want & O_CREAT) != 0);
+  int rc = fl < 0 ? 0 : adopt_fd(fd, fl | (want & O_TRUNC), open_may_bind(path));
   int std = std_index(f);
   if (std >= 0 && std == fd) {
     // A standard stream: its variable is pointed at a cookie stream over the fd (or back at
@@ -435,11 +436,11 @@ FILE* std_glibc_stream(FILE* stream) {
 }  // namespace
 
 ZVFS_HOOK FILE* freopen(const char* path, const char* mode, FILE* stream) {
-  return after_freopen(REAL(freopen)(path, mode, std_glibc_stream(stream)), mode);
+  return after_freopen(REAL(freopen)(path, mode, std_glibc_stream(stream)), path, mode);
 }
 
 ZVFS_HOOK FILE* freopen64(const char* path, const char* mode, FILE* stream) {
-  return after_freopen(REAL(freopen64)(path, mode, std_glibc_stream(stream)), mode);
+  return after_freopen(REAL(freopen64)(path, mode, std_glibc_stream(stream)), path, mode);
 }
 
 // dprintf/vdprintf format into a FILE of glibc's own over the descriptor, which writes with the

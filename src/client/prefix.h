@@ -38,6 +38,12 @@ inline constexpr const char* kDefaultPlainSuffixes = "-shm";
 void plain_suffixes_init(const char* spec);
 // True if a file created under `path` stays plain (see above).
 bool name_stays_plain(const char* path);
+// Whether an open of `path` may bind an empty unbound file to a new blob: any open through the
+// library, with or without O_CREAT (another process may just have created the file and not yet
+// bound it), except of a name that stays plain; never for an unknown name (nullptr).
+inline bool open_may_bind(const char* path) {
+  return path != nullptr && !name_stays_plain(path);
+}
 // Reads ZVFS_ROOT, else the configuration file's `root` (or `spec` if non-null, for tests), and
 // remembers the prefixes.
 void prefix_init(const char* spec);

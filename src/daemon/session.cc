@@ -55,6 +55,17 @@ bool complaint_allowed() {
 
 }  // namespace
 
+// Whether this session's client may turn the empty unbound file st into a ZVFS file: through a
+// writable descriptor, or as its owner or root (who could open it for writing). Any opener, not
+// only the one that created it: a process that opens a file another one has just created, before
+// that one's attach bound it, must not take it for a plain file (it would read the placeholder's
+// holes once the creator writes); whichever attach comes first binds it. A reader that could not
+// write the file does not change it; such a one racing the creator reads it as a plain file, and
+// the placeholder guard refuses its reads once the file is bound.
+bool Session::may_bind_empty_file(const struct stat& st, int accmode) const {
+  return accmode != O_RDONLY || uid_ == 0 || uid_ == st.st_uid;
+}
+
 Handle::~Handle() {
   if (ob && table && cell) table->remove_cell(*ob, cell);
   // A writable handle can set the placeholder's lagging st_size itself (the last release,
@@ -298,7 +309,7 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
     return 0;  // not a regular file opened for I/O: never a ZVFS file
   }
   int accmode = fl & O_ACCMODE;
-  auto found = open_bound_blob(fd, st, accmode, req.created != 0);
+  auto found = open_bound_blob(fd, st, accmode, req.may_bind != 0);
   if (!found.ok()) {
     close(fd);
     return -found.code();
@@ -354,10 +365,11 @@ int32_t Session::do_attach(const ipc::AttachReq& req, int fd, ipc::AttachRep* re
   return 0;
 }
 
-// The blob fd's inode is bound to, or a new one for an empty file this open created; nullptr
-// for a plain file. Verifies the binding both ways (pool guid, blob owner tag).
+// The blob fd's inode is bound to, or a new one for an empty unbound file (may_bind: the
+// client's open may bind it; see may_bind_empty_file); nullptr for a plain file. Verifies the
+// binding both ways (pool guid, blob owner tag).
 Result<std::shared_ptr<OpenBlob>> Session::open_bound_blob(int fd, const struct stat& st,
-                                                           int accmode, bool created) {
+                                                           int accmode, bool may_bind) {
   OwnerTag owner = owner_of(fd, st);
   auto ino = static_cast<uint64_t>(st.st_ino);
   int pid = static_cast<int>(pid_);
@@ -395,8 +407,8 @@ Result<std::shared_ptr<OpenBlob>> Session::open_bound_blob(int fd, const struct 
       LOG_WARN("daemon", "pid %d: inode %" PRIu64 ": %s; treated as a plain file", pid, ino,
                bound.error().msg);
       return std::shared_ptr<OpenBlob>();
-    } else if (!created || st.st_size != 0 || accmode == O_RDONLY) {
-      return std::shared_ptr<OpenBlob>();  // unbound: only new empty files become ZVFS files
+    } else if (!may_bind || st.st_size != 0 || !may_bind_empty_file(st, accmode)) {
+      return std::shared_ptr<OpenBlob>();  // unbound: only empty files become ZVFS files
     }
     std::lock_guard<std::mutex> g(g_bind_mu);
     auto again = read_binding(fd, ctx_.binding_xattr, false);

@@ -112,8 +112,9 @@ class Session {
   int32_t do_release_if_unlinked(int fd);
   // kStatFile: 1 and *rep for a file bound to a blob of this pool, 0 for any other; closes fd.
   int32_t do_stat_file(int fd, ipc::StatFileRep* rep);
+  bool may_bind_empty_file(const struct stat& st, int accmode) const;
   Result<std::shared_ptr<OpenBlob>> open_bound_blob(int fd, const struct stat& st, int accmode,
-                                                    bool created);
+                                                    bool may_bind);
 
   void worker_loop();
   // Runs the joined syncs that another worker handed to this session (finish_behind), and

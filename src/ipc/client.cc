@@ -413,7 +413,7 @@ HandleEntry* entry(int handle) {
 int attach_in_session(Session* s, int fd, int open_flags, AttachInfo* info, int32_t* handle) {
   AttachReq req;
   req.open_flags = open_flags;
-  req.created = (open_flags & O_CREAT) ? 1 : 0;
+  req.may_bind = (open_flags & O_CREAT) ? 1 : 0;
   AttachRep rep;
   size_t len = 0;
   int r = sock_call(s, Op::kAttach, &req, sizeof(req), fd, &rep, sizeof(rep), &len);

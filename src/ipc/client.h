@@ -41,9 +41,9 @@ struct BlobStatInfo {
   uint64_t allocated_bytes = 0;
 };
 
-// `created`: the caller's open() had O_CREAT and may have created the file; an unbound, empty
-// regular file opened this way is bound to a new blob. Returns handle >= 0, or -1 with
-// info->zvfs == false for a plain file, or -errno.
+// O_CREAT in `open_flags`: the file may become a ZVFS file if it is unbound and empty (the
+// daemon binds it to a new blob; see docs/PROTOCOL.md for who may). Returns handle >= 0, or -1
+// with info->zvfs == false for a plain file, or -errno.
 int attach(int fd, int open_flags, AttachInfo* info);
 int detach(int handle);
 int set_fd(int handle, int fd);

@@ -111,7 +111,9 @@ static_assert(sizeof(StatFileRep) == 16);
 
 struct AttachReq {
   int32_t open_flags = 0;
-  uint32_t created = 0;  // the caller's open() had O_CREAT
+  // 1: an empty unbound file becomes a ZVFS file through this attach (docs/PROTOCOL.md,
+  // "Binding a Linux file to a blob"); 0 for a name that stays plain and for re-attaches.
+  uint32_t may_bind = 0;
 };
 static_assert(sizeof(AttachReq) == 8);
 

@@ -158,6 +158,14 @@ if [ "$(id -u)" = 0 ] && id nobody >/dev/null 2>&1; then
   check "stat by another user, no read permission" "300000 yes" \
     "$(as_nobody "stat -c '%s %b' '$root/private.bin'" | awk '{print $1, ($2 > 500 ? "yes" : "no")}')"
   check "read by another user refused" "1" "$(as_nobody "cat '$root/private.bin'" >/dev/null 2>&1; echo $?)"
+  # An empty unbound file: its owner's opens bind it, even read-only; another user who may only
+  # read it leaves it as it is.
+  : >"$root/empty-theirs" && : >"$root/empty-mine" && chmod 644 "$root/empty-theirs"
+  as_nobody "cat '$root/empty-theirs'" >/dev/null 2>&1
+  check "another user's read-only open of an empty file: unbound" "" "$(binding "$root/empty-theirs")"
+  z cat "$root/empty-mine" >/dev/null
+  check "the owner's read-only open of an empty file: bound" "yes" \
+    "$([ -n "$(binding "$root/empty-mine")" ] && echo yes || echo no)"
 fi
 
 # An overwrite in place (no size change) moves the mtime, as rsync's and make's checks need.

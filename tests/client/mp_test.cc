@@ -262,6 +262,13 @@ TEST_F(MpTest, FreopenOfStandardStreamsOntoZvfsFiles) {
   expect_ok({"freopen", "f"});
 }
 
+// Regression: a PostgreSQL backend opened a relation fork that another backend had just created,
+// before that one's attach bound it; it took the file for a plain one, and its next read of the
+// placeholder was refused by the guard ("refused pid N (postgres) an access to ..._fsm").
+TEST_F(MpTest, FileOpenedBeforeItsCreatorBoundItIsTheSameBlob) {
+  expect_ok({"open-before-bind", "f"});
+}
+
 TEST_F(MpTest, FiemapDescribesTheBlob) {
   expect_ok({"fiemap", "f"});
 }

@@ -199,7 +199,7 @@ TEST_F(SessionTest, PlainFilesPassThrough) {
   EXPECT_EQ(ipc::attach(fd, O_RDWR | O_CREAT, &info), -1);
   EXPECT_FALSE(info.zvfs);
   close(fd);
-  // Empty but opened without O_CREAT: stays plain.
+  // Empty, but the client may not bind it (a name that stays plain): stays plain.
   fd = open(path("empty").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   EXPECT_EQ(ipc::attach(fd, O_RDWR, &info), -1);
   close(fd);
@@ -208,6 +208,31 @@ TEST_F(SessionTest, PlainFilesPassThrough) {
   EXPECT_EQ(ipc::attach(fd, O_RDONLY | O_CREAT, &info), -1);
   close(fd);
   EXPECT_EQ(pool_->count(), 0u);
+}
+
+// Any opener may bind an empty unbound file, not only the open that created it: another process
+// can open a file that its creator has not yet attached. Read-only too when the caller owns it
+// (or is root, as here); both handles then reach the one blob.
+TEST_F(SessionTest, EmptyUnboundFileIsBoundByWhicheverAttachComesFirst) {
+  int fd = open(path("new").c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+  ASSERT_GE(fd, 0);
+  int ro = open(path("new").c_str(), O_RDONLY | O_CLOEXEC);
+  ipc::AttachInfo first, second;
+  int hr = ipc::attach(ro, O_RDONLY | O_CREAT, &first);
+  ASSERT_GE(hr, 0);
+  EXPECT_TRUE(first.zvfs);
+  int hw = ipc::attach(fd, O_RDWR | O_CREAT | O_EXCL, &second);
+  ASSERT_GE(hw, 0);
+  EXPECT_EQ(second.blob_id, first.blob_id);
+  ASSERT_EQ(ipc::pwrite(hw, "shared", 6, 0), 6);
+  char b[6];
+  EXPECT_EQ(ipc::pread(hr, b, 6, 0), 6);
+  EXPECT_EQ(memcmp(b, "shared", 6), 0);
+  ipc::detach(hr);
+  ipc::detach(hw);
+  close(ro);
+  close(fd);
+  EXPECT_EQ(pool_->count(), 1u);
 }
 
 TEST_F(SessionTest, ReadOnlyFdCannotWrite) {

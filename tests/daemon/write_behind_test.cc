@@ -63,7 +63,7 @@ class RawSession {
   int attach(int fd, int flags) {
     ipc::AttachReq req;
     req.open_flags = flags;
-    req.created = (flags & O_CREAT) ? 1 : 0;
+    req.may_bind = (flags & O_CREAT) ? 1 : 0;
     uint8_t out[64], in[64];
     size_t n = ipc::encode_message(static_cast<uint16_t>(ipc::Op::kAttach), 2, 0, &req, sizeof req,
                                    out, sizeof out);
