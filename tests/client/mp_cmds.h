@@ -27,6 +27,9 @@ int run_full_command(const std::string& cmd, int argc, char** argv);
 // Times a program sets (mp_times.cc). Same convention.
 int run_times_command(const std::string& cmd, int argc, char** argv);
 
+// Files created by one process while others open them (mp_create.cc). Same convention.
+int run_create_command(const std::string& cmd, int argc, char** argv);
+
 // What exec-unlinked-child expects to read from its inherited descriptor.
 inline std::string exec_unlinked_data() {
   std::string data(150000, '\0');

@@ -36,8 +36,6 @@
 //                                 execl, fexecve, execveat)
 //   exec-unlinked-child FD        (the exec'd side)
 //   freopen FILE                  freopen of stdout/stdin onto ZVFS files (and away again)
-//   open-before-bind FILE         a file another process created but has not yet bound, opened
-//                                 without O_CREAT (or read-only by its owner), is the same blob
 //   fiemap FILE                   FS_IOC_FIEMAP describes the blob's extents
 //   uring FILE                    liburing submissions and fixed files naming a ZVFS fd refused
 //   dprintf FILE                  dprintf/vdprintf text lands in the blob
@@ -49,6 +47,8 @@
 //   direct-flags FILE             O_DIRECT alignment errors of reads follow fcntl(F_SETFL), also
 //                                 when a forked child changes the shared description; reads of an
 //                                 O_WRONLY descriptor fail with EBADF
+// and the commands of mp_aio.cc, mp_posix_aio.cc, mp_spawn.cc, mp_exec.cc, mp_fdpass.cc,
+// mp_full.cc, mp_times.cc and mp_create.cc (a file opened while its creator binds it).
 #include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
@@ -1310,62 +1310,6 @@ int cmd_freopen(const char* file) {
   return 0;
 }
 
-// An empty file made by the kernel half of another process's create (the raw system call), not
-// yet bound by that process's attach.
-void make_unbound(const std::string& name) {
-  int raw = static_cast<int>(
-      syscall(SYS_openat, AT_FDCWD, name.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
-  CHECK(raw >= 0 && syscall(SYS_close, raw) == 0);
-}
-
-// Whether fd's file can be mapped shared and writable: a plain file can, a ZVFS file cannot.
-bool maps_shared(int fd) {
-  void* p = mmap(nullptr, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  if (p == MAP_FAILED) return false;
-  CHECK(munmap(p, 4096) == 0);
-  return true;
-}
-
-int cmd_open_before_bind(const char* file) {
-  // PostgreSQL: a backend opens a relation fork (O_RDWR, no O_CREAT) that another backend has
-  // just created and not yet attached. Both must reach the one blob, in either direction.
-  make_unbound(file);
-  int opener = open(file, O_RDWR);
-  CHECK(opener >= 0);
-  int creator = open(file, O_RDWR | O_CREAT, 0644);
-  CHECK(creator >= 0);
-  char page[8192], got[8192];
-  for (size_t i = 0; i < sizeof page; ++i) page[i] = static_cast<char>('a' + i % 23);
-  CHECK(pwrite(creator, page, sizeof page, 0) == static_cast<ssize_t>(sizeof page));
-  CHECK(pread(opener, got, sizeof got, 0) == static_cast<ssize_t>(sizeof got));
-  CHECK(memcmp(page, got, sizeof page) == 0);
-  CHECK(pwrite(opener, "Z", 1, 100) == 1 && pread(creator, got, 1, 100) == 1 && got[0] == 'Z');
-  struct stat st;
-  CHECK(fstat(opener, &st) == 0 && st.st_size == 8192 && !maps_shared(opener));
-  CHECK(close(opener) == 0 && close(creator) == 0);
-
-  // A reader that owns the file (a base backup's sender) is bound the same way.
-  std::string second = std::string(file) + ".ro";
-  make_unbound(second);
-  int reader = open(second.c_str(), O_RDONLY);
-  CHECK(reader >= 0);
-  creator = open(second.c_str(), O_WRONLY | O_CREAT, 0644);
-  CHECK(creator >= 0 && pwrite(creator, page, 4096, 0) == 4096);
-  CHECK(pread(reader, got, sizeof got, 0) == 4096 && memcmp(page, got, 4096) == 0);
-  CHECK(close(reader) == 0 && close(creator) == 0);
-
-  // A name that stays plain is never bound, however it is opened (fopen included).
-  std::string shm = std::string(file) + "-shm";
-  make_unbound(shm);
-  int plain = open(shm.c_str(), O_RDWR);
-  CHECK(plain >= 0 && ftruncate(plain, 4096) == 0 && maps_shared(plain) && close(plain) == 0);
-  std::string shm2 = std::string(file) + "2-shm";
-  FILE* f = fopen(shm2.c_str(), "w+");
-  CHECK(f != nullptr && fputs("plain", f) >= 0 && fflush(f) == 0);
-  CHECK(maps_shared(fileno(f)) && fclose(f) == 0);
-  return 0;
-}
-
 // ---- fiemap --------------------------------------------------------------------------------
 
 // A struct fiemap followed by room for 8 extents.
@@ -1606,6 +1550,7 @@ int main(int argc, char** argv) {
   if (int r = zvfs::test::run_fdpass_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_full_command(c, argc, argv); r >= 0) return r;
   if (int r = zvfs::test::run_times_command(c, argc, argv); r >= 0) return r;
+  if (int r = zvfs::test::run_create_command(c, argc, argv); r >= 0) return r;
   if (c == "seek-data") return cmd_seek_data(f);
   if (c == "latency") return cmd_latency(f);
   if (c == "exit-flush") return cmd_exit_flush(f);
@@ -1616,7 +1561,6 @@ int main(int argc, char** argv) {
   if (c == "opath") return cmd_opath(argv[0], f);
   if (c == "opath-child") return argc > 3 ? cmd_opath_child(atoi(f), atol(argv[3])) : 2;
   if (c == "freopen") return cmd_freopen(f);
-  if (c == "open-before-bind") return cmd_open_before_bind(f);
   if (c == "dprintf") return cmd_dprintf(f);
   if (c == "create-at-fd-limit") return cmd_create_at_fd_limit(f);
   if (c == "open-other") return cmd_open_other(f);

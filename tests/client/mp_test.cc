@@ -269,6 +269,26 @@ TEST_F(MpTest, FileOpenedBeforeItsCreatorBoundItIsTheSameBlob) {
   expect_ok({"open-before-bind", "f"});
 }
 
+// The same window met at random: two processes spin on opening the name that a third creates,
+// round after round; all three reach one blob (mp_create.cc).
+TEST_F(MpTest, OpenersRacingTheCreatorReachTheSameBlob) {
+  constexpr int kOpeners = 2, kRounds = 150;
+  ASSERT_EQ(mkdir((root_ + "/race").c_str(), 0755), 0);
+  std::vector<std::thread> ts;
+  std::vector<RunResult> rs(kOpeners + 1);
+  for (int role = 0; role <= kOpeners; ++role)
+    ts.emplace_back([&, role] {
+      rs[static_cast<size_t>(role)] = mp({"create-race", "race", std::to_string(role),
+                                          std::to_string(kOpeners), std::to_string(kRounds)});
+    });
+  for (auto& t : ts) t.join();
+  for (int role = 0; role <= kOpeners; ++role)
+    EXPECT_EQ(rs[static_cast<size_t>(role)].status, 0)
+        << "role " << role << ": " << rs[static_cast<size_t>(role)].err;
+  if (HasFailure()) return;
+  expect_ok({"create-race-check", "race", std::to_string(kOpeners), std::to_string(kRounds)});
+}
+
 TEST_F(MpTest, FiemapDescribesTheBlob) {
   expect_ok({"fiemap", "f"});
 }
