@@ -162,7 +162,7 @@ void PlaceholderGuard::ignore(int fd) {
   // Before Linux 6.0 (no FAN_MARK_IGNORE) this fails, and each open of the file asks again.
   if (mark(FAN_MARK_ADD | FAN_MARK_IGNORE_SURV | FAN_MARK_EVICTABLE, FAN_OPEN_PERM, fd) != 0)
     return;
-  // The library binds a file it creates right after its open (Session::do_attach). If that
+  // The library binds an empty file right after an open of it (Session::do_attach). If that
   // happened since is_placeholder() said no, protect() may have come before this mark: undo it.
   if (is_placeholder(fd)) (void)mark(FAN_MARK_REMOVE | FAN_MARK_IGNORE, FAN_OPEN_PERM, fd);
 }
