@@ -44,6 +44,14 @@ class MpTest : public ::testing::Test {
     argv.insert(argv.end(), args.begin(), args.end());
     return run(argv, env_, root_, timeout_s);
   }
+  // Runs the exerciser once per entry of `runs`, all at the same time; their results in order.
+  std::vector<RunResult> mp_concurrently(const std::vector<std::vector<std::string>>& runs) {
+    std::vector<RunResult> rs(runs.size());
+    std::vector<std::thread> ts;
+    for (size_t i = 0; i < runs.size(); ++i) ts.emplace_back([&, i] { rs[i] = mp(runs[i]); });
+    for (auto& t : ts) t.join();
+    return rs;
+  }
   void expect_ok(const std::vector<std::string>& args) {
     RunResult r = mp(args);
     EXPECT_EQ(r.status, 0) << args[0] << ": " << r.err << r.out;
@@ -55,14 +63,9 @@ class MpTest : public ::testing::Test {
 
 TEST_F(MpTest, ConcurrentAppendersLoseNothing) {
   constexpr int kWriters = 4;
-  std::vector<std::thread> ts;
-  std::vector<RunResult> rs(kWriters);
-  for (int i = 0; i < kWriters; ++i)
-    ts.emplace_back([&, i] {
-      rs[static_cast<size_t>(i)] = mp({"append", "log", std::to_string(i), "1500"});
-    });
-  for (auto& t : ts) t.join();
-  for (auto& r : rs) ASSERT_EQ(r.status, 0) << r.err;
+  std::vector<std::vector<std::string>> runs;
+  for (int i = 0; i < kWriters; ++i) runs.push_back({"append", "log", std::to_string(i), "1500"});
+  for (auto& r : mp_concurrently(runs)) ASSERT_EQ(r.status, 0) << r.err;
   expect_ok({"verify-append", "log", std::to_string(kWriters), "1500"});
   struct stat st;
   ASSERT_EQ(stat((root_ + "/log").c_str(), &st), 0);
@@ -274,14 +277,11 @@ TEST_F(MpTest, FileOpenedBeforeItsCreatorBoundItIsTheSameBlob) {
 TEST_F(MpTest, OpenersRacingTheCreatorReachTheSameBlob) {
   constexpr int kOpeners = 2, kRounds = 150;
   ASSERT_EQ(mkdir((root_ + "/race").c_str(), 0755), 0);
-  std::vector<std::thread> ts;
-  std::vector<RunResult> rs(kOpeners + 1);
+  std::vector<std::vector<std::string>> runs;
   for (int role = 0; role <= kOpeners; ++role)
-    ts.emplace_back([&, role] {
-      rs[static_cast<size_t>(role)] = mp({"create-race", "race", std::to_string(role),
-                                          std::to_string(kOpeners), std::to_string(kRounds)});
-    });
-  for (auto& t : ts) t.join();
+    runs.push_back({"create-race", "race", std::to_string(role), std::to_string(kOpeners),
+                    std::to_string(kRounds)});
+  std::vector<RunResult> rs = mp_concurrently(runs);
   for (int role = 0; role <= kOpeners; ++role)
     EXPECT_EQ(rs[static_cast<size_t>(role)].status, 0)
         << "role " << role << ": " << rs[static_cast<size_t>(role)].err;
