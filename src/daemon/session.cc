@@ -19,6 +19,7 @@
 #include "daemon/binding.h"
 #include "daemon/file_limit.h"
 #include "daemon/placeholder_guard.h"
+#include "daemon/side_fsync.h"
 #include "ipc/doorbell.h"
 #include "ipc/sock.h"
 
@@ -835,14 +836,19 @@ bool Session::reply_slot(uint32_t i, const ipc::MsgHeader& h, int64_t result, ip
 }
 
 int Session::sync_handle(Handle& h) {
-  Status s = h.ob->blob->sync();
-  if (!s.ok()) return -s.code();
-  // The first sync of a file this daemon bound or opened also makes its inode (with the
-  // binding xattr) durable, as ext4's own fsync of a new file would.
-  if (!h.ob->placeholder_durable.load()) {
-    if (fsync(h.fd) != 0) return -errno;
-    h.ob->placeholder_durable.store(true);
+  if (h.ob->placeholder_durable.load()) {
+    Status s = h.ob->blob->sync();
+    return s.ok() ? 0 : -s.code();
   }
+  // The first sync of a file this daemon bound or opened also makes its inode (with the
+  // binding xattr) durable, as ext4's own fsync of a new file would; that fsync runs beside the
+  // blob's (side_fsync.h).
+  SideFsync placeholder(h.fd);
+  Status s = h.ob->blob->sync();
+  const int e = placeholder.wait();
+  if (!s.ok()) return -s.code();
+  if (e < 0) return e;
+  h.ob->placeholder_durable.store(true);
   return 0;
 }
 
