@@ -316,8 +316,12 @@ void PlaceholderGuard::run() {
       if (m->pid == self_) {
         allow = true;
       } else if (!is_placeholder(m->fd)) {
-        allow = true;  // an ordinary file in a watched directory
+        // An ordinary file in a watched directory (a file being created, too): the opener
+        // waits for the answer, not for the ignore mark, which may follow it.
+        answer(m->fd, m->pid, what, true);
         ignore(m->fd);
+        close(m->fd);
+        continue;
       } else if (open) {
         // Reported through its directory's mark, it may have no mark of its own yet.
         protect(m->fd);
@@ -326,6 +330,7 @@ void PlaceholderGuard::run() {
         allow = has_session(m->pid, true);
       }
       answer(m->fd, m->pid, what, allow);
+      close(m->fd);
     }
   }
 }
@@ -353,7 +358,6 @@ void PlaceholderGuard::answer(int event_fd, pid_t pid, const char* what, bool al
   rsp.response = allow ? FAN_ALLOW : FAN_DENY;
   if (write(fan_fd_, &rsp, sizeof rsp) != static_cast<ssize_t>(sizeof rsp))
     LOG_ERROR("guard", "answering an access event: %s", strerror(errno));
-  close(event_fd);
   if (log_it)
     LOG_WARN("guard",
              "refused pid %d (%s) %s %s without libzvfs.so: its data is in the pool "
