@@ -312,24 +312,26 @@ void PlaceholderGuard::run() {
       const char* what = open                         ? "an open of"
                          : (m->mask & FAN_PRE_ACCESS) ? "an access to"
                                                       : "a read of";
+      // The marks an event calls for are made after its answer: the process waits for the
+      // answer only, and this thread takes the next event once they are made.
+      enum class After { kNothing, kIgnore, kProtect } after = After::kNothing;
       bool allow;
       if (m->pid == self_) {
         allow = true;
       } else if (!is_placeholder(m->fd)) {
-        // An ordinary file in a watched directory (a file being created, too): the opener
-        // waits for the answer, not for the ignore mark, which may follow it.
-        answer(m->fd, m->pid, what, true);
-        ignore(m->fd);
-        close(m->fd);
-        continue;
+        allow = true;  // an ordinary file in a watched directory (one being created, too)
+        after = After::kIgnore;
       } else if (open) {
-        // Reported through its directory's mark, it may have no mark of its own yet.
-        protect(m->fd);
         allow = has_session(m->pid, false) || maps_library(m->pid);
+        // Reported through its directory's mark, it may have no mark of its own yet; until it
+        // has, the directory's mark reports its accesses.
+        after = After::kProtect;
       } else {
         allow = has_session(m->pid, true);
       }
       answer(m->fd, m->pid, what, allow);
+      if (after == After::kIgnore) ignore(m->fd);
+      if (after == After::kProtect) protect(m->fd);
       close(m->fd);
     }
   }
