@@ -52,6 +52,8 @@ WORKLOADS = [
     ("dbbench-overwrite", "db_bench overwrite --sync=1", "ops/s", "buffered", DURABLE, None),
     ("pgbench-1", "pgbench TPC-B scale 10, 1 client", "TPS", "fsync on", DURABLE, None),
     ("pgbench-4", "pgbench TPC-B scale 10, 4 clients", "TPS", "fsync on", DURABLE, None),
+    ("sqlite-journal", "SQLite insert per transaction, rollback journal", "txn/s",
+     "synchronous=FULL", DURABLE, None),
 ]
 
 # Raw baselines measured by bench/raw (id -> label). Some are shown only in results.json.
@@ -137,9 +139,16 @@ def parse_pgbench(text, args):
     return [record(args, float(m.group(1)), "TPS", mean_us)]
 
 
+def parse_sqlite(text, args):
+    doc = json.loads(text.strip().splitlines()[-1])
+    if doc["txns"] <= 0 or doc["tps"] <= 0:
+        raise ValueError("no transactions")
+    return [record(args, doc["tps"], "txn/s", doc["p50_us"], doc["p99_us"])]
+
+
 def cmd_parse(argv):
     ap = argparse.ArgumentParser(prog="report.py parse")
-    ap.add_argument("kind", choices=["fio", "raw", "dbbench", "pgbench"])
+    ap.add_argument("kind", choices=["fio", "raw", "dbbench", "pgbench", "sqlite"])
     ap.add_argument("file")
     ap.add_argument("--workload", required=True)
     ap.add_argument("--system", required=True)
@@ -148,7 +157,7 @@ def cmd_parse(argv):
     with open(args.file, encoding="utf-8", errors="replace") as f:
         text = f.read()
     parser = {"fio": parse_fio, "raw": parse_raw, "dbbench": parse_dbbench,
-              "pgbench": parse_pgbench}[args.kind]
+              "pgbench": parse_pgbench, "sqlite": parse_sqlite}[args.kind]
     try:
         recs = parser(text, args)
     except (ValueError, KeyError, IndexError, json.JSONDecodeError) as e:

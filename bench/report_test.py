@@ -90,5 +90,25 @@ class Ratio(unittest.TestCase):
         self.assertNotEqual(report.chart_values(rows[0])[1], report.chart_values(rows[0])[1])
 
 
+class ParseSqlite(unittest.TestCase):
+    class Args:
+        workload, system, rep = "sqlite-journal", "zvfs", 2
+
+    def test_takes_the_last_line(self):
+        text = "a warning\n" + '{"tps": 812.5, "p50_us": 1100.0, "p99_us": 2500.0, "txns": 3250}\n'
+        (r,) = report.parse_sqlite(text, self.Args)
+        self.assertEqual((r["workload"], r["system"], r["rep"]), ("sqlite-journal", "zvfs", 2))
+        self.assertEqual((r["value"], r["unit"], r["p50_us"], r["p99_us"]),
+                         (812.5, "txn/s", 1100.0, 2500.0))
+
+    def test_refuses_a_run_without_transactions(self):
+        with self.assertRaises(ValueError):
+            report.parse_sqlite('{"tps": 0, "p50_us": 0, "p99_us": 0, "txns": 0}', self.Args)
+
+    def test_the_workload_is_judged_as_durable(self):
+        (w,) = [w for w in report.WORKLOADS if w[0] == "sqlite-journal"]
+        self.assertEqual(w[4], report.DURABLE)
+
+
 if __name__ == "__main__":
     unittest.main()

@@ -219,6 +219,14 @@ for ((rep = 1; rep <= reps; rep++)); do
       fio_job "$wl" "$sys" "$rep" ${fio_args[$wl]}
     done
   done
+  if wanted sqlite-journal && "$py" -c 'import sqlite3' 2>/dev/null; then
+    for sys in "${systems[@]}"; do
+      say "sqlite-journal on $sys (rep $rep)"
+      measure sqlite sqlite-journal "$sys" "$rep" on "$sys" "$py" "$top/bench/sqlite_txn.py" \
+        "$(dir_of "$sys")/sqlite.db" "$secs"
+      on "$sys" rm -f "$(dir_of "$sys")/sqlite.db" "$(dir_of "$sys")/sqlite.db-journal"
+    done
+  fi
   if wanted dbbench; then
     for sys in "${systems[@]}"; do
       say "db_bench on $sys (rep $rep)"
