@@ -7,7 +7,7 @@
 # their ext4 counterparts and their targets). All files live in one scratch directory on the
 # same disk (default under /var/tmp), including the ZVFS pool, which the suite creates, serves
 # with its own zvfsd and deletes at the end. Results go to var/bench/<date>/: records.jsonl,
-# results.json, table.md and chart.png. Takes about 12 minutes on 2 cores with the defaults.
+# results.json, table.md and chart.png. Takes about 10 minutes on 2 cores with the defaults.
 #
 # Options:
 #   --reps N         repetitions per workload (default 3)
