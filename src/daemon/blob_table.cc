@@ -173,9 +173,15 @@ void set_placeholder_mtime(OpenBlob& ob, int fd, int64_t real_ns, int64_t shown_
 
 // Sets the placeholder's st_size and records it; ob.mirror_mu held. False (logged) on failure.
 // The ftruncate also sets the placeholder's mtime to now, recorded as showing `shown_ns` (the
-// change that called for it, or now).
+// change that called for it, or now). A placeholder that has the size already (the library's
+// own ftruncate set it before its truncate request) gets that mtime alone: a futimens passes
+// no guard, where an ftruncate is a pre-content event that the guard thread must answer.
 bool mirror_locked(OpenBlob& ob, int fd, uint64_t size, int64_t shown_ns) {
-  if (!set_placeholder_size(fd, size)) {
+  struct stat st;
+  const struct timespec now[2] = {{0, UTIME_OMIT}, {0, UTIME_NOW}};
+  const bool sized =
+      fstat(fd, &st) == 0 && static_cast<uint64_t>(st.st_size) == size && futimens(fd, now) == 0;
+  if (!sized && !set_placeholder_size(fd, size)) {
     LOG_WARN("daemon", "blob %" PRIu64 ": mirroring size %" PRIu64 " to the placeholder: %s", ob.id,
              size, strerror(errno));
     return false;

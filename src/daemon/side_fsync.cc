@@ -35,7 +35,9 @@ ThreadRing& thread_ring() {
   return ring;
 }
 
-int fsync_now(int fd) { return fsync(fd) == 0 ? 0 : -errno; }
+int fsync_now(int fd) {
+  return fsync(fd) == 0 ? 0 : -errno;
+}
 
 }  // namespace
 
@@ -60,7 +62,9 @@ SideFsync::SideFsync(int fd) : fd_(fd) {
   pending_ = true;
 }
 
-SideFsync::~SideFsync() { (void)wait(); }
+SideFsync::~SideFsync() {
+  (void)wait();
+}
 
 int SideFsync::wait() {
   if (!pending_) return result_;

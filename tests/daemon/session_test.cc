@@ -392,6 +392,45 @@ TEST_F(SessionTest, WritesMoveThePlaceholdersMtime) {
   close(fd);
 }
 
+// The library's ftruncate sets the placeholder's size itself before its truncate request; the
+// daemon then moves only the mtime (a futimens instead of a second ftruncate, which the guard
+// would have to answer): the placeholder shows the size and a fresh mtime all the same, and a
+// shrink to a size the placeholder does not have yet is still mirrored.
+TEST_F(SessionTest, ATruncateToThePlaceholdersSizeMovesItsMtime) {
+  auto mtime_ns = [](int fd) {
+    struct stat st;
+    EXPECT_EQ(fstat(fd, &st), 0);
+    return static_cast<int64_t>(st.st_mtim.tv_sec) * 1000000000 + st.st_mtim.tv_nsec;
+  };
+  int h;
+  int fd = create("sized", &h);
+  ASSERT_EQ(ipc::pwrite(h, "abcdefgh", 8, 0), 8);  // grows from 0: mirrored at once
+  const struct timespec old[2] = {{0, UTIME_OMIT}, {1000000000, 0}};
+  ASSERT_EQ(futimens(fd, old), 0);
+  ASSERT_EQ(ftruncate(fd, 3), 0);   // as the library does before its request
+  ASSERT_EQ(futimens(fd, old), 0);  // so that only the daemon can move it now
+  struct timespec t0;
+  clock_gettime(CLOCK_REALTIME_COARSE, &t0);
+  ASSERT_EQ(ipc::truncate(h, 3), 0);
+  EXPECT_GE(mtime_ns(fd), static_cast<int64_t>(t0.tv_sec) * 1000000000 + t0.tv_nsec);
+  struct stat st;
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 3);
+  char b[8] = {};
+  EXPECT_EQ(ipc::pread(h, b, 8, 0), 3);
+  EXPECT_EQ(0, memcmp(b, "abc", 3));
+  // Without the placeholder's own ftruncate first, the daemon's sets the size.
+  ASSERT_EQ(futimens(fd, old), 0);
+  ASSERT_EQ(ipc::truncate(h, 1), 0);
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 1);
+  EXPECT_GE(mtime_ns(fd), static_cast<int64_t>(t0.tv_sec) * 1000000000 + t0.tv_nsec);
+  ipc::detach(h);
+  ASSERT_EQ(fstat(fd, &st), 0);
+  EXPECT_EQ(st.st_size, 1);  // the last close leaves it so
+  close(fd);
+}
+
 // An mtime the program sets after its last write (cp -p, tar) is kept: the close's pending
 // mtime and the last close's size catch-up (an ftruncate, which sets the mtime) leave it alone.
 TEST_F(SessionTest, MtimeSetByTheProgramIsKept) {
